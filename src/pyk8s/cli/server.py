@@ -1,0 +1,27 @@
+"""`pyk8s server`: a single-node control plane (and, in later issues, its own node)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("server", help="run the control plane")
+    p.add_argument("--data-dir", default="/var/lib/pyk8s", help="where state, keys and kubeconfig live")
+    p.add_argument("--bind-address", default="127.0.0.1")
+    p.add_argument("--https-port", type=int, default=6443)
+    p.add_argument("--datastore-endpoint", default="",
+                   help="sqlite:///PATH (default: DATA_DIR/db/state.db) or etcd://HOST:PORT[,HOST:PORT…]")
+    p.add_argument("--disable-agent", action="store_true", help="run no node on this machine")
+    p.add_argument("--node-name", default="")
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16")
+    p.add_argument("--service-cidr", default="10.43.0.0/16")
+    p.add_argument("--audit-log", default="", help="write one JSON line per request to this file")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyk8s.server.main import run_server
+
+    return run_server(args)
