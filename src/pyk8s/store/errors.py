@@ -44,11 +44,11 @@ class Conflict(StoreError):
 
 
 class Compacted(StoreError):
-    """The revision asked for is older than the retained history (API: 410 Gone); relist."""
+    """The revision asked for is below the compaction point (API: 410 Gone); relist."""
 
     def __init__(self, requested_revision: int, compact_revision: int) -> None:
         super().__init__(
-            f"revision {requested_revision} has been compacted; oldest available is {compact_revision + 1}"
+            f"revision {requested_revision} has been compacted; oldest available is {compact_revision}"
         )
         self.requested_revision = requested_revision
         self.compact_revision = compact_revision

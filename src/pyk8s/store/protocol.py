@@ -63,7 +63,10 @@ class Store(Protocol):
         ...
 
     async def compacted_revision(self) -> int:
-        """History at or below this revision is gone; watches and lists there raise Compacted."""
+        """The compaction point, as etcd and kine keep it: history below this revision is gone.
+
+        A list at a revision below it raises Compacted, and so does a watch whose first needed
+        revision (from_revision + 1) is below it. 0 when nothing was ever compacted."""
         ...
 
     async def create(self, key: str, value: bytes) -> KeyValue:
@@ -84,8 +87,8 @@ class Store(Protocol):
     ) -> ListResult:
         """Keys under `prefix`, sorted, as of one consistent `revision` (0: the newest).
 
-        `limit` > 0 caps the count; `continue_after` resumes after that key. A revision at or below
-        the compacted revision raises Compacted; one above the current revision is clamped to it.
+        `limit` > 0 caps the count; `continue_after` resumes after that key. A revision below the
+        compacted revision raises Compacted; one above the current revision is clamped to it.
         """
         ...
 
@@ -106,7 +109,8 @@ class Store(Protocol):
         ...
 
     async def compact(self, revision: int) -> None:
-        """Drop history at or below `revision`, keeping the newest value of every live key."""
+        """Drop history below `revision` (etcd's meaning), keeping the value every key had at
+        `revision`. Compacting at or below the current compaction point does nothing."""
         ...
 
     async def close(self) -> None:
