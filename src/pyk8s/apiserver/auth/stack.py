@@ -23,16 +23,28 @@ class AuthStack:
     virtual_creates: dict[tuple[str, str, str], VirtualCreate]
 
 
-def build_auth_stack(*, sa_private_key: bytes, sa_public_key: bytes, get_object: GetObject,
-                     lister: ObjectLister, rbac_revision: Callable[[], object] | None = None,
-                     issuer: str = DEFAULT_ISSUER, api_audiences: Sequence[str] | None = None,
-                     anonymous_paths: Iterable[str] = ()) -> AuthStack:
+def build_auth_stack(
+    *,
+    sa_private_key: bytes,
+    sa_public_key: bytes,
+    get_object: GetObject,
+    lister: ObjectLister,
+    rbac_revision: Callable[[], object] | None = None,
+    issuer: str = DEFAULT_ISSUER,
+    api_audiences: Sequence[str] | None = None,
+    anonymous_paths: Iterable[str] = (),
+) -> AuthStack:
     """x509 → service-account token → bootstrap token authentication; RBAC (with system:masters)
     authorization; the review and TokenRequest handlers keyed as `create_app` expects."""
-    tokens = ServiceAccountTokens(sa_private_key, sa_public_key, get_object, issuer=issuer,
-                                  api_audiences=api_audiences)
+    tokens = ServiceAccountTokens(
+        sa_private_key, sa_public_key, get_object, issuer=issuer, api_audiences=api_audiences
+    )
     bootstrap = BootstrapTokenAuthenticator(get_object)
-    authenticator = UnionAuthenticator([X509Authenticator(), tokens, bootstrap], anonymous_paths=anonymous_paths)
+    authenticator = UnionAuthenticator(
+        [X509Authenticator(), tokens, bootstrap], anonymous_paths=anonymous_paths
+    )
     rbac = RBACAuthorizer(lister, revision=rbac_revision)
-    reviews = AuthReviews(tokens=tokens, bootstrap=bootstrap, authorizer=rbac, rbac=rbac, get_object=get_object)
+    reviews = AuthReviews(
+        tokens=tokens, bootstrap=bootstrap, authorizer=rbac, rbac=rbac, get_object=get_object
+    )
     return AuthStack(authenticator, rbac, tokens, bootstrap, reviews.handlers())
