@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyk8s.api.errors import StatusError
+from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.apiserver.auth import resources
 from pyk8s.apiserver.interfaces import Attributes, Decision, ObjectLister, UserInfo
 
@@ -72,23 +73,11 @@ def _resource_matches(rule_resources: tuple[str, ...], resource: str, subresourc
 
 
 def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """metav1.LabelSelector semantics; an empty selector matches everything."""
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for expr in selector.get("matchExpressions") or ():
-        key, op, values = expr.get("key", ""), expr.get("operator", ""), expr.get("values") or ()
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            return False
-    return True
+    """metav1.LabelSelector semantics; a malformed selector matches nothing."""
+    try:
+        return selector_from_label_selector(selector).matches(labels)
+    except StatusError:
+        return False
 
 
 def aggregate_cluster_roles(cluster_roles: Iterable[Obj]) -> dict[str, list[Obj]]:
