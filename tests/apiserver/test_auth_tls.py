@@ -31,15 +31,21 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 @pytest.fixture
 def objects(pki: Pki) -> Objects:
     sa = {"metadata": {"name": "builder", "namespace": "ns1", "uid": "sa-uid-1"}}
-    return {("serviceaccounts", "ns1", "builder"): sa,
-            ("secrets", "kube-system", f"bootstrap-token-{pki.bootstrap_token[:6]}"):
-                pki.bootstrap_token_secret()}
+    return {
+        ("serviceaccounts", "ns1", "builder"): sa,
+        (
+            "secrets",
+            "kube-system",
+            f"bootstrap-token-{pki.bootstrap_token[:6]}",
+        ): pki.bootstrap_token_secret(),
+    }
 
 
 @pytest.fixture
 def tokens(pki: Pki, objects: Objects) -> ServiceAccountTokens:
-    return ServiceAccountTokens.from_files(pki.sa_key, pki.sa_pub,
-                                           lambda info, ns, name: objects.get((info.plural, ns, name)))
+    return ServiceAccountTokens.from_files(
+        pki.sa_key, pki.sa_pub, lambda info, ns, name: objects.get((info.plural, ns, name))
+    )
 
 
 @pytest.fixture
@@ -47,8 +53,9 @@ async def server(pki: Pki, objects: Objects, tokens: ServiceAccountTokens) -> As
     def get(info: ResourceInfo, ns: str, name: str) -> dict[str, Any] | None:
         return objects.get((info.plural, ns, name))
 
-    union = UnionAuthenticator([X509Authenticator(), tokens, BootstrapTokenAuthenticator(get)],
-                               anonymous_paths=PUBLIC_INFO_PATHS)
+    union = UnionAuthenticator(
+        [X509Authenticator(), tokens, BootstrapTokenAuthenticator(get)], anonymous_paths=PUBLIC_INFO_PATHS
+    )
 
     async def whoami(request: web.Request) -> web.Response:
         try:
@@ -124,23 +131,26 @@ async def test_service_account_token(server: str, pki: Pki, tokens: ServiceAccou
 
 
 async def test_expired_token_is_401(server: str, pki: Pki, tokens: ServiceAccountTokens) -> None:
-    token, exp = tokens.issue(namespace="ns1", name="builder", uid="sa-uid-1", expiration_seconds=600,
-                              now=time.time() - 3600)
+    token, exp = tokens.issue(
+        namespace="ns1", name="builder", uid="sa-uid-1", expiration_seconds=600, now=time.time() - 3600
+    )
     assert exp < time.time()
     status, body = await _get(f"{server}/api", _trusting(pki), token)
     assert (status, body["reason"]) == (401, "Unauthorized")
 
 
-async def test_token_of_deleted_service_account_is_401(server: str, pki: Pki, tokens: ServiceAccountTokens,
-                                                       objects: Objects) -> None:
+async def test_token_of_deleted_service_account_is_401(
+    server: str, pki: Pki, tokens: ServiceAccountTokens, objects: Objects
+) -> None:
     token, _ = tokens.issue(namespace="ns1", name="builder", uid="sa-uid-1")
     del objects[("serviceaccounts", "ns1", "builder")]
     status, _ = await _get(f"{server}/api", _trusting(pki), token)
     assert status == 401
 
 
-async def test_token_signed_by_another_key_is_401(server: str, pki: Pki, tmp_path: Path,
-                                                 objects: Objects) -> None:
+async def test_token_signed_by_another_key_is_401(
+    server: str, pki: Pki, tmp_path: Path, objects: Objects
+) -> None:
     other = ensure_pki(tmp_path / "other")
     forger = ServiceAccountTokens.from_files(other.sa_key, other.sa_pub, lambda *a: None)
     token, _ = forger.issue(namespace="ns1", name="builder", uid="sa-uid-1")
@@ -152,9 +162,14 @@ async def test_bootstrap_token(server: str, pki: Pki) -> None:
     status, body = await _get(f"{server}/api", _trusting(pki), pki.bootstrap_token)
     token_id = pki.bootstrap_token.split(".")[0]
     assert status == 200
-    assert body == {"username": f"system:bootstrap:{token_id}",
-                    "groups": ["system:bootstrappers", "system:bootstrappers:pyk8s:default-node-token",
-                               "system:authenticated"]}
+    assert body == {
+        "username": f"system:bootstrap:{token_id}",
+        "groups": [
+            "system:bootstrappers",
+            "system:bootstrappers:pyk8s:default-node-token",
+            "system:authenticated",
+        ],
+    }
 
 
 async def test_bootstrap_token_with_wrong_secret_is_401(server: str, pki: Pki) -> None:
@@ -168,11 +183,13 @@ async def test_expired_bootstrap_token_is_401(server: str, pki: Pki, objects: Ob
 
     token = "abcdef.0123456789abcdef"
     objects[("secrets", "kube-system", "bootstrap-token-abcdef")] = bootstrap_token_secret(
-        token, expiration=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+        token, expiration=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    )
     status, _ = await _get(f"{server}/api", _trusting(pki), token)
     assert status == 401
     objects[("secrets", "kube-system", "bootstrap-token-abcdef")] = bootstrap_token_secret(
-        token, expiration=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+        token, expiration=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    )
     status, body = await _get(f"{server}/api", _trusting(pki), token)
     assert (status, body["username"]) == (200, "system:bootstrap:abcdef")
 

@@ -25,13 +25,18 @@ def _cert(path: Path) -> x509.Certificate:
 def _sans(cert: x509.Certificate) -> set[str]:
     ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     return {str(v) for v in ext.get_values_for_type(x509.DNSName)} | {
-        str(v) for v in ext.get_values_for_type(x509.IPAddress)}
+        str(v) for v in ext.get_values_for_type(x509.IPAddress)
+    }
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return ensure_pki(tmp_path_factory.mktemp("data"), bind_address="127.0.0.1", https_port=6443,
-                      service_cidr="10.43.0.0/16")
+    return ensure_pki(
+        tmp_path_factory.mktemp("data"),
+        bind_address="127.0.0.1",
+        https_port=6443,
+        service_cidr="10.43.0.0/16",
+    )
 
 
 def test_files_exist_and_keys_are_private(pki: Pki) -> None:
@@ -53,21 +58,36 @@ def test_serving_cert_names_every_address(pki: Pki) -> None:
     import socket
 
     sans = _sans(_cert(pki.serving_cert))
-    expected = {"localhost", "127.0.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                "kubernetes.default.svc.cluster.local", "10.43.0.1", socket.gethostname()}
+    expected = {
+        "localhost",
+        "127.0.0.1",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+        "10.43.0.1",
+        socket.gethostname(),
+    }
     assert expected <= sans
 
 
 def test_client_certs_carry_user_and_group(pki: Pki) -> None:
-    for path, cn in ((pki.admin_cert, "system:admin"), (pki.kubelet_client_cert, "kube-apiserver-kubelet-client")):
+    for path, cn in (
+        (pki.admin_cert, "system:admin"),
+        (pki.kubelet_client_cert, "kube-apiserver-kubelet-client"),
+    ):
         subject = _cert(path).subject
         assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == cn
-        assert [a.value for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == ["system:masters"]
+        assert [a.value for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == [
+            "system:masters"
+        ]
 
 
 def test_second_start_reuses_everything(pki: Pki) -> None:
-    before = {p: p.read_bytes() for p in pki.dir.iterdir()} | {pki.kubeconfig: pki.kubeconfig.read_bytes(),
-                                                                 pki.token_file: pki.token_file.read_bytes()}
+    before = {p: p.read_bytes() for p in pki.dir.iterdir()} | {
+        pki.kubeconfig: pki.kubeconfig.read_bytes(),
+        pki.token_file: pki.token_file.read_bytes(),
+    }
     again = ensure_pki(pki.data_dir, bind_address="127.0.0.1", https_port=6443, service_cidr="10.43.0.0/16")
     assert again == pki
     assert {p: p.read_bytes() for p in before} == before
@@ -75,8 +95,11 @@ def test_second_start_reuses_everything(pki: Pki) -> None:
 
 def test_new_sans_reissue_only_the_serving_cert(tmp_path: Path) -> None:
     first = ensure_pki(tmp_path, service_cidr="10.43.0.0/16")
-    ca, admin, serving = (first.ca_cert.read_bytes(), first.admin_cert.read_bytes(),
-                          first.serving_cert.read_bytes())
+    ca, admin, serving = (
+        first.ca_cert.read_bytes(),
+        first.admin_cert.read_bytes(),
+        first.serving_cert.read_bytes(),
+    )
     second = ensure_pki(tmp_path, service_cidr="10.96.0.0/12", extra_sans=["api.example.test", "192.0.2.7"])
     assert second.ca_cert.read_bytes() == ca
     assert second.admin_cert.read_bytes() == admin
@@ -105,7 +128,10 @@ def test_kubeconfig_is_cluster_admin_with_embedded_data(pki: Pki) -> None:
 
 
 def test_kubeconfig_url_for_unspecified_and_ipv6_bind(tmp_path: Path) -> None:
-    assert ensure_pki(tmp_path / "a", bind_address="0.0.0.0", https_port=7443).server_url == "https://127.0.0.1:7443"
+    assert (
+        ensure_pki(tmp_path / "a", bind_address="0.0.0.0", https_port=7443).server_url
+        == "https://127.0.0.1:7443"
+    )
     assert ensure_pki(tmp_path / "b", bind_address="::1", https_port=7443).server_url == "https://[::1]:7443"
 
 
@@ -150,8 +176,10 @@ async def test_tls_with_and_without_client_certificate(pki: Pki) -> None:
     try:
         for host in ("127.0.0.1", "localhost"):
             # Server certificate verifies for the name; the client certificate is seen by the server.
-            async with aiohttp.ClientSession() as s, s.get(f"https://{host}:{port}/",
-                                                           ssl=pki.client_ssl_context()) as r:
+            async with (
+                aiohttp.ClientSession() as s,
+                s.get(f"https://{host}:{port}/", ssl=pki.client_ssl_context()) as r,
+            ):
                 assert await r.json() == {"peer_cert": True}
         plain = ssl.create_default_context(cafile=str(pki.ca_cert))
         async with aiohttp.ClientSession() as s, s.get(f"https://127.0.0.1:{port}/", ssl=plain) as r:
