@@ -247,36 +247,23 @@ def generate() -> dict[str, Any]:
 
 
 def _add_patch_meta(definitions: dict[str, dict[str, Any]]) -> None:
-    """Strategic-merge metadata from the patch teammate's table, when it exists."""
-    try:
-        from pyk8s.api.patch import meta  # type: ignore[attr-defined]
-    except ImportError:
-        print("pyk8s.api.patch.meta not available: no patch metadata", file=sys.stderr)
-        return
-    patch_meta: dict[str, Any] = getattr(meta, "PATCH_META", {})
-    for key, value in patch_meta.items():
-        _apply_patch_entry(definitions, key, value)
+    """Strategic-merge metadata from pyk8s.api.patch.meta, the table the patcher itself uses."""
+    from pyk8s.api.patch.meta import PATCH_META
 
-
-def _apply_patch_entry(definitions: dict[str, dict[str, Any]], key: Any, value: Any) -> None:
-    """One PATCH_META entry: key (definition short or full name, JSON field) → strategy / merge key."""
-    if not (isinstance(key, tuple) and len(key) == 2):
-        return
-    type_name, field = key
-    matches = [n for n in definitions if n == type_name or n.endswith("." + str(type_name))]
-    for name in matches:
-        prop = definitions[name].get("properties", {}).get(field)
-        if prop is None:
-            continue
-        fields = value if isinstance(value, dict) else {}
-        strategy = getattr(value, "strategy", None) or fields.get("strategy")
-        merge_key = getattr(value, "merge_key", None) or fields.get("merge_key")
-        if strategy:
-            prop["x-kubernetes-patch-strategy"] = strategy
-        if merge_key:
-            prop["x-kubernetes-patch-merge-key"] = merge_key
-            prop["x-kubernetes-list-type"] = "map"
-            prop["x-kubernetes-list-map-keys"] = [merge_key]
+    for name, fields in PATCH_META.items():
+        props = definitions.get(name, {}).get("properties", {})
+        for field, patch in fields.items():
+            prop = props.get(field)
+            if prop is None:
+                continue
+            if patch.strategy:
+                prop["x-kubernetes-patch-strategy"] = patch.strategy
+            if patch.merge_key:
+                prop["x-kubernetes-patch-merge-key"] = patch.merge_key
+                prop["x-kubernetes-list-type"] = "map"
+                prop["x-kubernetes-list-map-keys"] = [patch.merge_key]
+            elif patch.merges and prop.get("type") == "array":
+                prop["x-kubernetes-list-type"] = "set"
 
 
 def main() -> None:
