@@ -1,4 +1,4 @@
-"""Field selectors, (apimachinery `fields`): `?fieldSelector=metadata.name=web,status.phase!=Failed`.
+"""Field selectors (apimachinery `fields`): `?fieldSelector=metadata.name=web,status.phase!=Failed`.
 
 Only `=`, `==` and `!=` exist; terms are comma-joined; in a value `\\`, `,` and `=` are escaped with a
 backslash. A missing field reads as "" (so `spec.nodeName=` selects unscheduled pods).
