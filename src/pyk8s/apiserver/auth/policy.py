@@ -137,6 +137,19 @@ def cluster_roles() -> list[Obj]:
         cluster_role(
             "system:aggregate-to-edit",
             [
+                # Read on escalating resources (secrets, exec, proxy) comes with edit, not view.
+                rule(
+                    READ,
+                    [CORE],
+                    [
+                        "pods/attach",
+                        "pods/proxy",
+                        "pods/exec",
+                        "pods/portforward",
+                        "secrets",
+                        "services/proxy",
+                    ],
+                ),
                 rule(["impersonate"], [CORE], ["serviceaccounts"]),
                 rule(WRITE, [CORE], ["pods", "pods/attach", "pods/proxy", "pods/exec", "pods/portforward"]),
                 rule(["create"], [CORE], ["pods/eviction"]),
