@@ -1,13 +1,96 @@
-"""Validation per kind, as Kubernetes validates. SEAM: the api-validation work fills this in."""
+"""Validation per kind, as Kubernetes validates: `validate` runs the common ObjectMeta checks with the
+kind's name rule, then the kind's own rules (one module per API group or kind family)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pyk8s.api.errors import Cause
 from pyk8s.api.resource import ResourceInfo
+from pyk8s.api.validation import _field as f
+from pyk8s.api.validation import apps, batch, core, other, pod, rbac
+from pyk8s.api.validation._meta import NameRule, validate_object_meta, validate_object_meta_update
+
+Obj = dict[str, Any]
+Validator = Callable[[Obj, Obj | None], list[Cause]]
+
+_RBAC = "rbac.authorization.k8s.io"
+
+VALIDATORS: dict[tuple[str, str], Validator] = {
+    ("", "Pod"): pod.validate_pod,
+    ("", "PodTemplate"): pod.validate_pod_template,
+    ("", "Service"): core.validate_service,
+    ("", "ConfigMap"): core.validate_config_map,
+    ("", "Secret"): core.validate_secret,
+    ("", "Namespace"): core.validate_namespace,
+    ("", "Node"): core.validate_node,
+    ("", "ServiceAccount"): core.validate_service_account,
+    ("", "Endpoints"): core.validate_endpoints,
+    ("", "PersistentVolume"): core.validate_persistent_volume,
+    ("", "PersistentVolumeClaim"): core.validate_persistent_volume_claim,
+    ("", "ResourceQuota"): core.validate_resource_quota,
+    ("", "LimitRange"): core.validate_limit_range,
+    ("", "Event"): core.validate_event,
+    ("", "ReplicationController"): core.validate_replication_controller,
+    ("", "Binding"): other.validate_binding,
+    ("apps", "Deployment"): apps.validate_deployment,
+    ("apps", "ReplicaSet"): apps.validate_replica_set,
+    ("apps", "StatefulSet"): apps.validate_stateful_set,
+    ("apps", "DaemonSet"): apps.validate_daemon_set,
+    ("apps", "ControllerRevision"): apps.validate_controller_revision,
+    ("batch", "Job"): batch.validate_job,
+    ("batch", "CronJob"): batch.validate_cron_job,
+    (_RBAC, "Role"): rbac.validate_role,
+    (_RBAC, "ClusterRole"): rbac.validate_cluster_role,
+    (_RBAC, "RoleBinding"): rbac.validate_role_binding,
+    (_RBAC, "ClusterRoleBinding"): rbac.validate_cluster_role_binding,
+    ("coordination.k8s.io", "Lease"): other.validate_lease,
+    ("node.k8s.io", "RuntimeClass"): other.validate_runtime_class,
+    ("storage.k8s.io", "StorageClass"): other.validate_storage_class,
+    ("scheduling.k8s.io", "PriorityClass"): other.validate_priority_class,
+    ("policy", "PodDisruptionBudget"): other.validate_pod_disruption_budget,
+    ("discovery.k8s.io", "EndpointSlice"): other.validate_endpoint_slice,
+    ("events.k8s.io", "Event"): other.validate_events_event,
+    ("authorization.k8s.io", "SubjectAccessReview"): other.validate_subject_access_review,
+    ("authorization.k8s.io", "LocalSubjectAccessReview"): other.validate_subject_access_review,
+    ("authorization.k8s.io", "SelfSubjectAccessReview"): other.validate_self_subject_access_review,
+}
+
+# Kinds whose names are not DNS subdomains. Services are DNS-1035 labels, namespaces DNS-1123 labels,
+# RBAC objects only need to be one URL path segment.
+NAME_RULES: dict[tuple[str, str], NameRule] = {
+    ("", "Namespace"): f.dns1123_label,
+    ("", "Service"): f.dns1035_label,
+    (_RBAC, "Role"): f.path_segment_name,
+    (_RBAC, "ClusterRole"): f.path_segment_name,
+    (_RBAC, "RoleBinding"): f.path_segment_name,
+    (_RBAC, "ClusterRoleBinding"): f.path_segment_name,
+}
+
+# Create-only request kinds whose metadata Kubernetes does not validate.
+_NO_META = {
+    ("", "Binding"),
+    ("authorization.k8s.io", "SubjectAccessReview"),
+    ("authorization.k8s.io", "LocalSubjectAccessReview"),
+    ("authorization.k8s.io", "SelfSubjectAccessReview"),
+    ("authorization.k8s.io", "SelfSubjectRulesReview"),
+    ("authentication.k8s.io", "TokenReview"),
+    ("authentication.k8s.io", "SelfSubjectReview"),
+}
 
 
 def validate(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
     """Every problem with `obj` (an update of `old` when given), with field paths; [] when valid."""
-    return []
+    key = (info.group, info.kind)
+    causes: list[Cause] = []
+    if key not in _NO_META:
+        causes += validate_object_meta(
+            obj.get("metadata"), info.namespaced, NAME_RULES.get(key, f.dns1123_subdomain)
+        )
+        if old is not None:
+            causes += validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    validator = VALIDATORS.get(key)
+    if validator is not None:
+        causes += validator(obj, old)
+    return causes

@@ -1,0 +1,336 @@
+"""Field errors and the value rules of apimachinery's util/validation, shaped as Kubernetes renders them.
+
+A Cause's message is field.Error.ErrorBody(): `Required value`, `Invalid value: "x": detail`,
+`Unsupported value: "x": supported values: "a", "b"`, … The bad value prints as Go prints it (%q for
+strings, bare numbers and booleans, `[]string{"a"}` for string lists).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Iterable
+from typing import Any, TypeGuard
+
+from pyk8s.api.errors import Cause
+
+Obj = dict[str, Any]
+
+
+def go_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "[]string{" + ", ".join(json.dumps(v, ensure_ascii=False) for v in value) + "}"
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        inner = ", ".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in sorted(value.items()))
+        return "map[string]string{" + inner + "}"
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def _with_detail(body: str, detail: str) -> str:
+    return f"{body}: {detail}" if detail else body
+
+
+def required(path: str, detail: str = "") -> Cause:
+    return Cause("FieldValueRequired", _with_detail("Required value", detail), path)
+
+
+def invalid(path: str, value: Any, detail: str = "") -> Cause:
+    return Cause("FieldValueInvalid", _with_detail(f"Invalid value: {go_value(value)}", detail), path)
+
+
+def not_supported(path: str, value: Any, supported: Iterable[str]) -> Cause:
+    quoted = ", ".join(json.dumps(v) for v in supported)
+    detail = f"supported values: {quoted}" if quoted else ""
+    body = f"Unsupported value: {go_value(value)}"
+    return Cause("FieldValueNotSupported", _with_detail(body, detail), path)
+
+
+def duplicate(path: str, value: Any) -> Cause:
+    return Cause("FieldValueDuplicate", f"Duplicate value: {go_value(value)}", path)
+
+
+def not_found(path: str, value: Any) -> Cause:
+    return Cause("FieldValueNotFound", f"Not found: {go_value(value)}", path)
+
+
+def forbidden(path: str, detail: str) -> Cause:
+    return Cause("FieldValueForbidden", _with_detail("Forbidden", detail), path)
+
+
+def too_long(path: str, max_bytes: int) -> Cause:
+    return Cause("FieldValueTooLong", f"Too long: must have at most {max_bytes} bytes", path)
+
+
+def too_many(path: str, actual: int, maximum: int) -> Cause:
+    return Cause("FieldValueTooMany", f"Too many: {actual}: must have at most {maximum} items", path)
+
+
+IMMUTABLE = "field is immutable"
+
+
+def immutable(path: str, new: Any, old: Any) -> list[Cause]:
+    """ValidateImmutableField: the new value, when it differs from the old."""
+    return [] if new == old else [invalid(path, new, IMMUTABLE)]
+
+
+# --- typed access: manifests are user input, so a wrong JSON type is a cause, never a crash -------
+
+
+def as_dict(value: Any) -> Obj:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def type_check(path: str, value: Any, kind: type | tuple[type, ...], what: str) -> list[Cause]:
+    """A present value of the wrong JSON type; Kubernetes' decoder refuses those too."""
+    if value is None or (isinstance(value, kind) and not (isinstance(value, bool) and kind is int)):
+        return []
+    return [Cause("FieldValueTypeInvalid", f"Invalid value: {go_value(value)}: must be {what}", path)]
+
+
+# --- message helpers of util/validation -----------------------------------------------------------
+
+
+def max_len_error(length: int) -> str:
+    return f"must be no more than {length} characters"
+
+
+def regex_error(msg: str, fmt: str, *examples: str) -> str:
+    if not examples:
+        return f"{msg} (regex used for validation is '{fmt}')"
+    shown = " or ".join(f"'{e}', " for e in examples)
+    return f"{msg} (e.g. {shown}regex used for validation is '{fmt}')"
+
+
+INCLUSIVE_RANGE_PORT = "must be between 1 and 65535, inclusive"
+NON_NEGATIVE = "must be greater than or equal to 0"
+
+_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_LABEL_ERR = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character"
+)
+_SUBDOMAIN_FMT = _LABEL_FMT + "(\\." + _LABEL_FMT + ")*"
+_SUBDOMAIN_ERR = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+    "'-' or '.', and must start and end with an alphanumeric character"
+)
+_DNS1035_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_DNS1035_ERR = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
+    "an alphabetic character, and end with an alphanumeric character"
+)
+_QUALIFIED_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_QUALIFIED_ERR = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character"
+)
+_CONFIG_KEY_FMT = "[-._a-zA-Z0-9]+"
+_CONFIG_KEY_ERR = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
+_C_IDENT_FMT = "[A-Za-z_][A-Za-z0-9_]*"
+_C_IDENT_ERR = (
+    "a valid C identifier must start with alphabetic character or '_', followed by a string of "
+    "alphanumeric characters or '_'"
+)
+
+_RE = {
+    fmt: re.compile(fmt)
+    for fmt in (_LABEL_FMT, _SUBDOMAIN_FMT, _DNS1035_FMT, _QUALIFIED_FMT, _CONFIG_KEY_FMT, _C_IDENT_FMT)
+}
+
+
+def dns1123_label(value: str) -> list[str]:
+    errs = [max_len_error(63)] if len(value) > 63 else []
+    if not _RE[_LABEL_FMT].fullmatch(value):
+        errs.append(regex_error(_LABEL_ERR, _LABEL_FMT, "my-name", "123-abc"))
+    return errs
+
+
+def dns1123_subdomain(value: str) -> list[str]:
+    errs = [max_len_error(253)] if len(value) > 253 else []
+    if not _RE[_SUBDOMAIN_FMT].fullmatch(value):
+        errs.append(regex_error(_SUBDOMAIN_ERR, _SUBDOMAIN_FMT, "example.com"))
+    return errs
+
+
+def dns1035_label(value: str) -> list[str]:
+    errs = [max_len_error(63)] if len(value) > 63 else []
+    if not _RE[_DNS1035_FMT].fullmatch(value):
+        errs.append(regex_error(_DNS1035_ERR, _DNS1035_FMT, "my-name", "abc-123"))
+    return errs
+
+
+def qualified_name(value: str) -> list[str]:
+    """IsQualifiedName: `[prefix/]name`, a DNS subdomain prefix and a ≤ 63 character name."""
+    parts = value.split("/")
+    if len(parts) > 2:
+        return [
+            "a qualified name "
+            + regex_error(_QUALIFIED_ERR, _QUALIFIED_FMT, "MyName", "my.name", "123-abc")
+            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ]
+    errs: list[str] = []
+    name = parts[-1]
+    if len(parts) == 2:
+        if not parts[0]:
+            errs.append("prefix part must be non-empty")
+        else:
+            errs += ["prefix part " + e for e in dns1123_subdomain(parts[0])]
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > 63:
+        errs.append("name part " + max_len_error(63))
+    if name and not _RE[_QUALIFIED_FMT].fullmatch(name):
+        errs.append(
+            "name part " + regex_error(_QUALIFIED_ERR, _QUALIFIED_FMT, "MyName", "my.name", "123-abc")
+        )
+    return errs
+
+
+def config_map_key(value: str) -> list[str]:
+    errs = [max_len_error(253)] if len(value) > 253 else []
+    if not _RE[_CONFIG_KEY_FMT].fullmatch(value):
+        errs.append(regex_error(_CONFIG_KEY_ERR, _CONFIG_KEY_FMT, "key.name", "KEY_NAME", "key-name"))
+    if value == ".":
+        errs.append("must not be '.'")
+    elif value == "..":
+        errs.append("must not be '..'")
+    elif value.startswith(".."):
+        errs.append("must not start with '..'")
+    return errs
+
+
+def c_identifier(value: str) -> list[str]:
+    if _RE[_C_IDENT_FMT].fullmatch(value):
+        return []
+    return [regex_error(_C_IDENT_ERR, _C_IDENT_FMT, "my_name", "MY_NAME", "MyName")]
+
+
+def relaxed_env_var_name(value: str) -> list[str]:
+    """IsRelaxedEnvVarName (RelaxedEnvironmentVariableValidation, on by default since 1.32)."""
+    errs = []
+    if not value or any(not (32 <= ord(c) <= 126) or c == "=" for c in value):
+        errs.append(
+            "a valid environment variable name must consist only of printable ASCII characters other than '='"
+        )
+    return errs
+
+
+def port_name(value: str) -> list[str]:
+    """IsValidPortName: an IANA_SVC_NAME."""
+    errs = []
+    if len(value) > 15:
+        errs.append(max_len_error(15))
+    if not re.fullmatch("[-a-z0-9]+", value):
+        errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not re.search("[a-z]", value):
+        errs.append("must contain at least one letter (a-z)")
+    if "--" in value:
+        errs.append("must not contain consecutive hyphens")
+    if value.startswith("-") or value.endswith("-"):
+        errs.append("must not begin or end with a hyphen")
+    return errs
+
+
+def port_number(value: Any) -> list[str]:
+    return [] if is_int(value) and 1 <= value <= 65535 else [INCLUSIVE_RANGE_PORT]
+
+
+def ip_address(value: str) -> list[str]:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return ["must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"]
+    return []
+
+
+def cidr(value: str) -> list[str]:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return ["must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"]
+    return [] if "/" in value else ["must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"]
+
+
+def path_segment_name(value: str) -> list[str]:
+    """ValidatePathSegmentName: names that become one URL path segment (RBAC roles, …)."""
+    if value in (".", ".."):
+        return [f"may not be '{value}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in value]
+
+
+def check(path: str, value: str, rule: Any) -> list[Cause]:
+    """Every message of a name rule as an Invalid cause at `path`."""
+    return [invalid(path, value, msg) for msg in rule(value)]
+
+
+def non_negative(path: str, value: Any) -> list[Cause]:
+    if value is None:
+        return []
+    if not is_int(value):
+        return type_check(path, value, int, "an integer")
+    return [invalid(path, value, NON_NEGATIVE)] if value < 0 else []
+
+
+def positive(path: str, value: Any) -> list[Cause]:
+    if value is None:
+        return []
+    if not is_int(value):
+        return type_check(path, value, int, "an integer")
+    return [invalid(path, value, "must be greater than 0")] if value <= 0 else []
+
+
+def one_of(
+    path: str, value: Any, supported: Iterable[str], *, required_when_empty: bool = True
+) -> list[Cause]:
+    """An enum field: Required when empty, Unsupported when unknown."""
+    values = list(supported)
+    if value in (None, ""):
+        return [required(path, "")] if required_when_empty else []
+    return [] if value in values else [not_supported(path, value, values)]
+
+
+def validate_labels(labels: Any, path: str) -> list[Cause]:
+    """ValidateLabels: keys are qualified names, values label values; causes carry the map's path."""
+    if labels is None:
+        return []
+    if not isinstance(labels, dict):
+        return type_check(path, labels, dict, "a map of strings")
+    causes: list[Cause] = []
+    for key, value in labels.items():
+        causes += check(path, key, qualified_name)
+        if not isinstance(value, str):
+            causes += type_check(path, value, str, "a string")
+        else:
+            causes += check(path, value, label_value)
+    return causes
+
+
+_LABEL_VALUE_FMT = "(" + _QUALIFIED_FMT + ")?"
+_LABEL_VALUE_ERR = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+    "'.', and must start and end with an alphanumeric character"
+)
+
+
+def label_value(value: str) -> list[str]:
+    errs = [max_len_error(63)] if len(value) > 63 else []
+    if not re.fullmatch(_LABEL_VALUE_FMT, value):
+        errs.append(regex_error(_LABEL_VALUE_ERR, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
+    return errs

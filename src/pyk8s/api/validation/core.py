@@ -1,0 +1,534 @@
+"""Core (v1) kinds other than pods: services, configmaps, secrets, namespaces, nodes, serviceaccounts,
+endpoints, persistent volumes and claims, quotas, limit ranges, events, replication controllers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from pyk8s.api.errors import Cause
+from pyk8s.api.validation import _field as f
+from pyk8s.api.validation import pod
+
+Obj = dict[str, Any]
+
+MAX_DATA_SIZE = 1024 * 1024  # core.MaxSecretSize, the limit for configmaps too
+SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")
+RECLAIM_POLICIES = ("Delete", "Recycle", "Retain")
+# Volume sources a pod may use but a PersistentVolume may not.
+_POD_ONLY_SOURCES = {
+    "emptyDir",
+    "secret",
+    "configMap",
+    "downwardAPI",
+    "projected",
+    "persistentVolumeClaim",
+    "gitRepo",
+    "ephemeral",
+    "image",
+}
+IMMUTABLE_WHEN_SET = "field is immutable when `immutable` is set"
+
+
+# --- services -------------------------------------------------------------------------------------
+
+
+def _headless(spec: Obj) -> bool:
+    return spec.get("clusterIP") == "None"
+
+
+def validate_service(obj: Obj, old: Obj | None) -> list[Cause]:
+    spec = f.as_dict(obj.get("spec"))
+    causes: list[Cause] = []
+    svc_type = spec.get("type") or "ClusterIP"
+    if svc_type not in SERVICE_TYPES:
+        causes.append(f.not_supported("spec.type", svc_type, SERVICE_TYPES))
+    ports = f.as_list(spec.get("ports"))
+    if not ports and not _headless(spec) and svc_type != "ExternalName":
+        causes.append(f.required("spec.ports", ""))
+    names: set[str] = set()
+    keys: set[tuple[Any, Any]] = set()
+    for i, port in enumerate(ports):
+        p = f"spec.ports[{i}]"
+        port = f.as_dict(port)
+        name = port.get("name")
+        if len(ports) > 1 and not name:
+            causes.append(f.required(f"{p}.name", ""))
+        elif name:
+            causes += f.check(f"{p}.name", str(name), f.dns1123_label)
+            if name in names:
+                causes.append(f.duplicate(f"{p}.name", name))
+            names.add(str(name))
+        causes += [f.invalid(f"{p}.port", port.get("port", 0), m) for m in f.port_number(port.get("port"))]
+        causes += f.one_of(f"{p}.protocol", port.get("protocol"), pod.PROTOCOLS)
+        target = port.get("targetPort")
+        if target not in (None, 0, ""):
+            if f.is_int(target):
+                causes += [f.invalid(f"{p}.targetPort", target, m) for m in f.port_number(target)]
+            else:
+                causes += f.check(f"{p}.targetPort", str(target), f.port_name)
+        node_port = port.get("nodePort")
+        if node_port:
+            if svc_type in ("ClusterIP", "ExternalName"):
+                causes.append(f.forbidden(f"{p}.nodePort", f"may not be used when `type` is '{svc_type}'"))
+            else:
+                causes += [f.invalid(f"{p}.nodePort", node_port, m) for m in f.port_number(node_port)]
+        port_key = (port.get("port"), port.get("protocol") or "TCP")
+        if port_key in keys:
+            causes.append(f.duplicate(p, f"{port_key[0]}/{port_key[1]}"))
+        keys.add(port_key)
+    causes += f.validate_labels(spec.get("selector"), "spec.selector")
+    causes += f.one_of(
+        "spec.sessionAffinity", spec.get("sessionAffinity"), ("ClientIP", "None"), required_when_empty=False
+    )
+    if svc_type == "ExternalName":
+        if spec.get("clusterIPs") or spec.get("clusterIP") not in (None, ""):
+            causes.append(f.forbidden("spec.clusterIPs", "may not be set for ExternalName services"))
+        cname = str(spec.get("externalName") or "").removesuffix(".")
+        if cname:
+            causes += f.check("spec.externalName", cname, f.dns1123_subdomain)
+        else:
+            causes.append(f.required("spec.externalName", ""))
+    else:
+        ips = f.as_list(spec.get("clusterIPs")) or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+        for i, ip in enumerate(ips):
+            if ip != "None" and f.ip_address(str(ip)):
+                causes.append(
+                    f.invalid(f"spec.clusterIPs[{i}]", ip, "must be empty, 'None', or a valid IP address")
+                )
+        if spec.get("clusterIP") and ips and spec["clusterIP"] != ips[0]:
+            causes.append(f.invalid("spec.clusterIPs", ips, "element [0] must match clusterIP"))
+        if _headless(spec) and svc_type != "ClusterIP":
+            causes.append(
+                f.invalid("spec.clusterIPs[0]", "None", f"may not be set to 'None' for {svc_type} services")
+            )
+    for key in ("externalTrafficPolicy", "internalTrafficPolicy"):
+        causes += f.one_of(f"spec.{key}", spec.get(key), ("Cluster", "Local"), required_when_empty=False)
+    if spec.get("externalTrafficPolicy") and svc_type not in ("NodePort", "LoadBalancer"):
+        causes.append(
+            f.invalid(
+                "spec.externalTrafficPolicy",
+                spec["externalTrafficPolicy"],
+                "may only be set when `type` is 'NodePort' or 'LoadBalancer'",
+            )
+        )
+    for i, family in enumerate(f.as_list(spec.get("ipFamilies"))):
+        causes += f.one_of(f"spec.ipFamilies[{i}]", family, ("IPv4", "IPv6"))
+    causes += f.one_of(
+        "spec.ipFamilyPolicy",
+        spec.get("ipFamilyPolicy"),
+        ("SingleStack", "PreferDualStack", "RequireDualStack"),
+        required_when_empty=False,
+    )
+    if old is not None:
+        old_spec = f.as_dict(old.get("spec"))
+        old_ips = f.as_list(old_spec.get("clusterIPs"))
+        new_ips = f.as_list(spec.get("clusterIPs"))
+        if (
+            old_ips
+            and svc_type != "ExternalName"
+            and (old_spec.get("type") or "ClusterIP") != "ExternalName"
+            and new_ips[:1] != old_ips[:1]
+        ):
+            causes.append(f.invalid("spec.clusterIPs[0]", new_ips, "may not change once set"))
+    return causes
+
+
+# --- configmaps and secrets -----------------------------------------------------------------------
+
+
+def _validate_keys(data: Any, path: str) -> tuple[set[str], list[Cause]]:
+    causes: list[Cause] = []
+    keys: set[str] = set()
+    if data is None:
+        return keys, causes
+    if not isinstance(data, dict):
+        return keys, f.type_check(path, data, dict, "a map of strings")
+    for key, value in data.items():
+        causes += f.check(f"{path}[{key}]", key, f.config_map_key)
+        causes += f.type_check(f"{path}[{key}]", value, str, "a string")
+        keys.add(key)
+    return keys, causes
+
+
+def _immutable_data(obj: Obj, old: Obj | None, keys: tuple[str, ...]) -> list[Cause]:
+    if old is None or old.get("immutable") is not True:
+        return []
+    causes = [f.forbidden(k, IMMUTABLE_WHEN_SET) for k in keys if obj.get(k) != old.get(k)]
+    if obj.get("immutable") is not True:
+        causes.append(f.forbidden("immutable", IMMUTABLE_WHEN_SET))
+    return causes
+
+
+def validate_config_map(obj: Obj, old: Obj | None) -> list[Cause]:
+    data_keys, causes = _validate_keys(obj.get("data"), "data")
+    binary_keys, binary_causes = _validate_keys(obj.get("binaryData"), "binaryData")
+    causes += binary_causes
+    for key in sorted(data_keys & binary_keys):
+        causes.append(f.invalid(f"data[{key}]", key, "duplicate of key present in binaryData"))
+    size = sum(len(str(v).encode()) for v in f.as_dict(obj.get("data")).values())
+    size += sum(len(_decoded(v)) for v in f.as_dict(obj.get("binaryData")).values())
+    if size > MAX_DATA_SIZE:
+        causes.append(f.too_long("", MAX_DATA_SIZE))
+    return causes + _immutable_data(obj, old, ("data", "binaryData"))
+
+
+def _decoded(value: Any) -> bytes:
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _secret_data(obj: Obj) -> dict[str, bytes]:
+    return {k: _decoded(v) for k, v in f.as_dict(obj.get("data")).items()}
+
+
+def validate_secret(obj: Obj, old: Obj | None) -> list[Cause]:
+    _, causes = _validate_keys(obj.get("data"), "data")
+    for key, value in f.as_dict(obj.get("data")).items():
+        try:
+            base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError):
+            causes.append(f.invalid(f"data[{key}]", "<secret contents redacted>", "illegal base64 data"))
+    data = _secret_data(obj)
+    if sum(len(v) for v in data.values()) > MAX_DATA_SIZE:
+        causes.append(f.too_long("data", MAX_DATA_SIZE))
+    secret_type = obj.get("type") or "Opaque"
+    annotations = f.as_dict(f.as_dict(obj.get("metadata")).get("annotations"))
+    if secret_type == "kubernetes.io/service-account-token":
+        if not annotations.get("kubernetes.io/service-account.name"):
+            causes.append(f.required("metadata.annotations[kubernetes.io/service-account.name]", ""))
+    elif secret_type == "kubernetes.io/dockercfg":
+        if not data.get(".dockercfg"):
+            causes.append(f.required("data[.dockercfg]", ""))
+    elif secret_type == "kubernetes.io/dockerconfigjson":
+        if not data.get(".dockerconfigjson"):
+            causes.append(f.required("data[.dockerconfigjson]", ""))
+    elif secret_type == "kubernetes.io/basic-auth":
+        if not data.get("username") and not data.get("password"):
+            causes += [f.required("data[username]", ""), f.required("data[password]", "")]
+    elif secret_type == "kubernetes.io/ssh-auth":
+        if not data.get("ssh-privatekey"):
+            causes.append(f.required("data[ssh-privatekey]", ""))
+    elif secret_type == "kubernetes.io/tls":
+        for key in ("tls.key", "tls.crt"):
+            if key not in data:
+                causes.append(f.required(f"data[{key}]", ""))
+    else:
+        causes += f.check("type", str(secret_type), f.qualified_name)
+    if old is not None:
+        causes += f.immutable("type", secret_type, old.get("type") or "Opaque")
+        causes += _immutable_data(obj, old, ("data",))
+    return causes
+
+
+# --- namespaces, nodes, service accounts ----------------------------------------------------------
+
+
+def validate_namespace(obj: Obj, old: Obj | None) -> list[Cause]:
+    causes: list[Cause] = []
+    for i, fin in enumerate(f.as_list(f.as_dict(obj.get("spec")).get("finalizers"))):
+        fin = str(fin)
+        errs = f.qualified_name(fin)
+        if errs:
+            causes += [f.invalid(f"spec.finalizers[{i}]", fin, m) for m in errs]
+        elif "/" not in fin and fin != "kubernetes":
+            causes.append(
+                f.invalid(
+                    f"spec.finalizers[{i}]",
+                    fin,
+                    "name is neither a standard finalizer name nor is it fully qualified",
+                )
+            )
+    return causes
+
+
+def validate_node(obj: Obj, old: Obj | None) -> list[Cause]:
+    spec = f.as_dict(obj.get("spec"))
+    causes: list[Cause] = []
+    cidrs = f.as_list(spec.get("podCIDRs")) or ([spec["podCIDR"]] if spec.get("podCIDR") else [])
+    for i, c in enumerate(cidrs):
+        causes += f.check(f"spec.podCIDRs[{i}]", str(c), f.cidr)
+    seen: set[tuple[str, str]] = set()
+    for i, taint in enumerate(f.as_list(spec.get("taints"))):
+        p = f"spec.taints[{i}]"
+        taint = f.as_dict(taint)
+        key = str(taint.get("key") or "")
+        causes += f.check(f"{p}.key", key, f.qualified_name)
+        if taint.get("value"):
+            causes += f.check(f"{p}.value", str(taint["value"]), f.label_value)
+        causes += f.one_of(f"{p}.effect", taint.get("effect"), pod.TAINT_EFFECTS)
+        pair = (key, str(taint.get("effect")))
+        if pair in seen:
+            causes.append(f.duplicate(p, taint))
+        seen.add(pair)
+    if old is not None:
+        old_spec = f.as_dict(old.get("spec"))
+        old_cidrs = f.as_list(old_spec.get("podCIDRs"))
+        if old_cidrs and cidrs != old_cidrs:
+            causes.append(
+                f.forbidden("spec.podCIDRs", 'node updates may not change podCIDR except from "" to valid')
+            )
+        if old_spec.get("providerID") and spec.get("providerID") != old_spec["providerID"]:
+            causes.append(
+                f.forbidden(
+                    "spec.providerID", 'node updates may not change providerID except from "" to valid'
+                )
+            )
+    return causes
+
+
+def validate_service_account(obj: Obj, old: Obj | None) -> list[Cause]:
+    causes: list[Cause] = []
+    for key in ("secrets", "imagePullSecrets"):
+        for i, ref in enumerate(f.as_list(obj.get(key))):
+            name = f.as_dict(ref).get("name")
+            if key == "imagePullSecrets" and not name:
+                causes.append(f.required(f"{key}[{i}].name", ""))
+    return causes
+
+
+# --- endpoints ------------------------------------------------------------------------------------
+
+
+def validate_endpoints(obj: Obj, old: Obj | None) -> list[Cause]:
+    causes: list[Cause] = []
+    for i, subset in enumerate(f.as_list(obj.get("subsets"))):
+        p = f"subsets[{i}]"
+        subset = f.as_dict(subset)
+        addresses = f.as_list(subset.get("addresses"))
+        not_ready = f.as_list(subset.get("notReadyAddresses"))
+        if not addresses and not not_ready:
+            causes.append(f.required(p, "must specify `addresses` or `notReadyAddresses`"))
+        for key, items in (("addresses", addresses), ("notReadyAddresses", not_ready)):
+            for j, addr in enumerate(items):
+                ip = str(f.as_dict(addr).get("ip") or "")
+                causes += f.check(f"{p}.{key}[{j}].ip", ip, f.ip_address)
+                hostname = f.as_dict(addr).get("hostname")
+                if hostname:
+                    causes += f.check(f"{p}.{key}[{j}].hostname", str(hostname), f.dns1123_label)
+        ports = f.as_list(subset.get("ports"))
+        for j, port in enumerate(ports):
+            pp = f"{p}.ports[{j}]"
+            port = f.as_dict(port)
+            if len(ports) > 1 and not port.get("name"):
+                causes.append(f.required(f"{pp}.name", ""))
+            elif port.get("name"):
+                causes += f.check(f"{pp}.name", str(port["name"]), f.dns1123_label)
+            causes += [
+                f.invalid(f"{pp}.port", port.get("port", 0), m) for m in f.port_number(port.get("port"))
+            ]
+            causes += f.one_of(f"{pp}.protocol", port.get("protocol"), pod.PROTOCOLS)
+    return causes
+
+
+# --- storage --------------------------------------------------------------------------------------
+
+
+def _validate_access_modes(modes: Any, path: str, detail: str = "") -> list[Cause]:
+    modes = f.as_list(modes)
+    if not modes:
+        return [f.required(path, detail)]
+    causes = [f.not_supported(path, m, ACCESS_MODES) for m in modes if m not in ACCESS_MODES]
+    if "ReadWriteOncePod" in modes and len(modes) > 1:
+        causes.append(f.forbidden(path, "may not use ReadWriteOncePod with other access modes"))
+    return causes
+
+
+def validate_persistent_volume(obj: Obj, old: Obj | None) -> list[Cause]:
+    spec = f.as_dict(obj.get("spec"))
+    causes = _validate_access_modes(spec.get("accessModes"), "spec.accessModes")
+    capacity = f.as_dict(spec.get("capacity"))
+    if not capacity:
+        causes.append(f.required("spec.capacity", ""))
+    elif "storage" not in capacity or len(capacity) > 1:
+        causes.append(f.not_supported("spec.capacity", sorted(capacity), ["storage"]))
+    for name, value in capacity.items():
+        causes += pod.quantity(f"spec.capacity[{name}]", value)[1]
+    causes += f.one_of(
+        "spec.persistentVolumeReclaimPolicy",
+        spec.get("persistentVolumeReclaimPolicy"),
+        RECLAIM_POLICIES,
+        required_when_empty=False,
+    )
+    causes += f.one_of(
+        "spec.volumeMode", spec.get("volumeMode"), ("Block", "Filesystem"), required_when_empty=False
+    )
+    sources = (*(s for s in pod.VOLUME_SOURCES if s not in _POD_ONLY_SOURCES), "local")
+    local = spec.get("local")
+    causes += pod.validate_volume_sources(spec, "spec", sources)
+    if local is not None and not f.as_dict(local).get("path"):
+        causes.append(f.required("spec.local.path", ""))
+    if local is not None and spec.get("nodeAffinity") is None:
+        causes.append(f.required("spec.nodeAffinity", "Local volume requires node affinity"))
+    if old is not None:
+        old_spec = f.as_dict(old.get("spec"))
+        for key in ("volumeMode",):
+            causes += f.immutable(f"spec.{key}", spec.get(key), old_spec.get(key))
+    return causes
+
+
+def validate_persistent_volume_claim(obj: Obj, old: Obj | None) -> list[Cause]:
+    spec = f.as_dict(obj.get("spec"))
+    causes = _validate_access_modes(
+        spec.get("accessModes"), "spec.accessModes", "at least 1 access mode is required"
+    )
+    requests = f.as_dict(f.as_dict(spec.get("resources")).get("requests"))
+    if "storage" not in requests:
+        causes.append(f.required("spec.resources[storage]", ""))
+    else:
+        amount, errs = pod.quantity("spec.resources.requests[storage]", requests["storage"])
+        causes += errs
+        if amount is not None and amount <= 0:
+            causes.append(
+                f.invalid(
+                    "spec.resources.requests[storage]", str(requests["storage"]), "must be greater than zero"
+                )
+            )
+    causes += f.validate_labels(
+        f.as_dict(spec.get("selector")).get("matchLabels"), "spec.selector.matchLabels"
+    )
+    causes += f.one_of(
+        "spec.volumeMode", spec.get("volumeMode"), ("Block", "Filesystem"), required_when_empty=False
+    )
+    if spec.get("storageClassName"):
+        causes += f.check("spec.storageClassName", str(spec["storageClassName"]), f.dns1123_subdomain)
+    if old is not None:
+        old_spec = f.as_dict(old.get("spec"))
+        # Binding may fill volumeName once; resources (expansion) and the attributes class may change.
+        mutable = {"resources", "volumeAttributesClassName"} | (
+            {"volumeName"} if not old_spec.get("volumeName") else set()
+        )
+        if {k: v for k, v in spec.items() if k not in mutable} != {
+            k: v for k, v in old_spec.items() if k not in mutable
+        }:
+            causes.append(
+                f.forbidden(
+                    "spec",
+                    "spec is immutable after creation except resources.requests "
+                    "and volumeAttributesClassName for bound claims",
+                )
+            )
+    return causes
+
+
+# --- quotas, limit ranges, events, replication controllers ----------------------------------------
+
+_QUOTA_SCOPES = (
+    "Terminating",
+    "NotTerminating",
+    "BestEffort",
+    "NotBestEffort",
+    "PriorityClass",
+    "CrossNamespacePodAffinity",
+    "VolumeAttributesClass",
+)
+
+
+def validate_resource_quota(obj: Obj, old: Obj | None) -> list[Cause]:
+    spec = f.as_dict(obj.get("spec"))
+    causes: list[Cause] = []
+    for name, value in f.as_dict(spec.get("hard")).items():
+        p = f"spec.hard[{name}]"
+        causes += f.check(p, name, f.qualified_name)
+        amount, errs = pod.quantity(p, value)
+        causes += errs
+        if amount is not None and amount < 0:
+            causes.append(f.invalid(p, str(value), f.NON_NEGATIVE))
+    for i, scope in enumerate(f.as_list(spec.get("scopes"))):
+        if scope not in _QUOTA_SCOPES:
+            causes.append(f.not_supported(f"spec.scopes[{i}]", scope, _QUOTA_SCOPES))
+    return causes
+
+
+def validate_limit_range(obj: Obj, old: Obj | None) -> list[Cause]:
+    causes: list[Cause] = []
+    for i, item in enumerate(f.as_list(f.as_dict(obj.get("spec")).get("limits"))):
+        p = f"spec.limits[{i}]"
+        item = f.as_dict(item)
+        causes += f.one_of(f"{p}.type", item.get("type"), ("Container", "Pod", "PersistentVolumeClaim"))
+        values: dict[str, dict[str, Any]] = {}
+        for key in ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio"):
+            for name, value in f.as_dict(item.get(key)).items():
+                amount, errs = pod.quantity(f"{p}.{key}[{name}]", value)
+                causes += errs
+                if amount is not None:
+                    values.setdefault(name, {})[key] = (amount, value)
+        if item.get("type") == "Pod":
+            for key in ("default", "defaultRequest"):
+                if item.get(key):
+                    causes.append(f.forbidden(f"{p}.{key}", "may not be specified when `type` is 'Pod'"))
+        for name, v in values.items():
+            lo, hi = v.get("min"), v.get("max")
+            if lo and hi and lo[0] > hi[0]:
+                causes.append(
+                    f.invalid(
+                        f"{p}.min[{name}]", str(lo[1]), f"min value {lo[1]} is greater than max value {hi[1]}"
+                    )
+                )
+            for key in ("default", "defaultRequest"):
+                d = v.get(key)
+                if d and hi and d[0] > hi[0]:
+                    causes.append(
+                        f.invalid(
+                            f"{p}.{key}[{name}]",
+                            str(d[1]),
+                            f"{key} value {d[1]} is greater than max value {hi[1]}",
+                        )
+                    )
+                if d and lo and d[0] < lo[0]:
+                    causes.append(
+                        f.invalid(
+                            f"{p}.{key}[{name}]",
+                            str(d[1]),
+                            f"min value {lo[1]} is greater than {key} value {d[1]}",
+                        )
+                    )
+    return causes
+
+
+def validate_event(obj: Obj, old: Obj | None) -> list[Cause]:
+    """Core v1 events: the involved object's namespace must be the event's."""
+    causes: list[Cause] = []
+    involved = f.as_dict(obj.get("involvedObject"))
+    namespace = f.as_dict(obj.get("metadata")).get("namespace") or ""
+    if involved.get("namespace") and involved["namespace"] != namespace:
+        causes.append(
+            f.invalid("involvedObject.namespace", involved["namespace"], "does not match event.namespace")
+        )
+    if obj.get("type") and obj["type"] not in ("Normal", "Warning"):
+        causes.append(f.not_supported("type", obj["type"], ["Normal", "Warning"]))
+    if obj.get("count") is not None:
+        causes += f.non_negative("count", obj["count"])
+    return causes
+
+
+def validate_replication_controller(obj: Obj, old: Obj | None) -> list[Cause]:
+    spec = f.as_dict(obj.get("spec"))
+    causes = f.non_negative("spec.replicas", spec.get("replicas"))
+    causes += f.non_negative("spec.minReadySeconds", spec.get("minReadySeconds"))
+    selector = f.as_dict(spec.get("selector"))
+    if not selector:
+        causes.append(f.required("spec.selector", ""))
+    causes += f.validate_labels(selector, "spec.selector")
+    template = spec.get("template")
+    if template is not None:
+        labels = f.as_dict(f.as_dict(f.as_dict(template).get("metadata")).get("labels"))
+        if selector and not all(labels.get(k) == v for k, v in selector.items()):
+            causes.append(
+                f.invalid(
+                    "spec.template.metadata.labels", labels, "`selector` does not match template `labels`"
+                )
+            )
+        causes += pod.validate_pod_template_spec(template, "spec.template")
+        causes += f.one_of(
+            "spec.template.spec.restartPolicy",
+            f.as_dict(f.as_dict(template).get("spec")).get("restartPolicy"),
+            ["Always"],
+        )
+    else:
+        causes.append(f.required("spec.template", ""))
+    return causes
