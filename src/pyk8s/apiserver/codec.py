@@ -1,0 +1,166 @@
+"""Request body decoding (JSON, YAML with limits, patch media types) and response encoding (orjson).
+
+Protobuf is refused with 415. YAML is loaded with PyYAML's safe constructors, one document, and a
+cap on alias expansions: a "billion laughs" document is refused as soon as it uses too many aliases,
+before anything expands it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import yaml
+from yaml.composer import Composer
+from yaml.events import AliasEvent
+from yaml.nodes import Node
+
+from pyk8s.api import errors
+from pyk8s.api.patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
+from pyk8s.api.resource import ResourceInfo
+
+JSON = "application/json"
+YAML = "application/yaml"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, APPLY_PATCH)
+MAX_YAML_ALIASES = 100
+MAX_YAML_DEPTH = 100
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents with many aliases or deep nesting."""
+
+    def __init__(self, stream: str | bytes) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if self.check_event(AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"document uses more than {MAX_YAML_ALIASES} aliases")
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.YAMLError(f"document is nested deeper than {MAX_YAML_DEPTH} levels")
+            return Composer.compose_node(self, parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
+
+
+def load_yaml(body: bytes) -> Any:
+    loader = _LimitedLoader(body)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as e:
+        raise errors.bad_request(f"error converting YAML to JSON: {e}") from None
+    except (ValueError, TypeError, RecursionError) as e:
+        raise errors.bad_request(f"error converting YAML to JSON: {e}") from None
+    finally:
+        loader.dispose()
+
+
+def load_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise errors.bad_request(f"couldn't decode the request body as JSON: {e}") from None
+
+
+def decode_object(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """The object a create or update sends; 415 for a media type we do not read, 400 for bad bytes."""
+    mt = media_type(content_type)
+    if mt in ("", JSON, "*/*"):
+        obj = load_json(body)
+    elif mt in (YAML, "application/x-yaml", "text/yaml"):
+        obj = load_yaml(body)
+    else:
+        raise errors.unsupported_media_type(mt)
+    if not isinstance(obj, dict):
+        raise errors.bad_request("the request body must be a JSON or YAML object")
+    return obj
+
+
+def decode_patch(body: bytes, content_type: str | None) -> tuple[str, Any]:
+    """(patch type, decoded patch)."""
+    mt = media_type(content_type)
+    if mt not in PATCH_TYPES:
+        raise errors.StatusError(
+            415, "UnsupportedMediaType",
+            f"the body of the request was in an unknown format - accepted media types include: "
+            f"{', '.join(PATCH_TYPES)}")
+    patch = load_yaml(body) if mt == APPLY_PATCH else load_json(body)
+    if mt == JSON_PATCH:
+        if not isinstance(patch, list):
+            raise errors.bad_request("json patch must be a JSON array of operations")
+    elif not isinstance(patch, dict):
+        raise errors.bad_request(f"the body of a {mt} patch must be an object")
+    return mt, patch
+
+
+def encode(obj: Any, pretty: bool = False) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 if pretty else 0)
+
+
+# Unknown-field detection. Until the OpenAPI schema provides full field lists, the top-level fields of
+# every kind and the fields of ObjectMeta are checked; deeper fields are accepted as they are.
+_META_FIELDS = frozenset({
+    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
+    "ownerReferences", "finalizers", "managedFields",
+})
+_COMMON = frozenset({"apiVersion", "kind", "metadata"})
+_TOP_LEVEL: dict[str, frozenset[str]] = {
+    "ConfigMap": frozenset({"data", "binaryData", "immutable"}),
+    "Secret": frozenset({"data", "stringData", "type", "immutable"}),
+    "ServiceAccount": frozenset({"secrets", "imagePullSecrets", "automountServiceAccountToken"}),
+    "Endpoints": frozenset({"subsets"}),
+    "Role": frozenset({"rules"}),
+    "ClusterRole": frozenset({"rules", "aggregationRule"}),
+    "RoleBinding": frozenset({"subjects", "roleRef"}),
+    "ClusterRoleBinding": frozenset({"subjects", "roleRef"}),
+    "EndpointSlice": frozenset({"addressType", "endpoints", "ports"}),
+    "PriorityClass": frozenset({"value", "globalDefault", "description", "preemptionPolicy"}),
+    "StorageClass": frozenset({"provisioner", "parameters", "reclaimPolicy", "mountOptions",
+                               "allowVolumeExpansion", "volumeBindingMode", "allowedTopologies"}),
+    "RuntimeClass": frozenset({"handler", "overhead", "scheduling"}),
+    "ControllerRevision": frozenset({"data", "revision"}),
+    "PodTemplate": frozenset({"template"}),
+    "Binding": frozenset({"target"}),
+    "Eviction": frozenset({"deleteOptions"}),
+}
+_SPEC_STATUS = frozenset({"spec", "status"})
+_EVENT_KINDS = frozenset({"Event"})
+
+
+def unknown_fields(info: ResourceInfo, obj: dict[str, Any]) -> list[str]:
+    """Field paths in `obj` that the kind does not define (top level and metadata only)."""
+    if info.kind in _EVENT_KINDS:
+        return []
+    allowed = _TOP_LEVEL.get(info.kind, _SPEC_STATUS)
+    out = [k for k in obj if k not in _COMMON and k not in allowed]
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        out.extend(f"metadata.{k}" for k in meta if k not in _META_FIELDS)
+    return out
+
+
+FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
+
+
+def check_unknown_fields(info: ResourceInfo, obj: dict[str, Any], mode: str) -> list[str]:
+    """Apply `fieldValidation`: Strict raises 400, Warn returns the warnings to send, Ignore nothing."""
+    if mode == "Ignore":
+        return []
+    unknown = unknown_fields(info, obj)
+    if not unknown:
+        return []
+    msgs = [f'unknown field "{f}"' for f in unknown]
+    if mode == "Strict":
+        raise errors.bad_request("strict decoding error: " + ", ".join(msgs))
+    return msgs

@@ -1,0 +1,332 @@
+"""The watch cache: every stored object in memory, kept current by one store watch, serving watches
+and cached lists without touching the store.
+
+One watch of the whole keyspace feeds every resource's cache, so each cache knows the store's global
+revision (a resourceVersion from any resource can be waited for, and a consistent list is "wait until
+the cache reached the store's current revision, then read memory", like Kubernetes' consistent reads
+from cache). Each resource keeps a bounded ring of recent events: a watch from a resourceVersion the
+ring still covers replays from memory; an older one is 410 Gone and the client relists. An event is
+encoded once and the bytes are shared by every watcher; a watcher whose buffer is full is closed
+instead of slowing the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from pyk8s.api import errors
+from pyk8s.store.errors import Compacted, StoreClosed, WatchOverflow
+from pyk8s.store.protocol import Event, EventType, KeyValue, Store
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+Matcher = Callable[[Obj], bool]
+
+RING_SIZE = 1024
+WATCHER_BUFFER = 2048
+FRESHNESS_TIMEOUT = 3.0
+_REGISTRY = "/registry/"
+
+
+def decode(kv: KeyValue) -> Obj:
+    """A stored object with its resourceVersion (stored values never carry one)."""
+    obj: Obj = orjson.loads(kv.value)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
+    return obj
+
+
+def resource_prefix(key: str) -> str | None:
+    """/registry/<group>/<plural>/ of a key, or None for keys outside the registry."""
+    if not key.startswith(_REGISTRY):
+        return None
+    parts = key.split("/", 4)
+    if len(parts) < 5:
+        return None
+    return f"/registry/{parts[2]}/{parts[3]}/"
+
+
+class CacheEvent:
+    __slots__ = ("_lines", "key", "obj", "prev", "revision", "type")
+
+    def __init__(self, type_: str, revision: int, key: str, obj: Obj, prev: Obj | None) -> None:
+        self.type = type_  # ADDED, MODIFIED, DELETED
+        self.revision = revision
+        self.key = key
+        self.obj = obj  # for DELETED: the last state, with the delete's resourceVersion
+        self.prev = prev
+        self._lines: dict[str, bytes] = {}
+
+    def line(self, type_: str | None = None) -> bytes:
+        """The watch line for this event as `type_` (default its own type), encoded once."""
+        t = type_ or self.type
+        out = self._lines.get(t)
+        if out is None:
+            obj = self.obj
+            if t == "DELETED" and self.type == "MODIFIED" and self.prev is not None:
+                # The object left a watcher's selection: Kubernetes sends the old state, at the new RV.
+                obj = {**self.prev, "metadata": {**self.prev.get("metadata", {}),
+                                                 "resourceVersion": str(self.revision)}}
+            out = orjson.dumps({"type": t, "object": obj}) + b"\n"
+            self._lines[t] = out
+        return out
+
+
+class Watcher:
+    """One open watch: a bounded buffer of encoded lines, filled by the cache, drained by the HTTP
+    handler."""
+
+    def __init__(self, cache: ResourceCache, key_prefix: str, matcher: Matcher | None) -> None:
+        self._cache = cache
+        self.key_prefix = key_prefix
+        self.matcher = matcher
+        self.buffer: deque[bytes] = deque()
+        self.closed = False
+        self.overflowed = False
+        self.last_revision = 0
+        self._wake = asyncio.Event()
+
+    def offer(self, ev: CacheEvent) -> None:
+        if self.closed or not ev.key.startswith(self.key_prefix):
+            return
+        t: str | None = ev.type
+        if self.matcher is not None:
+            t = _transition(ev, self.matcher)
+            if t is None:
+                return
+        self.push(ev.line(t), ev.revision)
+
+    def push(self, line: bytes, revision: int) -> None:
+        if len(self.buffer) >= WATCHER_BUFFER:
+            self.overflowed = True
+            self.close()
+            return
+        self.buffer.append(line)
+        self.last_revision = revision
+        self._wake.set()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._cache.watchers.discard(self)
+            self._wake.set()
+
+    async def wait(self, timeout: float | None) -> None:
+        """Until there is something to send, the watcher is closed, or `timeout` passes."""
+        if self.buffer or self.closed:
+            return
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def drain(self) -> list[bytes]:
+        out = list(self.buffer)
+        self.buffer.clear()
+        return out
+
+
+def _transition(ev: CacheEvent, matcher: Matcher) -> str | None:
+    if ev.type == "ADDED":
+        return "ADDED" if matcher(ev.obj) else None
+    if ev.type == "DELETED":
+        return "DELETED" if matcher(ev.obj) else None
+    now = matcher(ev.obj)
+    before = ev.prev is not None and matcher(ev.prev)
+    if now:
+        return "MODIFIED" if before else "ADDED"
+    return "DELETED" if before else None
+
+
+class ResourceCache:
+    """The objects of one resource (one key prefix), a ring of recent events, and the open watches."""
+
+    def __init__(self, prefix: str, revision: int) -> None:
+        self.prefix = prefix
+        self.objects: dict[str, Obj] = {}
+        self._sorted: list[str] | None = None
+        self.ring: deque[CacheEvent] = deque()
+        self.ring_start = revision  # every event after this revision is in the ring
+        self.watchers: set[Watcher] = set()
+
+    def sorted_keys(self) -> list[str]:
+        if self._sorted is None:
+            self._sorted = sorted(self.objects)
+        return self._sorted
+
+    def apply(self, ev: Event) -> None:
+        key = ev.kv.key
+        prev = self.objects.get(key)
+        obj = decode(ev.kv)
+        if ev.type is EventType.DELETE:
+            self.objects.pop(key, None)
+            self._sorted = None
+            cev = CacheEvent("DELETED", ev.kv.mod_revision, key, obj, prev)
+        else:
+            if prev is None:
+                self._sorted = None
+            self.objects[key] = obj
+            cev = CacheEvent("ADDED" if prev is None else "MODIFIED", ev.kv.mod_revision, key, obj, prev)
+        self.ring.append(cev)
+        if len(self.ring) > RING_SIZE:
+            self.ring_start = self.ring.popleft().revision
+        for w in tuple(self.watchers):
+            w.offer(cev)
+
+    def reset(self, items: Iterable[KeyValue], revision: int) -> None:
+        """After a relist: new contents, an empty ring, and every watch closed (clients re-watch)."""
+        self.objects = {kv.key: decode(kv) for kv in items}
+        self._sorted = None
+        self.ring.clear()
+        self.ring_start = revision
+        for w in tuple(self.watchers):
+            w.close()
+
+    def list(self, key_prefix: str, matcher: Matcher | None) -> list[Obj]:
+        out = []
+        for key in self.sorted_keys():
+            if key.startswith(key_prefix):
+                obj = self.objects[key]
+                if matcher is None or matcher(obj):
+                    out.append(obj)
+        return out
+
+    def watch(self, from_revision: int | None, current: int, key_prefix: str, matcher: Matcher | None,
+              initial_events: bool) -> Watcher:
+        """A watcher that sees every event after `from_revision` (None: from now), optionally preceded
+        by ADDED for every current object. Raises 410 when the ring no longer covers `from_revision`."""
+        w = Watcher(self, key_prefix, matcher)
+        if initial_events:
+            for obj in self.list(key_prefix, matcher):
+                w.push(orjson.dumps({"type": "ADDED", "object": obj}) + b"\n", current)
+        if from_revision is not None and from_revision < current:
+            if from_revision < self.ring_start:
+                raise errors.gone(f"too old resource version: {from_revision} ({self.ring_start + 1})")
+            for ev in self.ring:
+                if ev.revision > from_revision:
+                    w.offer(ev)
+        w.last_revision = max(w.last_revision, current if from_revision is None else from_revision)
+        if not w.closed:
+            self.watchers.add(w)
+        return w
+
+
+class WatchCacheSet:
+    """Every resource's cache, fed by one store watch."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.caches: dict[str, ResourceCache] = {}
+        self.revision = 0
+        self.synced = asyncio.Event()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def cache(self, prefix: str) -> ResourceCache:
+        c = self.caches.get(prefix)
+        if c is None:
+            # Every event since the first list passed through here, so a new cache starts empty and correct.
+            c = self.caches[prefix] = ResourceCache(prefix, self.revision)
+        return c
+
+    async def start(self) -> None:
+        await self._relist()
+        self._task = asyncio.create_task(self._run(), name="watch-cache")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for c in self.caches.values():
+            for w in tuple(c.watchers):
+                w.close()
+
+    async def _relist(self) -> None:
+        result = await self.store.list(_REGISTRY)
+        by_prefix: dict[str, list[KeyValue]] = {}
+        for kv in result.items:
+            p = resource_prefix(kv.key)
+            if p is not None:
+                by_prefix.setdefault(p, []).append(kv)
+        self.revision = max(self.revision, result.revision)
+        for p in set(by_prefix) | set(self.caches):
+            self.cache(p).reset(by_prefix.get(p, ()), result.revision)
+        self.synced.set()
+        self._wake_waiters()
+
+    async def _run(self) -> None:
+        from_rev = self.revision
+        while True:
+            try:
+                async for ev in self.store.watch(_REGISTRY, from_rev):
+                    self._dispatch(ev)
+                    from_rev = ev.revision
+                return  # the store ended the watch: it is closing
+            except WatchOverflow as e:
+                from_rev = e.last_revision
+            except Compacted:
+                log.info("watch cache: history compacted; relisting")
+                await self._relist_until_ok()
+                from_rev = self.revision
+            except StoreClosed:
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("watch cache: store watch failed; relisting")
+                await asyncio.sleep(0.5)
+                await self._relist_until_ok()
+                from_rev = self.revision
+
+    async def _relist_until_ok(self) -> None:
+        while True:
+            try:
+                await self._relist()
+                return
+            except StoreClosed:
+                raise
+            except Exception:
+                log.exception("watch cache: relist failed")
+                await asyncio.sleep(1)
+
+    def _dispatch(self, ev: Event) -> None:
+        p = resource_prefix(ev.kv.key)
+        if p is not None:
+            self.cache(p).apply(ev)
+        if ev.revision > self.revision:
+            self.revision = ev.revision
+            self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        if not self._waiters:
+            return
+        keep = []
+        for rev, fut in self._waiters:
+            if rev <= self.revision:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((rev, fut))
+        self._waiters = keep
+
+    async def wait_for(self, revision: int, timeout: float = FRESHNESS_TIMEOUT) -> None:
+        """Until the caches reflect `revision`; 504 Timeout (as Kubernetes) if they don't in time."""
+        if revision <= self.revision:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((revision, fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise errors.StatusError(
+                504, "Timeout", f"Too large resource version: {revision}, current: {self.revision}",
+                {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                 "retryAfterSeconds": 1}) from None
