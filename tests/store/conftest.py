@@ -21,6 +21,21 @@ DRIVERS = ["memory", "sqlite", pytest.param("etcd", marks=pytest.mark.etcd)]
 StoreFactory = Callable[..., Awaitable[Store]]
 
 
+async def open_driver(driver: str, path: Path, etcd_endpoint: str, **options: int) -> Store:
+    """Open a store of `driver`: sqlite on the file `path`, etcd at `etcd_endpoint`."""
+    if driver == "memory":
+        from pyk8s.store.memory import MemoryStore
+
+        return MemoryStore(**options)
+    if driver == "sqlite":
+        from pyk8s.store.sqlite import SqliteStore
+
+        return await SqliteStore.open(str(path), **options)
+    from pyk8s.store.etcd import EtcdStore
+
+    return await EtcdStore.open([etcd_endpoint], **options)
+
+
 @pytest.fixture(scope="session")
 def etcd_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not etcd_available():
@@ -52,19 +67,7 @@ async def store_factory(
     endpoint = request.getfixturevalue("etcd_endpoint") if driver == "etcd" else ""
 
     async def open_store(**options: int) -> Store:
-        store: Store
-        if driver == "memory":
-            from pyk8s.store.memory import MemoryStore
-
-            store = MemoryStore(**options)
-        elif driver == "sqlite":
-            from pyk8s.store.sqlite import SqliteStore
-
-            store = await SqliteStore.open(str(tmp_path / "store.db"), **options)
-        else:
-            from pyk8s.store.etcd import EtcdStore
-
-            store = await EtcdStore.open([endpoint], **options)
+        store = await open_driver(driver, tmp_path / "store.db", endpoint, **options)
         opened.append(store)
         return store
 
