@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from pyk8s.api.errors import StatusError
+from pyk8s.api.errors import StatusError, unauthorized
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver.auth.tokens import BootstrapTokenAuthenticator, ServiceAccountTokens
 from pyk8s.apiserver.auth.union import PUBLIC_INFO_PATHS, UnionAuthenticator
@@ -58,8 +58,11 @@ async def server(pki: Pki, objects: Objects, tokens: ServiceAccountTokens) -> As
     )
 
     async def whoami(request: web.Request) -> web.Response:
+        # As the HTTP core does: no credentials at all (None) is a 401 too.
         try:
             user = await union.authenticate(request)
+            if user is None:
+                raise unauthorized()
         except StatusError as e:
             return web.json_response(e.to_status(), status=e.code)
         return web.json_response(user.to_dict())

@@ -1,6 +1,7 @@
-"""Tries each authenticator in turn, as Kubernetes' union authenticator: the first to name a user wins;
-credentials nobody accepts, or none at all, are a 401. Every authenticated user is also in
-`system:authenticated`."""
+"""Tries each authenticator in turn, as Kubernetes' union authenticator: the first to name a user wins.
+Credentials that nobody accepts are a 401; a request with no credentials at all yields None, and the
+HTTP core answers 401 (or treats it as system:anonymous on its public health paths). Every authenticated
+user is also in `system:authenticated`."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from pyk8s.apiserver.interfaces import Authenticator, UserInfo
 AUTHENTICATED = "system:authenticated"
 UNAUTHENTICATED = "system:unauthenticated"
 ANONYMOUS = UserInfo(name="system:anonymous", groups=(UNAUTHENTICATED,))
-# Kubernetes lets anonymous callers read these (system:public-info-viewer); pass them as
-# `anonymous_paths` to allow that — by default every anonymous request is refused.
+# The paths Kubernetes lets anonymous callers read (system:public-info-viewer); pass them as
+# `anonymous_paths` to answer there with system:anonymous instead of None.
 PUBLIC_INFO_PATHS = ("/healthz", "/livez", "/readyz", "/version", "/version/")
 
 
@@ -26,12 +27,13 @@ def with_authenticated(user: UserInfo) -> UserInfo:
 
 
 class UnionAuthenticator:
-    def __init__(self, authenticators: Sequence[Authenticator], *,
-                 anonymous_paths: Iterable[str] = ()) -> None:
+    def __init__(
+        self, authenticators: Sequence[Authenticator], *, anonymous_paths: Iterable[str] = ()
+    ) -> None:
         self._authenticators = tuple(authenticators)
         self._anonymous_paths = frozenset(anonymous_paths)
 
-    async def authenticate(self, request: web.Request) -> UserInfo:
+    async def authenticate(self, request: web.Request) -> UserInfo | None:
         error: StatusError | None = None
         for authenticator in self._authenticators:
             try:
@@ -45,6 +47,8 @@ class UnionAuthenticator:
                 return with_authenticated(user)
         if error is not None:
             raise error
-        if request.path in self._anonymous_paths and "Authorization" not in request.headers:
+        if "Authorization" in request.headers:
+            raise unauthorized()  # a credential no authenticator recognises is not anonymous
+        if request.path in self._anonymous_paths:
             return ANONYMOUS
-        raise unauthorized()
+        return None
