@@ -1,0 +1,27 @@
+"""Small helpers for defaulting JSON-shaped objects in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Obj = dict[str, Any]
+
+
+def child(obj: Obj, key: str) -> Obj:
+    """obj[key] as a dict, created when absent; a wrong type is left for validation to report."""
+    value = obj.get(key)
+    if value is None:
+        value = obj[key] = {}
+    return value if isinstance(value, dict) else {}
+
+
+def dicts(value: Any) -> list[Obj]:
+    """The dict items of a list field (anything else is validation's business)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def set_default(obj: Obj, key: str, value: Any) -> None:
+    """Kubernetes defaults nil fields: an absent key or an explicit null. Empty strings count as unset
+    for enum fields, which Kubernetes defaults when empty too."""
+    if obj.get(key) in (None, ""):
+        obj[key] = value

@@ -1,0 +1,127 @@
+"""Core (v1) defaults other than pods: services, secrets, namespaces, volumes and claims, endpoints,
+nodes, limit ranges, replication controllers."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from typing import Any
+
+from pyk8s.api.defaults import pod as pod_defaults
+from pyk8s.api.defaults._util import Obj, child, dicts, set_default
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def service(obj: Obj) -> None:
+    """SetDefaults_Service, plus the cluster IP fields the REST layer fills (clusterIPs mirrors
+    clusterIP; one IPv4 family on a single-stack cluster)."""
+    spec = child(obj, "spec")
+    set_default(spec, "type", "ClusterIP")
+    set_default(spec, "sessionAffinity", "None")
+    svc_type = spec["type"]
+    if spec["sessionAffinity"] == "ClientIP":
+        client_ip = child(child(spec, "sessionAffinityConfig"), "clientIP")
+        set_default(client_ip, "timeoutSeconds", 10800)
+    for port in dicts(spec.get("ports")):
+        set_default(port, "protocol", "TCP")
+        if port.get("targetPort") in (None, 0, ""):
+            port["targetPort"] = port.get("port")
+    if svc_type in ("NodePort", "LoadBalancer"):
+        set_default(spec, "externalTrafficPolicy", "Cluster")
+    if svc_type == "LoadBalancer":
+        set_default(spec, "allocateLoadBalancerNodePorts", True)
+    if svc_type == "ExternalName":
+        return
+    set_default(spec, "internalTrafficPolicy", "Cluster")
+    cluster_ip = spec.get("clusterIP")
+    if cluster_ip and not spec.get("clusterIPs"):
+        spec["clusterIPs"] = [cluster_ip]
+    set_default(spec, "ipFamilyPolicy", "SingleStack")
+    if not spec.get("ipFamilies"):
+        family = "IPv4"
+        if cluster_ip and cluster_ip != "None":
+            try:
+                family = "IPv6" if ipaddress.ip_address(cluster_ip).version == 6 else "IPv4"
+            except ValueError:
+                pass  # validation reports the address
+        spec["ipFamilies"] = [family]
+
+
+def secret(obj: Obj) -> None:
+    """Type Opaque; stringData merges into data (it wins over data), as the v1 conversion does."""
+    set_default(obj, "type", "Opaque")
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = child(obj, "data")
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+
+
+def namespace(obj: Obj) -> None:
+    name = (obj.get("metadata") or {}).get("name")
+    if isinstance(name, str) and name:
+        child(child(obj, "metadata"), "labels")[NAMESPACE_NAME_LABEL] = name
+    spec = child(obj, "spec")
+    if "finalizers" not in spec:
+        spec["finalizers"] = ["kubernetes"]
+    set_default(child(obj, "status"), "phase", "Active")
+
+
+def persistent_volume(obj: Obj) -> None:
+    spec = child(obj, "spec")
+    set_default(spec, "persistentVolumeReclaimPolicy", "Retain")
+    set_default(spec, "volumeMode", "Filesystem")
+    if isinstance(spec.get("hostPath"), dict) and "type" not in spec["hostPath"]:
+        spec["hostPath"]["type"] = ""
+    set_default(child(obj, "status"), "phase", "Pending")
+
+
+def persistent_volume_claim(obj: Obj) -> None:
+    set_default(child(obj, "spec"), "volumeMode", "Filesystem")
+    set_default(child(obj, "status"), "phase", "Pending")
+
+
+def endpoints(obj: Obj) -> None:
+    for subset in dicts(obj.get("subsets")):
+        for port in dicts(subset.get("ports")):
+            set_default(port, "protocol", "TCP")
+
+
+def node(obj: Obj) -> None:
+    status = obj.get("status")
+    if isinstance(status, dict) and status.get("capacity") and not status.get("allocatable"):
+        status["allocatable"] = dict(status["capacity"])
+
+
+def limit_range(obj: Obj) -> None:
+    """Container limits: default from max, defaultRequest from default, then from min."""
+    for item in dicts(child(obj, "spec").get("limits")):
+        if item.get("type") != "Container":
+            continue
+        default, request = child(item, "default"), child(item, "defaultRequest")
+        for name, value in (item.get("max") or {}).items():
+            default.setdefault(name, value)
+        for name, value in default.items():
+            request.setdefault(name, value)
+        for name, value in (item.get("min") or {}).items():
+            request.setdefault(name, value)
+
+
+def replication_controller(obj: Obj) -> None:
+    spec = child(obj, "spec")
+    template = spec.get("template")
+    labels: Any = None
+    if isinstance(template, dict):
+        labels = (template.get("metadata") or {}).get("labels")
+        pod_defaults.pod_template(template)
+    if labels and not spec.get("selector"):
+        spec["selector"] = dict(labels)
+    meta = child(obj, "metadata")
+    if labels and not meta.get("labels"):
+        meta["labels"] = dict(labels)
+    set_default(spec, "replicas", 1)
+
+
+def pod_template(obj: Obj) -> None:
+    pod_defaults.pod_template(obj.get("template"))
