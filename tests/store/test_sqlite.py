@@ -1,0 +1,234 @@
+"""What only the sqlite driver promises: crash safety, several processes on one file, and background
+compaction keeping a window of history. Other processes run tests/store/sqlite_worker.py."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyk8s.store.errors import Compacted
+from pyk8s.store.protocol import Event, EventType
+from pyk8s.store.sqlite import SqliteStore
+
+DEADLINE_S = 30.0
+
+
+class Worker:
+    """A sqlite_worker process whose output lines are read with a deadline."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, root: Path, *args: str) -> Worker:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.store.sqlite_worker",
+            *args,
+            cwd=root,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(proc)
+
+    async def line(self) -> str:
+        assert self.proc.stdout is not None
+        raw = await asyncio.wait_for(self.proc.stdout.readline(), DEADLINE_S)
+        assert raw, f"the worker ended early with {await self.proc.wait()}"
+        return raw.decode().rstrip("\n")
+
+    async def lines(self, count: int) -> list[str]:
+        return [await self.line() for _ in range(count)]
+
+    async def finish(self) -> None:
+        assert await asyncio.wait_for(self.proc.wait(), DEADLINE_S) == 0
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGKILL)
+
+
+@pytest.fixture
+def root(request: pytest.FixtureRequest) -> Path:
+    return Path(request.config.rootpath)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return str(tmp_path / "store.db")
+
+
+def integrity(path: str) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def history(store: SqliteStore, prefix: str, after: int) -> list[Event]:
+    """Every event under `prefix` after `after`, up to the current revision."""
+    newest = await store.current_revision()
+    events: list[Event] = []
+    if newest <= after:
+        return events
+    watch = store.watch(prefix, after)
+    try:
+        while not events or events[-1].revision < newest:
+            events.append(await asyncio.wait_for(anext(watch), DEADLINE_S))
+    finally:
+        await watch.aclose()
+    return events
+
+
+async def test_sigkill_mid_write_storm_loses_no_acknowledged_write(root: Path, db: str) -> None:
+    worker = await Worker.start(root, "storm", db)
+    acks: list[tuple[int, str, str]] = []
+    seen: list[int] = []
+    try:
+        while len(acks) < 3000 or not seen:
+            kind, rev, *rest = (await worker.line()).split()
+            if kind == "ack":
+                acks.append((int(rev), rest[0], rest[1]))
+            else:
+                seen.append(int(rev))
+    finally:
+        worker.kill()  # in the middle of the storm: 16 writers are still going
+        await worker.proc.wait()
+    assert worker.proc.returncode == -signal.SIGKILL
+
+    assert integrity(db) == "ok"
+    store = await SqliteStore.open(db)
+    try:
+        newest = await store.current_revision()
+        events = await history(store, "/storm/", 0)
+        # One revision per write, no gap, no duplicate.
+        assert [e.revision for e in events] == list(range(1, newest + 1))
+        by_revision = {e.revision: e for e in events}
+        for rev, key, value in acks:
+            event = by_revision[rev]
+            assert (event.kv.key, event.kv.value) == (key, value.encode())
+            created = int(value.split("-")[1]) % 4 == 0  # the worker creates, then updates three times
+            assert event.type is (EventType.CREATE if created else EventType.UPDATE)
+        assert max(rev for rev, _, _ in acks) <= newest
+
+        # The watcher saw a gapless prefix of history; a watch from its last revision replays the rest.
+        assert seen == list(range(1, seen[-1] + 1))
+        missed = await history(store, "/storm/", seen[-1])
+        assert missed == [e for e in events if e.revision > seen[-1]]
+
+        # Revisions keep increasing after the crash.
+        kv = await store.create("/after/crash", b"v")
+        assert kv.mod_revision == newest + 1
+    finally:
+        await store.close()
+
+
+async def test_two_processes_write_one_file(root: Path, db: str) -> None:
+    store = await SqliteStore.open(db)
+    try:
+        start = await store.current_revision()
+        watch = store.watch("/", start)
+        child = await Worker.start(root, "write", db, "/child/", "300")
+        keys = iter(range(300))
+
+        async def writer() -> None:
+            for i in keys:
+                await store.create(f"/parent/{i:05}", b"v")
+
+        await asyncio.gather(*(writer() for _ in range(8)))
+        child_acks = [line.split() for line in await child.lines(300)]
+        await child.finish()
+
+        # This process's watcher sees the other process's writes too (found by polling), in order.
+        events = [await asyncio.wait_for(anext(watch), DEADLINE_S) for _ in range(600)]
+        await watch.aclose()
+        assert [e.revision for e in events] == list(range(start + 1, start + 601))
+        assert {e.kv.key for e in events} == {f"/parent/{i:05}" for i in range(300)} | {
+            f"/child/{i:05}" for i in range(300)
+        }
+        by_revision = {e.revision: e.kv.key for e in events}
+        assert all(by_revision[int(rev)] == key for _, rev, key in child_acks)
+        assert len((await store.list("/")).items) == 600
+        assert await store.current_revision() == start + 600
+    finally:
+        await store.close()
+    assert integrity(db) == "ok"
+
+
+async def test_a_watcher_in_another_process_sees_writes(root: Path, db: str) -> None:
+    store = await SqliteStore.open(db)
+    try:
+        await store.create("/other/before", b"v")  # the file exists before the child opens it
+        start = await store.current_revision()
+        child = await Worker.start(root, "watch", db, "/w/", str(start), "20")
+        assert await child.line() == "ready"
+        written = []
+        for i in range(10):
+            written.append(await store.create(f"/w/{i:02}", b"v"))
+            await store.create(f"/other/{i:02}", b"v")
+        for i in range(10):
+            written.append(await store.update(f"/w/{i:02}", b"v2", written[i].mod_revision))
+        lines = await child.lines(20)
+        await child.finish()
+        types = ["CREATE"] * 10 + ["UPDATE"] * 10
+        expected = [f"event {kv.mod_revision} {t} {kv.key}" for t, kv in zip(types, written, strict=True)]
+        assert lines == expected
+    finally:
+        await store.close()
+
+
+async def test_background_compaction_keeps_a_window_of_history(db: str) -> None:
+    store = await SqliteStore.open(db, retention_seconds=0, retention_revisions=5, compact_interval=0.02)
+    try:
+        kv = await store.create("/a", b"0")
+        for i in range(30):
+            kv = await store.update("/a", str(i).encode(), kv.mod_revision)
+        await store.create("/b", b"kept")
+        newest = await store.current_revision()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DEADLINE_S
+        while await store.compacted_revision() < newest - 5:
+            assert loop.time() < deadline, "background compaction did not run"
+            await asyncio.sleep(0.02)  # poll interval; the deadline bounds the wait
+        point = await store.compacted_revision()
+        assert point == newest - 5  # nothing has been written since
+
+        with pytest.raises(Compacted):
+            await anext(store.watch("/", 1))
+        with pytest.raises(Compacted):
+            await store.list("/", revision=point - 1)
+        window = await history(store, "/", point - 1)
+        assert [e.revision for e in window] == list(range(point, newest + 1))
+        assert window[0].prev_kv is not None and window[0].prev_kv.mod_revision == point - 1
+        assert [x.value for x in (await store.list("/")).items] == [b"29", b"kept"]
+        # The superseded rows are gone from the file.
+        conn = sqlite3.connect(db)
+        try:
+            rows = conn.execute("SELECT COUNT(*) FROM log").fetchone()[0]
+        finally:
+            conn.close()
+        assert rows <= 5 + 2
+    finally:
+        await store.close()
+
+
+async def test_reopen_keeps_data_and_revisions(db: str) -> None:
+    store = await SqliteStore.open(db)
+    kv = await store.create("/a", b"1")
+    deleted = await store.delete("/a")
+    await store.compact(deleted.mod_revision)  # compaction removes the tombstone row
+    await store.close()
+    store = await SqliteStore.open(db)
+    try:
+        assert await store.current_revision() == deleted.mod_revision
+        again = await store.create("/a", b"2")
+        assert again.mod_revision == deleted.mod_revision + 1 > kv.mod_revision
+        assert await store.compacted_revision() == deleted.mod_revision
+    finally:
+        await store.close()
