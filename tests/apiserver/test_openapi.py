@@ -47,7 +47,8 @@ def test_definitions_named_as_kubernetes() -> None:
         "#/definitions/io.k8s.apimachinery.pkg.util.intstr.IntOrString")
     assert defs["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["format"] == "int-or-string"
     limits = defs["io.k8s.api.core.v1.ResourceRequirements"]["properties"]["limits"]
-    assert limits["additionalProperties"]["$ref"] == "#/definitions/io.k8s.apimachinery.pkg.api.resource.Quantity"
+    quantity = "#/definitions/io.k8s.apimachinery.pkg.api.resource.Quantity"
+    assert limits["additionalProperties"]["$ref"] == quantity
     containers = defs["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"]
     assert containers["x-kubernetes-patch-merge-key"] == "name"
     assert containers["x-kubernetes-patch-strategy"] == "merge"
@@ -96,7 +97,8 @@ def test_unknown_fields() -> None:
         "status": {"phase": "Running"},
     }
     assert openapi.unknown_fields(_info("", "pods"), pod) == [
-        "metadata.colour", "spec.containers[0].imagePullPolcy", "spec.containers[0].ports[0].bogus", "spec.extra"]
+        "metadata.colour", "spec.containers[0].imagePullPolcy", "spec.containers[0].ports[0].bogus",
+        "spec.extra"]
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}}
     assert openapi.unknown_fields(_info("", "configmaps"), cm) == []
     # Free-form fields (ControllerRevision.data, managedFields' fieldsV1) take anything.
@@ -160,7 +162,7 @@ async def test_kubectl_apply_gets_server_side_strict_validation(server: Server, 
     proc = await asyncio.create_subprocess_exec(
         KUBECTL, f"--kubeconfig={config}", f"--cache-dir={tmp_path / 'cache'}", "apply", "-f",
         str(manifest), "-v=6", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode != 0
     text = err.decode()
     assert "fieldValidation=Strict" in text
