@@ -25,14 +25,16 @@ async def run_validating(plugins: Sequence[AdmissionPlugin], request: AdmissionR
         await p.validate(request)
 
 
-async def namespace_lifecycle(operation: str, info: ResourceInfo, namespace: str, name: str,
-                              lookup: NamespaceLookup) -> None:
+async def namespace_lifecycle(
+    operation: str, info: ResourceInfo, namespace: str, name: str, lookup: NamespaceLookup
+) -> None:
     """Refuse what Kubernetes' NamespaceLifecycle plugin refuses: creating in a namespace that does
     not exist (404) or is terminating (403), and deleting the immortal namespaces (403)."""
     if info.plural == "namespaces" and info.group == "":
         if operation == "DELETE" and name in IMMORTAL_NAMESPACES:
-            raise errors.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                                   "namespaces", name)
+            raise errors.forbidden(
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted', "namespaces", name
+            )
         return
     if operation != "CREATE" or not info.namespaced or not namespace:
         return
@@ -43,4 +45,8 @@ async def namespace_lifecycle(operation: str, info: ResourceInfo, namespace: str
         subject = f'{info.group_resource} "{name}"' if name else info.group_resource
         raise errors.forbidden(
             f"{subject} is forbidden: unable to create new content in namespace {namespace} because it is "
-            "being terminated", info.plural, name, info.group)
+            "being terminated",
+            info.plural,
+            name,
+            info.group,
+        )

@@ -22,7 +22,7 @@ from aiohttp import web
 from pyk8s.api import errors
 from pyk8s.apiserver import health
 from pyk8s.apiserver.errors import status_response, to_status_error
-from pyk8s.apiserver.handlers import APIServer
+from pyk8s.apiserver.handlers import BODY, REQUEST_INFO, APIServer
 from pyk8s.apiserver.interfaces import (
     AdmissionPlugin,
     Attributes,
@@ -70,7 +70,8 @@ def forbidden_message(attrs: Attributes, reason: str = "") -> str:
     else:
         resource = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
         where = f'in the namespace "{attrs.namespace}"' if attrs.namespace else "at the cluster scope"
-        msg = f'User "{user}" cannot {attrs.verb} resource "{resource}" in API group "{attrs.api_group}" {where}'
+        msg = (f'User "{user}" cannot {attrs.verb} resource "{resource}" '
+               f'in API group "{attrs.api_group}" {where}')
     if reason:
         msg += f": {reason}"
     if not attrs.is_resource_request or not attrs.resource:
@@ -98,36 +99,65 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
 
 
 def _attributes(user: UserInfo, ri: RequestInfo) -> Attributes:
-    return Attributes(user=user, verb=ri.verb, is_resource_request=ri.is_resource_request, path=ri.path,
-                      api_group=ri.api_group, api_version=ri.api_version, namespace=ri.namespace,
-                      resource=ri.resource, subresource=ri.subresource, name=ri.name)
+    return Attributes(
+        user=user,
+        verb=ri.verb,
+        is_resource_request=ri.is_resource_request,
+        path=ri.path,
+        api_group=ri.api_group,
+        api_version=ri.api_version,
+        namespace=ri.namespace,
+        resource=ri.resource,
+        subresource=ri.subresource,
+        name=ri.name,
+    )
 
 
 def _timestamp(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _audit_event(request: web.Request, audit_id: str, ri: RequestInfo | None, user: UserInfo | None,
-                 code: int, started: float) -> dict[str, Any]:
+def _audit_event(
+    request: web.Request,
+    audit_id: str,
+    ri: RequestInfo | None,
+    user: UserInfo | None,
+    code: int,
+    started: float,
+) -> dict[str, Any]:
     event: dict[str, Any] = {
-        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": audit_id,
-        "stage": "ResponseComplete", "requestURI": request.path_qs,
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Metadata",
+        "auditID": audit_id,
+        "stage": "ResponseComplete",
+        "requestURI": request.path_qs,
         "verb": ri.verb if ri is not None else request.method.lower(),
-        "user": (user or ANONYMOUS).to_dict(), "sourceIPs": [request.remote or ""],
-        "userAgent": request.headers.get("User-Agent", ""), "responseStatus": {"metadata": {}, "code": code},
-        "requestReceivedTimestamp": _timestamp(started), "stageTimestamp": _timestamp(time.time()),
+        "user": (user or ANONYMOUS).to_dict(),
+        "sourceIPs": [request.remote or ""],
+        "userAgent": request.headers.get("User-Agent", ""),
+        "responseStatus": {"metadata": {}, "code": code},
+        "requestReceivedTimestamp": _timestamp(started),
+        "stageTimestamp": _timestamp(time.time()),
     }
     if ri is not None and ri.is_resource_request:
-        ref = {"resource": ri.resource, "namespace": ri.namespace, "name": ri.name, "apiGroup": ri.api_group,
-               "apiVersion": ri.api_version, "subresource": ri.subresource}
+        ref = {
+            "resource": ri.resource,
+            "namespace": ri.namespace,
+            "name": ri.name,
+            "apiGroup": ri.api_group,
+            "apiVersion": ri.api_version,
+            "subresource": ri.subresource,
+        }
         event["objectRef"] = {k: v for k, v in ref.items() if v}
     return event
 
 
 def _pipeline(config: APIServerConfig, metrics: Metrics) -> Any:
     @web.middleware
-    async def pipeline(request: web.Request,
-                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def pipeline(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         started_wall = time.time()
         started = time.monotonic()
         audit_id = request.headers.get("Audit-ID") or str(uuid.uuid4())
@@ -136,7 +166,7 @@ def _pipeline(config: APIServerConfig, metrics: Metrics) -> Any:
         resp: web.StreamResponse
         try:
             ri = parse_request_info(request.method, request.path, request.query)
-            request["request_info"] = ri
+            request[REQUEST_INFO] = ri
             if config.authenticator is None:
                 user = ADMIN
             else:
@@ -151,10 +181,12 @@ def _pipeline(config: APIServerConfig, metrics: Metrics) -> Any:
                 attrs = _attributes(user, ri)
                 decision = await config.authorizer.authorize(attrs)
                 if not decision.allowed:
-                    raise errors.forbidden(forbidden_message(attrs, decision.reason), ri.resource, ri.name,
-                                           ri.api_group)
-            request["body"] = await _read_body(request, config.max_body_bytes) \
-                if request.method in _BODY_METHODS else b""
+                    raise errors.forbidden(
+                        forbidden_message(attrs, decision.reason), ri.resource, ri.name, ri.api_group
+                    )
+            request[BODY] = (
+                await _read_body(request, config.max_body_bytes) if request.method in _BODY_METHODS else b""
+            )
             resp = await handler(request)
         except asyncio.CancelledError:
             raise
@@ -184,8 +216,9 @@ def _pipeline(config: APIServerConfig, metrics: Metrics) -> Any:
 def create_app(config: APIServerConfig) -> web.Application:
     metrics = Metrics()
     app = web.Application(middlewares=[_pipeline(config, metrics)], client_max_size=config.max_body_bytes + 1)
-    server = APIServer(config.store, list(config.admission), dict(config.virtual_creates),
-                       config.bookmark_interval)
+    server = APIServer(
+        config.store, list(config.admission), dict(config.virtual_creates), config.bookmark_interval
+    )
     app[API_SERVER] = server
     app[METRICS] = metrics
 

@@ -13,7 +13,7 @@ import orjson
 import yaml
 from yaml.composer import Composer
 from yaml.events import AliasEvent
-from yaml.nodes import Node
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 from pyk8s.api import errors
 from pyk8s.api.patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
@@ -23,7 +23,8 @@ JSON = "application/json"
 YAML = "application/yaml"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, APPLY_PATCH)
-MAX_YAML_ALIASES = 100
+MAX_YAML_ALIASES = 1000
+MAX_YAML_EXPANSION = 10_000  # nodes aliases may add beyond twice the document's own
 MAX_YAML_DEPTH = 100
 
 
@@ -38,25 +39,66 @@ class _LimitedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._aliases = 0
         self._depth = 0
+        self.nodes = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_YAML_ALIASES:
                 raise yaml.YAMLError(f"document uses more than {MAX_YAML_ALIASES} aliases")
+        else:
+            self.nodes += 1
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:
                 raise yaml.YAMLError(f"document is nested deeper than {MAX_YAML_DEPTH} levels")
-            return Composer.compose_node(self, parent, index)  # type: ignore[no-any-return]
+            return Composer.compose_node(self, parent, index)
         finally:
             self._depth -= 1
+
+
+def _expanded_size(root: Node, limit: int) -> int:
+    """How many nodes the document has once every alias is expanded, counted on the shared graph (each
+    distinct node once, memoised), stopping as soon as it passes `limit` or meets a recursive alias."""
+    sizes: dict[int, int] = {}
+    busy: set[int] = set()
+
+    def size(node: Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in busy:
+            raise yaml.YAMLError("document has a recursive alias")
+        busy.add(key)
+        total = 1
+        if isinstance(node, SequenceNode):
+            for child in node.value:
+                total += size(child)
+                if total > limit:
+                    break
+        elif isinstance(node, MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > limit:
+                    break
+        busy.discard(key)
+        sizes[key] = total
+        if total > limit:
+            raise yaml.YAMLError(f"document expands to more than {limit} nodes through aliases")
+        return total
+
+    return size(root)
 
 
 def load_yaml(body: bytes) -> Any:
     loader = _LimitedLoader(body)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        # Aliases are shared in the node graph; expanding them (into JSON) is where a bomb explodes.
+        _expanded_size(node, 2 * loader.nodes + MAX_YAML_EXPANSION)
+        return loader.construct_document(node)
     except yaml.YAMLError as e:
         raise errors.bad_request(f"error converting YAML to JSON: {e}") from None
     except (ValueError, TypeError, RecursionError) as e:
@@ -91,9 +133,11 @@ def decode_patch(body: bytes, content_type: str | None) -> tuple[str, Any]:
     mt = media_type(content_type)
     if mt not in PATCH_TYPES:
         raise errors.StatusError(
-            415, "UnsupportedMediaType",
+            415,
+            "UnsupportedMediaType",
             f"the body of the request was in an unknown format - accepted media types include: "
-            f"{', '.join(PATCH_TYPES)}")
+            f"{', '.join(PATCH_TYPES)}",
+        )
     patch = load_yaml(body) if mt == APPLY_PATCH else load_json(body)
     if mt == JSON_PATCH:
         if not isinstance(patch, list):
@@ -109,11 +153,25 @@ def encode(obj: Any, pretty: bool = False) -> bytes:
 
 # Unknown-field detection. Until the OpenAPI schema provides full field lists, the top-level fields of
 # every kind and the fields of ObjectMeta are checked; deeper fields are accepted as they are.
-_META_FIELDS = frozenset({
-    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
-    "ownerReferences", "finalizers", "managedFields",
-})
+_META_FIELDS = frozenset(
+    {
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    }
+)
 _COMMON = frozenset({"apiVersion", "kind", "metadata"})
 _TOP_LEVEL: dict[str, frozenset[str]] = {
     "ConfigMap": frozenset({"data", "binaryData", "immutable"}),
@@ -126,8 +184,17 @@ _TOP_LEVEL: dict[str, frozenset[str]] = {
     "ClusterRoleBinding": frozenset({"subjects", "roleRef"}),
     "EndpointSlice": frozenset({"addressType", "endpoints", "ports"}),
     "PriorityClass": frozenset({"value", "globalDefault", "description", "preemptionPolicy"}),
-    "StorageClass": frozenset({"provisioner", "parameters", "reclaimPolicy", "mountOptions",
-                               "allowVolumeExpansion", "volumeBindingMode", "allowedTopologies"}),
+    "StorageClass": frozenset(
+        {
+            "provisioner",
+            "parameters",
+            "reclaimPolicy",
+            "mountOptions",
+            "allowVolumeExpansion",
+            "volumeBindingMode",
+            "allowedTopologies",
+        }
+    ),
     "RuntimeClass": frozenset({"handler", "overhead", "scheduling"}),
     "ControllerRevision": frozenset({"data", "revision"}),
     "PodTemplate": frozenset({"template"}),

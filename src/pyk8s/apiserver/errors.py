@@ -22,8 +22,12 @@ def to_status_error(exc: BaseException) -> errors.StatusError:
     if isinstance(exc, store_errors.KeyExists):
         return errors.StatusError(409, "AlreadyExists", "the object already exists")
     if isinstance(exc, store_errors.Conflict):
-        return errors.StatusError(409, "Conflict", "Operation cannot be fulfilled: the object has been modified; "
-                                  "please apply your changes to the latest version and try again")
+        return errors.StatusError(
+            409,
+            "Conflict",
+            "Operation cannot be fulfilled: the object has been modified; "
+            "please apply your changes to the latest version and try again",
+        )
     if isinstance(exc, store_errors.Compacted):
         return errors.gone(f"too old resource version: {exc.requested_revision} ({exc.compact_revision})")
     if isinstance(exc, store_errors.InvalidValue):
@@ -41,8 +45,9 @@ def to_status_error(exc: BaseException) -> errors.StatusError:
 
 
 def status_response(err: errors.StatusError, pretty: bool = False) -> web.Response:
-    resp = web.Response(body=codec.encode(err.to_status(), pretty), status=err.code,
-                        content_type="application/json")
+    resp = web.Response(
+        body=codec.encode(err.to_status(), pretty), status=err.code, content_type="application/json"
+    )
     retry = err.details.get("retryAfterSeconds") if err.details else None
     if retry:
         resp.headers["Retry-After"] = str(retry)

@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from pyk8s.api import catalog, errors
+from pyk8s.api.patch import APPLY_PATCH
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver import codec, subresources
 from pyk8s.apiserver.interfaces import Obj, RequestInfo, UserInfo, VirtualCreate
@@ -24,13 +25,21 @@ from pyk8s.apiserver.watch_cache import WatchCacheSet, decode
 from pyk8s.store.errors import Compacted
 from pyk8s.store.protocol import Store
 
+# Per-request state the pipeline and the handlers share.
+REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
+BODY = web.RequestKey("body", bytes)
+CTX = web.RequestKey("ctx", RequestContext)
+FIELD_VALIDATION = web.RequestKey("field_validation", str)
+
 _NOT_FOUND = "the server could not find the requested resource"
 _CONTINUE_EXPIRED = (
-    "The provided continue parameter is too old to display a consistent list result. You can start a new list "
+    "The provided continue parameter is too old to display a consistent list result. "
+    "You can start a new list "
     "without the continue parameter, or use the continue token in this response to retrieve the remainder of "
     "the results. Continuing with the provided token results in an inconsistent list - objects that were "
     "created, modified, or deleted between the time the first chunk was returned and now may show up in the "
-    "list.")
+    "list."
+)
 _LIST_EXPIRED = "The resourceVersion for the provided list is too old."
 TABLE_MEDIA = "as=Table"
 
@@ -51,8 +60,9 @@ def _rv_param(raw: str) -> int:
     except ValueError:
         rv = -1
     if rv < 0:
-        raise errors.StatusError(400, "BadRequest", f'resourceVersion: Invalid value: "{raw}": must be a '
-                                 "non-negative integer")
+        raise errors.StatusError(
+            400, "BadRequest", f'resourceVersion: Invalid value: "{raw}": must be a non-negative integer'
+        )
     return rv
 
 
@@ -61,7 +71,7 @@ def _is_true(raw: str | None) -> bool:
 
 
 def encode_continue(revision: int, key: str, prefix: str) -> str:
-    token = {"v": "meta.k8s.io/v1", "rv": revision, "start": key[len(prefix):] + "\x00"}
+    token = {"v": "meta.k8s.io/v1", "rv": revision, "start": key[len(prefix) :] + "\x00"}
     return base64.urlsafe_b64encode(orjson.dumps(token)).decode()
 
 
@@ -72,8 +82,9 @@ def decode_continue(token: str, prefix: str) -> tuple[int, str]:
     except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise errors.bad_request("continue key is not valid: not a valid continue token") from None
     if raw.get("v") != "meta.k8s.io/v1" or rv <= 0 or not start.endswith("\x00") or ".." in start:
-        raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion "
-                                 "(version meta.k8s.io/v1)")
+        raise errors.bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
+        )
     return rv, prefix + start[:-1]
 
 
@@ -87,8 +98,13 @@ def _optional(module: str) -> Any:
 class APIServer:
     """The API's state: store, watch caches, registry; `handle` serves every resource request."""
 
-    def __init__(self, store: Store, admission: list[Any], virtual_creates: dict[tuple[str, str, str], VirtualCreate],
-                 bookmark_interval: float = 60.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        admission: list[Any],
+        virtual_creates: dict[tuple[str, str, str], VirtualCreate],
+        bookmark_interval: float = 60.0,
+    ) -> None:
         self.store = store
         self.caches = WatchCacheSet(store)
         self.registry = Registry(store, self.caches, admission)
@@ -113,7 +129,7 @@ class APIServer:
     # -- HTTP ----------------------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        ri: RequestInfo = request["request_info"]
+        ri: RequestInfo = request[REQUEST_INFO]
         if not ri.is_resource_request:
             raise errors.StatusError(404, "NotFound", _NOT_FOUND)
         info = catalog.lookup(ri.api_group, ri.api_version, ri.resource)
@@ -135,9 +151,10 @@ class APIServer:
         virtual = self.virtual_creates.get((info.group, info.plural, sub))
         if virtual is not None:
             if verb != "create":
-                raise errors.method_not_allowed(f"the server does not allow this method on the requested "
-                                                f"resource")
-            body = codec.decode_object(request["body"], request.content_type)
+                raise errors.method_not_allowed(
+                    "the server does not allow this method on the requested resource"
+                )
+            body = codec.decode_object(request[BODY], request.content_type)
             out = await virtual(request["user"], namespace, name, body)
             return self.respond(request, out, 201)
         if catalog.is_create_only(info) and verb != "create":
@@ -156,12 +173,14 @@ class APIServer:
             raise errors.method_not_allowed("the server does not allow this method on the requested resource")
         if verb == "create":
             if info.plural == "bindings" and info.group == "":
-                body = codec.decode_object(request["body"], request.content_type)
+                body = codec.decode_object(request[BODY], request.content_type)
                 out = await subresources.bind(self.registry, namespace, "", body, ctx)
                 return self.respond(request, out, 201)
             body = self._decode_body(request, info, ctx)
             if name:
-                raise errors.method_not_allowed("the server does not allow this method on the requested resource")
+                raise errors.method_not_allowed(
+                    "the server does not allow this method on the requested resource"
+                )
             out = await self.registry.create(info, namespace, body, ctx)
             return self.respond(request, out, 201, ctx)
         if verb == "update":
@@ -177,11 +196,17 @@ class APIServer:
             return self.respond(request, out, code, ctx)
         if verb == "deletecollection":
             opts = self._delete_options(request)
-            matcher = combine(label_matcher(request.query.get("labelSelector")),
-                              field_matcher(info, request.query.get("fieldSelector")))
+            matcher = combine(
+                label_matcher(request.query.get("labelSelector")),
+                field_matcher(info, request.query.get("fieldSelector")),
+            )
             items = await self.registry.delete_collection(info, namespace, matcher, opts, ctx)
-            return self.respond(request, {"kind": info.list_kind, "apiVersion": info.api_version,
-                                          "metadata": {}, "items": items}, 200, ctx)
+            return self.respond(
+                request,
+                {"kind": info.list_kind, "apiVersion": info.api_version, "metadata": {}, "items": items},
+                200,
+                ctx,
+            )
         raise errors.method_not_allowed("the server does not allow this method on the requested resource")
 
     # -- pieces --------------------------------------------------------------------------------------
@@ -194,48 +219,68 @@ class APIServer:
                 raise errors.bad_request(f'dryRun: Unsupported value: "{v}": supported values: "All"')
         mode = q.get("fieldValidation") or "Warn"
         if mode not in codec.FIELD_VALIDATION:
-            raise errors.bad_request(f"fieldValidation: Unsupported value: \"{mode}\": supported values: "
-                                     '"Ignore", "Warn", "Strict"')
+            raise errors.bad_request(
+                f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", "Warn", "Strict"'
+            )
         manager = q.get("fieldManager", "")
         if len(manager) > 128:
-            raise errors.invalid("", "", [errors.Cause("FieldValueTooLong", "must have at most 128 characters",
-                                                       "fieldManager")])
+            raise errors.invalid(
+                "",
+                "",
+                [errors.Cause("FieldValueTooLong", "must have at most 128 characters", "fieldManager")],
+            )
         ctx = RequestContext(request["user"], dry_run=bool(dry_run), field_manager=manager)
-        request["field_validation"] = mode
-        request["ctx"] = ctx
+        request[FIELD_VALIDATION] = mode
+        request[CTX] = ctx
         return ctx
 
-    def _decode_body(self, request: web.Request, info: ResourceInfo, ctx: RequestContext,
-                     check_fields: bool = True) -> Obj:
-        body = codec.decode_object(request["body"], request.content_type)
+    def _decode_body(
+        self, request: web.Request, info: ResourceInfo, ctx: RequestContext, check_fields: bool = True
+    ) -> Obj:
+        body = codec.decode_object(request[BODY], request.content_type)
         if check_fields:
-            ctx.warnings.extend(codec.check_unknown_fields(info, body, request["field_validation"]))
+            ctx.warnings.extend(codec.check_unknown_fields(info, body, request[FIELD_VALIDATION]))
         return body
 
     def _delete_options(self, request: web.Request) -> DeleteOptions:
         q = request.query
         body: Obj = {}
-        if request["body"]:
-            body = codec.decode_object(request["body"], request.content_type)
+        if request[BODY]:
+            body = codec.decode_object(request[BODY], request.content_type)
         pre = body.get("preconditions") or {}
         grace = _int_param(q, "gracePeriodSeconds")
         if grace is None:
             grace = body.get("gracePeriodSeconds")
         policy = q.get("propagationPolicy") or body.get("propagationPolicy")
         if policy not in (None, "Orphan", "Background", "Foreground"):
-            raise errors.bad_request(f'propagationPolicy: Unsupported value: "{policy}": supported values: '
-                                     '"Foreground", "Background", "Orphan", "nil"')
+            raise errors.bad_request(
+                f'propagationPolicy: Unsupported value: "{policy}": supported values: '
+                '"Foreground", "Background", "Orphan", "nil"'
+            )
         orphan = body.get("orphanDependents")
         if "orphanDependents" in q:
             orphan = _is_true(q.get("orphanDependents"))
         if orphan is not None and policy is not None:
-            raise errors.invalid("DeleteOptions", "", [errors.Cause(
-                "FieldValueInvalid", "orphanDependents and deletionPropagation cannot be both set",
-                "propagationPolicy")])
+            raise errors.invalid(
+                "DeleteOptions",
+                "",
+                [
+                    errors.Cause(
+                        "FieldValueInvalid",
+                        "orphanDependents and deletionPropagation cannot be both set",
+                        "propagationPolicy",
+                    )
+                ],
+            )
         if "All" in (body.get("dryRun") or []):
-            request["ctx"].dry_run = True
-        return DeleteOptions(grace_period_seconds=grace, propagation_policy=policy, orphan_dependents=orphan,
-                             precondition_uid=pre.get("uid"), precondition_rv=pre.get("resourceVersion"))
+            request[CTX].dry_run = True
+        return DeleteOptions(
+            grace_period_seconds=grace,
+            propagation_policy=policy,
+            orphan_dependents=orphan,
+            precondition_uid=pre.get("uid"),
+            precondition_rv=pre.get("resourceVersion"),
+        )
 
     async def _get(self, request: web.Request, info: ResourceInfo, namespace: str, name: str) -> Obj:
         if request.query.get("resourceVersion") == "0":
@@ -246,25 +291,34 @@ class APIServer:
             return obj
         return await self.registry.get(info, namespace, name)
 
-    def respond(self, request: web.Request, obj: Any, status: int = 200,
-                ctx: RequestContext | None = None) -> web.Response:
+    def respond(
+        self, request: web.Request, obj: Any, status: int = 200, ctx: RequestContext | None = None
+    ) -> web.Response:
         pretty = _is_true(request.query.get("pretty"))
         resp = web.Response(body=codec.encode(obj, pretty), status=status, content_type="application/json")
         if ctx is not None and ctx.warnings:
             resp.headers["Warning"] = ", ".join(
-                '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in ctx.warnings)
+                '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in ctx.warnings
+            )
         return resp
 
     def _wants_table(self, request: web.Request) -> bool:
         return self._tables is not None and TABLE_MEDIA in request.headers.get("Accept", "")
 
-    def _respond_objects(self, request: web.Request, info: ResourceInfo, obj: Obj,
-                         list_meta: Obj | None = None) -> web.Response:
+    def _respond_objects(
+        self, request: web.Request, info: ResourceInfo, obj: Obj, list_meta: Obj | None = None
+    ) -> web.Response:
         if self._wants_table(request):
             include = request.query.get("includeObject") or "Metadata"
             items = obj["items"] if list_meta is not None else [obj]
-            table = self._tables.to_table(info, items, include, list_meta if list_meta is not None
-                                          else {"resourceVersion": obj["metadata"].get("resourceVersion", "")})
+            table = self._tables.to_table(
+                info,
+                items,
+                include,
+                list_meta
+                if list_meta is not None
+                else {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+            )
             return self.respond(request, table)
         return self.respond(request, obj)
 
@@ -282,21 +336,29 @@ class APIServer:
         limit = _int_param(q, "limit") or 0
         cont = q.get("continue") or ""
         if match and match not in ("Exact", "NotOlderThan"):
-            raise errors.bad_request(f'resourceVersionMatch: Unsupported value: "{match}": supported values: '
-                                     '"Exact", "NotOlderThan", ""')
+            raise errors.bad_request(
+                f'resourceVersionMatch: Unsupported value: "{match}": supported values: '
+                '"Exact", "NotOlderThan", ""'
+            )
         if match and not rv:
-            raise errors.bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
-                                     "resourceVersion is provided")
+            raise errors.bad_request(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
+                "resourceVersion is provided"
+            )
         if cont and (rv or match):
-            raise errors.bad_request("resourceVersion: Forbidden: specifying resource version is not allowed "
-                                     "when using continue")
+            raise errors.bad_request(
+                "resourceVersion: Forbidden: specifying resource version is not allowed when using continue"
+            )
         if match == "Exact" and rv == "0":
-            raise errors.bad_request('resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is '
-                                     'forbidden for resourceVersion "0"')
+            raise errors.bad_request(
+                'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is '
+                'forbidden for resourceVersion "0"'
+            )
         key_prefix = info.storage_prefix(namespace or None)
         if cont or match == "Exact" or (limit > 0 and rv != "0" and match != "NotOlderThan"):
-            items, list_meta = await self._list_from_store(info, key_prefix, matcher, limit, cont,
-                                                           _rv_param(rv) if rv else 0)
+            items, list_meta = await self._list_from_store(
+                info, key_prefix, matcher, limit, cont, _rv_param(rv) if rv else 0
+            )
         else:
             target = await self.store.current_revision() if not rv else _rv_param(rv)
             await self.caches.wait_for(target)
@@ -306,8 +368,15 @@ class APIServer:
         out = {"kind": info.list_kind, "apiVersion": info.api_version, "metadata": list_meta, "items": items}
         return self._respond_objects(request, info, out, list_meta)
 
-    async def _list_from_store(self, info: ResourceInfo, key_prefix: str, matcher: Matcher | None, limit: int,
-                               cont: str, revision: int) -> tuple[list[Obj], Obj]:
+    async def _list_from_store(
+        self,
+        info: ResourceInfo,
+        key_prefix: str,
+        matcher: Matcher | None,
+        limit: int,
+        cont: str,
+        revision: int,
+    ) -> tuple[list[Obj], Obj]:
         after: str | None = None
         if cont:
             revision, after = decode_continue(cont, key_prefix)
@@ -337,8 +406,9 @@ class APIServer:
 
     # -- watch ---------------------------------------------------------------------------------------
 
-    async def _watch(self, request: web.Request, info: ResourceInfo, namespace: str,
-                     name: str) -> web.StreamResponse:
+    async def _watch(
+        self, request: web.Request, info: ResourceInfo, namespace: str, name: str
+    ) -> web.StreamResponse:
         q = request.query
         matcher = self._matcher(request, info)
         if name and not q.get("fieldSelector"):
@@ -347,12 +417,16 @@ class APIServer:
         send_initial = q.get("sendInitialEvents")
         bookmarks = _is_true(q.get("allowWatchBookmarks"))
         if send_initial is not None and q.get("resourceVersionMatch") != "NotOlderThan":
-            raise errors.bad_request("sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch "
-                                     "unless resourceVersionMatch is set to NotOlderThan")
+            raise errors.bad_request(
+                "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch "
+                "unless resourceVersionMatch is set to NotOlderThan"
+            )
         initial_events = _is_true(send_initial) if send_initial is not None else rv in ("", "0")
         if _is_true(send_initial) and not bookmarks:
-            raise errors.bad_request("allowWatchBookmarks: Forbidden: allowWatchBookmarks must be set when "
-                                     "sendInitialEvents is set")
+            raise errors.bad_request(
+                "allowWatchBookmarks: Forbidden: allowWatchBookmarks must be set when "
+                "sendInitialEvents is set"
+            )
         timeout = _int_param(q, "timeoutSeconds")
         if timeout is None or timeout <= 0:
             timeout = random.randint(1800, 3600)
@@ -363,8 +437,13 @@ class APIServer:
         elif rv == "" and _is_true(send_initial):
             await self.caches.wait_for(await self.store.current_revision())
         cache = self.caches.cache(info.storage_prefix())
-        w = cache.watch(None if initial_events else from_rev, self.caches.revision,
-                        info.storage_prefix(namespace or None), matcher, initial_events)
+        w = cache.watch(
+            None if initial_events else from_rev,
+            self.caches.revision,
+            info.storage_prefix(namespace or None),
+            matcher,
+            initial_events,
+        )
         if _is_true(send_initial):
             w.push(self._bookmark(info, self.caches.revision, initial_end=True), self.caches.revision)
 
@@ -404,22 +483,44 @@ class APIServer:
         meta: Obj = {"resourceVersion": str(revision)}
         if initial_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return orjson.dumps({"type": "BOOKMARK", "object": {"kind": info.kind, "apiVersion": info.api_version,
-                                                            "metadata": meta}}) + b"\n"
+        return (
+            orjson.dumps(
+                {
+                    "type": "BOOKMARK",
+                    "object": {"kind": info.kind, "apiVersion": info.api_version, "metadata": meta},
+                }
+            )
+            + b"\n"
+        )
 
     # -- patch and subresources ----------------------------------------------------------------------
 
-    async def _patch(self, request: web.Request, info: ResourceInfo, namespace: str, name: str, sub: str,
-                     ctx: RequestContext) -> web.Response:
-        patch_type, patch = codec.decode_patch(request["body"], request.content_type)
+    async def _patch(
+        self,
+        request: web.Request,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        sub: str,
+        ctx: RequestContext,
+    ) -> web.Response:
+        patch_type, patch = codec.decode_patch(request[BODY], request.content_type)
         force = _is_true(request.query.get("force"))
-        if force and patch_type != codec.APPLY_PATCH:
+        if force and patch_type != APPLY_PATCH:
             raise errors.bad_request("force: Forbidden: may not be specified for non-apply patch")
         out, created = await self.registry.patch(info, namespace, name, patch_type, patch, ctx, force, sub)
         return self.respond(request, out, 201 if created else 200, ctx)
 
-    async def _subresource(self, request: web.Request, info: ResourceInfo, verb: str, namespace: str, name: str,
-                           sub: str, ctx: RequestContext) -> web.StreamResponse:
+    async def _subresource(
+        self,
+        request: web.Request,
+        info: ResourceInfo,
+        verb: str,
+        namespace: str,
+        name: str,
+        sub: str,
+        ctx: RequestContext,
+    ) -> web.StreamResponse:
         reg = self.registry
         if sub in ("status", "finalize"):
             if verb == "get" and sub == "status":
@@ -434,17 +535,17 @@ class APIServer:
             if verb == "get":
                 return self.respond(request, await subresources.get_scale(reg, info, namespace, name))
             if verb == "update":
-                body = codec.decode_object(request["body"], request.content_type)
+                body = codec.decode_object(request[BODY], request.content_type)
                 out = await subresources.update_scale(reg, info, namespace, name, ctx, scale=body)
                 return self.respond(request, out, 200, ctx)
             if verb == "patch":
-                patch = codec.decode_patch(request["body"], request.content_type)
+                patch = codec.decode_patch(request[BODY], request.content_type)
                 out = await subresources.update_scale(reg, info, namespace, name, ctx, patch=patch)
                 return self.respond(request, out, 200, ctx)
         elif sub == "binding" and info.plural == "pods" and verb == "create":
-            body = codec.decode_object(request["body"], request.content_type)
+            body = codec.decode_object(request[BODY], request.content_type)
             return self.respond(request, await subresources.bind(reg, namespace, name, body, ctx), 201)
         elif sub == "eviction" and info.plural == "pods" and verb == "create":
-            body = codec.decode_object(request["body"], request.content_type)
+            body = codec.decode_object(request[BODY], request.content_type)
             return self.respond(request, await subresources.evict(reg, namespace, name, body, ctx), 201)
         raise errors.method_not_allowed("the server does not allow this method on the requested resource")

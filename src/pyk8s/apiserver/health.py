@@ -33,7 +33,9 @@ def checks(store: Store, caches: WatchCacheSet, ready: bool) -> list[Check]:
     return out
 
 
-def handler(name: str, store: Store, caches: WatchCacheSet) -> Callable[[web.Request], Awaitable[web.Response]]:
+def handler(
+    name: str, store: Store, caches: WatchCacheSet
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
         results = [(n, await c()) for n, c in checks(store, caches, name == "readyz")]
         excluded = set(request.query.getall("exclude", []))
@@ -47,6 +49,8 @@ def handler(name: str, store: Store, caches: WatchCacheSet) -> Callable[[web.Req
             else:
                 lines.append(f"[+]{n} ok" if ok else f"[-]{n} failed: reason withheld")
         lines.append(f"{name} check failed" if failed else f"{name} check passed")
-        return web.Response(text="\n".join(lines) + "\n", status=500 if failed else 200,
-                            content_type="text/plain")
+        return web.Response(
+            text="\n".join(lines) + "\n", status=500 if failed else 200, content_type="text/plain"
+        )
+
     return handle

@@ -21,7 +21,7 @@ import orjson
 from pyk8s.api import errors
 from pyk8s.api.defaults import apply_defaults
 from pyk8s.api.errors import Cause
-from pyk8s.api.patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, apply_patch
+from pyk8s.api.patch import APPLY_PATCH, JSON_PATCH, apply_patch
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.api.validation import validate
 from pyk8s.apiserver import admission
@@ -31,13 +31,33 @@ from pyk8s.store.errors import Conflict, KeyExists, KeyNotFound
 from pyk8s.store.protocol import KeyValue, Store
 
 # Kinds whose metadata.generation Kubernetes tracks (set to 1 on create, bumped on spec changes).
-GENERATION_KINDS = frozenset({
-    "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController",
-    "PodDisruptionBudget", "CustomResourceDefinition", "NetworkPolicy", "Ingress", "PriorityLevelConfiguration",
-})
+GENERATION_KINDS = frozenset(
+    {
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "DaemonSet",
+        "Job",
+        "CronJob",
+        "ReplicationController",
+        "PodDisruptionBudget",
+        "CustomResourceDefinition",
+        "NetworkPolicy",
+        "Ingress",
+        "PriorityLevelConfiguration",
+    }
+)
 # Kinds whose PUT may create the object (AllowCreateOnUpdate in Kubernetes' strategies).
-CREATE_ON_UPDATE = frozenset({("", "services"), ("", "endpoints"), ("", "events"), ("events.k8s.io", "events"),
-                              ("", "limitranges"), ("coordination.k8s.io", "leases")})
+CREATE_ON_UPDATE = frozenset(
+    {
+        ("", "services"),
+        ("", "endpoints"),
+        ("", "events"),
+        ("events.k8s.io", "events"),
+        ("", "limitranges"),
+        ("coordination.k8s.io", "leases"),
+    }
+)
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _GENERATE_TRIES = 8
 _SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
@@ -115,8 +135,9 @@ def patched(info: ResourceInfo, original: Obj, patch: Any, patch_type: str) -> O
             try:
                 result: Obj = jsonpatch.apply_patch(original, patch)
             except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as e:
-                raise errors.StatusError(422, "Invalid", f"the server rejected our request due to an error "
-                                         f"in our request: {e}") from None
+                raise errors.StatusError(
+                    422, "Invalid", f"the server rejected our request due to an error in our request: {e}"
+                ) from None
             return result
         merged: Obj = _merge_patch(original, patch)
         return merged
@@ -161,16 +182,20 @@ class Registry:
 
     # -- helpers -------------------------------------------------------------------------------------
 
-    def _check_type(self, info: ResourceInfo, obj: Obj, kind: str | None = None, api_version: str | None = None
-                    ) -> None:
+    def _check_type(
+        self, info: ResourceInfo, obj: Obj, kind: str | None = None, api_version: str | None = None
+    ) -> None:
         kind = kind or info.kind
         api_version = api_version or info.api_version
         if obj.get("apiVersion") not in (None, "", api_version):
-            raise errors.bad_request(f"the API version in the data ({obj['apiVersion']}) does not match the "
-                                     f"expected API version ({api_version})")
+            raise errors.bad_request(
+                f"the API version in the data ({obj['apiVersion']}) does not match the "
+                f"expected API version ({api_version})"
+            )
         if obj.get("kind") not in (None, "", kind):
-            raise errors.bad_request(f"the kind in the data ({obj['kind']}) does not match the expected "
-                                     f"kind ({kind})")
+            raise errors.bad_request(
+                f"the kind in the data ({obj['kind']}) does not match the expected kind ({kind})"
+            )
         obj["apiVersion"] = api_version
         obj["kind"] = kind
         if not isinstance(obj.get("metadata"), dict):
@@ -182,14 +207,24 @@ class Registry:
         meta = obj["metadata"]
         if info.namespaced:
             if meta.get("namespace") and meta["namespace"] != namespace:
-                raise errors.bad_request("the namespace of the provided object does not match the namespace "
-                                         "sent on the request")
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
 
-    def _admission(self, op: str, info: ResourceInfo, sub: str, ns: str, name: str, obj: Obj | None,
-                   old: Obj | None, ctx: RequestContext) -> AdmissionRequest:
+    def _admission(
+        self,
+        op: str,
+        info: ResourceInfo,
+        sub: str,
+        ns: str,
+        name: str,
+        obj: Obj | None,
+        old: Obj | None,
+        ctx: RequestContext,
+    ) -> AdmissionRequest:
         return AdmissionRequest(op, info, sub, ns, name, obj, old, ctx.user, ctx.dry_run)
 
     def _validate(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
@@ -220,8 +255,12 @@ class Registry:
             meta["name"] = _gen_name(meta["generateName"])
         name = meta.get("name", "")
         if not name:
-            raise errors.invalid(info.kind, "", [Cause("FieldValueRequired", "name or generateName is required",
-                                                       "metadata.name")], info.group)
+            raise errors.invalid(
+                info.kind,
+                "",
+                [Cause("FieldValueRequired", "name or generateName is required", "metadata.name")],
+                info.group,
+            )
         await admission.namespace_lifecycle("CREATE", info, namespace, name, self.lookup_namespace)
         req = self._admission("CREATE", info, "", namespace, name, obj, None, ctx)
         await admission.run_mutating(self.plugins, req)
@@ -242,19 +281,31 @@ class Registry:
                 continue
             meta["resourceVersion"] = str(kv.mod_revision)
             return obj
-        raise errors.StatusError(500, "AlreadyExists", f'{info.group_resource} "{meta["name"]}" already exists, '
-                                 "and no unused name could be generated")
+        raise errors.StatusError(
+            500,
+            "AlreadyExists",
+            f'{info.group_resource} "{meta["name"]}" already exists, and no unused name could be generated',
+        )
 
     # -- update and patch ----------------------------------------------------------------------------
 
-    async def update(self, info: ResourceInfo, namespace: str, name: str, body: Obj, ctx: RequestContext,
-                     subresource: str = "") -> tuple[Obj, bool]:
+    async def update(
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        body: Obj,
+        ctx: RequestContext,
+        subresource: str = "",
+    ) -> tuple[Obj, bool]:
         """PUT. Returns (object, created)."""
         self._check_type(info, body)
         self._check_namespace(info, body, namespace)
         if body["metadata"].get("name", name) != name:
-            raise errors.bad_request(f"the name of the object ({body['metadata']['name']}) does not match the "
-                                     f"name on the URL ({name})")
+            raise errors.bad_request(
+                f"the name of the object ({body['metadata']['name']}) does not match the "
+                f"name on the URL ({name})"
+            )
         body["metadata"]["name"] = name
         precondition = body["metadata"].get("resourceVersion") or None
         attempt = body
@@ -280,8 +331,17 @@ class Registry:
                     raise errors.conflict(info.plural, name, info.group, _MODIFIED_MSG) from None
                 attempt = deep_copy(body)
 
-    async def patch(self, info: ResourceInfo, namespace: str, name: str, patch_type: str, patch: Any,
-                    ctx: RequestContext, force: bool = False, subresource: str = "") -> tuple[Obj, bool]:
+    async def patch(
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        patch_type: str,
+        patch: Any,
+        ctx: RequestContext,
+        force: bool = False,
+        subresource: str = "",
+    ) -> tuple[Obj, bool]:
         """PATCH. Returns (object, created): only server-side apply creates."""
         if patch_type == APPLY_PATCH and not ctx.field_manager:
             raise errors.bad_request("PATCH, command: apply, requires fieldManager to be set")
@@ -292,9 +352,12 @@ class Registry:
                 if patch_type != APPLY_PATCH or subresource:
                     raise errors.not_found(info.plural, name, info.group) from None
                 obj = self._applied(info, None, patch, ctx, force)
+                applied_name = (obj.get("metadata") or {}).get("name")
+                if applied_name and applied_name != name:
+                    raise errors.bad_request(
+                        f"the name of the object ({applied_name}) does not match the name on the URL ({name})"
+                    ) from None
                 obj.setdefault("metadata", {})["name"] = name
-                if obj["metadata"].get("name") != name:
-                    raise errors.bad_request("the name of the object does not match the name on the URL")
                 try:
                     return await self.create(info, namespace, obj, ctx), True
                 except errors.StatusError as e:
@@ -321,15 +384,25 @@ class Registry:
                 if precondition:
                     raise errors.conflict(info.plural, name, info.group, _MODIFIED_MSG) from None
 
-    def _applied(self, info: ResourceInfo, old: Obj | None, patch: Any, ctx: RequestContext, force: bool) -> Obj:
+    def _applied(
+        self, info: ResourceInfo, old: Obj | None, patch: Any, ctx: RequestContext, force: bool
+    ) -> Obj:
         if self._apply is not None and hasattr(self._apply, "server_side_apply"):
             result: Obj = self._apply.server_side_apply(info, old, patch, ctx.field_manager, force)
             return result
         # Without field ownership tracking, apply is a merge of the applied configuration.
         return _merge_patch(deep_copy(old) if old is not None else {}, patch)  # type: ignore[no-any-return]
 
-    async def _write_update(self, info: ResourceInfo, kv: KeyValue, new: Obj, ctx: RequestContext,
-                            subresource: str, precondition: str | None, old: Obj | None = None) -> Obj:
+    async def _write_update(
+        self,
+        info: ResourceInfo,
+        kv: KeyValue,
+        new: Obj,
+        ctx: RequestContext,
+        subresource: str,
+        precondition: str | None,
+        old: Obj | None = None,
+    ) -> Obj:
         """Turn `new` into the stored successor of `kv` and write it. Raises store Conflict to retry."""
         old = old if old is not None else decode(kv)
         name = old["metadata"]["name"]
@@ -361,8 +434,9 @@ class Registry:
 
     # -- delete --------------------------------------------------------------------------------------
 
-    async def delete(self, info: ResourceInfo, namespace: str, name: str, opts: DeleteOptions,
-                     ctx: RequestContext) -> tuple[Obj, bool]:
+    async def delete(
+        self, info: ResourceInfo, namespace: str, name: str, opts: DeleteOptions, ctx: RequestContext
+    ) -> tuple[Obj, bool]:
         """Returns (object, deleted now). An object that has to wait (finalizers, graceful pod deletion,
         a namespace being drained) comes back with its deletionTimestamp set."""
         await admission.namespace_lifecycle("DELETE", info, namespace, name, self.lookup_namespace)
@@ -371,14 +445,22 @@ class Registry:
             obj = decode(kv)
             meta = obj["metadata"]
             if opts.precondition_uid is not None and opts.precondition_uid != meta.get("uid"):
-                raise errors.conflict(info.plural, name, info.group,
-                                      f"Precondition failed: UID in precondition: {opts.precondition_uid}, "
-                                      f"UID in object meta: {meta.get('uid', '')}")
+                raise errors.conflict(
+                    info.plural,
+                    name,
+                    info.group,
+                    f"Precondition failed: UID in precondition: {opts.precondition_uid}, "
+                    f"UID in object meta: {meta.get('uid', '')}",
+                )
             if opts.precondition_rv is not None and opts.precondition_rv != meta["resourceVersion"]:
-                raise errors.conflict(info.plural, name, info.group,
-                                      f"Precondition failed: ResourceVersion in precondition: "
-                                      f"{opts.precondition_rv}, ResourceVersion in object meta: "
-                                      f"{meta['resourceVersion']}")
+                raise errors.conflict(
+                    info.plural,
+                    name,
+                    info.group,
+                    f"Precondition failed: ResourceVersion in precondition: "
+                    f"{opts.precondition_rv}, ResourceVersion in object meta: "
+                    f"{meta['resourceVersion']}",
+                )
             req = self._admission("DELETE", info, "", namespace, name, None, obj, ctx)
             await admission.run_validating(self.plugins, req)
             new = deep_copy(obj)
@@ -403,8 +485,9 @@ class Registry:
             except Conflict:
                 continue
 
-    async def delete_collection(self, info: ResourceInfo, namespace: str, matches: Any, opts: DeleteOptions,
-                                ctx: RequestContext) -> list[Obj]:
+    async def delete_collection(
+        self, info: ResourceInfo, namespace: str, matches: Any, opts: DeleteOptions, ctx: RequestContext
+    ) -> list[Obj]:
         result = await self.store.list(info.storage_prefix(namespace or None))
         out = []
         for kv in result.items:
@@ -412,8 +495,9 @@ class Registry:
             if matches is not None and not matches(obj):
                 continue
             try:
-                deleted, _ = await self.delete(info, obj["metadata"].get("namespace", ""),
-                                               obj["metadata"]["name"], opts, ctx)
+                deleted, _ = await self.delete(
+                    info, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], opts, ctx
+                )
             except errors.StatusError as e:
                 if e.code == 404:
                     continue
@@ -445,7 +529,9 @@ def _prepare_for_update(info: ResourceInfo, old: Obj, new: Obj, subresource: str
     old_meta = old["metadata"]
     if subresource in ("status", "finalize"):
         out = deep_copy(old)
-        out["metadata"]["resourceVersion"] = new["metadata"].get("resourceVersion", old_meta["resourceVersion"])
+        out["metadata"]["resourceVersion"] = new["metadata"].get(
+            "resourceVersion", old_meta["resourceVersion"]
+        )
         if subresource == "status":
             if "status" in new:
                 out["status"] = new["status"]
@@ -515,8 +601,11 @@ def _begin_deletion(info: ResourceInfo, obj: Obj, opts: DeleteOptions) -> bool:
         spec = obj.get("spec") or {}
         phase = (obj.get("status") or {}).get("phase")
         if spec.get("nodeName") and phase not in ("Succeeded", "Failed"):
-            grace = opts.grace_period_seconds if opts.grace_period_seconds is not None else \
-                int(spec.get("terminationGracePeriodSeconds", 30))
+            grace = (
+                opts.grace_period_seconds
+                if opts.grace_period_seconds is not None
+                else int(spec.get("terminationGracePeriodSeconds", 30))
+            )
             grace = max(grace, 0)
     is_namespace = info.group == "" and info.kind == "Namespace"
     ns_finalizers = bool((obj.get("spec") or {}).get("finalizers")) if is_namespace else False

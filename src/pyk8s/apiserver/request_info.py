@@ -14,8 +14,14 @@ from collections.abc import Mapping
 
 from pyk8s.apiserver.interfaces import RequestInfo
 
-_VERB_BY_METHOD = {"POST": "create", "GET": "get", "HEAD": "get", "PUT": "update", "PATCH": "patch",
-                   "DELETE": "delete"}
+_VERB_BY_METHOD = {
+    "POST": "create",
+    "GET": "get",
+    "HEAD": "get",
+    "PUT": "update",
+    "PATCH": "patch",
+    "DELETE": "delete",
+}
 # Subresources of a namespace itself: /api/v1/namespaces/{name}/status is not a resource "status".
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
 _SPECIAL_VERBS = frozenset({"proxy", "watch"})
@@ -75,6 +81,15 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
         name = _exact_name(query.get("fieldSelector", ""))
     if not name and kube_verb == "delete":
         kube_verb = "deletecollection"
-    return RequestInfo(path=path, verb=kube_verb, is_resource_request=True, api_prefix=prefix,
-                       api_group=group, api_version=version, namespace=namespace, resource=resource,
-                       subresource=subresource, name=name)
+    return RequestInfo(
+        path=path,
+        verb=kube_verb,
+        is_resource_request=True,
+        api_prefix=prefix,
+        api_group=group,
+        api_version=version,
+        namespace=namespace,
+        resource=resource,
+        subresource=subresource,
+        name=name,
+    )

@@ -33,7 +33,7 @@ def field_matcher(info: ResourceInfo, selector: str | None) -> Matcher | None:
     supported = {"metadata.name", "metadata.namespace", *info.field_selectors}
     for r in sel.requirements:
         if r.field not in supported:
-            raise errors.bad_request(f'field label not supported: {r.field}')
+            raise errors.bad_request(f"field label not supported: {r.field}")
     extra = info.field_selectors
     return lambda obj: sel.matches(object_fields(obj, extra))
 

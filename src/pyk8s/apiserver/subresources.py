@@ -22,8 +22,14 @@ from pyk8s.apiserver.selectors import format_label_selector
 from pyk8s.apiserver.watch_cache import decode
 from pyk8s.store.errors import Conflict
 
-SCALABLE = frozenset({("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefulsets"),
-                      ("", "replicationcontrollers")})
+SCALABLE = frozenset(
+    {
+        ("apps", "deployments"),
+        ("apps", "replicasets"),
+        ("apps", "statefulsets"),
+        ("", "replicationcontrollers"),
+    }
+)
 _MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
 
 
@@ -36,12 +42,18 @@ def to_scale(obj: Obj) -> Obj:
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     # ReplicationControllers have a plain map selector; the others a LabelSelector.
-    scale_meta = {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                  if k in meta}
+    scale_meta = {
+        k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta
+    }
     return {
-        "kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": scale_meta,
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": scale_meta,
         "spec": {"replicas": spec.get("replicas", 0)},
-        "status": {"replicas": status.get("replicas", 0), "selector": format_label_selector(spec.get("selector"))},
+        "status": {
+            "replicas": status.get("replicas", 0),
+            "selector": format_label_selector(spec.get("selector")),
+        },
     }
 
 
@@ -49,29 +61,44 @@ async def get_scale(reg: Registry, info: ResourceInfo, namespace: str, name: str
     return to_scale(await reg.get(info, namespace, name))
 
 
-async def update_scale(reg: Registry, info: ResourceInfo, namespace: str, name: str, ctx: RequestContext,
-                       scale: Obj | None = None, patch: tuple[str, Any] | None = None) -> Obj:
+async def update_scale(
+    reg: Registry,
+    info: ResourceInfo,
+    namespace: str,
+    name: str,
+    ctx: RequestContext,
+    scale: Obj | None = None,
+    patch: tuple[str, Any] | None = None,
+) -> Obj:
     """PUT (a Scale body) or PATCH (a patch of the Scale) of spec.replicas."""
     while True:
         kv = await reg._get_kv(info, namespace, name)
         parent = decode(kv)
         current = to_scale(parent)
-        if patch is not None:
-            body = patched(info, current, patch[1], patch[0])
-        else:
-            body = scale or {}
+        body = patched(info, current, patch[1], patch[0]) if patch is not None else (scale or {})
         if body.get("kind") not in (None, "", "Scale"):
-            raise errors.bad_request(f"the kind in the data ({body['kind']}) does not match the expected kind "
-                                     "(Scale)")
+            raise errors.bad_request(
+                f"the kind in the data ({body['kind']}) does not match the expected kind (Scale)"
+            )
         meta = body.get("metadata") or {}
         if meta.get("name", name) != name:
-            raise errors.bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL "
-                                     f"({name})")
+            raise errors.bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+            )
         replicas = (body.get("spec") or {}).get("replicas", 0)
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise errors.invalid("Scale", name, [errors.Cause(
-                "FieldValueInvalid", f"Invalid value: {replicas}: must be greater than or equal to 0",
-                "spec.replicas")], "autoscaling")
+            raise errors.invalid(
+                "Scale",
+                name,
+                [
+                    errors.Cause(
+                        "FieldValueInvalid",
+                        f"Invalid value: {replicas}: must be greater than or equal to 0",
+                        "spec.replicas",
+                    )
+                ],
+                "autoscaling",
+            )
         precondition = meta.get("resourceVersion") if patch is None else None
         new = deep_copy(parent)
         new.setdefault("spec", {})["replicas"] = replicas
@@ -91,29 +118,44 @@ async def bind(reg: Registry, namespace: str, name: str, binding: Obj, ctx: Requ
     meta = binding.get("metadata") or {}
     name = name or meta.get("name", "")
     if meta.get("name") and meta["name"] != name:
-        raise errors.bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL "
-                                 f"({name})")
+        raise errors.bad_request(
+            f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+        )
     node = (binding.get("target") or {}).get("name", "")
     if not node:
-        raise errors.invalid("Binding", name, [errors.Cause("FieldValueRequired", "Required value", "target.name")])
+        raise errors.invalid(
+            "Binding", name, [errors.Cause("FieldValueRequired", "Required value", "target.name")]
+        )
     while True:
         kv = await reg._get_kv(pods, namespace, name)
         pod = decode(kv)
         if pod["metadata"].get("deletionTimestamp"):
-            raise errors.conflict("pods/binding", name, "", f"pod {name} is being deleted, cannot be assigned to "
-                                  "a host")
+            raise errors.conflict(
+                "pods/binding", name, "", f"pod {name} is being deleted, cannot be assigned to a host"
+            )
         current = (pod.get("spec") or {}).get("nodeName")
         if current:
-            raise errors.conflict("pods/binding", name, "", f'pod {name} is already assigned to node "{current}"')
+            raise errors.conflict(
+                "pods/binding", name, "", f'pod {name} is already assigned to node "{current}"'
+            )
         new = deep_copy(pod)
         new.setdefault("spec", {})["nodeName"] = node
         annotations = meta.get("annotations") or {}
         if annotations:
             new["metadata"].setdefault("annotations", {}).update(annotations)
-        conditions = [c for c in (new.setdefault("status", {}).get("conditions") or [])
-                      if c.get("type") != "PodScheduled"]
-        conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                           "lastTransitionTime": now_rfc3339()})
+        conditions = [
+            c
+            for c in (new.setdefault("status", {}).get("conditions") or [])
+            if c.get("type") != "PodScheduled"
+        ]
+        conditions.append(
+            {
+                "type": "PodScheduled",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": now_rfc3339(),
+            }
+        )
         new["status"]["conditions"] = conditions
         try:
             # The binding writes spec and status at once, which no public endpoint may: write directly.
@@ -134,9 +176,12 @@ async def evict(reg: Registry, namespace: str, name: str, eviction: Obj, ctx: Re
         raise errors.bad_request("name in URL does not match name in Eviction object")
     raw = eviction.get("deleteOptions") or {}
     pre = raw.get("preconditions") or {}
-    opts = DeleteOptions(grace_period_seconds=raw.get("gracePeriodSeconds"),
-                         propagation_policy=raw.get("propagationPolicy"),
-                         precondition_uid=pre.get("uid"), precondition_rv=pre.get("resourceVersion"))
+    opts = DeleteOptions(
+        grace_period_seconds=raw.get("gracePeriodSeconds"),
+        propagation_policy=raw.get("propagationPolicy"),
+        precondition_uid=pre.get("uid"),
+        precondition_rv=pre.get("resourceVersion"),
+    )
     if ctx.dry_run or "All" in (raw.get("dryRun") or []):
         ctx.dry_run = True
     await reg.delete(pods, namespace, name, opts, ctx)

@@ -72,8 +72,10 @@ class CacheEvent:
             obj = self.obj
             if t == "DELETED" and self.type == "MODIFIED" and self.prev is not None:
                 # The object left a watcher's selection: Kubernetes sends the old state, at the new RV.
-                obj = {**self.prev, "metadata": {**self.prev.get("metadata", {}),
-                                                 "resourceVersion": str(self.revision)}}
+                obj = {
+                    **self.prev,
+                    "metadata": {**self.prev.get("metadata", {}), "resourceVersion": str(self.revision)},
+                }
             out = orjson.dumps({"type": t, "object": obj}) + b"\n"
             self._lines[t] = out
         return out
@@ -118,13 +120,13 @@ class Watcher:
             self._cache.watchers.discard(self)
             self._wake.set()
 
-    async def wait(self, timeout: float | None) -> None:
+    async def wait(self, max_wait: float | None) -> None:
         """Until there is something to send, the watcher is closed, or `timeout` passes."""
         if self.buffer or self.closed:
             return
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            await asyncio.wait_for(self._wake.wait(), max_wait)
 
     def drain(self) -> list[bytes]:
         out = list(self.buffer)
@@ -154,6 +156,7 @@ class ResourceCache:
         self.ring: deque[CacheEvent] = deque()
         self.ring_start = revision  # every event after this revision is in the ring
         self.watchers: set[Watcher] = set()
+        self.ring_size = RING_SIZE
 
     def sorted_keys(self) -> list[str]:
         if self._sorted is None:
@@ -174,7 +177,7 @@ class ResourceCache:
             self.objects[key] = obj
             cev = CacheEvent("ADDED" if prev is None else "MODIFIED", ev.kv.mod_revision, key, obj, prev)
         self.ring.append(cev)
-        if len(self.ring) > RING_SIZE:
+        if len(self.ring) > self.ring_size:
             self.ring_start = self.ring.popleft().revision
         for w in tuple(self.watchers):
             w.offer(cev)
@@ -197,8 +200,14 @@ class ResourceCache:
                     out.append(obj)
         return out
 
-    def watch(self, from_revision: int | None, current: int, key_prefix: str, matcher: Matcher | None,
-              initial_events: bool) -> Watcher:
+    def watch(
+        self,
+        from_revision: int | None,
+        current: int,
+        key_prefix: str,
+        matcher: Matcher | None,
+        initial_events: bool,
+    ) -> Watcher:
         """A watcher that sees every event after `from_revision` (None: from now), optionally preceded
         by ADDED for every current object. Raises 410 when the ring no longer covers `from_revision`."""
         w = Watcher(self, key_prefix, matcher)
@@ -317,16 +326,23 @@ class WatchCacheSet:
                 keep.append((rev, fut))
         self._waiters = keep
 
-    async def wait_for(self, revision: int, timeout: float = FRESHNESS_TIMEOUT) -> None:
+    async def wait_for(self, revision: int, max_wait: float = FRESHNESS_TIMEOUT) -> None:
         """Until the caches reflect `revision`; 504 Timeout (as Kubernetes) if they don't in time."""
         if revision <= self.revision:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((revision, fut))
         try:
-            await asyncio.wait_for(fut, timeout)
+            await asyncio.wait_for(fut, max_wait)
         except TimeoutError:
             raise errors.StatusError(
-                504, "Timeout", f"Too large resource version: {revision}, current: {self.revision}",
-                {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
-                 "retryAfterSeconds": 1}) from None
+                504,
+                "Timeout",
+                f"Too large resource version: {revision}, current: {self.revision}",
+                {
+                    "causes": [
+                        {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+                    ],
+                    "retryAfterSeconds": 1,
+                },
+            ) from None
