@@ -46,8 +46,13 @@ def write_kubeconfig(directory: Path, url: str) -> Path:
 async def kubectl(kubeconfig: Path, cache: Path, *args: str) -> str:
     assert KUBECTL is not None
     proc = await asyncio.create_subprocess_exec(
-        KUBECTL, f"--kubeconfig={kubeconfig}", f"--cache-dir={cache}", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        KUBECTL,
+        f"--kubeconfig={kubeconfig}",
+        f"--cache-dir={cache}",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, f"kubectl {' '.join(args)} failed: {err.decode()}"
     return out.decode()
@@ -107,8 +112,10 @@ async def test_group_documents(server: str) -> None:
 
 
 async def test_aggregated_discovery_negotiation(server: str) -> None:
-    accept = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
-              "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json;q=0.9")
+    accept = (
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json;q=0.9"
+    )
     status, headers, body = await get(server + "/apis", accept)
     assert status == 200
     assert headers["Content-Type"] == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -121,8 +128,10 @@ async def test_aggregated_discovery_negotiation(server: str) -> None:
     scale = {"subresource": "scale", "responseKind": scale_kind, "verbs": ["get", "patch", "update"]}
     assert scale in deploy["subresources"]
     # A client that revalidates gets 304 with the same ETag.
-    async with aiohttp.ClientSession() as session, session.get(
-            server + "/apis", headers={"Accept": accept, "If-None-Match": headers["ETag"]}) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(server + "/apis", headers={"Accept": accept, "If-None-Match": headers["ETag"]}) as resp,
+    ):
         assert resp.status == 304
     status, headers, body = await get(server + "/api", accept.replace("v=v2;", "v=v2beta1;", 1))
     assert headers["Content-Type"].endswith("v=v2beta1;as=APIGroupDiscoveryList")
@@ -144,8 +153,16 @@ async def test_kubectl_api_resources(server: str, tmp_path: Path) -> None:
     assert len(out.splitlines()) == len(catalog.CATALOG)
     wide = await kubectl(config, tmp_path / "cache", "api-resources", "--categories=all", "-o", "name")
     assert set(wide.split()) == {
-        "pods", "replicationcontrollers", "services", "daemonsets.apps", "deployments.apps",
-        "replicasets.apps", "statefulsets.apps", "cronjobs.batch", "jobs.batch"}
+        "pods",
+        "replicationcontrollers",
+        "services",
+        "daemonsets.apps",
+        "deployments.apps",
+        "replicasets.apps",
+        "statefulsets.apps",
+        "cronjobs.batch",
+        "jobs.batch",
+    }
     versions = await kubectl(config, tmp_path / "cache", "api-versions")
     assert set(versions.split()) == {i.api_version for i in catalog.CATALOG}
 

@@ -44,7 +44,8 @@ def test_definitions_named_as_kubernetes() -> None:
     assert container["required"] == ["name"]
     assert "description" in container["properties"]["image"]
     assert defs["io.k8s.api.core.v1.ServicePort"]["properties"]["targetPort"]["$ref"] == (
-        "#/definitions/io.k8s.apimachinery.pkg.util.intstr.IntOrString")
+        "#/definitions/io.k8s.apimachinery.pkg.util.intstr.IntOrString"
+    )
     assert defs["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["format"] == "int-or-string"
     limits = defs["io.k8s.api.core.v1.ResourceRequirements"]["properties"]["limits"]
     quantity = "#/definitions/io.k8s.apimachinery.pkg.api.resource.Quantity"
@@ -53,7 +54,8 @@ def test_definitions_named_as_kubernetes() -> None:
     assert containers["x-kubernetes-patch-merge-key"] == "name"
     assert containers["x-kubernetes-patch-strategy"] == "merge"
     assert defs["io.k8s.api.core.v1.Pod"]["x-kubernetes-group-version-kind"] == [
-        {"group": "", "version": "v1", "kind": "Pod"}]
+        {"group": "", "version": "v1", "kind": "Pod"}
+    ]
     assert "ObjectMeta" in defs["io.k8s.api.core.v1.Pod"]["properties"]["metadata"]["$ref"]
 
 
@@ -88,22 +90,38 @@ def test_v3_document_is_self_contained() -> None:
 
 def test_unknown_fields() -> None:
     pod = {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": "p", "labels": {"a": "b"}, "colour": "red"},
-        "spec": {"containers": [{"name": "c", "image": "i", "imagePullPolcy": "Always",
-                                 "ports": [{"containerPort": 80, "bogus": 1}],
-                                 "resources": {"limits": {"cpu": "1"}}}],
-                 "nodeSelector": {"any-key": "ok"}, "extra": {}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "i",
+                    "imagePullPolcy": "Always",
+                    "ports": [{"containerPort": 80, "bogus": 1}],
+                    "resources": {"limits": {"cpu": "1"}},
+                }
+            ],
+            "nodeSelector": {"any-key": "ok"},
+            "extra": {},
+        },
         "status": {"phase": "Running"},
     }
     assert openapi.unknown_fields(_info("", "pods"), pod) == [
-        "metadata.colour", "spec.containers[0].imagePullPolcy", "spec.containers[0].ports[0].bogus",
-        "spec.extra"]
+        "metadata.colour",
+        "spec.containers[0].imagePullPolcy",
+        "spec.containers[0].ports[0].bogus",
+        "spec.extra",
+    ]
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}}
     assert openapi.unknown_fields(_info("", "configmaps"), cm) == []
     # Free-form fields (ControllerRevision.data, managedFields' fieldsV1) take anything.
-    rev = {"metadata": {"name": "r", "managedFields": [{"fieldsV1": {"f:x": {}}}]}, "revision": 1,
-           "data": {"spec": {"anything": True}}}
+    rev = {
+        "metadata": {"name": "r", "managedFields": [{"fieldsV1": {"f:x": {}}}]},
+        "revision": 1,
+        "data": {"spec": {"anything": True}},
+    }
     assert openapi.unknown_fields(_info("apps", "controllerrevisions"), rev) == []
 
 
@@ -117,8 +135,9 @@ async def test_v3_index_and_hash_urls(api_surface: str) -> None:
             assert resp.status == 200 and resp.headers["Cache-Control"] == "public, immutable"
             assert (await resp.json())["openapi"] == "3.0.0"
             etag = resp.headers["ETag"]
-        async with session.get(api_surface + "/openapi/v3/apis/apps/v1?hash=stale",
-                               allow_redirects=False) as resp:
+        async with session.get(
+            api_surface + "/openapi/v3/apis/apps/v1?hash=stale", allow_redirects=False
+        ) as resp:
             assert resp.status == 301 and resp.headers["Location"] == url
         async with session.get(api_surface + url, headers={"If-None-Match": etag}) as resp:
             assert resp.status == 304
@@ -133,8 +152,9 @@ async def test_v2_json_or_406(api_surface: str) -> None:
         protobuf = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
         async with session.get(api_surface + "/openapi/v2", headers={"Accept": protobuf}) as resp:
             assert resp.status == 406
-        async with session.get(api_surface + "/openapi/v2",
-                               headers={"Accept": protobuf + ", application/json"}) as resp:
+        async with session.get(
+            api_surface + "/openapi/v2", headers={"Accept": protobuf + ", application/json"}
+        ) as resp:
             assert resp.status == 200
 
 
@@ -160,11 +180,18 @@ async def test_kubectl_apply_gets_server_side_strict_validation(server: Server, 
     manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nfoo: bar\ndata:\n  a: b\n")
     assert KUBECTL is not None
     proc = await asyncio.create_subprocess_exec(
-        KUBECTL, f"--kubeconfig={config}", f"--cache-dir={tmp_path / 'cache'}", "apply", "-f",
-        str(manifest), "-v=6", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        KUBECTL,
+        f"--kubeconfig={config}",
+        f"--cache-dir={tmp_path / 'cache'}",
+        "apply",
+        "-f",
+        str(manifest),
+        "-v=6",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode != 0
     text = err.decode()
     assert "fieldValidation=Strict" in text
     assert 'strict decoding error: unknown field "foo"' in text
-
