@@ -233,6 +233,10 @@ async def test_list_pages_with_limit_and_continue(store: Store, prefix: str) -> 
     assert second.revision == first.revision
     third = await store.list(prefix, limit=3, continue_after=second.items[-1].key, revision=first.revision)
     assert [kv.key for kv in third.items] == keys[6:] and not third.more
+    # Continuing after a key that sorts before the prefix starts at the prefix.
+    assert [kv.key for kv in (await store.list(prefix, continue_after="/")).items] == [
+        kv.key for kv in (await store.list(prefix)).items
+    ]
     exact = await store.list(prefix, limit=7)
     assert len(exact.items) == 7 and not exact.more
 

@@ -222,7 +222,7 @@ async def test_reopen_keeps_data_and_revisions(db: str) -> None:
     store = await SqliteStore.open(db)
     kv = await store.create("/a", b"1")
     deleted = await store.delete("/a")
-    await store.compact(deleted.mod_revision)  # compaction removes the tombstone row
+    await store.compact(deleted.mod_revision)
     await store.close()
     store = await SqliteStore.open(db)
     try:

@@ -75,10 +75,10 @@ class MemoryStore:
         at = self._revision if revision == 0 else min(revision, self._revision)
         if at < self._compacted:
             raise Compacted(at, self._compacted)
-        start = prefix if continue_after is None or continue_after < prefix else continue_after
-        i = bisect.bisect_right(self._keys, start) if continue_after is not None else bisect.bisect_left(
-            self._keys, start
-        )
+        if continue_after is None or continue_after < prefix:
+            i = bisect.bisect_left(self._keys, prefix)
+        else:
+            i = bisect.bisect_right(self._keys, continue_after)
         items: list[KeyValue] = []
         more = False
         for key in self._keys[i:]:
@@ -156,6 +156,8 @@ class MemoryStore:
     def watch(self, prefix: str, from_revision: int) -> AsyncIterator[Event]:
         self._check_open()
         validate_prefix(prefix)
+        if from_revision < 0:
+            raise ValueError("from_revision must not be negative")
         return watch_events(self._hub, self._history, prefix, from_revision)
 
     async def compact(self, revision: int) -> None:

@@ -425,8 +425,11 @@ class SqliteStore:
 
     async def _poll_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poll_wakeup.wait(), POLL_INTERVAL)
+            timer = self._loop.call_later(POLL_INTERVAL, self._poll_wakeup.set)
+            try:
+                await self._poll_wakeup.wait()
+            finally:
+                timer.cancel()
             self._poll_wakeup.clear()
             try:
                 newest = _scalar(self._local, _SEQUENCE)
@@ -575,6 +578,8 @@ class SqliteStore:
     def watch(self, prefix: str, from_revision: int) -> AsyncIterator[Event]:
         self._check_open()
         validate_prefix(prefix)
+        if from_revision < 0:
+            raise ValueError("from_revision must not be negative")
         return watch_events(self._hub, self._history, prefix, from_revision)
 
     # -- compaction ---------------------------------------------------------------------------------
