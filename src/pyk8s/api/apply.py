@@ -1,0 +1,444 @@
+"""Server-side apply and managedFields, after structured-merge-diff (SMD) as the API server runs it.
+
+Ownership is a set of field paths per manager (manager, operation, apiVersion, subresource), stored in
+`metadata.managedFields` in the FieldsV1 format (`f:<field>`, `k:<json keys>`, `v:<json value>`, `.` for
+"this node itself"). Path elements here are tuples: ("f", name), ("k", json of the sorted keys), ("v", json).
+
+The schema is the PATCH_META table: lists with a merge strategy and key are associative (listType=map),
+primitive merge lists are sets (listType=set), all other lists are atomic; objects are merged field by
+field. Simplified against Kubernetes, knowingly:
+- an associative list is keyed by its single patch merge key (Kubernetes keys container ports by
+  containerPort *and* protocol);
+- structs and maps are told apart by field name only (labels, annotations, data … are maps: owning one
+  also owns the map itself, shown as `.`); everything else is a struct;
+- no version conversion: every entry is read as if written in the kind's served version;
+- a null in an applied configuration removes the field rather than owning a null;
+- the ten-entry cap on Update managers ("ancient-changes") is not applied.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pyk8s.api.errors import Cause, StatusError, bad_request
+from pyk8s.api.meta import now_rfc3339
+from pyk8s.api.patch.meta import CORE, FieldPatch, definition_for, field_patch
+from pyk8s.api.resource import ResourceInfo
+
+Element = tuple[str, str]
+Path = tuple[Element, ...]
+ManagerKey = tuple[str, str, str, str]  # manager, operation, apiVersion, subresource
+
+BEFORE_FIRST_APPLY = "before-first-apply"
+
+# Never owned by anyone (SMD's strip set in the API server).
+_IGNORED: frozenset[Path] = frozenset({
+    (("f", "apiVersion"),), (("f", "kind"),), (("f", "metadata"),),
+    *((("f", "metadata"), ("f", name)) for name in (
+        "name", "namespace", "creationTimestamp", "selfLink", "uid", "clusterName", "generation",
+        "managedFields", "resourceVersion")),
+})
+_MAP_FIELDS = frozenset({"labels", "annotations", "data", "binaryData", "stringData", "nodeSelector",
+                         "matchLabels", "limits", "requests", "capacity", "allocatable", "hard", "used",
+                         "parameters"})
+_MAP_FIELDS_IN = frozenset({(CORE + "ServiceSpec", "selector"),
+                            (CORE + "ReplicationControllerSpec", "selector")})
+_MANAGED_FIELDS: Path = (("f", "metadata"), ("f", "managedFields"))
+_NODE = object()  # the value recorded for list elements and maps themselves: never "modified"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def _is_map(definition: str | None, name: str) -> bool:
+    return name in _MAP_FIELDS or (definition, name) in _MAP_FIELDS_IN
+
+
+def _associative(fp: FieldPatch, items: list[Any]) -> bool:
+    return fp.merges and fp.merge_key is not None and all(
+        isinstance(e, dict) and fp.merge_key in e for e in items)
+
+
+def _set_list(fp: FieldPatch, items: list[Any]) -> bool:
+    return fp.merges and fp.merge_key is None and not any(isinstance(e, dict | list) for e in items)
+
+
+def _element_key(fp: FieldPatch, element: dict[str, Any]) -> Element:
+    assert fp.merge_key is not None
+    return ("k", _dumps({fp.merge_key: element[fp.merge_key]}))
+
+
+# --- field sets of values ---------------------------------------------------------------------------------
+
+def _walk(value: Any, definition: str | None, path: Path, out: dict[Path, Any], whole: bool) -> None:
+    """Record every owned path of `value` in `out` (path → comparable value). With `whole`, maps record
+    themselves too (what a comparison reports for a map that appeared); an apply's set omits them."""
+    if not isinstance(value, dict):
+        return
+    for name, child in value.items():
+        if child is None:
+            continue
+        fp = field_patch(definition, name)
+        p = (*path, ("f", name))
+        if isinstance(child, dict) and whole and _is_map(definition, name):
+            out[p] = _NODE  # a map is a member itself, empty or not
+            _walk(child, fp.type, p, out, whole)
+        elif isinstance(child, dict) and child:
+            _walk(child, fp.type, p, out, whole)
+        elif isinstance(child, list) and child and _associative(fp, child):
+            for element in child:
+                ep = (*p, _element_key(fp, element))
+                out[ep] = _NODE
+                _walk(element, fp.items, ep, out, whole)
+        elif isinstance(child, list) and child and _set_list(fp, child):
+            for item in child:
+                out[(*p, ("v", _dumps(item)))] = _NODE
+        else:
+            out[p] = _dumps(child)
+
+
+def _paths(value: Any, definition: str | None, whole: bool) -> dict[Path, Any]:
+    out: dict[Path, Any] = {}
+    _walk(value, definition, (), out, whole)
+    return {p: v for p, v in out.items() if p not in _IGNORED and p[:2] != _MANAGED_FIELDS}
+
+
+def _compare(old: Any, new: Any, definition: str | None) -> tuple[set[Path], set[Path], set[Path]]:
+    """(added, modified, removed) between two objects, as SMD's Compare."""
+    before, after = _paths(old, definition, True), _paths(new, definition, True)
+    added = {p for p in after if p not in before}
+    removed = {p for p in before if p not in after}
+    modified = {p for p in after if p in before and after[p] is not _NODE and after[p] != before[p]}
+    return added, modified, removed
+
+
+# --- FieldsV1 ---------------------------------------------------------------------------------------------
+
+def fields_to_v1(paths: Iterable[Path]) -> dict[str, Any]:
+    """Encode a set of paths as a FieldsV1 object."""
+    root: dict[str, Any] = {}
+    for path in sorted(set(paths)):
+        node = root
+        for kind, text in path:
+            node = node.setdefault(f"{kind}:{text}", {})
+        node["."] = {}
+    return _tidy(root)
+
+
+def _tidy(node: dict[str, Any]) -> dict[str, Any]:
+    # A leaf is `{}`; "." stays only where a member also has members below it.
+    children = {k: _tidy(v) for k, v in node.items() if k != "."}
+    if "." in node and children:
+        return {".": {}, **children}
+    return children
+
+
+def fields_from_v1(fields: Any, prefix: Path = ()) -> set[Path]:
+    """Decode FieldsV1; raises ValueError on a malformed document."""
+    if not isinstance(fields, dict):
+        raise ValueError("FieldsV1 must be an object")
+    out: set[Path] = set()
+    if not fields and prefix:
+        out.add(prefix)
+    for key, child in fields.items():
+        if key == ".":
+            if prefix:
+                out.add(prefix)
+            continue
+        kind, sep, text = key.partition(":")
+        if not sep or kind not in ("f", "k", "v", "i"):
+            raise ValueError(f"unknown path element {key!r}")
+        if kind in ("k", "v"):  # canonical JSON, so equal keys compare equal
+            text = _dumps(json.loads(text))
+        out |= fields_from_v1(child, (*prefix, (kind, text)))
+    return out
+
+
+def path_string(path: Path) -> str:
+    """SMD's Path.String(): `.spec.containers[name="a"].image`, `[="x"]` for set values."""
+    parts = []
+    for kind, text in path:
+        if kind == "f":
+            parts.append("." + text)
+        elif kind == "k":
+            keys = json.loads(text)
+            parts.append("[" + ",".join(f"{k}={_dumps(v)}" for k, v in sorted(keys.items())) + "]")
+        elif kind == "v":
+            parts.append(f"[={text}]")
+        else:
+            parts.append(f"[{text}]")
+    return "".join(parts)
+
+
+# --- managedFields ----------------------------------------------------------------------------------------
+
+class _Managed:
+    def __init__(self) -> None:
+        self.sets: dict[ManagerKey, set[Path]] = {}
+        self.times: dict[ManagerKey, str] = {}
+
+    @classmethod
+    def decode(cls, entries: Any) -> _Managed:
+        managed = cls()
+        for entry in entries or []:
+            if not isinstance(entry, dict):
+                raise ValueError("managedFields entries must be objects")
+            key = (str(entry.get("manager", "")), str(entry.get("operation", "")),
+                   str(entry.get("apiVersion", "")), str(entry.get("subresource", "")))
+            if entry.get("fieldsType", "FieldsV1") != "FieldsV1":
+                raise ValueError(f"unsupported fieldsType {entry.get('fieldsType')!r}")
+            managed.sets[key] = managed.sets.get(key, set()) | fields_from_v1(entry.get("fieldsV1") or {})
+            if entry.get("time"):
+                managed.times[key] = str(entry["time"])
+        return managed
+
+    def encode(self) -> list[dict[str, Any]]:
+        entries = []
+        for key, paths in self.sets.items():
+            if not paths:
+                continue
+            manager, operation, api_version, subresource = key
+            entry: dict[str, Any] = {"manager": manager, "operation": operation, "apiVersion": api_version}
+            if key in self.times:
+                entry["time"] = self.times[key]
+            entry["fieldsType"] = "FieldsV1"
+            entry["fieldsV1"] = fields_to_v1(paths)
+            if subresource:
+                entry["subresource"] = subresource
+            entries.append(entry)
+        # Kubernetes' order: by operation (Apply before Update), then time, manager, apiVersion, subresource.
+        entries.sort(key=lambda e: (e["operation"], e.get("time", ""), e["manager"], e["apiVersion"],
+                                    e.get("subresource", "")))
+        return entries
+
+
+def _reset_requested(meta: dict[str, Any]) -> bool:
+    mf = meta.get("managedFields")
+    return isinstance(mf, list) and (mf == [] or mf == [{}])
+
+
+def _decode_live_or_new(old: dict[str, Any] | None, new: dict[str, Any], subresource: str) -> _Managed:
+    """decodeLiveOrNew: a subresource write keeps the live entries; `managedFields: []` resets; entries
+    sent by the client replace the live ones; otherwise the live ones carry over."""
+    live = (old or {}).get("metadata", {}).get("managedFields")
+    new_meta = new.get("metadata") or {}
+    try:
+        if subresource:
+            return _Managed.decode(live)
+        if _reset_requested(new_meta):
+            return _Managed()
+        sent = _Managed.decode(new_meta.get("managedFields"))
+        if sent.sets:
+            return sent
+    except ValueError:
+        pass
+    try:
+        return _Managed.decode(live)
+    except ValueError:
+        return _Managed()
+
+
+def _manager_label(key: ManagerKey) -> str:
+    """printManager: `"name"`, `with subresource "status"`, `using apps/v1` for Update entries."""
+    manager, operation, api_version, subresource = key
+    text = json.dumps(manager)
+    if subresource:
+        text += f" with subresource {json.dumps(subresource)}"
+    if operation == "Update":
+        text += f" using {api_version}"
+    return text
+
+
+def _conflict_error(conflicts: dict[ManagerKey, set[Path]]) -> StatusError:
+    flat = [(key, path) for key in sorted(conflicts, key=_manager_label)
+            for path in sorted(conflicts[key], key=path_string)]
+    causes = [Cause("FieldManagerConflict", f"conflict with {_manager_label(k)}", path_string(p))
+              for k, p in flat]
+    if len(flat) == 1:
+        key, path = flat[0]
+        message = f"Apply failed with 1 conflict: conflict with {_manager_label(key)}: {path_string(path)}"
+    else:
+        lines = []
+        for key in sorted(conflicts, key=_manager_label):
+            lines.append(f"conflicts with {_manager_label(key)}:")
+            lines += [f"- {path_string(p)}" for p in sorted(conflicts[key], key=path_string)]
+        message = f"Apply failed with {len(flat)} conflicts: " + "\n".join(lines)
+    return StatusError(409, "Conflict", message, {"causes": [c.to_dict() for c in causes]})
+
+
+def _take_from_others(managed: _Managed, me: ManagerKey, added: set[Path], modified: set[Path],
+                      removed: set[Path], force: bool) -> None:
+    """SMD's update(): others lose what this write changed (a conflict unless forced) and what it removed."""
+    changed = added | modified
+    conflicts = {key: paths & changed for key, paths in managed.sets.items() if key != me and paths & changed}
+    if conflicts and not force:
+        raise _conflict_error(conflicts)
+    for key in list(managed.sets):
+        if key == me:
+            continue
+        managed.sets[key] = managed.sets[key] - changed - removed
+        if not managed.sets[key]:
+            del managed.sets[key]
+            managed.times.pop(key, None)
+
+
+# --- merging and pruning values -----------------------------------------------------------------------------
+
+def _merge(live: Any, config: Any, definition: str | None) -> Any:
+    """live.Merge(config): objects field by field, associative lists by key, sets by value, else replace."""
+    if not isinstance(live, dict) or not isinstance(config, dict):
+        return copy.deepcopy(config)
+    out = dict(live)
+    for name, value in config.items():
+        if value is None:
+            out.pop(name, None)
+            continue
+        fp = field_patch(definition, name)
+        current = out.get(name)
+        if isinstance(value, dict) and isinstance(current, dict):
+            out[name] = _merge(current, value, fp.type)
+        elif isinstance(value, list) and isinstance(current, list) and _associative(fp, value) \
+                and _associative(fp, current):
+            merged = list(current)
+            index = {_element_key(fp, e): i for i, e in enumerate(merged)}
+            for element in value:
+                key = _element_key(fp, element)
+                if key in index:
+                    merged[index[key]] = _merge(merged[index[key]], element, fp.items)
+                else:
+                    index[key] = len(merged)
+                    merged.append(copy.deepcopy(element))
+            out[name] = merged
+        elif isinstance(value, list) and isinstance(current, list) and _set_list(fp, value) \
+                and _set_list(fp, current):
+            out[name] = list(current) + [v for v in value if v not in current]
+        else:
+            out[name] = copy.deepcopy(value)
+    return out
+
+
+def _remove(obj: Any, path: Path, definition: str | None) -> None:
+    """Delete the node at `path` from `obj` in place, if present."""
+    node, defn = obj, definition
+    for i, (kind, text) in enumerate(path):
+        last = i == len(path) - 1
+        if kind == "f":
+            if not isinstance(node, dict) or text not in node:
+                return
+            if last:
+                del node[text]
+                return
+            fp = field_patch(defn, text)
+            child = node[text]
+            if isinstance(child, list):
+                nxt_kind, nxt_text = path[i + 1]
+                if nxt_kind == "v" and i + 1 == len(path) - 1:
+                    node[text] = [v for v in child if _dumps(v) != nxt_text]
+                    return
+                if nxt_kind == "k":
+                    matches = [e for e in child if isinstance(e, dict) and fp.merge_key in e
+                               and _element_key(fp, e) == (nxt_kind, nxt_text)]
+                    if not matches:
+                        return
+                    if i + 1 == len(path) - 1:
+                        node[text] = [e for e in child if not any(e is m for m in matches)]
+                        return
+                    _remove(matches[0], path[i + 2:], fp.items)
+                return
+            node, defn = child, fp.type
+        else:
+            return
+
+
+def _prune(obj: dict[str, Any], previous: set[Path], current: set[Path], managed: _Managed, me: ManagerKey,
+           definition: str | None) -> None:
+    """Remove what `me` applied last time, no longer applies, and nobody else owns (SMD's prune)."""
+    owned = set(current)
+    for key, paths in managed.sets.items():
+        if key != me:
+            owned |= paths
+    doomed = previous - owned
+    # Keep a node that still has an owned descendant (another manager's field inside a dropped element).
+    doomed = {p for p in doomed if not any(o[:len(p)] == p and len(o) > len(p) for o in owned)}
+    # Removing a node removes what is below it; remove only the topmost doomed nodes.
+    for path in sorted(doomed, key=len):
+        if not any(path[:n] in doomed for n in range(1, len(path))):
+            _remove(obj, path, definition)
+
+
+# --- the public operations ---------------------------------------------------------------------------------
+
+def _ignored_top_level(info: ResourceInfo, subresource: str) -> set[str]:
+    # The main resource does not own status where a status subresource exists, and the status
+    # subresource owns nothing but status (and metadata).
+    if subresource == "status":
+        return {"spec"}
+    return {"status"} if info.has_status else set()
+
+
+def server_side_apply(info: ResourceInfo, live: dict[str, Any] | None, applied: dict[str, Any], manager: str,
+                      force: bool, subresource: str = "") -> dict[str, Any]:
+    """The object after `manager` applies `applied` to `live` (None: create). Fields in `applied` are set
+    and owned; fields this manager applied before and no longer applies are removed unless another
+    manager owns them; conflicts with other managers raise 409 Conflict unless `force`."""
+    if not manager:
+        raise bad_request("PATCH requests with apply must specify a fieldManager")
+    if not isinstance(applied, dict):
+        raise bad_request("the applied configuration must be an object")
+    if (applied.get("metadata") or {}).get("managedFields"):
+        raise bad_request("metadata.managedFields must be nil")
+    definition = definition_for(info.group, info.kind)
+    config = {k: v for k, v in applied.items() if k not in _ignored_top_level(info, subresource)}
+    base: dict[str, Any] = copy.deepcopy(live) if live is not None else {}
+    try:
+        managed = _Managed.decode((base.get("metadata") or {}).get("managedFields"))
+    except ValueError:
+        managed = _Managed()
+    if live is not None and not managed.sets:
+        # Objects written before fields were tracked: the live fields belong to a placeholder manager.
+        key = (BEFORE_FIRST_APPLY, "Update", info.api_version, "")
+        managed.sets[key] = set(_paths(base, definition, True))
+
+    me: ManagerKey = (manager, "Apply", info.api_version, subresource)
+    previous = managed.sets.get(me, set())
+    current = set(_paths(config, definition, False))
+    result: dict[str, Any] = _merge(base, config, definition)
+    managed.sets[me] = current
+    _prune(result, previous, current, managed, me, definition)
+    added, modified, removed = _compare(base, result, definition)
+    _take_from_others(managed, me, added, modified, removed, force)
+    if not managed.sets.get(me):
+        managed.sets.pop(me, None)
+    live_time = managed.times.get(me)
+    if live is None or added or modified or removed or previous != current or live_time is None:
+        managed.times[me] = now_rfc3339()
+    result.setdefault("metadata", {})["managedFields"] = managed.encode()
+    return result
+
+
+def track_update(info: ResourceInfo, old: dict[str, Any] | None, new: dict[str, Any], manager: str,
+                 operation: str = "Update", subresource: str = "") -> None:
+    """Record in new.metadata.managedFields what this non-apply write (create, update, patch) changed:
+    `manager` takes those fields from everyone else, and loses nothing it owned that still exists."""
+    definition = definition_for(info.group, info.kind)
+    managed = _decode_live_or_new(old, new, subresource)
+    me: ManagerKey = (manager, operation, info.api_version, subresource)
+    skip = _ignored_top_level(info, subresource) if old is not None else set()
+    before = {k: v for k, v in (old or {}).items() if k not in skip}
+    after = {k: v for k, v in new.items() if k not in skip}
+    added, modified, removed = _compare(before, after, definition)
+    _take_from_others(managed, me, added, modified, removed, force=True)
+    changed = added | modified
+    mine = (managed.sets.get(me, set()) - removed) | changed
+    if mine:
+        managed.sets[me] = mine
+        if changed or me not in managed.times:
+            managed.times[me] = now_rfc3339()
+    else:
+        managed.sets.pop(me, None)
+        managed.times.pop(me, None)
+    new.setdefault("metadata", {})["managedFields"] = managed.encode()
