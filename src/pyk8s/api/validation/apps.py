@@ -21,17 +21,21 @@ def validate_selector_and_template(spec: Obj, path: str, kind: str) -> list[Caus
     causes: list[Cause] = []
     selector = spec.get("selector")
     template = spec.get("template")
+    selector_ok = False
     if selector is None:
         causes.append(f.required(f"{path}.selector", ""))
     else:
-        causes += validate_label_selector(selector, f"{path}.selector")
+        selector_causes = validate_label_selector(selector, f"{path}.selector")
+        causes += selector_causes
+        selector_ok = not selector_causes and not is_empty(selector)
         if is_empty(selector):
             causes.append(f.invalid(f"{path}.selector", selector, f"empty selector is invalid for {kind}"))
     if template is None:
         causes.append(f.required(f"{path}.template", ""))
         return causes
     labels = f.as_dict(f.as_dict(f.as_dict(template).get("metadata")).get("labels"))
-    if selector is not None and not is_empty(selector) and not matches(selector, labels):
+    # As Kubernetes, a selector that does not parse is reported once, not matched.
+    if selector_ok and not matches(selector, labels):
         causes.append(
             f.invalid(
                 f"{path}.template.metadata.labels", labels, "`selector` does not match template `labels`"

@@ -121,9 +121,11 @@ def validate_job_spec(spec: Obj, path: str, *, require_selector: bool) -> list[C
         if require_selector:
             causes.append(f.required(f"{path}.selector", ""))
     else:
-        causes += validate_label_selector(selector, f"{path}.selector")
+        selector_causes = validate_label_selector(selector, f"{path}.selector")
+        causes += selector_causes
         labels = f.as_dict(f.as_dict(f.as_dict(template).get("metadata")).get("labels"))
-        if not is_empty(selector) and template is not None and not matches(selector, labels):
+        usable = not selector_causes and not is_empty(selector) and template is not None
+        if usable and not matches(selector, labels):
             causes.append(
                 f.invalid(
                     f"{path}.template.metadata.labels", labels, "`selector` does not match template `labels`"
