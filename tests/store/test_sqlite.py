@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pyk8s.store import sqlite as sqlite_driver
 from pyk8s.store.errors import Compacted
 from pyk8s.store.protocol import Event, EventType
 from pyk8s.store.sqlite import SqliteStore
@@ -232,3 +233,41 @@ async def test_reopen_keeps_data_and_revisions(db: str) -> None:
         assert await store.compacted_revision() == deleted.mod_revision
     finally:
         await store.close()
+
+
+async def test_rows_compacted_by_another_writer_before_polling_end_watchers_with_compacted(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two stores on one file stand for two processes; `watching` learns of `other`'s rows only by
+    # polling, which this test triggers by hand (the timer is set far away).
+    monkeypatch.setattr(sqlite_driver, "POLL_INTERVAL", 3600.0)
+    watching = await SqliteStore.open(db)
+    other = await SqliteStore.open(db)
+    try:
+        start = await watching.current_revision()
+        watch = watching.watch("/", start)
+        own = await watching.create("/own", b"v")
+        assert (await asyncio.wait_for(anext(watch), DEADLINE_S)).kv == own
+
+        # Rows another writer added are published in order once polled...
+        first = [await other.create(f"/other/{i}", b"v") for i in range(3)]
+        watching._poll_wakeup.set()
+        assert [(await asyncio.wait_for(anext(watch), DEADLINE_S)).kv for _ in first] == first
+
+        # ...but rows it compacted away before the poll cannot be: the watcher ends with Compacted.
+        kv = await other.create("/other/x", b"v")
+        for i in range(3):
+            kv = await other.update("/other/x", str(i).encode(), kv.mod_revision)
+        await other.compact(kv.mod_revision)
+        watching._poll_wakeup.set()
+        with pytest.raises(Compacted):
+            await asyncio.wait_for(anext(watch), DEADLINE_S)
+        # A new watch from the compaction point works.
+        again = watching.watch("/", kv.mod_revision - 1)
+        try:
+            assert (await asyncio.wait_for(anext(again), DEADLINE_S)).kv == kv
+        finally:
+            await again.aclose()
+    finally:
+        await other.close()
+        await watching.close()
