@@ -242,8 +242,35 @@ def generate() -> dict[str, Any]:
     definitions = {**gen.definitions, **_scalar_definitions()}
     for name, gvk in kinds.items():
         definitions[name]["x-kubernetes-group-version-kind"] = [gvk]
+    _add_standard_descriptions(definitions)
     _add_patch_meta(definitions)
     return dict(sorted(definitions.items()))
+
+
+_CONVENTIONS = "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md"
+
+
+def _add_standard_descriptions(definitions: dict[str, dict[str, Any]]) -> None:
+    """The client drops the descriptions of fields that refer to another type; restore the standard ones
+    Kubernetes gives metadata, spec and status (kubectl explain prints them)."""
+    for name, definition in definitions.items():
+        kind = name.rsplit(".", 1)[-1]
+        top_level = "x-kubernetes-group-version-kind" in definition
+        for field, prop in definition.get("properties", {}).items():
+            if "description" in prop:
+                continue
+            ref = prop.get("$ref", "")
+            if field == "metadata" and ref == f"{META}.ObjectMeta":
+                prop["description"] = f"Standard object's metadata. More info: {_CONVENTIONS}#metadata"
+            elif field == "metadata" and ref == f"{META}.ListMeta":
+                prop["description"] = f"Standard list metadata. More info: {_CONVENTIONS}#types-kinds"
+            elif field == "spec" and top_level:
+                prop["description"] = (f"Specification of the desired behavior of the {kind}. More info: "
+                                       f"{_CONVENTIONS}#spec-and-status")
+            elif field == "status" and top_level:
+                prop["description"] = (f"Most recently observed status of the {kind}. This data may not "
+                                       f"be up to date. Populated by the system. Read-only. More info: "
+                                       f"{_CONVENTIONS}#spec-and-status")
 
 
 def _add_patch_meta(definitions: dict[str, dict[str, Any]]) -> None:
