@@ -98,11 +98,13 @@ def test_unknown_fields_per_mode() -> None:
     assert cm is not None
     obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "bogus": 1}, "data": {}, "foo": 1}
     assert codec.check_unknown_fields(cm, obj, "Ignore") == []
-    assert codec.check_unknown_fields(cm, obj, "Warn") == ['unknown field "foo"', 'unknown field "metadata.bogus"']
+    assert sorted(codec.check_unknown_fields(cm, obj, "Warn")) == ['unknown field "foo"',
+                                                                   'unknown field "metadata.bogus"']
     with pytest.raises(StatusError) as e:
         codec.check_unknown_fields(cm, obj, "Strict")
     assert e.value.code == 400
-    assert e.value.message == 'strict decoding error: unknown field "foo", unknown field "metadata.bogus"'
+    assert e.value.message.startswith("strict decoding error: unknown field ")
+    assert 'unknown field "foo"' in e.value.message and 'unknown field "metadata.bogus"' in e.value.message
 
 
 def test_pretty_encoding() -> None:

@@ -18,6 +18,8 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 from pyk8s.api import errors
 from pyk8s.api.patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
 from pyk8s.api.resource import ResourceInfo
+from pyk8s.apiserver.openapi.schema import resource_definition
+from pyk8s.apiserver.openapi.schema import unknown_fields as schema_unknown_fields
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -206,7 +208,10 @@ _EVENT_KINDS = frozenset({"Event"})
 
 
 def unknown_fields(info: ResourceInfo, obj: dict[str, Any]) -> list[str]:
-    """Field paths in `obj` that the kind does not define (top level and metadata only)."""
+    """Field paths in `obj` that the kind does not define: from the OpenAPI schema where the kind has
+    one, else the top level and metadata only."""
+    if resource_definition(info) is not None:
+        return schema_unknown_fields(info, obj)
     if info.kind in _EVENT_KINDS:
         return []
     allowed = _TOP_LEVEL.get(info.kind, _SPEC_STATUS)

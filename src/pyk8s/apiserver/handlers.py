@@ -229,7 +229,12 @@ class APIServer:
                 "",
                 [errors.Cause("FieldValueTooLong", "must have at most 128 characters", "fieldManager")],
             )
-        ctx = RequestContext(request["user"], dry_run=bool(dry_run), field_manager=manager)
+        ctx = RequestContext(
+            request["user"],
+            dry_run=bool(dry_run),
+            field_manager=manager,
+            user_agent=request.headers.get("User-Agent", ""),
+        )
         request[FIELD_VALIDATION] = mode
         request[CTX] = ctx
         return ctx

@@ -8,7 +8,6 @@ resourceVersion, set on read. Writes are compare-and-swap on the revision that w
 
 from __future__ import annotations
 
-import importlib
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -19,9 +18,10 @@ from typing import Any
 import orjson
 
 from pyk8s.api import errors
+from pyk8s.api.apply import server_side_apply, track_update
 from pyk8s.api.defaults import apply_defaults
 from pyk8s.api.errors import Cause
-from pyk8s.api.patch import APPLY_PATCH, JSON_PATCH, apply_patch
+from pyk8s.api.patch import APPLY_PATCH, apply_patch
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.api.validation import validate
 from pyk8s.apiserver import admission
@@ -92,7 +92,13 @@ class RequestContext:
     user: UserInfo
     dry_run: bool = False
     field_manager: str = ""
+    user_agent: str = ""
     warnings: list[str] = field(default_factory=list)
+    applying: bool = False
+
+    def manager(self) -> str:
+        """fieldManager, or (as Kubernetes) the user agent's program name up to the first '/'."""
+        return self.field_manager or self.user_agent.split("/", 1)[0][:128] or "unknown"
 
 
 @dataclass
@@ -104,43 +110,8 @@ class DeleteOptions:
     precondition_rv: str | None = None
 
 
-def _apply_module() -> Any:
-    """pyk8s.api.apply (managedFields, server-side apply) when it exists."""
-    try:
-        return importlib.import_module("pyk8s.api.apply")
-    except ImportError:
-        return None
-
-
-def _merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386, used only until pyk8s.api.patch implements the patch types."""
-    if not isinstance(patch, dict):
-        return patch
-    out = dict(target) if isinstance(target, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = _merge_patch(out.get(k), v)
-    return out
-
-
 def patched(info: ResourceInfo, original: Obj, patch: Any, patch_type: str) -> Obj:
-    try:
-        return apply_patch(info, original, patch, patch_type)
-    except NotImplementedError:
-        if patch_type == JSON_PATCH:
-            import jsonpatch
-
-            try:
-                result: Obj = jsonpatch.apply_patch(original, patch)
-            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as e:
-                raise errors.StatusError(
-                    422, "Invalid", f"the server rejected our request due to an error in our request: {e}"
-                ) from None
-            return result
-        merged: Obj = _merge_patch(original, patch)
-        return merged
+    return apply_patch(info, original, patch, patch_type)
 
 
 def _gen_name(prefix: str) -> str:
@@ -157,7 +128,6 @@ class Registry:
         self.store = store
         self.caches = caches
         self.plugins = list(plugins)
-        self._apply = _apply_module()
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -232,9 +202,11 @@ class Registry:
         if causes:
             raise errors.invalid(info.kind, obj["metadata"].get("name", ""), causes, info.group)
 
-    def _track(self, info: ResourceInfo, obj: Obj, old: Obj | None, ctx: RequestContext) -> None:
-        if self._apply is not None and hasattr(self._apply, "track_update"):
-            self._apply.track_update(info, obj, old, ctx.field_manager or _default_manager(ctx))
+    def _track(
+        self, info: ResourceInfo, obj: Obj, old: Obj | None, ctx: RequestContext, subresource: str = ""
+    ) -> None:
+        if not ctx.applying:
+            track_update(info, old, obj, ctx.manager(), subresource=subresource)
 
     # -- create --------------------------------------------------------------------------------------
 
@@ -366,7 +338,7 @@ class Registry:
                     raise
             old = decode(kv)
             if patch_type == APPLY_PATCH:
-                new = self._applied(info, old, patch, ctx, force)
+                new = self._applied(info, old, patch, ctx, force, subresource)
                 precondition = None
             else:
                 new = patched(info, old, patch, patch_type)
@@ -385,13 +357,16 @@ class Registry:
                     raise errors.conflict(info.plural, name, info.group, _MODIFIED_MSG) from None
 
     def _applied(
-        self, info: ResourceInfo, old: Obj | None, patch: Any, ctx: RequestContext, force: bool
+        self,
+        info: ResourceInfo,
+        old: Obj | None,
+        patch: Any,
+        ctx: RequestContext,
+        force: bool,
+        subresource: str = "",
     ) -> Obj:
-        if self._apply is not None and hasattr(self._apply, "server_side_apply"):
-            result: Obj = self._apply.server_side_apply(info, old, patch, ctx.field_manager, force)
-            return result
-        # Without field ownership tracking, apply is a merge of the applied configuration.
-        return _merge_patch(deep_copy(old) if old is not None else {}, patch)  # type: ignore[no-any-return]
+        ctx.applying = True  # server_side_apply records managedFields itself
+        return server_side_apply(info, old, patch, ctx.field_manager, force, subresource)
 
     async def _write_update(
         self,
@@ -416,7 +391,7 @@ class Registry:
         apply_defaults(info, new)
         self._validate(info, new, old)
         await admission.run_validating(self.plugins, req)
-        self._track(info, new, old, ctx)
+        self._track(info, new, old, ctx, subresource)
         if _should_delete_during_update(info, new):
             if ctx.dry_run:
                 return new
@@ -504,10 +479,6 @@ class Registry:
                 raise
             out.append(deleted)
         return out
-
-
-def _default_manager(ctx: RequestContext) -> str:
-    return "unknown"
 
 
 def _prepare_for_create(info: ResourceInfo, obj: Obj) -> None:
