@@ -308,6 +308,8 @@ class SqliteStore:
 
         Background compaction runs every `compact_interval` seconds and drops history that is both
         older than `retention_seconds` and more than `retention_revisions` revisions old."""
+        if watch_buffer < 1 or compact_interval <= 0 or retention_revisions < 0 or retention_seconds < 0:
+            raise ValueError("watch_buffer and compact_interval must be positive, retention not negative")
         writer = await asyncio.to_thread(_open_writer, path)
         readers: list[sqlite3.Connection] = []
         try:
