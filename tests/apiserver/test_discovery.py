@@ -185,3 +185,23 @@ async def test_official_client_discovery(server: str) -> None:
     assert version.git_version == discovery.GIT_VERSION
     assert any(r.name == "pods" and r.short_names == ["po"] for r in core.resources)
     assert any(g.name == "batch" for g in groups.groups)
+
+
+async def test_official_dynamic_client_finds_resources(server: str) -> None:
+    """The dynamic client walks the legacy discovery documents to map kinds to resources."""
+    from kubernetes import client, dynamic
+
+    config = client.Configuration()
+    config.host = server
+    with client.ApiClient(config) as api:
+        dyn = await asyncio.to_thread(dynamic.DynamicClient, api)
+        deployments = await asyncio.to_thread(dyn.resources.get, api_version="apps/v1", kind="Deployment")
+        leases = await asyncio.to_thread(
+            dyn.resources.get, api_version="coordination.k8s.io/v1", kind="Lease"
+        )
+    assert (deployments.name, deployments.namespaced, deployments.short_names) == (
+        "deployments",
+        True,
+        ["deploy"],
+    )
+    assert leases.name == "leases"
