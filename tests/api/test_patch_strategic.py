@@ -89,7 +89,7 @@ def test_retain_keys_clears_other_union_members():
     assert smp(DEPLOYMENT, live, patch)["spec"]["strategy"] == {"type": "Recreate"}
     with pytest.raises(StatusError) as info:
         smp(DEPLOYMENT, live, {"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": {}}}})
-    assert (info.value.code, info.value.message) == (422, "patch content doesn't match retainKeys list")
+    assert (info.value.code, info.value.message) == (400, "invalid patch format of retainKeys")
 
 
 def test_volumes_retain_keys_through_merge_list():

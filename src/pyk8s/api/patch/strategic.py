@@ -150,7 +150,7 @@ def _apply_retain_keys(original: dict[str, Any], patch: dict[str, Any]) -> None:
         if value is None or key.startswith((_DELETE_PRIMITIVE, _SET_ORDER)) or key == _DIRECTIVE:
             continue
         if key not in keep:
-            raise PatchError("patch content doesn't match retainKeys list", 422)
+            raise PatchError("invalid patch format of retainKeys")
     for key in [k for k in original if k not in keep]:
         del original[key]
 
