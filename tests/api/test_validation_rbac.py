@@ -1,0 +1,115 @@
+"""RBAC roles and bindings as Kubernetes' docs write them, and the mistakes Kubernetes refuses."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pyk8s.api.catalog import by_kind
+from pyk8s.api.defaults import apply_defaults
+from pyk8s.api.validation import validate
+
+Obj = dict[str, Any]
+GROUP = "rbac.authorization.k8s.io"
+
+
+def check(kind: str, obj: Obj, old: Obj | None = None) -> list[tuple[str, str, str]]:
+    info = by_kind(GROUP, kind)
+    assert info is not None
+    obj = copy.deepcopy(obj)
+    apply_defaults(info, obj)
+    if old is not None:
+        old = copy.deepcopy(old)
+        apply_defaults(info, old)
+    return [(c.field, c.type, c.message) for c in validate(info, obj, old)]
+
+
+POD_READER = {
+    "apiVersion": f"{GROUP}/v1",
+    "kind": "Role",
+    "metadata": {"namespace": "default", "name": "pod-reader"},
+    "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "watch", "list"]}],
+}
+
+
+def test_documented_roles_and_bindings_are_valid() -> None:
+    assert check("Role", POD_READER) == []
+    secret_reader = {
+        "metadata": {"name": "secret-reader"},
+        "rules": [
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "watch", "list"]},
+            {"nonResourceURLs": ["/healthz", "/healthz/*"], "verbs": ["get", "post"]},
+        ],
+    }
+    assert check("ClusterRole", secret_reader) == []
+    binding = {
+        "metadata": {"name": "read-pods", "namespace": "default"},
+        "subjects": [
+            {"kind": "User", "name": "jane", "apiGroup": GROUP},
+            {"kind": "ServiceAccount", "name": "default", "namespace": "kube-system"},
+        ],
+        "roleRef": {"kind": "Role", "name": "pod-reader", "apiGroup": GROUP},
+    }
+    assert check("RoleBinding", binding) == []
+    cluster_binding = {
+        "metadata": {"name": "read-secrets-global"},
+        "subjects": [{"kind": "Group", "name": "manager"}],  # apiGroup defaulted
+        "roleRef": {"kind": "ClusterRole", "name": "secret-reader"},
+    }
+    assert check("ClusterRoleBinding", cluster_binding) == []
+    # RBAC names are path segments: colons are fine, as in system:controller:… roles.
+    assert check("ClusterRole", {"metadata": {"name": "system:controller:job-controller"}, "rules": []}) == []
+
+
+def test_rule_errors() -> None:
+    role = copy.deepcopy(POD_READER)
+    role["rules"] = [
+        {"resources": ["pods"], "verbs": []},
+        {"nonResourceURLs": ["/healthz"], "verbs": ["get"]},
+    ]
+    assert check("Role", role) == [
+        ("rules[0].verbs", "FieldValueRequired", "Required value: verbs must contain at least one value"),
+        (
+            "rules[0].apiGroups",
+            "FieldValueRequired",
+            "Required value: resource rules must supply at least one api group",
+        ),
+        (
+            "rules[1].nonResourceURLs",
+            "FieldValueInvalid",
+            'Invalid value: []string{"/healthz"}: namespaced rules cannot apply to non-resource URLs',
+        ),
+    ]
+
+
+def test_binding_errors() -> None:
+    binding = {
+        "metadata": {"name": "b"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default"}, {"kind": "Robot", "name": "r2"}],
+        "roleRef": {"kind": "Role", "name": "pod-reader", "apiGroup": GROUP},
+    }
+    assert check("ClusterRoleBinding", binding) == [
+        (
+            "roleRef.kind",
+            "FieldValueNotSupported",
+            'Unsupported value: "Role": supported values: "ClusterRole"',
+        ),
+        ("subjects[0].namespace", "FieldValueRequired", "Required value"),
+        (
+            "subjects[1].kind",
+            "FieldValueNotSupported",
+            'Unsupported value: "Robot": supported values: "ServiceAccount", "User", "Group"',
+        ),
+    ]
+
+
+def test_role_ref_is_immutable() -> None:
+    old = {
+        "metadata": {"name": "b", "namespace": "default"},
+        "subjects": [],
+        "roleRef": {"kind": "Role", "name": "pod-reader", "apiGroup": GROUP},
+    }
+    new = copy.deepcopy(old)
+    new["roleRef"]["name"] = "admin"
+    assert [c[:2] for c in check("RoleBinding", new, old)] == [("roleRef", "FieldValueInvalid")]
+    assert check("RoleBinding", new, old)[0][2].endswith(": cannot change roleRef")
