@@ -1,3 +1,7 @@
+import json
+import shutil
+import subprocess
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -149,3 +153,21 @@ def test_print_parse_round_trip(reqs):
 def test_reparsed_selector_matches_the_same(reqs, labels):
     sel = Selector(tuple(sorted(reqs, key=lambda r: r.key)))
     assert parse_selector(str(sel)).matches(labels) == all(r.matches(labels) for r in reqs)
+
+
+_KUBECTL_BAD_SELECTORS = ["a b", "a=b c", "x in (a", "!a=b", "-a=b", "a/b/c=d", "k=" + "v" * 64, "a=b,", "=a",
+                          "x in a", "a=(", "a in (b,c", "Bad_/x", "a>b", "a notin ()x"]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl on PATH")
+@pytest.mark.parametrize("text", _KUBECTL_BAD_SELECTORS)
+def test_parse_errors_match_kubectl(text, tmp_path):
+    """kubectl's `set selector --local` runs apimachinery's labels.Parse on our behalf."""
+    svc = tmp_path / "svc.json"
+    svc.write_text(json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {}}))
+    proc = subprocess.run(["kubectl", "set", "selector", "--local", "-f", str(svc), "-o", "json", "--", text],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    with pytest.raises(StatusError) as info:
+        parse_selector(text)
+    assert proc.stderr.strip() == f'error: couldn\'t parse the selector string "{text}": {info.value.message}'
