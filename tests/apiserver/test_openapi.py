@@ -195,3 +195,30 @@ async def test_kubectl_apply_gets_server_side_strict_validation(server: Server, 
     text = err.decode()
     assert "fieldValidation=Strict" in text
     assert 'strict decoding error: unknown field "foo"' in text
+
+
+@needs_kubectl
+async def test_kubectl_apply_nested_unknown_field_is_refused(server: Server, tmp_path: Path) -> None:
+    """Unknown fields deep in the object are found through the schema, as Kubernetes names them."""
+    config = write_kubeconfig(tmp_path, server.url)
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n"
+        "    image: busybox\n    imagePullPolcy: Always\n"
+    )
+    assert KUBECTL is not None
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL,
+        f"--kubeconfig={config}",
+        f"--cache-dir={tmp_path / 'cache'}",
+        "apply",
+        "-f",
+        str(manifest),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode != 0
+    assert 'unknown field "spec.containers[0].imagePullPolcy"' in err.decode()
+    status, _ = await server.request("GET", "/api/v1/namespaces/default/pods/p")
+    assert status == 404
