@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,12 +10,11 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from aiohttp import web
 
-from pyk8s.apiserver.auth.audit import AuditLog, audit_event
-from pyk8s.apiserver.interfaces import Decision, RequestInfo, UserInfo
-
-USER = UserInfo("jane", groups=("dev", "system:authenticated"))
+from pyk8s.apiserver.app import APIServerConfig
+from pyk8s.apiserver.auth.audit import AuditLog
+from pyk8s.store.memory import MemoryStore
+from tests.apiserver.conftest import start_server
 
 
 def _lines(path: Path, n: int, deadline: float = 5.0) -> list[dict[str, Any]]:
@@ -31,55 +29,41 @@ def _lines(path: Path, n: int, deadline: float = 5.0) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[tuple[str, AuditLog, Path]]:
+async def server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
+    """The core's request pipeline with an AuditLog as its audit sink."""
     path = tmp_path / "audit.log"
     log = AuditLog(str(path))
-
-    async def handle(request: web.Request) -> web.Response:
-        received = dt.datetime.now(dt.UTC)
-        info = RequestInfo(
-            path=request.path,
-            verb="get",
-            is_resource_request=True,
-            api_prefix="api",
-            api_version="v1",
-            namespace="ns1",
-            resource="pods",
-            name="web",
-        )
-        log(audit_event(request, info, USER, 200, received, decision=Decision(True, "RBAC: allowed")))
-        return web.json_response({})
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}", log, path
-    await runner.cleanup()
+    store = MemoryStore()
+    test_server, _ = await start_server(APIServerConfig(store=store, audit=log))
+    yield str(test_server.make_url("")).rstrip("/"), path
+    await test_server.close()
+    await store.close()
     log.close()
 
 
-async def test_one_event_per_request(server: tuple[str, AuditLog, Path]) -> None:
-    url, _, path = server
+async def test_one_event_per_request(server: tuple[str, Path]) -> None:
+    url, path = server
     async with aiohttp.ClientSession(headers={"User-Agent": "kubectl/v1.32 test"}) as s:
-        for _ in range(3):
-            async with s.get(f"{url}/api/v1/namespaces/ns1/pods/web?pretty=true") as r:
-                assert r.status == 200
-    events = _lines(path, 3)
+        for name in ("a", "b", "c"):
+            async with s.get(f"{url}/api/v1/namespaces/default/configmaps/{name}?pretty=true") as r:
+                assert r.status == 404
+    events = [e for e in _lines(path, 3) if "configmaps" in e["requestURI"]]
     assert len(events) == 3
     e = events[0]
     assert e["kind"] == "Event" and e["apiVersion"] == "audit.k8s.io/v1"
     assert e["level"] == "Metadata" and e["stage"] == "ResponseComplete"
-    assert e["requestURI"] == "/api/v1/namespaces/ns1/pods/web?pretty=true"
+    assert e["requestURI"] == "/api/v1/namespaces/default/configmaps/a?pretty=true"
     assert e["verb"] == "get"
-    assert e["user"] == {"username": "jane", "groups": ["dev", "system:authenticated"]}
+    assert e["user"]["username"] == "system:admin"
     assert e["sourceIPs"] == ["127.0.0.1"]
     assert e["userAgent"] == "kubectl/v1.32 test"
-    assert e["objectRef"] == {"resource": "pods", "namespace": "ns1", "name": "web", "apiVersion": "v1"}
-    assert e["responseStatus"] == {"metadata": {}, "code": 200}
-    assert e["annotations"]["authorization.k8s.io/decision"] == "allow"
+    assert e["objectRef"] == {
+        "resource": "configmaps",
+        "namespace": "default",
+        "name": "a",
+        "apiVersion": "v1",
+    }
+    assert e["responseStatus"]["code"] == 404
     assert e["requestReceivedTimestamp"] <= e["stageTimestamp"]
     assert len({x["auditID"] for x in events}) == 3
 
