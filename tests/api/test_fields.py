@@ -50,3 +50,10 @@ def test_bad_selectors_are_400(text, message):
     with pytest.raises(StatusError) as info:
         parse_field_selector(text)
     assert (info.value.code, info.value.message) == (400, message)
+
+
+def test_unsupported_field_is_400_with_kubernetes_message():
+    parse_field_selector("metadata.name=a,spec.nodeName=n").check_supported(("spec.nodeName",))
+    with pytest.raises(StatusError) as info:
+        parse_field_selector("metadata.name=a,spec.bogus=x").check_supported(("spec.nodeName",))
+    assert (info.value.code, info.value.message) == (400, "field label not supported: spec.bogus")

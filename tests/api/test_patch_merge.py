@@ -3,7 +3,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyk8s.api.errors import StatusError
-from pyk8s.api.patch import MERGE_PATCH, apply_patch
+from pyk8s.api.patch import MERGE_PATCH, STRATEGIC_MERGE_PATCH, apply_patch
 from pyk8s.api.patch.merge_patch import create_merge_patch, merge_patch
 from pyk8s.api.resource import ResourceInfo
 
@@ -68,3 +68,18 @@ def test_merge_patch_is_idempotent(a, p):
 @given(_objects)
 def test_empty_patch_is_identity(a):
     assert merge_patch(a, {}) == a
+
+
+_WIDGET = ResourceInfo("example.com", "v1", "Widget", "widgets", "widget", True)
+_plain_keys = st.text("abc", min_size=1, max_size=2)  # no "$" directives
+_plain_docs = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                             st.dictionaries(_plain_keys, inner, max_size=3)),
+                           max_leaves=8)
+_plain_patches = st.dictionaries(_plain_keys, st.one_of(st.none(), _plain_docs), max_size=4)
+
+
+@_fast
+@given(st.dictionaries(_plain_keys, _plain_docs, max_size=4), _plain_patches)
+def test_strategic_without_patch_metadata_is_merge_patch(a, p):
+    """With no patch metadata (custom kinds) every list is atomic, so SMP reduces to RFC 7386."""
+    assert apply_patch(_WIDGET, a, p, STRATEGIC_MERGE_PATCH) == merge_patch(a, p)

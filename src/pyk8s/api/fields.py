@@ -48,6 +48,13 @@ class FieldSelector:
     def __str__(self) -> str:
         return ",".join(str(r) for r in self.requirements)
 
+    def check_supported(self, extra: tuple[str, ...] = ()) -> None:
+        """Raise Kubernetes' 400 for a field the kind cannot select on: metadata.name, metadata.namespace
+        and `extra` (ResourceInfo.field_selectors) are supported."""
+        for r in self.requirements:
+            if r.field not in ("metadata.name", "metadata.namespace") and r.field not in extra:
+                raise bad_request(f"field label not supported: {r.field}")
+
 
 def escape_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
