@@ -428,3 +428,14 @@ async def test_closing_a_watch_ends_it(store: Store, prefix: str) -> None:
         assert (await next_event(again)).kv == kv
     finally:
         await again.aclose()
+
+
+async def test_close_ends_pending_watches(store: Store, prefix: str) -> None:
+    start = await store.current_revision()
+    kv = await store.create(prefix + "a", b"1")
+    watch = store.watch(prefix, start)
+    assert (await next_event(watch)).kv == kv
+    pending = asyncio.ensure_future(anext(watch))
+    await store.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(pending, DEADLINE_S)
