@@ -59,7 +59,7 @@ async def kubectl(kubeconfig: Path, cache: Path, *args: str) -> str:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[str]:
+async def discovery_url() -> AsyncIterator[str]:
     runner, url = await serve(discovery.add_routes)
     try:
         yield url
@@ -72,16 +72,16 @@ async def get(url: str, accept: str = "application/json") -> tuple[int, Mapping[
         return resp.status, resp.headers.copy(), await resp.read()
 
 
-async def test_version(server: str) -> None:
-    async with aiohttp.ClientSession() as session, session.get(server + "/version") as resp:
+async def test_version(discovery_url: str) -> None:
+    async with aiohttp.ClientSession() as session, session.get(discovery_url + "/version") as resp:
         doc = await resp.json()
     assert doc["major"] == "1" and doc["minor"] == "32"
     assert doc["gitVersion"].startswith("v1.32.")
     assert "platform" in doc and "goVersion" in doc
 
 
-async def test_core_resource_list(server: str) -> None:
-    async with aiohttp.ClientSession() as session, session.get(server + "/api/v1") as resp:
+async def test_core_resource_list(discovery_url: str) -> None:
+    async with aiohttp.ClientSession() as session, session.get(discovery_url + "/api/v1") as resp:
         doc = await resp.json()
     assert doc["kind"] == "APIResourceList" and doc["groupVersion"] == "v1"
     by_name = {r["name"]: r for r in doc["resources"]}
@@ -95,13 +95,13 @@ async def test_core_resource_list(server: str) -> None:
     assert "deletecollection" not in by_name["namespaces"]["verbs"]
 
 
-async def test_group_documents(server: str) -> None:
+async def test_group_documents(discovery_url: str) -> None:
     async with aiohttp.ClientSession() as session:
-        async with session.get(server + "/apis") as resp:
+        async with session.get(discovery_url + "/apis") as resp:
             groups = (await resp.json())["groups"]
-        async with session.get(server + "/apis/apps") as resp:
+        async with session.get(discovery_url + "/apis/apps") as resp:
             apps = await resp.json()
-        async with session.get(server + "/apis/apps/v1") as resp:
+        async with session.get(discovery_url + "/apis/apps/v1") as resp:
             apps_v1 = await resp.json()
     names = [g["name"] for g in groups]
     assert names[0] == "apps" and set(names) == {g for g in catalog.GROUP_ORDER if g}
@@ -111,12 +111,12 @@ async def test_group_documents(server: str) -> None:
     assert (scale["group"], scale["version"], scale["kind"]) == ("autoscaling", "v1", "Scale")
 
 
-async def test_aggregated_discovery_negotiation(server: str) -> None:
+async def test_aggregated_discovery_negotiation(discovery_url: str) -> None:
     accept = (
         "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
         "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json;q=0.9"
     )
-    status, headers, body = await get(server + "/apis", accept)
+    status, headers, body = await get(discovery_url + "/apis", accept)
     assert status == 200
     assert headers["Content-Type"] == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
     doc = orjson.loads(body)
@@ -130,20 +130,22 @@ async def test_aggregated_discovery_negotiation(server: str) -> None:
     # A client that revalidates gets 304 with the same ETag.
     async with (
         aiohttp.ClientSession() as session,
-        session.get(server + "/apis", headers={"Accept": accept, "If-None-Match": headers["ETag"]}) as resp,
+        session.get(
+            discovery_url + "/apis", headers={"Accept": accept, "If-None-Match": headers["ETag"]}
+        ) as resp,
     ):
         assert resp.status == 304
-    status, headers, body = await get(server + "/api", accept.replace("v=v2;", "v=v2beta1;", 1))
+    status, headers, body = await get(discovery_url + "/api", accept.replace("v=v2;", "v=v2beta1;", 1))
     assert headers["Content-Type"].endswith("v=v2beta1;as=APIGroupDiscoveryList")
     assert orjson.loads(body)["items"][0]["versions"][0]["version"] == "v1"
     # Plain JSON still gets the legacy documents.
-    status, headers, body = await get(server + "/api")
+    status, headers, body = await get(discovery_url + "/api")
     assert headers["Content-Type"].startswith("application/json") and orjson.loads(body)["versions"] == ["v1"]
 
 
 @needs_kubectl
-async def test_kubectl_api_resources(server: str, tmp_path: Path) -> None:
-    config = write_kubeconfig(tmp_path, server)
+async def test_kubectl_api_resources(discovery_url: str, tmp_path: Path) -> None:
+    config = write_kubeconfig(tmp_path, discovery_url)
     out = await kubectl(config, tmp_path / "cache", "api-resources", "--no-headers")
     rows = {(line.split()[0], line.split()[-1]): line.split() for line in out.splitlines()}
     assert ("pods", "Pod") in rows and rows[("pods", "Pod")] == ["pods", "po", "v1", "true", "Pod"]
@@ -168,16 +170,16 @@ async def test_kubectl_api_resources(server: str, tmp_path: Path) -> None:
 
 
 @needs_kubectl
-async def test_kubectl_version(server: str, tmp_path: Path) -> None:
-    out = await kubectl(write_kubeconfig(tmp_path, server), tmp_path / "cache", "version")
+async def test_kubectl_version(discovery_url: str, tmp_path: Path) -> None:
+    out = await kubectl(write_kubeconfig(tmp_path, discovery_url), tmp_path / "cache", "version")
     assert "Server Version: v1.32.0-pyk8s" in out
 
 
-async def test_official_client_discovery(server: str) -> None:
+async def test_official_client_discovery(discovery_url: str) -> None:
     from kubernetes import client
 
     config = client.Configuration()
-    config.host = server
+    config.host = discovery_url
     with client.ApiClient(config) as api:
         version = await asyncio.to_thread(client.VersionApi(api).get_code)
         core = await asyncio.to_thread(client.CoreV1Api(api).get_api_resources)
@@ -187,12 +189,12 @@ async def test_official_client_discovery(server: str) -> None:
     assert any(g.name == "batch" for g in groups.groups)
 
 
-async def test_official_dynamic_client_finds_resources(server: str) -> None:
+async def test_official_dynamic_client_finds_resources(discovery_url: str) -> None:
     """The dynamic client walks the legacy discovery documents to map kinds to resources."""
     from kubernetes import client, dynamic
 
     config = client.Configuration()
-    config.host = server
+    config.host = discovery_url
     with client.ApiClient(config) as api:
         dyn = await asyncio.to_thread(dynamic.DynamicClient, api)
         deployments = await asyncio.to_thread(dyn.resources.get, api_version="apps/v1", kind="Deployment")
