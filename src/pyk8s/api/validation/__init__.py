@@ -8,9 +8,16 @@ from typing import Any
 
 from pyk8s.api.errors import Cause
 from pyk8s.api.resource import ResourceInfo
-from pyk8s.api.validation import _field as f
 from pyk8s.api.validation import apps, batch, core, other, pod, rbac
-from pyk8s.api.validation._meta import NameRule, validate_object_meta, validate_object_meta_update
+from pyk8s.api.validation._meta import (
+    NameRule,
+    name_is_dns1035_label,
+    name_is_dns_label,
+    name_is_dns_subdomain,
+    name_is_path_segment,
+    validate_object_meta,
+    validate_object_meta_update,
+)
 
 Obj = dict[str, Any]
 Validator = Callable[[Obj, Obj | None], list[Cause]]
@@ -60,12 +67,12 @@ VALIDATORS: dict[tuple[str, str], Validator] = {
 # Kinds whose names are not DNS subdomains. Services are DNS-1035 labels, namespaces DNS-1123 labels,
 # RBAC objects only need to be one URL path segment.
 NAME_RULES: dict[tuple[str, str], NameRule] = {
-    ("", "Namespace"): f.dns1123_label,
-    ("", "Service"): f.dns1035_label,
-    (_RBAC, "Role"): f.path_segment_name,
-    (_RBAC, "ClusterRole"): f.path_segment_name,
-    (_RBAC, "RoleBinding"): f.path_segment_name,
-    (_RBAC, "ClusterRoleBinding"): f.path_segment_name,
+    ("", "Namespace"): name_is_dns_label,
+    ("", "Service"): name_is_dns1035_label,
+    (_RBAC, "Role"): name_is_path_segment,
+    (_RBAC, "ClusterRole"): name_is_path_segment,
+    (_RBAC, "RoleBinding"): name_is_path_segment,
+    (_RBAC, "ClusterRoleBinding"): name_is_path_segment,
 }
 
 # Create-only request kinds whose metadata Kubernetes does not validate.
@@ -86,7 +93,7 @@ def validate(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None
     causes: list[Cause] = []
     if key not in _NO_META:
         causes += validate_object_meta(
-            obj.get("metadata"), info.namespaced, NAME_RULES.get(key, f.dns1123_subdomain)
+            obj.get("metadata"), info.namespaced, name_rule=NAME_RULES.get(key, name_is_dns_subdomain)
         )
         if old is not None:
             causes += validate_object_meta_update(obj.get("metadata"), old.get("metadata"))

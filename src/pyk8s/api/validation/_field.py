@@ -14,6 +14,33 @@ from collections.abc import Iterable
 from typing import Any, TypeGuard
 
 from pyk8s.api.errors import Cause
+from pyk8s.api.meta import (
+    dns1123_label_errors as dns1123_label,
+)
+from pyk8s.api.meta import (
+    dns1123_subdomain_errors as dns1123_subdomain,
+)
+from pyk8s.api.meta import (
+    label_value_errors as label_value,
+)
+from pyk8s.api.meta import (
+    max_len_error,
+    regex_error,
+    validate_labels,
+)
+from pyk8s.api.meta import (
+    qualified_name_errors as qualified_name,
+)
+
+__all__ = [
+    "dns1123_label",
+    "dns1123_subdomain",
+    "label_value",
+    "max_len_error",
+    "qualified_name",
+    "regex_error",
+    "validate_labels",
+]
 
 Obj = dict[str, Any]
 
@@ -107,39 +134,13 @@ def type_check(path: str, value: Any, kind: type | tuple[type, ...], what: str) 
 # --- message helpers of util/validation -----------------------------------------------------------
 
 
-def max_len_error(length: int) -> str:
-    return f"must be no more than {length} characters"
-
-
-def regex_error(msg: str, fmt: str, *examples: str) -> str:
-    if not examples:
-        return f"{msg} (regex used for validation is '{fmt}')"
-    shown = " or ".join(f"'{e}', " for e in examples)
-    return f"{msg} (e.g. {shown}regex used for validation is '{fmt}')"
-
-
 INCLUSIVE_RANGE_PORT = "must be between 1 and 65535, inclusive"
 NON_NEGATIVE = "must be greater than or equal to 0"
 
-_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_LABEL_ERR = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-    "and must start and end with an alphanumeric character"
-)
-_SUBDOMAIN_FMT = _LABEL_FMT + "(\\." + _LABEL_FMT + ")*"
-_SUBDOMAIN_ERR = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-    "'-' or '.', and must start and end with an alphanumeric character"
-)
 _DNS1035_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
 _DNS1035_ERR = (
     "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
     "an alphabetic character, and end with an alphanumeric character"
-)
-_QUALIFIED_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_QUALIFIED_ERR = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-    "alphanumeric character"
 )
 _CONFIG_KEY_FMT = "[-._a-zA-Z0-9]+"
 _CONFIG_KEY_ERR = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
@@ -149,57 +150,13 @@ _C_IDENT_ERR = (
     "alphanumeric characters or '_'"
 )
 
-_RE = {
-    fmt: re.compile(fmt)
-    for fmt in (_LABEL_FMT, _SUBDOMAIN_FMT, _DNS1035_FMT, _QUALIFIED_FMT, _CONFIG_KEY_FMT, _C_IDENT_FMT)
-}
-
-
-def dns1123_label(value: str) -> list[str]:
-    errs = [max_len_error(63)] if len(value) > 63 else []
-    if not _RE[_LABEL_FMT].fullmatch(value):
-        errs.append(regex_error(_LABEL_ERR, _LABEL_FMT, "my-name", "123-abc"))
-    return errs
-
-
-def dns1123_subdomain(value: str) -> list[str]:
-    errs = [max_len_error(253)] if len(value) > 253 else []
-    if not _RE[_SUBDOMAIN_FMT].fullmatch(value):
-        errs.append(regex_error(_SUBDOMAIN_ERR, _SUBDOMAIN_FMT, "example.com"))
-    return errs
+_RE = {fmt: re.compile(fmt) for fmt in (_DNS1035_FMT, _CONFIG_KEY_FMT, _C_IDENT_FMT)}
 
 
 def dns1035_label(value: str) -> list[str]:
     errs = [max_len_error(63)] if len(value) > 63 else []
     if not _RE[_DNS1035_FMT].fullmatch(value):
         errs.append(regex_error(_DNS1035_ERR, _DNS1035_FMT, "my-name", "abc-123"))
-    return errs
-
-
-def qualified_name(value: str) -> list[str]:
-    """IsQualifiedName: `[prefix/]name`, a DNS subdomain prefix and a ≤ 63 character name."""
-    parts = value.split("/")
-    if len(parts) > 2:
-        return [
-            "a qualified name "
-            + regex_error(_QUALIFIED_ERR, _QUALIFIED_FMT, "MyName", "my.name", "123-abc")
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    errs: list[str] = []
-    name = parts[-1]
-    if len(parts) == 2:
-        if not parts[0]:
-            errs.append("prefix part must be non-empty")
-        else:
-            errs += ["prefix part " + e for e in dns1123_subdomain(parts[0])]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name) > 63:
-        errs.append("name part " + max_len_error(63))
-    if name and not _RE[_QUALIFIED_FMT].fullmatch(name):
-        errs.append(
-            "name part " + regex_error(_QUALIFIED_ERR, _QUALIFIED_FMT, "MyName", "my.name", "123-abc")
-        )
     return errs
 
 
@@ -304,33 +261,3 @@ def one_of(
     if value in (None, ""):
         return [required(path, "")] if required_when_empty else []
     return [] if value in values else [not_supported(path, value, values)]
-
-
-def validate_labels(labels: Any, path: str) -> list[Cause]:
-    """ValidateLabels: keys are qualified names, values label values; causes carry the map's path."""
-    if labels is None:
-        return []
-    if not isinstance(labels, dict):
-        return type_check(path, labels, dict, "a map of strings")
-    causes: list[Cause] = []
-    for key, value in labels.items():
-        causes += check(path, key, qualified_name)
-        if not isinstance(value, str):
-            causes += type_check(path, value, str, "a string")
-        else:
-            causes += check(path, value, label_value)
-    return causes
-
-
-_LABEL_VALUE_FMT = "(" + _QUALIFIED_FMT + ")?"
-_LABEL_VALUE_ERR = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
-    "'.', and must start and end with an alphanumeric character"
-)
-
-
-def label_value(value: str) -> list[str]:
-    errs = [max_len_error(63)] if len(value) > 63 else []
-    if not re.fullmatch(_LABEL_VALUE_FMT, value):
-        errs.append(regex_error(_LABEL_VALUE_ERR, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
-    return errs

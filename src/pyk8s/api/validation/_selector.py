@@ -1,13 +1,13 @@
-"""Label selectors (metav1.LabelSelector): validation as ValidateLabelSelector, and matching."""
+"""Label selectors (metav1.LabelSelector) in specs: ValidateLabelSelector's causes, and matching through
+`pyk8s.api.labels`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pyk8s.api.errors import Cause
+from pyk8s.api.errors import Cause, StatusError
+from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.api.validation import _field as f
-
-_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
 def validate_label_selector(selector: Any, path: str) -> list[Cause]:
@@ -47,21 +47,8 @@ def is_empty(selector: Any) -> bool:
 
 
 def matches(selector: Any, labels: Any) -> bool:
-    """Whether `labels` satisfy the selector; an empty selector matches everything, as Kubernetes."""
-    sel = f.as_dict(selector)
-    have = f.as_dict(labels)
-    if any(have.get(k) != v for k, v in f.as_dict(sel.get("matchLabels")).items()):
+    """Whether `labels` satisfy a selector that validated; an empty selector matches everything."""
+    try:
+        return selector_from_label_selector(f.as_dict(selector)).matches(f.as_dict(labels))
+    except StatusError:  # a malformed selector, already reported by validate_label_selector
         return False
-    for raw in f.as_list(sel.get("matchExpressions")):
-        req = f.as_dict(raw)
-        key, op, values = str(req.get("key")), req.get("operator"), f.as_list(req.get("values"))
-        present = key in have
-        if (
-            (op == "In" and (not present or have[key] not in values))
-            or (op == "NotIn" and present and have[key] in values)
-            or (op == "Exists" and not present)
-            or (op == "DoesNotExist" and present)
-            or op not in _OPERATORS
-        ):
-            return False
-    return True
