@@ -154,7 +154,7 @@ class APIServer:
                 raise errors.method_not_allowed(
                     "the server does not allow this method on the requested resource"
                 )
-            body = codec.decode_object(request[BODY], request.content_type)
+            body = codec.decode_object(request[BODY], request.headers.get("Content-Type"))
             out = await virtual(request["user"], namespace, name, body)
             return self.respond(request, out, 201)
         if catalog.is_create_only(info) and verb != "create":
@@ -173,7 +173,7 @@ class APIServer:
             raise errors.method_not_allowed("the server does not allow this method on the requested resource")
         if verb == "create":
             if info.plural == "bindings" and info.group == "":
-                body = codec.decode_object(request[BODY], request.content_type)
+                body = codec.decode_object(request[BODY], request.headers.get("Content-Type"))
                 out = await subresources.bind(self.registry, namespace, "", body, ctx)
                 return self.respond(request, out, 201)
             body = self._decode_body(request, info, ctx)
@@ -242,7 +242,7 @@ class APIServer:
     def _decode_body(
         self, request: web.Request, info: ResourceInfo, ctx: RequestContext, check_fields: bool = True
     ) -> Obj:
-        body = codec.decode_object(request[BODY], request.content_type)
+        body = codec.decode_object(request[BODY], request.headers.get("Content-Type"))
         if check_fields:
             ctx.warnings.extend(codec.check_unknown_fields(info, body, request[FIELD_VALIDATION]))
         return body
@@ -251,7 +251,7 @@ class APIServer:
         q = request.query
         body: Obj = {}
         if request[BODY]:
-            body = codec.decode_object(request[BODY], request.content_type)
+            body = codec.decode_object(request[BODY], request.headers.get("Content-Type"))
         pre = body.get("preconditions") or {}
         grace = _int_param(q, "gracePeriodSeconds")
         if grace is None:
@@ -509,7 +509,7 @@ class APIServer:
         sub: str,
         ctx: RequestContext,
     ) -> web.Response:
-        patch_type, patch = codec.decode_patch(request[BODY], request.content_type)
+        patch_type, patch = codec.decode_patch(request[BODY], request.headers.get("Content-Type"))
         force = _is_true(request.query.get("force"))
         if force and patch_type != APPLY_PATCH:
             raise errors.bad_request("force: Forbidden: may not be specified for non-apply patch")
@@ -540,17 +540,17 @@ class APIServer:
             if verb == "get":
                 return self.respond(request, await subresources.get_scale(reg, info, namespace, name))
             if verb == "update":
-                body = codec.decode_object(request[BODY], request.content_type)
+                body = codec.decode_object(request[BODY], request.headers.get("Content-Type"))
                 out = await subresources.update_scale(reg, info, namespace, name, ctx, scale=body)
                 return self.respond(request, out, 200, ctx)
             if verb == "patch":
-                patch = codec.decode_patch(request[BODY], request.content_type)
+                patch = codec.decode_patch(request[BODY], request.headers.get("Content-Type"))
                 out = await subresources.update_scale(reg, info, namespace, name, ctx, patch=patch)
                 return self.respond(request, out, 200, ctx)
         elif sub == "binding" and info.plural == "pods" and verb == "create":
-            body = codec.decode_object(request[BODY], request.content_type)
+            body = codec.decode_object(request[BODY], request.headers.get("Content-Type"))
             return self.respond(request, await subresources.bind(reg, namespace, name, body, ctx), 201)
         elif sub == "eviction" and info.plural == "pods" and verb == "create":
-            body = codec.decode_object(request[BODY], request.content_type)
+            body = codec.decode_object(request[BODY], request.headers.get("Content-Type"))
             return self.respond(request, await subresources.evict(reg, namespace, name, body, ctx), 201)
         raise errors.method_not_allowed("the server does not allow this method on the requested resource")
