@@ -188,3 +188,39 @@ def test_fieldsv1_round_trip():
     encoded = fields_to_v1(paths)
     assert encoded["f:metadata"]["f:finalizers"] == {'v:"x/y"': {}}
     assert fields_from_v1(encoded) == paths
+
+
+def _one(image, ports=None, name="web"):
+    container = {"name": name, "image": image}
+    if ports is not None:
+        container["ports"] = ports
+    return deployment(containers=[container])
+
+
+def test_container_ports_are_keyed_by_port_and_protocol():
+    ports = [{"containerPort": 53, "protocol": "UDP", "name": "dns"},
+             {"containerPort": 53, "name": "dns-tcp"}]
+    obj = server_side_apply(DEPLOYMENT, None, _one("coredns", ports), "kubectl", False)
+    spec_fields = obj["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
+    assert set(spec_fields["f:containers"]['k:{"name":"web"}']["f:ports"]) == {
+        'k:{"containerPort":53,"protocol":"UDP"}', 'k:{"containerPort":53,"protocol":"TCP"}'}
+    # Dropping the UDP port removes only it.
+    obj = server_side_apply(DEPLOYMENT, obj, _one("coredns", ports[1:]), "kubectl", False)
+    assert obj["spec"]["template"]["spec"]["containers"][0]["ports"] == [
+        {"containerPort": 53, "name": "dns-tcp"}]
+
+
+def test_conflict_with_another_applier_names_it_without_version():
+    obj = server_side_apply(DEPLOYMENT, None, deployment(replicas=1), "helm", False)
+    with pytest.raises(StatusError) as info:
+        server_side_apply(DEPLOYMENT, obj, deployment(replicas=2), "kubectl", False)
+    assert info.value.message == 'Apply failed with 1 conflict: conflict with "helm": .spec.replicas'
+    obj = server_side_apply(DEPLOYMENT, None, _one("a", [{"containerPort": 53, "protocol": "UDP"}], "w"),
+                            "helm", False)
+    named = [{"containerPort": 53, "protocol": "UDP", "name": "x"}]
+    obj = server_side_apply(DEPLOYMENT, obj, _one("b", named, "w"), "other", True)
+    owned = entries(obj)[("other", "Apply", "")]["fieldsV1"]
+    assert "f:image" in owned["f:spec"]["f:template"]["f:spec"]["f:containers"]['k:{"name":"w"}']
+    with pytest.raises(StatusError) as info:
+        server_side_apply(DEPLOYMENT, obj, _one("c", name="w"), "helm", False)
+    assert info.value.details["causes"][0]["field"] == '.spec.template.spec.containers[name="w"].image'

@@ -58,18 +58,35 @@ def _is_map(definition: str | None, name: str) -> bool:
     return name in _MAP_FIELDS or (definition, name) in _MAP_FIELDS_IN
 
 
-def _associative(fp: FieldPatch, items: list[Any]) -> bool:
-    return fp.merges and fp.merge_key is not None and all(
-        isinstance(e, dict) and fp.merge_key in e for e in items)
+# Key fields of associative lists whose Kubernetes listMapKeys are more than the patch merge key, with the
+# default a missing key field takes (protocol defaults to TCP): two ports 53/TCP and 53/UDP are distinct.
+_PORT_KEYS = (("containerPort", None), ("protocol", "TCP"))
+_LIST_MAP_KEYS: dict[tuple[str, str], tuple[tuple[str, Any], ...]] = {
+    (CORE + "Container", "ports"): _PORT_KEYS,
+    (CORE + "EphemeralContainer", "ports"): _PORT_KEYS,
+    (CORE + "ServiceSpec", "ports"): (("port", None), ("protocol", "TCP")),
+}
+Keys = tuple[tuple[str, Any], ...]
+
+
+def _keys(definition: str | None, name: str, fp: FieldPatch) -> Keys | None:
+    """The key fields of an associative list, or None when the list is not one."""
+    if not fp.merges or fp.merge_key is None:
+        return None
+    return _LIST_MAP_KEYS.get((definition or "", name), ((fp.merge_key, None),))
+
+
+def _associative(keys: Keys | None, items: list[Any]) -> bool:
+    return keys is not None and all(
+        isinstance(e, dict) and all(k in e or default is not None for k, default in keys) for e in items)
 
 
 def _set_list(fp: FieldPatch, items: list[Any]) -> bool:
     return fp.merges and fp.merge_key is None and not any(isinstance(e, dict | list) for e in items)
 
 
-def _element_key(fp: FieldPatch, element: dict[str, Any]) -> Element:
-    assert fp.merge_key is not None
-    return ("k", _dumps({fp.merge_key: element[fp.merge_key]}))
+def _element_key(keys: Keys, element: dict[str, Any]) -> Element:
+    return ("k", _dumps({k: element.get(k, default) for k, default in keys}))
 
 
 # --- field sets of values ---------------------------------------------------------------------------------
@@ -89,9 +106,10 @@ def _walk(value: Any, definition: str | None, path: Path, out: dict[Path, Any], 
             _walk(child, fp.type, p, out, whole)
         elif isinstance(child, dict) and child:
             _walk(child, fp.type, p, out, whole)
-        elif isinstance(child, list) and child and _associative(fp, child):
+        elif isinstance(child, list) and child and _associative(keys := _keys(definition, name, fp), child):
+            assert keys is not None
             for element in child:
-                ep = (*p, _element_key(fp, element))
+                ep = (*p, _element_key(keys, element))
                 out[ep] = _NODE
                 _walk(element, fp.items, ep, out, whole)
         elif isinstance(child, list) and child and _set_list(fp, child):
@@ -301,12 +319,13 @@ def _merge(live: Any, config: Any, definition: str | None) -> Any:
         current = out.get(name)
         if isinstance(value, dict) and isinstance(current, dict):
             out[name] = _merge(current, value, fp.type)
-        elif isinstance(value, list) and isinstance(current, list) and _associative(fp, value) \
-                and _associative(fp, current):
+        elif isinstance(value, list) and isinstance(current, list) \
+                and _associative(keys := _keys(definition, name, fp), value) and _associative(keys, current):
+            assert keys is not None
             merged = list(current)
-            index = {_element_key(fp, e): i for i, e in enumerate(merged)}
+            index = {_element_key(keys, e): i for i, e in enumerate(merged)}
             for element in value:
-                key = _element_key(fp, element)
+                key = _element_key(keys, element)
                 if key in index:
                     merged[index[key]] = _merge(merged[index[key]], element, fp.items)
                 else:
@@ -339,9 +358,10 @@ def _remove(obj: Any, path: Path, definition: str | None) -> None:
                 if nxt_kind == "v" and i + 1 == len(path) - 1:
                     node[text] = [v for v in child if _dumps(v) != nxt_text]
                     return
-                if nxt_kind == "k":
-                    matches = [e for e in child if isinstance(e, dict) and fp.merge_key in e
-                               and _element_key(fp, e) == (nxt_kind, nxt_text)]
+                keys = _keys(defn, text, fp)
+                if nxt_kind == "k" and keys is not None:
+                    matches = [e for e in child if _associative(keys, [e])
+                               and _element_key(keys, e) == (nxt_kind, nxt_text)]
                     if not matches:
                         return
                     if i + 1 == len(path) - 1:
