@@ -26,9 +26,11 @@ def test_operations_apply_without_mutating():
         ([{"op": "test", "path": "/data/k", "value": "other"}], 422),
         ([{"op": "remove", "path": "/data/missing"}], 422),
         ([{"op": "replace", "path": "/nope/deeper", "value": 1}], 422),
-        ([{"op": "frobnicate", "path": "/data"}], 400),
-        ([{"path": "/data"}], 400),
+        ([{"op": "frobnicate", "path": "/data"}], 422),
+        ([{"path": "/data"}], 422),
+        ([{"op": "add", "value": 1}], 422),
         ({"op": "add"}, 400),
+        (["add"], 400),
     ],
 )
 def test_failures_have_kubernetes_codes(patch, code):

@@ -1,5 +1,6 @@
-"""JSON patch (RFC 6902) through the `jsonpatch` library, with Kubernetes' status codes: a patch that
-cannot be decoded is 400; one that decodes but does not apply (a failed `test`, a missing path) is 422."""
+"""JSON patch (RFC 6902) through the `jsonpatch` library, with Kubernetes' status codes: a patch that is
+not a list of objects is 400; one that decodes but does not apply (an unknown op, a failed `test`, a
+missing path) is 422, as the API server answers for errors from the patch's Apply."""
 
 from __future__ import annotations
 
@@ -26,19 +27,14 @@ def json_patch(document: Any, patch: Any) -> Any:
     if len(patch) > MAX_OPERATIONS:
         raise request_entity_too_large(
             f"The allowed maximum operations in a JSON patch is {MAX_OPERATIONS}, got {len(patch)}")
-    for i, op in enumerate(patch):
-        if not isinstance(op, dict) or not isinstance(op.get("op"), str):
-            raise bad_request(f"invalid JSON patch: operation {i} is not an object with an \"op\"")
+    for op in patch:
+        if not isinstance(op, dict):
+            raise bad_request("json: cannot unmarshal non-object into Go value of type jsonpatch.Operation")
     try:
         compiled = jsonpatch.JsonPatch(copy.deepcopy(patch))
-    except (jsonpatch.InvalidJsonPatch, jsonpointer.JsonPointerException, TypeError) as e:
-        raise bad_request(f"invalid JSON patch: {e}") from None
-    try:
         return compiled.apply(document, in_place=False)
     except jsonpatch.JsonPatchTestFailed as e:
         raise _unprocessable(f"the test operation failed: {e}") from None
-    except jsonpatch.InvalidJsonPatch as e:
-        raise bad_request(f"invalid JSON patch: {e}") from None
-    except (jsonpatch.JsonPatchConflict, jsonpointer.JsonPointerException, KeyError, IndexError,
-            TypeError) as e:
+    except (jsonpatch.InvalidJsonPatch, jsonpatch.JsonPatchConflict, jsonpointer.JsonPointerException,
+            KeyError, IndexError, TypeError, ValueError) as e:
         raise _unprocessable(f"the JSON patch could not be applied: {e}") from None
