@@ -26,7 +26,7 @@ from pyk8s.apiserver.app import API_SERVER, APIServer, APIServerConfig, create_a
 from pyk8s.apiserver.auth import protobuf
 from pyk8s.apiserver.auth.audit import AuditLog
 from pyk8s.apiserver.auth.policy import bootstrap_policy
-from pyk8s.apiserver.auth.stack import build_auth_stack
+from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_revision
 from pyk8s.server.pki import Pki, ensure_pki, render_kubeconfig
 from pyk8s.store.memory import MemoryStore
 
@@ -101,6 +101,7 @@ async def cluster(tmp_path: Path, protobuf_bodies: None) -> AsyncIterator[Cluste
         sa_public_key=pki.sa_pub.read_bytes(),
         get_object=get_object,
         lister=lambda info: holder["api"].list_objects(info),
+        rbac_revision=lambda: watch_cache_revision(holder["api"].caches)(),
     )
     audit = AuditLog(str(tmp_path / "audit.log"))
     app = create_app(

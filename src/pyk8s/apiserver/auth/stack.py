@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from pyk8s.apiserver.auth import resources
 from pyk8s.apiserver.auth.rbac import RBACAuthorizer
 from pyk8s.apiserver.auth.resources import GetObject
 from pyk8s.apiserver.auth.reviews import AuthReviews
@@ -12,6 +13,7 @@ from pyk8s.apiserver.auth.tokens import DEFAULT_ISSUER, BootstrapTokenAuthentica
 from pyk8s.apiserver.auth.union import UnionAuthenticator
 from pyk8s.apiserver.auth.x509 import X509Authenticator
 from pyk8s.apiserver.interfaces import ObjectLister, VirtualCreate
+from pyk8s.apiserver.watch_cache import WatchCacheSet
 
 
 @dataclass(frozen=True)
@@ -48,3 +50,30 @@ def build_auth_stack(
         tokens=tokens, bootstrap=bootstrap, authorizer=rbac, rbac=rbac, get_object=get_object
     )
     return AuthStack(authenticator, rbac, tokens, bootstrap, reviews.handlers())
+
+
+def watch_cache_revision(caches: WatchCacheSet) -> Callable[[], object]:
+    """A cheap RBAC revision for RBACAuthorizer: changes whenever the watch cache applies an event to, or
+    relists, any of the four RBAC resources — and not when other resources change."""
+    prefixes = tuple(
+        info.storage_prefix()
+        for info in (
+            resources.cluster_roles(),
+            resources.roles(),
+            resources.cluster_role_bindings(),
+            resources.role_bindings(),
+        )
+    )
+
+    def revision() -> object:
+        out: list[object] = []
+        for prefix in prefixes:
+            cache = caches.caches.get(prefix)
+            if cache is None:
+                out.append(None)
+            else:
+                # A relist replaces the objects dict; every applied event lands at the end of the ring.
+                out.append((id(cache.objects), cache.ring[-1].revision if cache.ring else cache.ring_start))
+        return tuple(out)
+
+    return revision
