@@ -200,3 +200,16 @@ async def test_expired_bootstrap_token_is_401(server: str, pki: Pki, objects: Ob
 async def test_unknown_bearer_token_is_401(server: str, pki: Pki) -> None:
     status, _ = await _get(f"{server}/api", _trusting(pki), "not-a-token-we-know")
     assert status == 401
+
+
+async def test_token_in_websocket_subprotocol(server: str, pki: Pki, tokens: ServiceAccountTokens) -> None:
+    import base64
+
+    token, _ = tokens.issue(namespace="ns1", name="builder", uid="sa-uid-1")
+    encoded = base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+    headers = {
+        "Sec-WebSocket-Protocol": f"v5.channel.k8s.io, base64url.bearer.authorization.k8s.io.{encoded}"
+    }
+    async with aiohttp.ClientSession() as s, s.get(f"{server}/api", ssl=_trusting(pki), headers=headers) as r:
+        assert r.status == 200
+        assert (await r.json())["username"] == "system:serviceaccount:ns1:builder"

@@ -37,13 +37,25 @@ class TokenInvalid(Exception):
     """A token that is ours but is not (or no longer) valid; the message says why."""
 
 
+WEBSOCKET_BEARER_PREFIX = "base64url.bearer.authorization.k8s.io."
+
+
 def bearer_token(request: web.Request) -> str | None:
+    """The token of `Authorization: Bearer …`, or — for browsers and kubectl's WebSocket streams, which
+    cannot set headers — of a `base64url.bearer.authorization.k8s.io.<token>` WebSocket subprotocol."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    token = token.strip()
-    return token or None
+    if scheme.lower() == "bearer":
+        return token.strip() or None
+    for proto in request.headers.get("Sec-WebSocket-Protocol", "").split(","):
+        proto = proto.strip()
+        if proto.startswith(WEBSOCKET_BEARER_PREFIX):
+            encoded = proto[len(WEBSOCKET_BEARER_PREFIX) :]
+            try:
+                return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode() or None
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+    return None
 
 
 def service_account_username(namespace: str, name: str) -> str:
@@ -54,7 +66,7 @@ def split_service_account_username(username: str) -> tuple[str, str] | None:
     """`system:serviceaccount:NS:NAME` → (NS, NAME); None for any other user name."""
     if not username.startswith(SA_PREFIX):
         return None
-    namespace, sep, name = username[len(SA_PREFIX):].partition(":")
+    namespace, sep, name = username[len(SA_PREFIX) :].partition(":")
     if not sep or not namespace or not name or ":" in name:
         return None
     return namespace, name
@@ -78,9 +90,16 @@ class ServiceAccountTokens:
     `sub`, `aud`, `exp`, `iat`, `nbf`, `jti`, and `kubernetes.io` with namespace, serviceaccount and the
     bound pod/secret/node), so libraries that decode them find what they expect."""
 
-    def __init__(self, private_key_pem: bytes, public_key_pem: bytes, get_object: GetObject, *,
-                 issuer: str = DEFAULT_ISSUER, api_audiences: Sequence[str] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        private_key_pem: bytes,
+        public_key_pem: bytes,
+        get_object: GetObject,
+        *,
+        issuer: str = DEFAULT_ISSUER,
+        api_audiences: Sequence[str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._private_key = private_key_pem
         self._public_key = public_key_pem
         self._get = get_object
@@ -89,13 +108,23 @@ class ServiceAccountTokens:
         self._clock = clock
 
     @classmethod
-    def from_files(cls, sa_key: Path, sa_pub: Path, get_object: GetObject,
-                   **kwargs: Any) -> ServiceAccountTokens:
+    def from_files(
+        cls, sa_key: Path, sa_pub: Path, get_object: GetObject, **kwargs: Any
+    ) -> ServiceAccountTokens:
         return cls(sa_key.read_bytes(), sa_pub.read_bytes(), get_object, **kwargs)
 
-    def issue(self, *, namespace: str, name: str, uid: str, audiences: Sequence[str] = (),
-              expiration_seconds: int = 3600, bound: BoundObject | None = None,
-              node: BoundObject | None = None, now: float | None = None) -> tuple[str, int]:
+    def issue(
+        self,
+        *,
+        namespace: str,
+        name: str,
+        uid: str,
+        audiences: Sequence[str] = (),
+        expiration_seconds: int = 3600,
+        bound: BoundObject | None = None,
+        node: BoundObject | None = None,
+        now: float | None = None,
+    ) -> tuple[str, int]:
         """A signed token and its expiry (unix seconds)."""
         iat = int(self._clock() if now is None else now)
         exp = iat + expiration_seconds
@@ -132,9 +161,14 @@ class ServiceAccountTokens:
         secret is gone or was replaced (another uid)."""
         wanted = list(audiences or self.api_audiences)
         try:
-            claims = jwt.decode(token, self._public_key, algorithms=["RS256"], issuer=self.issuer,
-                                options={"verify_aud": False, "require": ["exp", "iat", "sub", "aud"]},
-                                leeway=0)
+            claims = jwt.decode(
+                token,
+                self._public_key,
+                algorithms=["RS256"],
+                issuer=self.issuer,
+                options={"verify_aud": False, "require": ["exp", "iat", "sub", "aud"]},
+                leeway=0,
+            )
         except jwt.ExpiredSignatureError as e:
             raise TokenInvalid("service account token has expired") from e
         except jwt.PyJWTError as e:
@@ -142,8 +176,9 @@ class ServiceAccountTokens:
         token_aud = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         accepted = [a for a in wanted if a in token_aud]
         if not accepted:
-            raise TokenInvalid("token audiences " + repr(token_aud) + " is invalid for the target audiences "
-                               + repr(wanted))
+            raise TokenInvalid(
+                "token audiences " + repr(token_aud) + " is invalid for the target audiences " + repr(wanted)
+            )
         k8s = claims.get("kubernetes.io")
         if not isinstance(k8s, dict):
             raise TokenInvalid("service account token is missing the kubernetes.io claim")
@@ -157,23 +192,25 @@ class ServiceAccountTokens:
         if jti := claims.get("jti"):
             extra[EXTRA_CREDENTIAL_ID] = (f"JTI={jti}",)
         if isinstance(pod := k8s.get("pod"), dict):
-            await self._check_exists(resources.pods(), namespace, str(pod.get("name")), str(pod.get("uid")),
-                                     "pod")
+            await self._check_exists(
+                resources.pods(), namespace, str(pod.get("name")), str(pod.get("uid")), "pod"
+            )
             extra[EXTRA_POD_NAME] = (str(pod.get("name")),)
             extra[EXTRA_POD_UID] = (str(pod.get("uid")),)
         if isinstance(secret := k8s.get("secret"), dict):
-            await self._check_exists(resources.secrets(), namespace, str(secret.get("name")),
-                                     str(secret.get("uid")), "secret")
+            await self._check_exists(
+                resources.secrets(), namespace, str(secret.get("name")), str(secret.get("uid")), "secret"
+            )
         if isinstance(node := k8s.get("node"), dict):
-            await self._check_exists(resources.nodes(), "", str(node.get("name")), str(node.get("uid")),
-                                     "node")
+            await self._check_exists(
+                resources.nodes(), "", str(node.get("name")), str(node.get("uid")), "node"
+            )
             extra[EXTRA_NODE_NAME] = (str(node.get("name")),)
             extra[EXTRA_NODE_UID] = (str(node.get("uid")),)
         user = UserInfo(name=claims["sub"], uid=uid, groups=service_account_groups(namespace), extra=extra)
         return user, accepted
 
-    async def _check_exists(self, info: ResourceInfo, namespace: str, name: str, uid: str,
-                            what: str) -> None:
+    async def _check_exists(self, info: ResourceInfo, namespace: str, name: str, uid: str, what: str) -> None:
         obj = await resources.fetch(self._get, info, namespace, name)
         where = f"{namespace}/{name}" if namespace else name
         if obj is None or obj.get("metadata", {}).get("deletionTimestamp"):
@@ -231,8 +268,9 @@ class BootstrapTokenAuthenticator:
         if m is None:
             raise TokenInvalid("not a bootstrap token")
         token_id, token_secret = m.groups()
-        secret = await resources.fetch(self._get, resources.secrets(), "kube-system",
-                                       f"bootstrap-token-{token_id}")
+        secret = await resources.fetch(
+            self._get, resources.secrets(), "kube-system", f"bootstrap-token-{token_id}"
+        )
         if secret is None or secret.get("type") != BOOTSTRAP_SECRET_TYPE:
             raise TokenInvalid(f"no bootstrap token with id {token_id}")
         if secret.get("metadata", {}).get("deletionTimestamp"):
