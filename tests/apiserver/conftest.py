@@ -22,8 +22,16 @@ class Server:
     store: MemoryStore
     session: aiohttp.ClientSession
 
-    async def request(self, method: str, path: str, body: Any = None, *, data: bytes | None = None,
-                      content_type: str = "application/json", **params: Any) -> tuple[int, Any]:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        data: bytes | None = None,
+        content_type: str = "application/json",
+        **params: Any,
+    ) -> tuple[int, Any]:
         headers = {"Content-Type": content_type}
         kwargs: dict[str, Any] = {"params": params, "headers": headers}
         if data is not None:

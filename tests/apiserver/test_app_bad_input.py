@@ -27,7 +27,11 @@ async def assert_no_configmaps(server: Server) -> None:
 
 
 async def test_body_over_3_mib_is_413(server: Server) -> None:
-    big = b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"big"},"data":{"a":"' + b"x" * (4 << 20) + b'"}}'
+    big = (
+        b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"big"},"data":{"a":"'
+        + b"x" * (4 << 20)
+        + b'"}}'
+    )
     status, body = await server.request("POST", CM_PATH, data=big)
     assert status == 413
     assert body["reason"] == "RequestEntityTooLarge"
@@ -42,8 +46,9 @@ async def test_chunked_body_over_the_limit_is_413(server: Server) -> None:
             yield b"y" * (1 << 20)
         yield b'"}'
 
-    async with server.session.post(server.url + CM_PATH, data=chunks(),
-                                   headers={"Content-Type": "application/json"}) as resp:
+    async with server.session.post(
+        server.url + CM_PATH, data=chunks(), headers={"Content-Type": "application/json"}
+    ) as resp:
         assert resp.status == 413
     await assert_no_configmaps(server)
 
@@ -70,8 +75,9 @@ async def test_yaml_body_creates(server: Server) -> None:
 
 
 async def test_protobuf_is_415(server: Server) -> None:
-    status, body = await server.request("POST", CM_PATH, data=b"k8s\x00\x0a", content_type=
-                                        "application/vnd.kubernetes.protobuf")
+    status, body = await server.request(
+        "POST", CM_PATH, data=b"k8s\x00\x0a", content_type="application/vnd.kubernetes.protobuf"
+    )
     assert status == 415
     assert body["reason"] == "UnsupportedMediaType"
     await assert_no_configmaps(server)
@@ -83,7 +89,9 @@ async def test_strict_field_validation_is_400_and_warn_is_a_header(server: Serve
     assert status == 400
     assert body["message"] == 'strict decoding error: unknown field "foo"'
     await assert_no_configmaps(server)
-    async with server.session.post(server.url + CM_PATH, json=obj, params={"fieldValidation": "Warn"}) as resp:
+    async with server.session.post(
+        server.url + CM_PATH, json=obj, params={"fieldValidation": "Warn"}
+    ) as resp:
         assert resp.status == 201
         assert resp.headers["Warning"] == '299 - "unknown field \\"foo\\""'
 
@@ -131,8 +139,11 @@ async def secured() -> Any:
     store = MemoryStore()
     events: list[dict[str, Any]] = []
     authz = OnlyAliceMayListPods()
-    test_server, _ = await start_server(APIServerConfig(store=store, authenticator=TokenAuthenticator(),
-                                                        authorizer=authz, audit=events.append))
+    test_server, _ = await start_server(
+        APIServerConfig(
+            store=store, authenticator=TokenAuthenticator(), authorizer=authz, audit=events.append
+        )
+    )
     async with aiohttp.ClientSession() as session:
         yield str(test_server.make_url("")).rstrip("/"), session, events, authz
     await test_server.close()
@@ -144,30 +155,46 @@ async def test_no_credentials_is_401(secured: Any) -> None:
     async with session.get(url + "/api/v1/namespaces/default/pods") as resp:
         assert resp.status == 401
         body = await resp.json()
-    assert body == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                    "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+    assert body == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "Unauthorized",
+        "reason": "Unauthorized",
+        "code": 401,
+    }
     async with session.get(url + "/readyz") as resp:  # health answers without credentials
         assert resp.status == 200 and await resp.text() == "ok"
 
 
 async def test_denied_is_403_with_kubernetes_message_and_audited(secured: Any) -> None:
     url, session, events, authz = secured
-    async with session.get(url + "/api/v1/namespaces/default/pods", headers={"Authorization": "Bearer bob"}) as r:
+    async with session.get(
+        url + "/api/v1/namespaces/default/pods", headers={"Authorization": "Bearer bob"}
+    ) as r:
         assert r.status == 403
         body = await r.json()
     assert body["reason"] == "Forbidden"
-    assert body["message"] == ('pods is forbidden: User "bob" cannot list resource "pods" in API group "" '
-                               'in the namespace "default"')
+    assert body["message"] == (
+        'pods is forbidden: User "bob" cannot list resource "pods" in API group "" in the namespace "default"'
+    )
     assert body["details"] == {"kind": "pods"}
-    async with session.get(url + "/apis/apps/v1/namespaces/x/deployments/web/scale",
-                           headers={"Authorization": "Bearer bob"}) as r:
+    async with session.get(
+        url + "/apis/apps/v1/namespaces/x/deployments/web/scale", headers={"Authorization": "Bearer bob"}
+    ) as r:
         assert (await r.json())["message"] == (
-            'deployments.apps "web" is forbidden: User "bob" cannot get resource "deployments/scale" in API group '
-            '"apps" in the namespace "x"')
+            'deployments.apps "web" is forbidden: User "bob" cannot get resource "deployments/scale" '
+            'in API group '
+            '"apps" in the namespace "x"'
+        )
     async with session.get(url + "/api/v1/nodes", headers={"Authorization": "Bearer bob"}) as r:
-        assert (await r.json())["message"].endswith('cannot list resource "nodes" in API group "" at the cluster '
-                                                    "scope")
-    async with session.get(url + "/api/v1/namespaces/default/pods", headers={"Authorization": "Bearer alice"}) as r:
+        assert (await r.json())["message"].endswith(
+            'cannot list resource "nodes" in API group "" at the cluster scope'
+        )
+    async with session.get(
+        url + "/api/v1/namespaces/default/pods", headers={"Authorization": "Bearer alice"}
+    ) as r:
         assert r.status == 200
     assert authz.seen[-1].verb == "list" and authz.seen[-1].namespace == "default"
     denied = [e for e in events if e["responseStatus"]["code"] == 403]
@@ -199,7 +226,10 @@ async def test_metrics_count_requests(server: Server) -> None:
     await server.request("GET", CM_PATH)
     async with server.session.get(server.url + "/metrics") as resp:
         text = await resp.text()
-    assert 'apiserver_request_total{code="200",group="",resource="configmaps",subresource="",verb="LIST"}' in text
+    assert (
+        'apiserver_request_total{code="200",group="",resource="configmaps",subresource="",verb="LIST"}'
+        in text
+    )
 
 
 def test_create_app_builds_without_a_loop() -> None:

@@ -27,11 +27,16 @@ def test_json_and_yaml_objects() -> None:
     assert codec.decode_object(b'{"kind": "Pod"}', "application/json") == {"kind": "Pod"}
     assert codec.decode_object(b'{"kind": "Pod"}', None) == {"kind": "Pod"}
     assert codec.decode_object(b"kind: Pod\nmetadata:\n  name: x\n", "application/yaml; charset=utf-8") == {
-        "kind": "Pod", "metadata": {"name": "x"}}
+        "kind": "Pod",
+        "metadata": {"name": "x"},
+    }
 
 
 def test_a_few_aliases_are_fine() -> None:
-    assert codec.decode_object(b"a: &x {k: v}\nb: *x\n", "application/yaml") == {"a": {"k": "v"}, "b": {"k": "v"}}
+    assert codec.decode_object(b"a: &x {k: v}\nb: *x\n", "application/yaml") == {
+        "a": {"k": "v"},
+        "b": {"k": "v"},
+    }
 
 
 def test_alias_bomb_is_refused_fast_with_bounded_memory() -> None:
@@ -79,12 +84,18 @@ def test_unsupported_media_types_are_415(ct: str) -> None:
 
 
 def test_patch_types() -> None:
-    assert codec.decode_patch(b'[{"op":"remove","path":"/a"}]', "application/json-patch+json")[0] == \
-        "application/json-patch+json"
-    assert codec.decode_patch(b'{"a":1}', "application/merge-patch+json") == ("application/merge-patch+json",
-                                                                               {"a": 1})
-    assert codec.decode_patch(b"a: 1\n", "application/apply-patch+yaml") == ("application/apply-patch+yaml",
-                                                                             {"a": 1})
+    assert (
+        codec.decode_patch(b'[{"op":"remove","path":"/a"}]', "application/json-patch+json")[0]
+        == "application/json-patch+json"
+    )
+    assert codec.decode_patch(b'{"a":1}', "application/merge-patch+json") == (
+        "application/merge-patch+json",
+        {"a": 1},
+    )
+    assert codec.decode_patch(b"a: 1\n", "application/apply-patch+yaml") == (
+        "application/apply-patch+yaml",
+        {"a": 1},
+    )
     with pytest.raises(StatusError) as e:
         codec.decode_patch(b'{"a":1}', "application/json")
     assert e.value.code == 415
@@ -96,10 +107,18 @@ def test_patch_types() -> None:
 def test_unknown_fields_per_mode() -> None:
     cm = lookup("", "v1", "configmaps")
     assert cm is not None
-    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "bogus": 1}, "data": {}, "foo": 1}
+    obj = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "x", "bogus": 1},
+        "data": {},
+        "foo": 1,
+    }
     assert codec.check_unknown_fields(cm, obj, "Ignore") == []
-    assert sorted(codec.check_unknown_fields(cm, obj, "Warn")) == ['unknown field "foo"',
-                                                                   'unknown field "metadata.bogus"']
+    assert sorted(codec.check_unknown_fields(cm, obj, "Warn")) == [
+        'unknown field "foo"',
+        'unknown field "metadata.bogus"',
+    ]
     with pytest.raises(StatusError) as e:
         codec.check_unknown_fields(cm, obj, "Strict")
     assert e.value.code == 400

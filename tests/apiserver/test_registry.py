@@ -50,10 +50,19 @@ def pod(name: str, node: str | None = None, **meta: Any) -> dict[str, Any]:
 
 def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
     labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels},
-                                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            },
+        },
+    }
 
 
 async def test_crud_with_the_official_client(k8s: Clients) -> None:
@@ -94,13 +103,18 @@ async def test_stale_update_is_409_conflict(k8s: Clients) -> None:
     with pytest.raises(ApiException) as e:
         await k8s(k8s.core.replace_namespaced_config_map, "c", "default", first)
     assert e.value.status == 409
-    assert ('Operation cannot be fulfilled on configmaps \\"c\\": the object has been modified; please apply your '
-            "changes to the latest version and try again") in e.value.body
+    assert (
+        'Operation cannot be fulfilled on configmaps \\"c\\": the object has been modified; '
+        "please apply your "
+        "changes to the latest version and try again"
+    ) in e.value.body
 
 
 async def test_unconditional_update_without_resource_version(server: Server) -> None:
     await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "u"}, "data": {"a": "1"}})
-    status, body = await server.request("PUT", f"{NS}/configmaps/u", {"metadata": {"name": "u"}, "data": {"a": "2"}})
+    status, body = await server.request(
+        "PUT", f"{NS}/configmaps/u", {"metadata": {"name": "u"}, "data": {"a": "2"}}
+    )
     assert status == 200 and body["data"] == {"a": "2"}
 
 
@@ -116,16 +130,21 @@ async def test_name_and_namespace_mismatches_are_400(server: Server) -> None:
     status, body = await server.request("PUT", f"{NS}/configmaps/a", {"metadata": {"name": "b"}})
     assert status == 400
     assert body["message"] == "the name of the object (b) does not match the name on the URL (a)"
-    status, body = await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "x", "namespace": "o"}})
+    status, body = await server.request(
+        "POST", f"{NS}/configmaps", {"metadata": {"name": "x", "namespace": "o"}}
+    )
     assert status == 400
-    assert body["message"] == ("the namespace of the provided object does not match the namespace sent on the "
-                               "request")
+    assert body["message"] == (
+        "the namespace of the provided object does not match the namespace sent on the request"
+    )
 
 
 async def test_generate_name(server: Server) -> None:
     names = set()
     for _ in range(5):
-        status, body = await server.request("POST", f"{NS}/configmaps", {"metadata": {"generateName": "gen-"}})
+        status, body = await server.request(
+            "POST", f"{NS}/configmaps", {"metadata": {"generateName": "gen-"}}
+        )
         assert status == 201
         names.add(body["metadata"]["name"])
     assert len(names) == 5 and all(n.startswith("gen-") and len(n) == 9 for n in names)
@@ -134,17 +153,23 @@ async def test_generate_name(server: Server) -> None:
 
 
 async def test_namespace_lifecycle(server: Server) -> None:
-    status, body = await server.request("POST", "/api/v1/namespaces/missing/configmaps", {"metadata": {"name": "a"}})
+    status, body = await server.request(
+        "POST", "/api/v1/namespaces/missing/configmaps", {"metadata": {"name": "a"}}
+    )
     assert status == 404 and body["message"] == 'namespaces "missing" not found'
     assert (await server.request("POST", "/api/v1/namespaces", {"metadata": {"name": "doomed"}}))[0] == 201
     status, body = await server.request("DELETE", "/api/v1/namespaces/doomed")
     assert status == 200
     assert body["status"]["phase"] == "Terminating" and body["metadata"]["deletionTimestamp"]
     assert body["spec"]["finalizers"] == ["kubernetes"]
-    status, body = await server.request("POST", "/api/v1/namespaces/doomed/configmaps", {"metadata": {"name": "a"}})
+    status, body = await server.request(
+        "POST", "/api/v1/namespaces/doomed/configmaps", {"metadata": {"name": "a"}}
+    )
     assert status == 403
-    assert body["message"] == ('configmaps "a" is forbidden: unable to create new content in namespace doomed '
-                               "because it is being terminated")
+    assert body["message"] == (
+        'configmaps "a" is forbidden: unable to create new content in namespace doomed '
+        "because it is being terminated"
+    )
     # The namespace controller finalizes: the namespace goes once spec.finalizers is empty.
     status, ns = await server.request("GET", "/api/v1/namespaces/doomed")
     ns["spec"]["finalizers"] = []
@@ -183,7 +208,9 @@ async def test_continue_after_compaction_is_410(server: Server) -> None:
     assert status == 410 and body["reason"] == "Expired"
     assert body["message"].startswith("The provided continue parameter is too old")
     rv = page["metadata"]["resourceVersion"]
-    status, body = await server.request("GET", f"{NS}/configmaps", resourceVersion=rv, resourceVersionMatch="Exact")
+    status, body = await server.request(
+        "GET", f"{NS}/configmaps", resourceVersion=rv, resourceVersionMatch="Exact"
+    )
     assert status == 410 and body["message"] == "The resourceVersion for the provided list is too old."
 
 
@@ -191,12 +218,14 @@ async def test_list_resource_version_semantics(server: Server) -> None:
     _, a = await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "a"}})
     rv_a = a["metadata"]["resourceVersion"]
     _, b = await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "b"}})
-    status, exact = await server.request("GET", f"{NS}/configmaps", resourceVersion=rv_a,
-                                         resourceVersionMatch="Exact")
+    status, exact = await server.request(
+        "GET", f"{NS}/configmaps", resourceVersion=rv_a, resourceVersionMatch="Exact"
+    )
     assert status == 200 and [i["metadata"]["name"] for i in exact["items"]] == ["a"]
     assert exact["metadata"]["resourceVersion"] == rv_a
-    status, newer = await server.request("GET", f"{NS}/configmaps", resourceVersion=rv_a,
-                                         resourceVersionMatch="NotOlderThan")
+    status, newer = await server.request(
+        "GET", f"{NS}/configmaps", resourceVersion=rv_a, resourceVersionMatch="NotOlderThan"
+    )
     assert status == 200 and len(newer["items"]) == 2
     status, consistent = await server.request("GET", f"{NS}/configmaps")
     assert [i["metadata"]["name"] for i in consistent["items"]] == ["a", "b"]
@@ -224,7 +253,9 @@ async def test_field_selectors_across_namespaces(server: Server) -> None:
 
 
 async def test_status_subresource_split(server: Server) -> None:
-    status, dep = await server.request("POST", "/apis/apps/v1/namespaces/default/deployments", deployment("web"))
+    status, dep = await server.request(
+        "POST", "/apis/apps/v1/namespaces/default/deployments", deployment("web")
+    )
     assert status == 201 and dep["metadata"]["generation"] == 1
     assert not dep.get("status", {}).get("replicas")
     dep["status"] = {"replicas": 5}
@@ -236,9 +267,12 @@ async def test_status_subresource_split(server: Server) -> None:
     main["spec"]["replicas"] = 9
     status, st = await server.request("PUT", "/apis/apps/v1/namespaces/default/deployments/web/status", main)
     assert status == 200 and st["status"]["replicas"] == 3 and st["spec"]["replicas"] == 1
-    status, st = await server.request("PATCH", "/apis/apps/v1/namespaces/default/deployments/web/status",
-                                      {"status": {"readyReplicas": 2}},
-                                      content_type="application/merge-patch+json")
+    status, st = await server.request(
+        "PATCH",
+        "/apis/apps/v1/namespaces/default/deployments/web/status",
+        {"status": {"readyReplicas": 2}},
+        content_type="application/merge-patch+json",
+    )
     assert status == 200 and st["status"] == {"replicas": 3, "readyReplicas": 2}
     status, got = await server.request("GET", "/apis/apps/v1/namespaces/default/deployments/web/status")
     assert got["status"]["readyReplicas"] == 2
@@ -262,8 +296,12 @@ async def test_scale_subresource(k8s: Clients, server: Server) -> None:
 
 async def test_binding_sets_node_once(server: Server) -> None:
     await server.request("POST", f"{NS}/pods", pod("b"))
-    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "b"},
-               "target": {"kind": "Node", "name": "n1"}}
+    binding = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": "b"},
+        "target": {"kind": "Node", "name": "n1"},
+    }
     status, body = await server.request("POST", f"{NS}/pods/b/binding", binding)
     assert status == 201 and body["status"] == "Success"
     status, p = await server.request("GET", f"{NS}/pods/b")
@@ -297,12 +335,18 @@ async def test_graceful_pod_deletion(server: Server) -> None:
 
 
 async def test_finalizers_hold_deletion_until_removed(server: Server) -> None:
-    await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "f", "finalizers": ["example.com/x"]}})
+    await server.request(
+        "POST", f"{NS}/configmaps", {"metadata": {"name": "f", "finalizers": ["example.com/x"]}}
+    )
     status, body = await server.request("DELETE", f"{NS}/configmaps/f")
     assert status == 200 and body["metadata"]["deletionTimestamp"]
     assert body["metadata"]["deletionGracePeriodSeconds"] == 0
-    status, body = await server.request("PATCH", f"{NS}/configmaps/f", {"metadata": {"finalizers": None}},
-                                        content_type="application/merge-patch+json")
+    status, body = await server.request(
+        "PATCH",
+        f"{NS}/configmaps/f",
+        {"metadata": {"finalizers": None}},
+        content_type="application/merge-patch+json",
+    )
     assert status == 200
     assert (await server.request("GET", f"{NS}/configmaps/f"))[0] == 404
 
@@ -310,7 +354,9 @@ async def test_finalizers_hold_deletion_until_removed(server: Server) -> None:
 async def test_propagation_policies_add_finalizers(server: Server) -> None:
     for name, policy, finalizer in (("o", "Orphan", "orphan"), ("fg", "Foreground", "foregroundDeletion")):
         await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": name}})
-        status, body = await server.request("DELETE", f"{NS}/configmaps/{name}", {"propagationPolicy": policy})
+        status, body = await server.request(
+            "DELETE", f"{NS}/configmaps/{name}", {"propagationPolicy": policy}
+        )
         assert status == 200 and body["metadata"]["finalizers"] == [finalizer]
     await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "bg"}})
     status, body = await server.request("DELETE", f"{NS}/configmaps/bg", propagationPolicy="Background")
@@ -321,20 +367,32 @@ async def test_delete_preconditions(server: Server) -> None:
     _, cm = await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "pre"}})
     status, body = await server.request("DELETE", f"{NS}/configmaps/pre", {"preconditions": {"uid": "other"}})
     assert status == 409
-    assert body["message"] == (f'Operation cannot be fulfilled on configmaps "pre": Precondition failed: UID in '
-                               f'precondition: other, UID in object meta: {cm["metadata"]["uid"]}')
-    status, _ = await server.request("DELETE", f"{NS}/configmaps/pre",
-                                     {"preconditions": {"resourceVersion": cm["metadata"]["resourceVersion"]}})
+    assert body["message"] == (
+        f'Operation cannot be fulfilled on configmaps "pre": Precondition failed: UID in '
+        f"precondition: other, UID in object meta: {cm['metadata']['uid']}"
+    )
+    status, _ = await server.request(
+        "DELETE",
+        f"{NS}/configmaps/pre",
+        {"preconditions": {"resourceVersion": cm["metadata"]["resourceVersion"]}},
+    )
     assert status == 200
 
 
 async def test_dry_run_writes_nothing(server: Server) -> None:
-    status, body = await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "dry"}}, dryRun="All")
+    status, body = await server.request(
+        "POST", f"{NS}/configmaps", {"metadata": {"name": "dry"}}, dryRun="All"
+    )
     assert status == 201 and body["metadata"]["uid"]
     assert (await server.request("GET", f"{NS}/configmaps/dry"))[0] == 404
     await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "dry"}, "data": {"a": "1"}})
-    status, body = await server.request("PATCH", f"{NS}/configmaps/dry", {"data": {"a": "2"}}, dryRun="All",
-                                        content_type="application/merge-patch+json")
+    status, body = await server.request(
+        "PATCH",
+        f"{NS}/configmaps/dry",
+        {"data": {"a": "2"}},
+        dryRun="All",
+        content_type="application/merge-patch+json",
+    )
     assert status == 200 and body["data"] == {"a": "2"}
     status, body = await server.request("DELETE", f"{NS}/configmaps/dry", dryRun="All")
     assert status == 200
@@ -344,40 +402,65 @@ async def test_dry_run_writes_nothing(server: Server) -> None:
 
 async def test_patch_types_and_missing_object(server: Server) -> None:
     await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "pt"}, "data": {"a": "1"}})
-    status, body = await server.request("PATCH", f"{NS}/configmaps/pt", [{"op": "add", "path": "/data/b",
-                                                                          "value": "2"}],
-                                        content_type="application/json-patch+json")
+    status, body = await server.request(
+        "PATCH",
+        f"{NS}/configmaps/pt",
+        [{"op": "add", "path": "/data/b", "value": "2"}],
+        content_type="application/json-patch+json",
+    )
     assert status == 200 and body["data"] == {"a": "1", "b": "2"}
-    status, body = await server.request("PATCH", f"{NS}/configmaps/pt", {"data": {"a": None}},
-                                        content_type="application/strategic-merge-patch+json")
+    status, body = await server.request(
+        "PATCH",
+        f"{NS}/configmaps/pt",
+        {"data": {"a": None}},
+        content_type="application/strategic-merge-patch+json",
+    )
     assert status == 200 and body["data"] == {"b": "2"}
-    status, body = await server.request("PATCH", f"{NS}/configmaps/missing", {"data": {}},
-                                        content_type="application/merge-patch+json")
+    status, body = await server.request(
+        "PATCH", f"{NS}/configmaps/missing", {"data": {}}, content_type="application/merge-patch+json"
+    )
     assert status == 404
 
 
 async def test_server_side_apply_creates_and_requires_field_manager(server: Server) -> None:
     doc = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  k: v\n"
-    status, body = await server.request("PATCH", f"{NS}/configmaps/ssa", data=doc,
-                                        content_type="application/apply-patch+yaml")
+    status, body = await server.request(
+        "PATCH", f"{NS}/configmaps/ssa", data=doc, content_type="application/apply-patch+yaml"
+    )
     assert status == 400
-    status, body = await server.request("PATCH", f"{NS}/configmaps/ssa", data=doc, fieldManager="me",
-                                        content_type="application/apply-patch+yaml")
+    status, body = await server.request(
+        "PATCH",
+        f"{NS}/configmaps/ssa",
+        data=doc,
+        fieldManager="me",
+        content_type="application/apply-patch+yaml",
+    )
     assert status == 201 and body["data"] == {"k": "v"}
     assert body["metadata"]["managedFields"][0]["manager"] == "me"
     assert body["metadata"]["managedFields"][0]["operation"] == "Apply"
-    status, body = await server.request("PATCH", f"{NS}/configmaps/ssa", data=doc.replace(b"k: v", b"k: w"),
-                                        fieldManager="other", content_type="application/apply-patch+yaml")
+    status, body = await server.request(
+        "PATCH",
+        f"{NS}/configmaps/ssa",
+        data=doc.replace(b"k: v", b"k: w"),
+        fieldManager="other",
+        content_type="application/apply-patch+yaml",
+    )
     assert status == 409 and body["reason"] == "Conflict"
-    status, body = await server.request("PATCH", f"{NS}/configmaps/ssa", data=doc.replace(b"k: v", b"k: w"),
-                                        fieldManager="other", force="true",
-                                        content_type="application/apply-patch+yaml")
+    status, body = await server.request(
+        "PATCH",
+        f"{NS}/configmaps/ssa",
+        data=doc.replace(b"k: v", b"k: w"),
+        fieldManager="other",
+        force="true",
+        content_type="application/apply-patch+yaml",
+    )
     assert status == 200 and body["data"] == {"k": "w"}
 
 
 async def test_noop_update_keeps_resource_version(server: Server) -> None:
-    _, cm = await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "same"}, "data": {"a": "1"}},
-                                 fieldManager="m")
+    _, cm = await server.request(
+        "POST", f"{NS}/configmaps", {"metadata": {"name": "same"}, "data": {"a": "1"}}, fieldManager="m"
+    )
     status, again = await server.request("PUT", f"{NS}/configmaps/same", cm, fieldManager="m")
     assert status == 200 and again["metadata"]["resourceVersion"] == cm["metadata"]["resourceVersion"]
 

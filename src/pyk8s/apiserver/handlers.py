@@ -442,13 +442,23 @@ class APIServer:
         elif rv == "" and _is_true(send_initial):
             await self.caches.wait_for(await self.store.current_revision())
         cache = self.caches.cache(info.storage_prefix())
-        w = cache.watch(
-            None if initial_events else from_rev,
-            self.caches.revision,
-            info.storage_prefix(namespace or None),
-            matcher,
-            initial_events,
-        )
+        try:
+            w = cache.watch(
+                None if initial_events else from_rev,
+                self.caches.revision,
+                info.storage_prefix(namespace or None),
+                matcher,
+                initial_events,
+            )
+        except errors.StatusError as e:
+            if e.code != 410:
+                raise
+            # As Kubernetes' watch cache: a 200 stream whose only event is the 410 Status.
+            resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+            await resp.prepare(request)
+            await resp.write(orjson.dumps({"type": "ERROR", "object": e.to_status()}) + b"\n")
+            await resp.write_eof()
+            return resp
         if _is_true(send_initial):
             w.push(self._bookmark(info, self.caches.revision, initial_end=True), self.caches.revision)
 
