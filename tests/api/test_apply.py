@@ -224,3 +224,23 @@ def test_conflict_with_another_applier_names_it_without_version():
     with pytest.raises(StatusError) as info:
         server_side_apply(DEPLOYMENT, obj, _one("c", name="w"), "helm", False)
     assert info.value.details["causes"][0]["field"] == '.spec.template.spec.containers[name="w"].image'
+
+
+def test_list_order_follows_structured_merge_diff():
+    live = deployment(containers=[{"name": n, "image": n} for n in ("a", "b", "c")])
+    track_update(DEPLOYMENT, None, live, "creator")
+    applied = deployment(containers=[{"name": "x", "image": "x"}, {"name": "b", "image": "b"}])
+    obj = server_side_apply(DEPLOYMENT, live, applied, "kubectl", False)
+    # Live-only items keep their place; the new item lands before the shared item that follows it.
+    assert [c["name"] for c in obj["spec"]["template"]["spec"]["containers"]] == ["a", "x", "b", "c"]
+
+
+def test_finalizers_are_a_set():
+    live = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "finalizers": ["a/x"]}}
+    track_update(CM, None, live, "creator")
+    obj = server_side_apply(CM, live, {"metadata": {"name": "c", "finalizers": ["b/y"]}}, "kubectl", False)
+    assert obj["metadata"]["finalizers"] == ["a/x", "b/y"]
+    owned = entries(obj)[("kubectl", "Apply", "")]["fieldsV1"]
+    assert owned == {"f:metadata": {"f:finalizers": {'v:"b/y"': {}}}}
+    obj = server_side_apply(CM, obj, {"metadata": {"name": "c"}}, "kubectl", False)
+    assert obj["metadata"]["finalizers"] == ["a/x"]

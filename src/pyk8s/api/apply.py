@@ -19,8 +19,9 @@ field. Simplified against Kubernetes, knowingly:
 from __future__ import annotations
 
 import copy
+import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pyk8s.api.errors import Cause, StatusError, bad_request
@@ -322,21 +323,55 @@ def _merge(live: Any, config: Any, definition: str | None) -> Any:
         elif isinstance(value, list) and isinstance(current, list) \
                 and _associative(keys := _keys(definition, name, fp), value) and _associative(keys, current):
             assert keys is not None
-            merged = list(current)
-            index = {_element_key(keys, e): i for i, e in enumerate(merged)}
-            for element in value:
-                key = _element_key(keys, element)
-                if key in index:
-                    merged[index[key]] = _merge(merged[index[key]], element, fp.items)
-                else:
-                    index[key] = len(merged)
-                    merged.append(copy.deepcopy(element))
-            out[name] = merged
+            out[name] = _merge_ordered(current, value, functools.partial(_element_key, keys),
+                                       functools.partial(_merge_item, fp.items))
         elif isinstance(value, list) and isinstance(current, list) and _set_list(fp, value) \
                 and _set_list(fp, current):
-            out[name] = list(current) + [v for v in value if v not in current]
+            out[name] = _merge_ordered(current, value, _dumps, lambda lhs, rhs: copy.deepcopy(rhs))
         else:
             out[name] = copy.deepcopy(value)
+    return out
+
+
+def _merge_item(definition: str | None, live: Any, applied: Any) -> Any:
+    return copy.deepcopy(applied) if live is None else _merge(live, applied, definition)
+
+
+def _merge_ordered(lhs: list[Any], rhs: list[Any], key: Callable[[Any], Any],
+                   merge: Callable[[Any, Any], Any]) -> list[Any]:
+    """SMD's visitListItems order: walk live and applied items together; live-only items keep their place,
+    applied items come in applied order, and shared items are merged where the applied order reaches them."""
+    lhs_by = {key(e): e for e in lhs}
+    rhs_by = {key(e): e for e in rhs}
+    lhs_order = list(dict.fromkeys(key(e) for e in lhs))
+    rhs_order = list(dict.fromkeys(key(e) for e in rhs))
+    shared = [k for k in rhs_order if k in lhs_by]
+    next_shared = shared.pop(0) if shared else None
+    out: list[Any] = []
+    li = ri = 0
+    while li < len(lhs_order) or ri < len(rhs_order):
+        if li < len(lhs_order) and ri < len(rhs_order):
+            k = lhs_order[li]
+            if k == rhs_order[ri]:
+                out.append(merge(lhs_by[k], rhs_by[k]))
+                li, ri = li + 1, ri + 1
+                next_shared = shared.pop(0) if shared else None
+                continue
+            if k in rhs_by and next_shared is not None and next_shared != k:
+                li += 1  # a shared item, but not the one wanted now: the applied order places it
+                continue
+        if li < len(lhs_order) and lhs_order[li] not in rhs_by:
+            out.append(copy.deepcopy(lhs_by[lhs_order[li]]))
+            li += 1
+            continue
+        if ri < len(rhs_order):
+            k = rhs_order[ri]
+            out.append(merge(lhs_by.get(k), rhs_by[k]))
+            ri += 1
+            if next_shared is not None and next_shared == k:
+                next_shared = shared.pop(0) if shared else None
+        else:
+            li += 1  # only shared items already emitted remain on the live side
     return out
 
 
