@@ -227,9 +227,12 @@ def test_pod_env() -> None:
     pod["spec"]["containers"][0]["env"] = [
         {"value": "x"},
         {"name": "A=B"},
-        {"name": "OK", "value": "v", "valueFrom": {"fieldRef": {"fieldPath": "x"}}},
+        {"name": "OK", "value": "v", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "EMPTY", "valueFrom": {}},
+        {"name": "WHERE", "valueFrom": {"fieldRef": {"fieldPath": "spec.hostname"}}},
+        {"name": "LABEL", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
     ]
+    pod["spec"]["containers"][0]["envFrom"] = [{"prefix": "CM_"}]
     assert check("Pod", pod) == [
         ("spec.containers[0].env[0].name", "FieldValueRequired", "Required value"),
         (
@@ -245,9 +248,63 @@ def test_pod_env() -> None:
         ),
         (
             "spec.containers[0].env[3].valueFrom",
-            "FieldValueRequired",
-            "Required value: must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",  # noqa: E501
+            "FieldValueInvalid",
+            'Invalid value: "": must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or '
+            "`secretKeyRef`",
         ),
+        (
+            "spec.containers[0].env[4].valueFrom.fieldRef.fieldPath",
+            "FieldValueNotSupported",
+            'Unsupported value: "spec.hostname": supported values: "metadata.name", "metadata.namespace", '
+            '"metadata.uid", "spec.nodeName", "spec.serviceAccountName", "status.hostIP", "status.hostIPs", '
+            '"status.podIP", "status.podIPs"',
+        ),
+        (
+            "spec.containers[0].envFrom",
+            "FieldValueInvalid",
+            'Invalid value: "": must specify one of: `configMapRef` or `secretRef`',
+        ),
+    ]
+
+
+def test_probe_and_lifecycle_handlers() -> None:
+    pod = nginx_pod()
+    pod["spec"]["containers"][0]["readinessProbe"] = {
+        "httpGet": {"port": 0, "scheme": "FTP"},
+        "exec": {"command": ["true"]},
+        "terminationGracePeriodSeconds": 5,
+    }
+    pod["spec"]["containers"][0]["lifecycle"] = {"preStop": {"exec": {}}}
+    pod["spec"]["containers"][0]["terminationMessagePolicy"] = "Log"
+    assert check("Pod", pod) == [
+        (
+            "spec.containers[0].terminationMessagePolicy",
+            "FieldValueInvalid",
+            "Invalid value: \"Log\": must be 'File' or 'FallbackToLogsOnError'",
+        ),
+        ("spec.containers[0].lifecycle.preStop.exec.command", "FieldValueRequired", "Required value"),
+        (
+            "spec.containers[0].readinessProbe.httpGet",
+            "FieldValueForbidden",
+            "Forbidden: may not specify more than 1 handler type",
+        ),
+        (
+            "spec.containers[0].readinessProbe.terminationGracePeriodSeconds",
+            "FieldValueInvalid",
+            "Invalid value: 5: must not be set for readinessProbes",
+        ),
+    ]
+
+
+def test_host_ports_may_not_collide() -> None:
+    pod = nginx_pod(
+        containers=[
+            {"name": "a", "image": "a", "ports": [{"containerPort": 80, "hostPort": 8080}]},
+            {"name": "b", "image": "b", "ports": [{"containerPort": 81, "hostPort": 8080}]},
+        ]
+    )
+    assert check("Pod", pod) == [
+        ("spec.containers[1].ports[0].hostPort", "FieldValueDuplicate", 'Duplicate value: "TCP//8080"')
     ]
 
 

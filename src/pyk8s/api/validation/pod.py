@@ -119,10 +119,12 @@ def _validate_ports(ports: Any, path: str, host_network: bool) -> list[Cause]:
         port = f.as_dict(port)
         name = port.get("name")
         if name:
-            causes += f.check(f"{p}.name", str(name), f.port_name)
-            if name in names:
+            name_causes = f.check(f"{p}.name", str(name), f.port_name)
+            causes += name_causes
+            if not name_causes and name in names:
                 causes.append(f.duplicate(f"{p}.name", name))
-            names.add(str(name))
+            elif not name_causes:
+                names.add(str(name))
         container_port = port.get("containerPort")
         if not container_port:
             causes.append(f.required(f"{p}.containerPort", ""))
@@ -145,7 +147,45 @@ def _validate_ports(ports: Any, path: str, host_network: bool) -> list[Cause]:
     return causes
 
 
+_ENV_FIELD_PATHS = (
+    "metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName",
+    "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs",
+)  # fmt: skip
+_ENV_RESOURCE_PATHS = (
+    "limits.cpu", "limits.ephemeral-storage", "limits.memory", "requests.cpu", "requests.ephemeral-storage",
+    "requests.memory",
+)  # fmt: skip
+
+
+def _validate_key_selector(sel: Any, path: str) -> list[Cause]:
+    """configMapKeyRef / secretKeyRef: the object's name is a DNS subdomain, the key a config key."""
+    sel = f.as_dict(sel)
+    causes = f.check(f"{path}.name", str(sel.get("name") or ""), f.dns1123_subdomain)
+    if not sel.get("key"):
+        causes.append(f.required(f"{path}.key", ""))
+    else:
+        causes += f.check(f"{path}.key", str(sel["key"]), f.config_map_key)
+    return causes
+
+
+def _validate_field_ref(ref: Any, path: str) -> list[Cause]:
+    ref = f.as_dict(ref)
+    if not ref.get("apiVersion"):
+        return [f.required(f"{path}.apiVersion", "")]
+    field_path = str(ref.get("fieldPath") or "")
+    if not field_path:
+        return [f.required(f"{path}.fieldPath", "")]
+    for prefix in ("metadata.labels['", "metadata.annotations['"):
+        if field_path.startswith(prefix) and field_path.endswith("']"):
+            key = field_path[len(prefix) : -2]
+            return f.check(path, key.lower() if "annotations" in prefix else key, f.qualified_name)
+    if field_path not in _ENV_FIELD_PATHS:
+        return [f.not_supported(f"{path}.fieldPath", field_path, _ENV_FIELD_PATHS)]
+    return []
+
+
 def _validate_env(env: Any, path: str) -> list[Cause]:
+    """ValidateEnv and validateEnvVarValueFrom."""
     causes: list[Cause] = []
     for i, var in enumerate(f.as_list(env)):
         p = f"{path}[{i}]"
@@ -158,118 +198,131 @@ def _validate_env(env: Any, path: str) -> list[Cause]:
         value_from = var.get("valueFrom")
         if value_from is None:
             continue
-        sources = [
-            k
-            for k in ("fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef")
-            if f.as_dict(value_from).get(k) is not None
-        ]
+        value_from = f.as_dict(value_from)
         vf = f"{p}.valueFrom"
-        if var.get("value"):
-            causes.append(f.invalid(vf, "", "may not be specified when `value` is not empty"))
-        if not sources:
-            causes.append(
-                f.required(
-                    vf,
-                    "must specify one of: `fieldRef`, `resourceFieldRef`, "
-                    "`configMapKeyRef` or `secretKeyRef`",
+        sources = [k for k in ("fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef")
+                   if value_from.get(k) is not None]  # fmt: skip
+        if "fieldRef" in sources:
+            causes += _validate_field_ref(value_from["fieldRef"], f"{vf}.fieldRef")
+        if "resourceFieldRef" in sources:
+            resource = f.as_dict(value_from["resourceFieldRef"]).get("resource")
+            if not resource:
+                causes.append(f.required(f"{vf}.resourceFieldRef.resource", ""))
+            elif resource not in _ENV_RESOURCE_PATHS and not str(resource).startswith(
+                ("requests.hugepages-", "limits.hugepages-")
+            ):
+                causes.append(
+                    f.not_supported(f"{vf}.resourceFieldRef.resource", resource, _ENV_RESOURCE_PATHS)
                 )
-            )
+        for ref in ("configMapKeyRef", "secretKeyRef"):
+            if ref in sources:
+                causes += _validate_key_selector(value_from[ref], f"{vf}.{ref}")
+        if not sources:
+            causes.append(f.invalid(vf, "", "must specify one of: `fieldRef`, `resourceFieldRef`, "
+                                            "`configMapKeyRef` or `secretKeyRef`"))  # fmt: skip
+        elif var.get("value"):
+            causes.append(f.invalid(vf, "", "may not be specified when `value` is not empty"))
         elif len(sources) > 1:
             causes.append(f.invalid(vf, "", "may not have more than one field specified at a time"))
-        for ref in ("configMapKeyRef", "secretKeyRef"):
-            sel = f.as_dict(value_from).get(ref)
-            if sel is not None:
-                sel = f.as_dict(sel)
-                if not sel.get("key"):
-                    causes.append(f.required(f"{vf}.{ref}.key", ""))
-                else:
-                    causes += f.check(f"{vf}.{ref}.key", str(sel["key"]), f.config_map_key)
-                if not sel.get("name"):
-                    causes.append(f.required(f"{vf}.{ref}.name", ""))
-        field_ref = f.as_dict(value_from).get("fieldRef")
-        if field_ref is not None and not f.as_dict(field_ref).get("fieldPath"):
-            causes.append(f.required(f"{vf}.fieldRef.fieldPath", ""))
-        res_ref = f.as_dict(value_from).get("resourceFieldRef")
-        if res_ref is not None and not f.as_dict(res_ref).get("resource"):
-            causes.append(f.required(f"{vf}.resourceFieldRef.resource", ""))
     return causes
 
 
 def _validate_env_from(env_from: Any, path: str) -> list[Cause]:
+    """ValidateEnvFrom: as Kubernetes, the source count is reported on the list's path."""
     causes: list[Cause] = []
     for i, source in enumerate(f.as_list(env_from)):
         p = f"{path}[{i}]"
         source = f.as_dict(source)
+        if source.get("prefix"):
+            causes += f.check(f"{p}.prefix", str(source["prefix"]), f.relaxed_env_var_name)
         refs = [k for k in ("configMapRef", "secretRef") if source.get(k) is not None]
+        for ref in refs:
+            name = f.as_dict(source[ref]).get("name")
+            if not name:
+                causes.append(f.required(f"{p}.{ref}.name", ""))
+            else:
+                causes += f.check(f"{p}.{ref}.name", str(name), f.dns1123_subdomain)
         if not refs:
-            causes.append(f.invalid(p, "", "must specify one of: `configMapRef` or `secretRef`"))
+            causes.append(f.invalid(path, "", "must specify one of: `configMapRef` or `secretRef`"))
         elif len(refs) > 1:
-            causes.append(f.invalid(p, "", "may not have more than one field specified at a time"))
-        causes += [
-            f.required(f"{p}.{ref}.name", "") for ref in refs if not f.as_dict(source[ref]).get("name")
-        ]
+            causes.append(f.invalid(path, "", "may not have more than one field specified at a time"))
     return causes
 
 
 def _validate_mounts(mounts: Any, path: str, volumes: set[str]) -> list[Cause]:
+    """ValidateVolumeMounts."""
     causes: list[Cause] = []
     seen_paths: set[str] = set()
     for i, mount in enumerate(f.as_list(mounts)):
         p = f"{path}[{i}]"
         mount = f.as_dict(mount)
-        name = mount.get("name")
+        name = mount.get("name") or ""
         if not name:
             causes.append(f.required(f"{p}.name", ""))
-        elif name not in volumes:
+        if name not in volumes:
             causes.append(f.not_found(f"{p}.name", name))
-        mount_path = mount.get("mountPath")
+        mount_path = mount.get("mountPath") or ""
         if not mount_path:
             causes.append(f.required(f"{p}.mountPath", ""))
-        elif mount_path in seen_paths:
+        if mount_path in seen_paths:
             causes.append(f.invalid(f"{p}.mountPath", mount_path, "must be unique"))
-        else:
-            seen_paths.add(str(mount_path))
-        if mount.get("subPath") and (
-            ".." in str(mount["subPath"]).split("/") or str(mount["subPath"]).startswith("/")
-        ):
-            causes.append(f.invalid(f"{p}.subPath", mount["subPath"], "must be a relative path without '..'"))
+        seen_paths.add(str(mount_path))
+        for key in ("subPath", "subPathExpr"):
+            sub = str(mount.get(key) or "")
+            if sub.startswith("/"):
+                causes.append(f.invalid(f"{p}.{key}", sub, "must be a relative path"))
+            elif ".." in sub.split("/"):
+                causes.append(f.invalid(f"{p}.{key}", sub, "must not contain '..'"))
+        if mount.get("subPath") and mount.get("subPathExpr"):
+            causes.append(f.invalid(f"{p}.subPathExpr", mount["subPathExpr"],
+                                    "subPathExpr and subPath are mutually exclusive"))  # fmt: skip
     return causes
 
 
-def _validate_probe(probe: Any, path: str, liveness_or_startup: bool) -> list[Cause]:
+def _validate_handler(handler: Any, path: str, kinds: tuple[str, ...]) -> list[Cause]:
+    """validateHandler: exactly one action; a second is Forbidden."""
+    handler = f.as_dict(handler)
+    present = [k for k in kinds if handler.get(k) is not None]
+    if not present:
+        return [f.required(path, "must specify a handler type")]
+    causes = [f.forbidden(f"{path}.{k}", "may not specify more than 1 handler type") for k in present[1:]]
+    action, a_path = f.as_dict(handler[present[0]]), f"{path}.{present[0]}"
+    if present[0] == "exec" and not action.get("command"):
+        causes.append(f.required(f"{a_path}.command", ""))
+    elif present[0] == "httpGet":
+        if not action.get("path"):
+            causes.append(f.required(f"{a_path}.path", ""))
+        causes += _validate_port_ref(action.get("port"), f"{a_path}.port")
+        if action.get("scheme") not in ("HTTP", "HTTPS"):
+            causes.append(f.not_supported(f"{a_path}.scheme", action.get("scheme") or "", ["HTTP", "HTTPS"]))
+    elif present[0] in ("tcpSocket", "grpc"):
+        causes += _validate_port_ref(action.get("port"), f"{a_path}.port")
+    return causes
+
+
+def _validate_probe(probe: Any, path: str, kind: str) -> list[Cause]:
+    """validateProbe plus the liveness, startup and readiness specifics."""
     if probe is None:
         return []
     probe = f.as_dict(probe)
-    causes: list[Cause] = []
-    handlers = [k for k in ("exec", "httpGet", "tcpSocket", "grpc") if probe.get(k) is not None]
-    if not handlers:
-        causes.append(f.required(path, "must specify a handler type"))
-    elif len(handlers) > 1:
-        causes.append(f.forbidden(f"{path}.{handlers[1]}", "may not specify more than 1 handler type"))
+    causes = _validate_handler(probe, path, ("exec", "httpGet", "tcpSocket", "grpc"))
     for key in (
         "initialDelaySeconds",
         "timeoutSeconds",
         "periodSeconds",
         "successThreshold",
         "failureThreshold",
-        "terminationGracePeriodSeconds",
     ):
         causes += f.non_negative(f"{path}.{key}", probe.get(key))
-    if liveness_or_startup and probe.get("successThreshold") not in (None, 1):
+    grace = probe.get("terminationGracePeriodSeconds")
+    if grace is not None:
+        if kind == "readinessProbe":
+            causes.append(f.invalid(f"{path}.terminationGracePeriodSeconds", grace,
+                                    "must not be set for readinessProbes"))  # fmt: skip
+        elif not f.is_int(grace) or grace <= 0:
+            causes.append(f.invalid(f"{path}.terminationGracePeriodSeconds", grace, "must be greater than 0"))
+    if kind != "readinessProbe" and probe.get("successThreshold") not in (None, 1):
         causes.append(f.invalid(f"{path}.successThreshold", probe["successThreshold"], "must be 1"))
-    http = probe.get("httpGet")
-    if http is not None:
-        http = f.as_dict(http)
-        causes += _validate_port_ref(http.get("port"), f"{path}.httpGet.port")
-        scheme = http.get("scheme")
-        if scheme not in (None, "HTTP", "HTTPS"):
-            causes.append(f.not_supported(f"{path}.httpGet.scheme", scheme, ["HTTP", "HTTPS"]))
-    tcp = probe.get("tcpSocket")
-    if tcp is not None:
-        causes += _validate_port_ref(f.as_dict(tcp).get("port"), f"{path}.tcpSocket.port")
-    exec_ = probe.get("exec")
-    if exec_ is not None and not f.as_dict(exec_).get("command"):
-        causes.append(f.required(f"{path}.exec.command", ""))
     return causes
 
 
@@ -294,12 +347,11 @@ def _validate_container(c: Obj, path: str, volumes: set[str], host_network: bool
     causes += f.one_of(
         f"{path}.imagePullPolicy", c.get("imagePullPolicy"), PULL_POLICIES, required_when_empty=False
     )
-    causes += f.one_of(
-        f"{path}.terminationMessagePolicy",
-        c.get("terminationMessagePolicy"),
-        TERMINATION_MESSAGE_POLICIES,
-        required_when_empty=False,
-    )
+    policy = c.get("terminationMessagePolicy")
+    if policy not in TERMINATION_MESSAGE_POLICIES:
+        detail = "must be 'File' or 'FallbackToLogsOnError'"
+        tm_path = f"{path}.terminationMessagePolicy"
+        causes.append(f.required(tm_path, detail) if not policy else f.invalid(tm_path, policy, detail))
     for key in ("command", "args"):
         causes += f.type_check(f"{path}.{key}", c.get(key), list, "a list of strings")
     causes += _validate_ports(c.get("ports"), f"{path}.ports", host_network)
@@ -312,21 +364,38 @@ def _validate_container(c: Obj, path: str, volumes: set[str], host_network: bool
         causes.append(f.not_supported(f"{path}.restartPolicy", c["restartPolicy"], ["Always"]))
     elif not init and c.get("restartPolicy") is not None:
         causes.append(f.forbidden(f"{path}.restartPolicy", "may not be set for non-init containers"))
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        if init and not sidecar and c.get(probe) is not None:
-            causes.append(
-                f.forbidden(
-                    f"{path}.{probe}", "may not be set for init containers without restartPolicy=Always"
-                )
-            )
+    restricted = init and not sidecar
+    for key in ("lifecycle", "livenessProbe", "readinessProbe", "startupProbe"):
+        if c.get(key) is None:
+            continue
+        if restricted:
+            detail = "may not be set for init containers without restartPolicy=Always"
+            causes.append(f.forbidden(f"{path}.{key}", detail))
+        elif key == "lifecycle":
+            lifecycle = f.as_dict(c[key])
+            for hook in ("postStart", "preStop"):
+                if lifecycle.get(hook) is not None:
+                    kinds = ("exec", "httpGet", "tcpSocket", "sleep")
+                    causes += _validate_handler(lifecycle[hook], f"{path}.lifecycle.{hook}", kinds)
         else:
-            causes += _validate_probe(c.get(probe), f"{path}.{probe}", probe != "readinessProbe")
-    if init and not sidecar and c.get("lifecycle") is not None:
-        causes.append(
-            f.forbidden(
-                f"{path}.lifecycle", "may not be set for init containers without restartPolicy=Always"
-            )
-        )
+            causes += _validate_probe(c[key], f"{path}.{key}", key)
+    return causes
+
+
+def _host_port_conflicts(spec: Obj, path: str) -> list[Cause]:
+    """checkHostPortConflicts: one protocol/hostIP/hostPort per pod."""
+    causes: list[Cause] = []
+    seen: set[str] = set()
+    for key in ("containers", "initContainers"):
+        for i, c in enumerate(f.as_list(spec.get(key))):
+            for j, port in enumerate(f.as_list(f.as_dict(c).get("ports"))):
+                port = f.as_dict(port)
+                if not port.get("hostPort"):
+                    continue
+                triple = f"{port.get('protocol') or ''}/{port.get('hostIP') or ''}/{port['hostPort']}"
+                if triple in seen:
+                    causes.append(f.duplicate(f"{path}.{key}[{i}].ports[{j}].hostPort", triple))
+                seen.add(triple)
     return causes
 
 
@@ -352,6 +421,7 @@ def _validate_containers(spec: Obj, path: str, volumes: set[str]) -> list[Cause]
                     causes.append(f.duplicate(f"{cpath}.name", name))
                 names.add(str(name))
             causes += _validate_container(c, cpath, volumes, host_network, init)
+    causes += _host_port_conflicts(spec, path)
     for i, c in enumerate(f.as_list(spec.get("ephemeralContainers"))):
         name = f.as_dict(c).get("name")
         if name and name in names:
