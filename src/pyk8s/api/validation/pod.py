@@ -135,12 +135,9 @@ def _validate_ports(ports: Any, path: str, host_network: bool) -> list[Cause]:
         host_port = port.get("hostPort")
         if host_port:
             causes += [f.invalid(f"{p}.hostPort", host_port, m) for m in f.port_number(host_port)]
-            if host_network and host_port != container_port:
-                causes.append(
-                    f.invalid(
-                        f"{p}.hostPort", host_port, "must match `containerPort` when `hostNetwork` is true"
-                    )
-                )
+        if host_network and port.get("hostPort") != container_port:
+            causes.append(f.invalid(f"{p}.containerPort", container_port,
+                                    "must match `hostPort` when `hostNetwork` is true"))  # fmt: skip
         causes += f.one_of(f"{p}.protocol", port.get("protocol"), PROTOCOLS)
         if port.get("hostIP"):
             causes += f.check(f"{p}.hostIP", str(port["hostIP"]), f.ip_address)
@@ -382,20 +379,19 @@ def _validate_container(c: Obj, path: str, volumes: set[str], host_network: bool
     return causes
 
 
-def _host_port_conflicts(spec: Obj, path: str) -> list[Cause]:
-    """checkHostPortConflicts: one protocol/hostIP/hostPort per pod."""
+def _host_port_conflicts(containers: list[tuple[int, Any]], path: str) -> list[Cause]:
+    """checkHostPortConflicts: one protocol/hostIP/hostPort among `containers`."""
     causes: list[Cause] = []
     seen: set[str] = set()
-    for key in ("containers", "initContainers"):
-        for i, c in enumerate(f.as_list(spec.get(key))):
-            for j, port in enumerate(f.as_list(f.as_dict(c).get("ports"))):
-                port = f.as_dict(port)
-                if not port.get("hostPort"):
-                    continue
-                triple = f"{port.get('protocol') or ''}/{port.get('hostIP') or ''}/{port['hostPort']}"
-                if triple in seen:
-                    causes.append(f.duplicate(f"{path}.{key}[{i}].ports[{j}].hostPort", triple))
-                seen.add(triple)
+    for i, c in containers:
+        for j, port in enumerate(f.as_list(f.as_dict(c).get("ports"))):
+            port = f.as_dict(port)
+            if not port.get("hostPort"):
+                continue
+            triple = f"{port.get('protocol') or ''}/{port.get('hostIP') or ''}/{port['hostPort']}"
+            if triple in seen:
+                causes.append(f.duplicate(f"{path}[{i}].ports[{j}].hostPort", triple))
+            seen.add(triple)
     return causes
 
 
@@ -421,7 +417,10 @@ def _validate_containers(spec: Obj, path: str, volumes: set[str]) -> list[Cause]
                     causes.append(f.duplicate(f"{cpath}.name", name))
                 names.add(str(name))
             causes += _validate_container(c, cpath, volumes, host_network, init)
-    causes += _host_port_conflicts(spec, path)
+    # App containers run together; init containers one at a time.
+    causes += _host_port_conflicts(list(enumerate(f.as_list(spec.get("containers")))), f"{path}.containers")
+    for i, c in enumerate(f.as_list(spec.get("initContainers"))):
+        causes += _host_port_conflicts([(i, c)], f"{path}.initContainers")
     for i, c in enumerate(f.as_list(spec.get("ephemeralContainers"))):
         name = f.as_dict(c).get("name")
         if name and name in names:
@@ -562,7 +561,10 @@ def validate_tolerations(tolerations: Any, path: str) -> list[Cause]:
                 )
             )
         if op == "Equal":
-            causes += f.check(f"{p}.value", str(tol.get("value") or ""), f.label_value)
+            value = str(tol.get("value") or "")
+            errs = f.label_value(value)
+            if errs:
+                causes.append(f.invalid(f"{p}.operator", value, ";".join(errs)))
         elif op == "Exists":
             if tol.get("value"):
                 causes.append(
@@ -644,6 +646,44 @@ def _validate_node_selector_terms(affinity: Any, path: str) -> list[Cause]:
 # --- the PodSpec ----------------------------------------------------------------------------------
 
 
+def _validate_dns_config(spec: Obj, path: str) -> list[Cause]:
+    """validatePodDNSConfig, with the expanded search limits (the default since 1.28)."""
+    config = spec.get("dnsConfig")
+    if spec.get("dnsPolicy") == "None":
+        if config is None:
+            return [f.required(path, "must provide `dnsConfig` when `dnsPolicy` is None")]
+        if not f.as_list(f.as_dict(config).get("nameservers")):
+            detail = "must provide at least one DNS nameserver when `dnsPolicy` is None"
+            return [f.required(f"{path}.nameservers", detail)]
+    if config is None:
+        return []
+    config = f.as_dict(config)
+    causes: list[Cause] = []
+    servers = f.as_list(config.get("nameservers"))
+    if len(servers) > 3:
+        causes.append(f.invalid(f"{path}.nameservers", servers, "must not have more than 3 nameservers"))
+    for i, server in enumerate(servers):
+        if f.ip_address(str(server)):
+            causes.append(f.invalid(f"{path}.nameservers[{i}]", server, "must be valid IP address"))
+    searches = [str(s) for s in f.as_list(config.get("searches"))]
+    if len(searches) > 32:
+        causes.append(f.invalid(f"{path}.searches", searches, "must not have more than 32 search paths"))
+    if len(" ".join(searches)) > 2048:
+        causes.append(
+            f.invalid(
+                f"{path}.searches",
+                searches,
+                "must not have more than 2048 characters (including spaces) in the search list",
+            )
+        )
+    for i, search in enumerate(searches):
+        causes += f.check(f"{path}.searches[{i}]", search.removesuffix("."), f.dns1123_subdomain)
+    for i, option in enumerate(f.as_list(config.get("options"))):
+        if not f.as_dict(option).get("name"):
+            causes.append(f.required(f"{path}.options[{i}]", "must not be empty"))
+    return causes
+
+
 def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
     if not isinstance(spec, dict):
         return (
@@ -655,8 +695,10 @@ def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
     causes += _validate_containers(spec, path, volumes)
     causes += f.one_of(f"{path}.restartPolicy", spec.get("restartPolicy"), RESTART_POLICIES)
     causes += f.one_of(f"{path}.dnsPolicy", spec.get("dnsPolicy"), DNS_POLICIES)
-    if spec.get("dnsPolicy") == "None" and spec.get("dnsConfig") is None:
-        causes.append(f.required(f"{path}.dnsConfig", "must provide `dnsConfig` when `dnsPolicy` is None"))
+    causes += _validate_dns_config(spec, f"{path}.dnsConfig")
+    for i, gate in enumerate(f.as_list(spec.get("readinessGates"))):
+        condition = str(f.as_dict(gate).get("conditionType") or "")
+        causes += f.check(f"{path}.readinessGates[{i}].conditionType", condition, f.qualified_name)
     causes += f.validate_labels(spec.get("nodeSelector"), f"{path}.nodeSelector")
     for key in ("serviceAccountName", "nodeName", "priorityClassName"):
         if spec.get(key):
