@@ -44,3 +44,19 @@ def test_too_many_operations_is_413():
     with pytest.raises(StatusError) as info:
         apply_patch(CM, LIVE, [{"op": "test", "path": "/data/k", "value": "v"}] * 10001, JSON_PATCH)
     assert info.value.code == 413
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ([{"op": "test", "path": "/data/k", "value": "other"}], "testing value /data/k failed: test failed"),
+        ([{"op": "bogus", "path": "/data"}], "Unexpected kind: bogus"),
+    ],
+)
+def test_messages_name_the_failing_operation_as_kubernetes(patch, message):
+    with pytest.raises(StatusError) as info:
+        apply_patch(CM, LIVE, patch, JSON_PATCH)
+    assert info.value.message == message
+    with pytest.raises(StatusError) as info:
+        apply_patch(CM, LIVE, [{"op": "remove", "path": "/data/missing"}], JSON_PATCH)
+    assert info.value.message.startswith("error in remove for path: '/data/missing': ")

@@ -128,3 +128,19 @@ def test_merge_and_json_patch_match_kubectl(patch, patch_type, tmp_path):
     code, out, err = _kubectl(obj, patch, patch_type, tmp_path)
     assert code == 0, err
     assert apply_patch(INFOS["Pod"], obj, patch, TYPES[patch_type]) == json.loads(out)
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        [{"op": "test", "path": "/spec/containers/0/name", "value": "zz"}],
+        [{"op": "bogus", "path": "/spec"}],
+    ],
+)
+def test_json_patch_errors_match_kubectl(patch, tmp_path):
+    obj = _pod({"containers": [_c("a")]})
+    code, _, err = _kubectl(obj, patch, "json", tmp_path)
+    assert code != 0
+    with pytest.raises(StatusError) as info:
+        apply_patch(INFOS["Pod"], obj, patch, JSON_PATCH)
+    assert (info.value.code, err) == (422, f"error: {info.value.message}")

@@ -16,6 +16,9 @@ from pyk8s.api.errors import StatusError, bad_request, request_entity_too_large
 MAX_OPERATIONS = 10000
 
 
+_OPERATIONS = ("add", "remove", "replace", "move", "copy", "test")
+
+
 def _unprocessable(message: str) -> StatusError:
     return StatusError(422, "Invalid", message)
 
@@ -30,11 +33,17 @@ def json_patch(document: Any, patch: Any) -> Any:
     for op in patch:
         if not isinstance(op, dict):
             raise bad_request("json: cannot unmarshal non-object into Go value of type jsonpatch.Operation")
-    try:
-        compiled = jsonpatch.JsonPatch(copy.deepcopy(patch))
-        return compiled.apply(document, in_place=False)
-    except jsonpatch.JsonPatchTestFailed as e:
-        raise _unprocessable(f"the test operation failed: {e}") from None
-    except (jsonpatch.InvalidJsonPatch, jsonpatch.JsonPatchConflict, jsonpointer.JsonPointerException,
-            KeyError, IndexError, TypeError, ValueError) as e:
-        raise _unprocessable(f"the JSON patch could not be applied: {e}") from None
+    # Operation by operation, so an error can name the operation that failed, as Kubernetes' does.
+    result = copy.deepcopy(document)
+    for op in patch:
+        kind, path = op.get("op"), op.get("path")
+        if kind not in _OPERATIONS:
+            raise _unprocessable(f"Unexpected kind: {kind}")
+        try:
+            result = jsonpatch.JsonPatch([copy.deepcopy(op)]).apply(result, in_place=True)
+        except jsonpatch.JsonPatchTestFailed:
+            raise _unprocessable(f"testing value {path} failed: test failed") from None
+        except (jsonpatch.InvalidJsonPatch, jsonpatch.JsonPatchConflict, jsonpointer.JsonPointerException,
+                KeyError, IndexError, TypeError, ValueError) as e:
+            raise _unprocessable(f"error in {kind} for path: '{path}': {e}") from None
+    return result
