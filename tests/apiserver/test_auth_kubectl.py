@@ -25,6 +25,7 @@ from pyk8s.apiserver import codec
 from pyk8s.apiserver.app import API_SERVER, APIServer, APIServerConfig, create_app
 from pyk8s.apiserver.auth import protobuf
 from pyk8s.apiserver.auth.audit import AuditLog
+from pyk8s.apiserver.auth.escalation import RBACEscalationCheck
 from pyk8s.apiserver.auth.policy import bootstrap_policy
 from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_revision
 from pyk8s.server.pki import Pki, ensure_pki, render_kubeconfig
@@ -111,6 +112,7 @@ async def cluster(tmp_path: Path, protobuf_bodies: None) -> AsyncIterator[Cluste
             authorizer=stack.authorizer,
             virtual_creates=stack.virtual_creates,
             audit=audit,
+            admission=[RBACEscalationCheck(stack.authorizer)],
         )
     )
     api = holder["api"] = app[API_SERVER]
@@ -263,3 +265,39 @@ async def test_audit_log_has_a_line_per_request(cluster: Cluster) -> None:
     assert e["user"]["username"] == "system:admin"
     assert e["responseStatus"]["code"] == 200
     assert e["userAgent"].startswith("kubectl")
+
+
+def _rolebinding(name: str, role: str) -> str:
+    return (
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\n"
+        f"metadata: {{name: {name}, namespace: default}}\n"
+        f"roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {role}}}\n"
+        "subjects: [{kind: ServiceAccount, name: default, namespace: default}]\n"
+    )
+
+
+async def test_namespace_admin_cannot_escalate(cluster: Cluster, tmp_path: Path) -> None:
+    (tmp_path / "rb-admin.yaml").write_text(_rolebinding("sa-admin", "admin"))
+    code, _, err = await cluster.kubectl("create", "-f", str(tmp_path / "rb-admin.yaml"))
+    assert code == 0, err
+    code, token, err = await cluster.kubectl("create", "token", "default", "-n", "default")
+    assert code == 0, err
+    sa_config = tmp_path / "sa.yaml"
+    sa_config.write_text(
+        render_kubeconfig(cluster.url, cluster.pki.ca_cert.read_bytes(), token=token.strip())
+    )
+
+    async def is_admin() -> bool:
+        _, out, _ = await cluster.kubectl(
+            "auth", "can-i", "create", "rolebindings", "-n", "default", kubeconfig=sa_config
+        )
+        return out.strip() == "yes"
+
+    assert await _eventually(is_admin)
+    (tmp_path / "rb-view.yaml").write_text(_rolebinding("sa-view", "view"))
+    code, _, err = await cluster.kubectl("create", "-f", str(tmp_path / "rb-view.yaml"), kubeconfig=sa_config)
+    assert code == 0, err
+    (tmp_path / "rb-root.yaml").write_text(_rolebinding("sa-root", "cluster-admin"))
+    code, _, err = await cluster.kubectl("create", "-f", str(tmp_path / "rb-root.yaml"), kubeconfig=sa_config)
+    assert code != 0
+    assert "is attempting to grant RBAC permissions not currently held" in err

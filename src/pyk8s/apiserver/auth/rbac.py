@@ -33,9 +33,13 @@ class Rule:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Rule:
-        return cls(frozenset(d.get("verbs") or ()), frozenset(d.get("apiGroups") or ()),
-                   tuple(d.get("resources") or ()), frozenset(d.get("resourceNames") or ()),
-                   tuple(d.get("nonResourceURLs") or ()))
+        return cls(
+            frozenset(d.get("verbs") or ()),
+            frozenset(d.get("apiGroups") or ()),
+            tuple(d.get("resources") or ()),
+            frozenset(d.get("resourceNames") or ()),
+            tuple(d.get("nonResourceURLs") or ()),
+        )
 
     def to_dict(self) -> Obj:
         out: Obj = {"verbs": sorted(self.verbs)}
@@ -52,8 +56,10 @@ class Rule:
         if "*" not in self.verbs and a.verb not in self.verbs:
             return False
         if not a.is_resource_request:
-            return any(u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u[:-1]))
-                       for u in self.non_resource_urls)
+            return any(
+                u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u[:-1]))
+                for u in self.non_resource_urls
+            )
         if "*" not in self.api_groups and a.api_group not in self.api_groups:
             return False
         if not _resource_matches(self.resources, a.resource, a.subresource):
@@ -135,10 +141,16 @@ class _Grant:
 
 class _Index:
     def __init__(self, cluster_roles: list[Obj], roles: list[Obj], crbs: list[Obj], rbs: list[Obj]) -> None:
-        self.cluster_rules = {name: [Rule.from_dict(r) for r in rules]
-                              for name, rules in aggregate_cluster_roles(cluster_roles).items()}
-        self.role_rules = {(r["metadata"].get("namespace", ""), r["metadata"]["name"]):
-                           [Rule.from_dict(x) for x in r.get("rules") or ()] for r in roles}
+        self.cluster_rules = {
+            name: [Rule.from_dict(r) for r in rules]
+            for name, rules in aggregate_cluster_roles(cluster_roles).items()
+        }
+        self.role_rules = {
+            (r["metadata"].get("namespace", ""), r["metadata"]["name"]): [
+                Rule.from_dict(x) for x in r.get("rules") or ()
+            ]
+            for r in roles
+        }
         self.cluster_grants: dict[_SubjectKey, list[_Grant]] = {}
         self.ns_grants: dict[tuple[str, _SubjectKey], list[_Grant]] = {}
         for b in crbs:
@@ -148,8 +160,15 @@ class _Index:
             for s in b.get("subjects") or ():
                 if key := _subject_key(s, ""):
                     self.cluster_grants.setdefault(key, []).append(
-                        _Grant("ClusterRoleBinding", b["metadata"]["name"], "ClusterRole",
-                               ref.get("name", ""), "", key))
+                        _Grant(
+                            "ClusterRoleBinding",
+                            b["metadata"]["name"],
+                            "ClusterRole",
+                            ref.get("name", ""),
+                            "",
+                            key,
+                        )
+                    )
         for b in rbs:
             ns = b["metadata"].get("namespace", "")
             ref = b.get("roleRef") or {}
@@ -159,8 +178,15 @@ class _Index:
             for s in b.get("subjects") or ():
                 if key := _subject_key(s, ns):
                     self.ns_grants.setdefault((ns, key), []).append(
-                        _Grant("RoleBinding", f"{b['metadata']['name']}/{ns}", kind, ref.get("name", ""),
-                               ns if kind == "Role" else "", key))
+                        _Grant(
+                            "RoleBinding",
+                            f"{b['metadata']['name']}/{ns}",
+                            kind,
+                            ref.get("name", ""),
+                            ns if kind == "Role" else "",
+                            key,
+                        )
+                    )
 
     def rules_of(self, g: _Grant) -> list[Rule]:
         if g.role_kind == "ClusterRole":
@@ -187,8 +213,13 @@ class RBACAuthorizer:
     `revision`, when given, returns something that changes whenever any RBAC object changes (the watch
     cache's resourceVersion, say); otherwise a fingerprint of the listed objects is compared."""
 
-    def __init__(self, lister: ObjectLister, *, revision: Callable[[], object] | None = None,
-                 privileged_groups: Iterable[str] = (PRIVILEGED_GROUP,)) -> None:
+    def __init__(
+        self,
+        lister: ObjectLister,
+        *,
+        revision: Callable[[], object] | None = None,
+        privileged_groups: Iterable[str] = (PRIVILEGED_GROUP,),
+    ) -> None:
         self._lister = lister
         self._revision = revision
         self._privileged = frozenset(privileged_groups)
@@ -200,8 +231,12 @@ class RBACAuthorizer:
         self._index = None
 
     def _lists(self) -> tuple[list[Obj], ...]:
-        infos = (resources.cluster_roles(), resources.roles(), resources.cluster_role_bindings(),
-                 resources.role_bindings())
+        infos = (
+            resources.cluster_roles(),
+            resources.roles(),
+            resources.cluster_role_bindings(),
+            resources.role_bindings(),
+        )
         return tuple(list(self._lister(i)) for i in infos)
 
     def index(self) -> _Index:
@@ -212,7 +247,8 @@ class RBACAuthorizer:
             return self._index
         lists = self._lists()
         fingerprint = tuple(
-            (id(o), o.get("metadata", {}).get("resourceVersion")) for objs in lists for o in objs)
+            (id(o), o.get("metadata", {}).get("resourceVersion")) for objs in lists for o in objs
+        )
         if self._index is None or fingerprint != self._seen:
             self._index, self._seen = _Index(*lists), fingerprint
         return self._index
@@ -229,12 +265,30 @@ class RBACAuthorizer:
     async def authorize(self, attributes: Attributes) -> Decision:
         return self.decide(attributes)
 
+    def role_rules(self, kind: str, namespace: str, name: str) -> list[Rule] | None:
+        """The effective rules of a Role (`namespace`/`name`) or ClusterRole (`name`); None if absent."""
+        index = self.index()
+        if kind == "ClusterRole":
+            return index.cluster_rules.get(name)
+        return index.role_rules.get((namespace, name))
+
+    def aggregated_rules(self, cluster_role: Obj) -> list[Rule]:
+        """The rules an aggregated ClusterRole would collect from the current ClusterRoles."""
+        others = [
+            cr for cr in self._lists()[0] if cr["metadata"]["name"] != cluster_role["metadata"].get("name")
+        ]
+        name = cluster_role["metadata"].get("name") or "\x00new"
+        candidate = {**cluster_role, "metadata": {**cluster_role["metadata"], "name": name}}
+        return [Rule.from_dict(r) for r in aggregate_cluster_roles([*others, candidate])[name]]
+
     def rules_for(self, user: UserInfo, namespace: str) -> tuple[list[Rule], list[Rule]]:
         """(resource rules, non-resource rules) that apply to `user` in `namespace` — for
         SelfSubjectRulesReview. A privileged user gets the cluster-admin rules."""
         if self._privileged.intersection(user.groups):
-            return ([Rule(frozenset("*"), frozenset("*"), ("*",), frozenset(), ())],
-                    [Rule(frozenset("*"), frozenset(), (), frozenset(), ("*",))])
+            return (
+                [Rule(frozenset("*"), frozenset("*"), ("*",), frozenset(), ())],
+                [Rule(frozenset("*"), frozenset(), (), frozenset(), ("*",))],
+            )
         index = self.index()
         res: list[Rule] = []
         non: list[Rule] = []
@@ -252,10 +306,14 @@ def forbidden_message(a: Attributes) -> str:
         return f'User "{a.user.name}" cannot {a.verb} path "{a.path}"'
     resource = f"{a.resource}/{a.subresource}" if a.subresource else a.resource
     if a.namespace:
-        return (f'User "{a.user.name}" cannot {a.verb} resource "{resource}" in API group "{a.api_group}" '
-                f'in the namespace "{a.namespace}"')
-    return (f'User "{a.user.name}" cannot {a.verb} resource "{resource}" in API group "{a.api_group}" '
-            "at the cluster scope")
+        return (
+            f'User "{a.user.name}" cannot {a.verb} resource "{resource}" in API group "{a.api_group}" '
+            f'in the namespace "{a.namespace}"'
+        )
+    return (
+        f'User "{a.user.name}" cannot {a.verb} resource "{resource}" in API group "{a.api_group}" '
+        "at the cluster scope"
+    )
 
 
 def forbidden_error(a: Attributes, reason: str = "") -> StatusError:
