@@ -1,6 +1,8 @@
 import copy
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pyk8s.api.apply import fields_from_v1, fields_to_v1, server_side_apply, track_update
 from pyk8s.api.errors import StatusError
@@ -244,3 +246,32 @@ def test_finalizers_are_a_set():
     assert owned == {"f:metadata": {"f:finalizers": {'v:"b/y"': {}}}}
     obj = server_side_apply(CM, obj, {"metadata": {"name": "c"}}, "kubectl", False)
     assert obj["metadata"]["finalizers"] == ["a/x"]
+
+
+_names = st.sampled_from(["a", "b", "c", "d"])
+_containers = st.lists(st.builds(lambda n, i: {"name": n, "image": i}, _names, st.sampled_from(["x", "y"])),
+                       max_size=4, unique_by=lambda c: c["name"])
+_labels = st.dictionaries(_names, st.sampled_from(["1", "2"]), max_size=3)
+
+
+def _config(labels, containers, replicas):
+    obj = deployment(replicas=replicas, labels=labels or None, containers=containers or None)
+    if not containers:
+        del obj["spec"]["template"]["spec"]["containers"]
+    return obj
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=60)
+@given(st.lists(st.tuples(_labels, _containers, st.one_of(st.none(), st.integers(0, 3))), min_size=1,
+                max_size=4))
+def test_a_sole_applier_gets_exactly_its_last_configuration(configs):
+    obj = None
+    for labels, containers, replicas in configs:
+        obj = server_side_apply(DEPLOYMENT, obj, _config(labels, containers, replicas), "kubectl", False)
+    labels, containers, replicas = configs[-1]
+    assert obj["metadata"].get("labels", {}) == labels
+    assert obj["spec"].get("replicas") == replicas
+    assert obj["spec"]["template"]["spec"].get("containers", []) == containers
+    # Re-applying the same configuration changes nothing.
+    again = server_side_apply(DEPLOYMENT, obj, _config(labels, containers, replicas), "kubectl", False)
+    assert again == obj
