@@ -449,6 +449,11 @@ def test_service_errors() -> None:
             "FieldValueInvalid",
             "Invalid value: 0: must be between 1 and 65535, inclusive",
         ),
+        (  # targetPort defaults to the port
+            "spec.ports[1].targetPort",
+            "FieldValueInvalid",
+            "Invalid value: 0: must be between 1 and 65535, inclusive",
+        ),
         (
             "spec.ports[1].nodePort",
             "FieldValueForbidden",
@@ -468,6 +473,36 @@ def test_service_errors() -> None:
     bad_name = service()
     bad_name["metadata"]["name"] = "1st-service"  # services are DNS-1035 labels: a letter first
     assert fields("Service", bad_name) == ["metadata.name"]
+
+
+def test_service_ports_affinity_and_traffic_policy() -> None:
+    dup = service(ports=[{"name": "a", "port": 80}, {"name": "b", "port": 80}])
+    assert check("Service", dup) == [
+        (
+            "spec.ports[1]",
+            "FieldValueDuplicate",
+            'Duplicate value: core.ServicePort{Name:"", Protocol:"TCP", AppProtocol:(*string)(nil), Port:80, '
+            'TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}',
+        )
+    ]
+    sticky = service(sessionAffinity="ClientIP", sessionAffinityConfig={"clientIP": {"timeoutSeconds": 0}})
+    assert check("Service", sticky) == [
+        (
+            "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+            "FieldValueInvalid",
+            "Invalid value: 0: must be greater than 0 and less than 86400",
+        )
+    ]
+    assert check("Service", service(sessionAffinity="ClientIP")) == []  # the timeout defaults to 10800
+    local = service(externalTrafficPolicy="Local")
+    assert check("Service", local) == [
+        (
+            "spec.externalTrafficPolicy",
+            "FieldValueInvalid",
+            'Invalid value: "Local": may only be set for externally-accessible services',
+        )
+    ]
+    assert check("Service", service(type="LoadBalancer", externalTrafficPolicy="Local")) == []
 
 
 def test_service_cluster_ip_is_immutable() -> None:

@@ -39,20 +39,22 @@ def _headless(spec: Obj) -> bool:
     return spec.get("clusterIP") == "None"
 
 
-def validate_service(obj: Obj, old: Obj | None) -> list[Cause]:
-    spec = f.as_dict(obj.get("spec"))
+_MAX_AFFINITY_SECONDS = 86400
+
+
+def _go_service_port_key(port: Any, protocol: Any) -> str:
+    """The core.ServicePort key Kubernetes reports a duplicate port with, printed as Go's %#v."""
+    return (f'core.ServicePort{{Name:"", Protocol:"{protocol}", AppProtocol:(*string)(nil), Port:{port}, '
+            'TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}')  # fmt: skip
+
+
+def _validate_service_ports(spec: Obj, svc_type: str) -> list[Cause]:
     causes: list[Cause] = []
-    svc_type = spec.get("type") or "ClusterIP"
-    if svc_type not in SERVICE_TYPES:
-        causes.append(f.not_supported("spec.type", svc_type, SERVICE_TYPES))
     ports = f.as_list(spec.get("ports"))
-    if not ports and not _headless(spec) and svc_type != "ExternalName":
-        causes.append(f.required("spec.ports", ""))
     names: set[str] = set()
-    keys: set[tuple[Any, Any]] = set()
-    for i, port in enumerate(ports):
+    for i, raw in enumerate(ports):
         p = f"spec.ports[{i}]"
-        port = f.as_dict(port)
+        port = f.as_dict(raw)
         name = port.get("name")
         if len(ports) > 1 and not name:
             causes.append(f.required(f"{p}.name", ""))
@@ -64,74 +66,132 @@ def validate_service(obj: Obj, old: Obj | None) -> list[Cause]:
         causes += [f.invalid(f"{p}.port", port.get("port", 0), m) for m in f.port_number(port.get("port"))]
         causes += f.one_of(f"{p}.protocol", port.get("protocol"), pod.PROTOCOLS)
         target = port.get("targetPort")
-        if target not in (None, 0, ""):
-            if f.is_int(target):
-                causes += [f.invalid(f"{p}.targetPort", target, m) for m in f.port_number(target)]
-            else:
-                causes += f.check(f"{p}.targetPort", str(target), f.port_name)
-        node_port = port.get("nodePort")
-        if node_port:
-            if svc_type in ("ClusterIP", "ExternalName"):
-                causes.append(f.forbidden(f"{p}.nodePort", f"may not be used when `type` is '{svc_type}'"))
-            else:
-                causes += [f.invalid(f"{p}.nodePort", node_port, m) for m in f.port_number(node_port)]
-        port_key = (port.get("port"), port.get("protocol") or "TCP")
-        if port_key in keys:
-            causes.append(f.duplicate(p, f"{port_key[0]}/{port_key[1]}"))
-        keys.add(port_key)
-    causes += f.validate_labels(spec.get("selector"), "spec.selector")
-    causes += f.one_of(
-        "spec.sessionAffinity", spec.get("sessionAffinity"), ("ClientIP", "None"), required_when_empty=False
-    )
+        if f.is_int(target):
+            causes += [f.invalid(f"{p}.targetPort", target, m) for m in f.port_number(target)]
+        elif isinstance(target, str):
+            causes += f.check(f"{p}.targetPort", target, f.port_name)
+        if port.get("nodePort"):
+            causes += [
+                f.invalid(f"{p}.nodePort", port["nodePort"], m) for m in f.port_number(port["nodePort"])
+            ]
+    if svc_type == "ClusterIP":
+        causes += [f.forbidden(f"spec.ports[{i}].nodePort", "may not be used when `type` is 'ClusterIP'")
+                   for i, port in enumerate(ports) if f.as_dict(port).get("nodePort")]  # fmt: skip
+    node_ports: set[tuple[Any, Any]] = set()
+    for i, port in enumerate(ports):
+        port = f.as_dict(port)
+        if port.get("nodePort"):
+            key = (port.get("protocol"), port["nodePort"])
+            if key in node_ports:
+                causes.append(f.duplicate(f"spec.ports[{i}].nodePort", port["nodePort"]))
+            node_ports.add(key)
+    keys: set[tuple[Any, Any]] = set()
+    for i, port in enumerate(ports):
+        port = f.as_dict(port)
+        key = (port.get("protocol"), port.get("port"))
+        if key in keys:
+            causes.append(
+                Cause(
+                    "FieldValueDuplicate",
+                    f"Duplicate value: {_go_service_port_key(key[1], key[0])}",
+                    f"spec.ports[{i}]",
+                )
+            )
+        keys.add(key)
+    return causes
+
+
+def _validate_session_affinity(spec: Obj) -> list[Cause]:
+    affinity = spec.get("sessionAffinity")
+    causes = f.one_of("spec.sessionAffinity", affinity, ("ClientIP", "None"))
+    config = spec.get("sessionAffinityConfig")
+    path = "spec.sessionAffinityConfig"
+    if affinity == "ClientIP":
+        detail = "when session affinity type is ClientIP"
+        client_ip = f.as_dict(config).get("clientIP")
+        timeout = f.as_dict(client_ip).get("timeoutSeconds")
+        if config is None:
+            causes.append(f.required(path, detail))
+        elif client_ip is None:
+            causes.append(f.required(f"{path}.clientIP", detail))
+        elif timeout is None:
+            causes.append(f.required(f"{path}.clientIP.timeoutSeconds", detail))
+        elif not f.is_int(timeout) or not 0 < timeout <= _MAX_AFFINITY_SECONDS:
+            detail = f"must be greater than 0 and less than {_MAX_AFFINITY_SECONDS}"
+            causes.append(f.invalid(f"{path}.clientIP.timeoutSeconds", timeout, detail))
+    elif affinity == "None" and config is not None:
+        causes.append(f.forbidden(path, "must not be set when session affinity is None"))
+    return causes
+
+
+def _validate_cluster_ips(spec: Obj, svc_type: str) -> list[Cause]:
+    causes: list[Cause] = []
     if svc_type == "ExternalName":
         if spec.get("clusterIPs") or spec.get("clusterIP") not in (None, ""):
             causes.append(f.forbidden("spec.clusterIPs", "may not be set for ExternalName services"))
+        return causes
+    ips = f.as_list(spec.get("clusterIPs")) or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+    if spec.get("clusterIP") and ips and spec["clusterIP"] != ips[0]:
+        causes.append(f.invalid("spec.clusterIPs", ips, "element [0] must match clusterIP"))
+    for i, ip in enumerate(ips):
+        if ip == "None":
+            if i > 0 or len(ips) > 1:
+                causes.append(
+                    f.invalid(f"spec.clusterIPs[{i}]", ip, "'None' must be the first and only value")
+                )
+        elif f.ip_address(str(ip)):
+            causes.append(
+                f.invalid(f"spec.clusterIPs[{i}]", ip, "must be empty, 'None', or a valid IP address")
+            )
+    if _headless(spec) and svc_type in ("NodePort", "LoadBalancer"):
+        causes.append(
+            f.invalid("spec.clusterIPs[0]", "None", f"may not be set to 'None' for {svc_type} services")
+        )
+    return causes
+
+
+def validate_service(obj: Obj, old: Obj | None) -> list[Cause]:
+    """ValidateService, in Kubernetes' order, and ValidateServiceUpdate's immutable cluster IP."""
+    spec = f.as_dict(obj.get("spec"))
+    causes: list[Cause] = []
+    svc_type = spec.get("type") or ""
+    if not f.as_list(spec.get("ports")) and not _headless(spec) and svc_type != "ExternalName":
+        causes.append(f.required("spec.ports", ""))
+    if svc_type == "ExternalName":
         cname = str(spec.get("externalName") or "").removesuffix(".")
         if cname:
             causes += f.check("spec.externalName", cname, f.dns1123_subdomain)
         else:
             causes.append(f.required("spec.externalName", ""))
+    causes += _validate_service_ports(spec, svc_type)
+    causes += f.validate_labels(spec.get("selector"), "spec.selector")
+    causes += _validate_session_affinity(spec)
+    causes += _validate_cluster_ips(spec, svc_type)
+    for i, ip in enumerate(f.as_list(spec.get("externalIPs"))):
+        causes += f.check(f"spec.externalIPs[{i}]", str(ip), f.ip_address)
+    causes += f.one_of("spec.type", svc_type, SERVICE_TYPES)
+    externally_accessible = svc_type in ("NodePort", "LoadBalancer") or (
+        svc_type == "ClusterIP" and bool(spec.get("externalIPs"))
+    )
+    policy = spec.get("externalTrafficPolicy")
+    if not externally_accessible:
+        if policy:
+            causes.append(f.invalid("spec.externalTrafficPolicy", policy,
+                                    "may only be set for externally-accessible services"))  # fmt: skip
     else:
-        ips = f.as_list(spec.get("clusterIPs")) or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
-        for i, ip in enumerate(ips):
-            if ip != "None" and f.ip_address(str(ip)):
-                causes.append(
-                    f.invalid(f"spec.clusterIPs[{i}]", ip, "must be empty, 'None', or a valid IP address")
-                )
-        if spec.get("clusterIP") and ips and spec["clusterIP"] != ips[0]:
-            causes.append(f.invalid("spec.clusterIPs", ips, "element [0] must match clusterIP"))
-        if _headless(spec) and svc_type != "ClusterIP":
-            causes.append(
-                f.invalid("spec.clusterIPs[0]", "None", f"may not be set to 'None' for {svc_type} services")
-            )
-    for key in ("externalTrafficPolicy", "internalTrafficPolicy"):
-        causes += f.one_of(f"spec.{key}", spec.get(key), ("Cluster", "Local"), required_when_empty=False)
-    if spec.get("externalTrafficPolicy") and svc_type not in ("NodePort", "LoadBalancer"):
-        causes.append(
-            f.invalid(
-                "spec.externalTrafficPolicy",
-                spec["externalTrafficPolicy"],
-                "may only be set when `type` is 'NodePort' or 'LoadBalancer'",
-            )
-        )
+        causes += f.one_of("spec.externalTrafficPolicy", policy, ("Cluster", "Local"))
+    causes += f.one_of("spec.internalTrafficPolicy", spec.get("internalTrafficPolicy"), ("Cluster", "Local"),
+                       required_when_empty=False)  # fmt: skip
     for i, family in enumerate(f.as_list(spec.get("ipFamilies"))):
         causes += f.one_of(f"spec.ipFamilies[{i}]", family, ("IPv4", "IPv6"))
-    causes += f.one_of(
-        "spec.ipFamilyPolicy",
-        spec.get("ipFamilyPolicy"),
-        ("SingleStack", "PreferDualStack", "RequireDualStack"),
-        required_when_empty=False,
-    )
+    policies = ("SingleStack", "PreferDualStack", "RequireDualStack")
+    causes += f.one_of("spec.ipFamilyPolicy", spec.get("ipFamilyPolicy"), policies, required_when_empty=False)
     if old is not None:
         old_spec = f.as_dict(old.get("spec"))
         old_ips = f.as_list(old_spec.get("clusterIPs"))
         new_ips = f.as_list(spec.get("clusterIPs"))
-        if (
-            old_ips
-            and svc_type != "ExternalName"
-            and (old_spec.get("type") or "ClusterIP") != "ExternalName"
-            and new_ips[:1] != old_ips[:1]
-        ):
+        still_has_ip = svc_type != "ExternalName" and old_spec.get("type") != "ExternalName"
+        if old_ips and still_has_ip and new_ips[:1] != old_ips[:1]:
             causes.append(f.invalid("spec.clusterIPs[0]", new_ips, "may not change once set"))
     return causes
 
