@@ -71,11 +71,6 @@ class EtcdUnavailable(StoreError):
     is then unknown, as with etcd's own clients)."""
 
 
-def _rev(revision: int) -> int:
-    # etcd starts at revision 1 before any write; the protocol calls that state 0.
-    return revision if revision > 1 else 0
-
-
 def _kv(kv: Any) -> KeyValue:
     return KeyValue(
         key=kv.key.decode(),
@@ -257,7 +252,8 @@ class EtcdStore:
     async def current_revision(self) -> int:
         # A linearizable read of a key no one may write: its header carries the newest revision.
         resp = await self._range(rpc.RangeRequest(key=b"\0", count_only=True))
-        return _rev(int(resp.header.revision))
+        # etcd starts at revision 1, not 0: every write is still exactly one revision.
+        return int(resp.header.revision)
 
     async def compacted_revision(self) -> int:
         """etcd does not publish its compaction point; it is the oldest revision it can still read,
@@ -336,7 +332,7 @@ class EtcdStore:
             revision = 0
             resp = await self._range(request)
         items = [_kv(kv) for kv in resp.kvs]
-        return ListResult(items=items, revision=revision or _rev(int(resp.header.revision)), more=resp.more)
+        return ListResult(items=items, revision=revision or int(resp.header.revision), more=resp.more)
 
     async def update(self, key: str, value: bytes, expected_revision: int) -> KeyValue:
         validate_key(key)
