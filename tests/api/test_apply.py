@@ -40,7 +40,7 @@ def test_apply_creates_and_records_fieldsv1_as_kubernetes():
         "f:metadata": {"f:labels": {"f:tier": {}}},
         "f:spec": {
             "f:replicas": {},
-            "f:selector": {"f:matchLabels": {"f:app": {}}},
+            "f:selector": {},  # LabelSelector is atomic
             "f:template": {
                 "f:metadata": {"f:labels": {"f:app": {}}},
                 "f:spec": {"f:containers": {'k:{"name":"web"}': {".": {}, "f:image": {}, "f:name": {}}}},

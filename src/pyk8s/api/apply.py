@@ -10,7 +10,8 @@ field. Simplified against Kubernetes, knowingly:
 - an associative list is keyed by its single patch merge key (Kubernetes keys container ports by
   containerPort *and* protocol);
 - structs and maps are told apart by field name only (labels, annotations, data … are maps: owning one
-  also owns the map itself, shown as `.`); everything else is a struct;
+  also owns the map itself, shown as `.`); everything else is a struct, and Kubernetes' pointer structs
+  (shown with `.` when they appear) are not distinguished; label selectors are atomic, as Kubernetes';
 - no version conversion: every entry is read as if written in the kind's served version;
 - a null in an applied configuration removes the field rather than owning a null;
 - the ten-entry cap on Update managers ("ancient-changes") is not applied.
@@ -59,6 +60,15 @@ def _is_map(definition: str | None, name: str) -> bool:
     return name in _MAP_FIELDS or (definition, name) in _MAP_FIELDS_IN
 
 
+_SELECTOR_FIELDS = frozenset({"selector", "podSelector", "namespaceSelector", "labelSelector"})
+
+
+def _atomic_struct(definition: str | None, name: str, value: Any) -> bool:
+    """LabelSelector is `structType=atomic` in Kubernetes: owned and replaced as one value."""
+    return (name in _SELECTOR_FIELDS and not _is_map(definition, name) and isinstance(value, dict)
+            and set(value) <= {"matchLabels", "matchExpressions"})
+
+
 # Key fields of associative lists whose Kubernetes listMapKeys are more than the patch merge key, with the
 # default a missing key field takes (protocol defaults to TCP): two ports 53/TCP and 53/UDP are distinct.
 _PORT_KEYS = (("containerPort", None), ("protocol", "TCP"))
@@ -102,7 +112,9 @@ def _walk(value: Any, definition: str | None, path: Path, out: dict[Path, Any], 
             continue
         fp = field_patch(definition, name)
         p = (*path, ("f", name))
-        if isinstance(child, dict) and whole and _is_map(definition, name):
+        if _atomic_struct(definition, name, child):
+            out[p] = _dumps(child)
+        elif isinstance(child, dict) and whole and _is_map(definition, name):
             out[p] = _NODE  # a map is a member itself, empty or not
             _walk(child, fp.type, p, out, whole)
         elif isinstance(child, dict) and child:
@@ -318,7 +330,8 @@ def _merge(live: Any, config: Any, definition: str | None) -> Any:
             continue
         fp = field_patch(definition, name)
         current = out.get(name)
-        if isinstance(value, dict) and isinstance(current, dict):
+        atomic = _atomic_struct(definition, name, value)
+        if isinstance(value, dict) and isinstance(current, dict) and not atomic:
             out[name] = _merge(current, value, fp.type)
         elif isinstance(value, list) and isinstance(current, list) \
                 and _associative(keys := _keys(definition, name, fp), value) and _associative(keys, current):
