@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any
 
 from pyk8s.api.errors import Cause
@@ -199,20 +200,6 @@ def validate_service(obj: Obj, old: Obj | None) -> list[Cause]:
 # --- configmaps and secrets -----------------------------------------------------------------------
 
 
-def _validate_keys(data: Any, path: str) -> tuple[set[str], list[Cause]]:
-    causes: list[Cause] = []
-    keys: set[str] = set()
-    if data is None:
-        return keys, causes
-    if not isinstance(data, dict):
-        return keys, f.type_check(path, data, dict, "a map of strings")
-    for key, value in data.items():
-        causes += f.check(f"{path}[{key}]", key, f.config_map_key)
-        causes += f.type_check(f"{path}[{key}]", value, str, "a string")
-        keys.add(key)
-    return keys, causes
-
-
 def _immutable_data(obj: Obj, old: Obj | None, keys: tuple[str, ...]) -> list[Cause]:
     if old is None or old.get("immutable") is not True:
         return []
@@ -223,15 +210,24 @@ def _immutable_data(obj: Obj, old: Obj | None, keys: tuple[str, ...]) -> list[Ca
 
 
 def validate_config_map(obj: Obj, old: Obj | None) -> list[Cause]:
-    data_keys, causes = _validate_keys(obj.get("data"), "data")
-    binary_keys, binary_causes = _validate_keys(obj.get("binaryData"), "binaryData")
-    causes += binary_causes
-    for key in sorted(data_keys & binary_keys):
-        causes.append(f.invalid(f"data[{key}]", key, "duplicate of key present in binaryData"))
-    size = sum(len(str(v).encode()) for v in f.as_dict(obj.get("data")).values())
-    size += sum(len(_decoded(v)) for v in f.as_dict(obj.get("binaryData")).values())
+    """ValidateConfigMap: key names, no key in both maps, at most 1 MiB in all."""
+    data, binary = obj.get("data"), obj.get("binaryData")
+    causes = f.type_check("data", data, dict, "a map of strings")
+    causes += f.type_check("binaryData", binary, dict, "a map of base64 strings")
+    data, binary = f.as_dict(data), f.as_dict(binary)
+    size = 0
+    for key, value in data.items():
+        causes += f.check(f"data[{key}]", key, f.config_map_key)
+        causes += f.type_check(f"data[{key}]", value, str, "a string")
+        if key in binary:
+            causes.append(f.invalid(f"data[{key}]", key, "duplicate of key present in binaryData"))
+        size += len(str(value).encode())
+    for key, value in binary.items():
+        causes += f.check(f"binaryData[{key}]", key, f.config_map_key)
+        causes += _base64_errors(f"binaryData[{key}]", value)
+        size += len(_decoded(value))
     if size > MAX_DATA_SIZE:
-        causes.append(f.too_long("", MAX_DATA_SIZE))
+        causes.append(f.too_long("", MAX_DATA_SIZE))  # "" as Kubernetes: the whole object is too big
     return causes + _immutable_data(obj, old, ("data", "binaryData"))
 
 
@@ -242,18 +238,31 @@ def _decoded(value: Any) -> bytes:
         return b""
 
 
-def _secret_data(obj: Obj) -> dict[str, bytes]:
-    return {k: _decoded(v) for k, v in f.as_dict(obj.get("data")).items()}
+def _base64_errors(path: str, value: Any) -> list[Cause]:
+    """[]byte fields travel as base64; Kubernetes' decoder refuses anything else (there as a 400)."""
+    try:
+        base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError):
+        return [f.invalid(path, "<secret contents redacted>", "illegal base64 data")]
+    return []
+
+
+def _json_errors(path: str, value: bytes) -> list[Cause]:
+    try:
+        json.loads(value)
+    except ValueError as err:
+        return [f.invalid(path, "<secret contents redacted>", str(err))]
+    return []
 
 
 def validate_secret(obj: Obj, old: Obj | None) -> list[Cause]:
-    _, causes = _validate_keys(obj.get("data"), "data")
-    for key, value in f.as_dict(obj.get("data")).items():
-        try:
-            base64.b64decode(str(value), validate=True)
-        except (binascii.Error, ValueError):
-            causes.append(f.invalid(f"data[{key}]", "<secret contents redacted>", "illegal base64 data"))
-    data = _secret_data(obj)
+    """ValidateSecret: key names, at most 1 MiB, and the keys each well-known type needs."""
+    raw = obj.get("data")
+    causes = f.type_check("data", raw, dict, "a map of base64 strings")
+    for key, value in f.as_dict(raw).items():
+        causes += f.check(f"data[{key}]", key, f.config_map_key)
+        causes += _base64_errors(f"data[{key}]", value)
+    data = {k: _decoded(v) for k, v in f.as_dict(raw).items()}
     if sum(len(v) for v in data.values()) > MAX_DATA_SIZE:
         causes.append(f.too_long("data", MAX_DATA_SIZE))
     secret_type = obj.get("type") or "Opaque"
@@ -261,24 +270,20 @@ def validate_secret(obj: Obj, old: Obj | None) -> list[Cause]:
     if secret_type == "kubernetes.io/service-account-token":
         if not annotations.get("kubernetes.io/service-account.name"):
             causes.append(f.required("metadata.annotations[kubernetes.io/service-account.name]", ""))
-    elif secret_type == "kubernetes.io/dockercfg":
-        if not data.get(".dockercfg"):
-            causes.append(f.required("data[.dockercfg]", ""))
-    elif secret_type == "kubernetes.io/dockerconfigjson":
-        if not data.get(".dockerconfigjson"):
-            causes.append(f.required("data[.dockerconfigjson]", ""))
+    elif secret_type in ("kubernetes.io/dockercfg", "kubernetes.io/dockerconfigjson"):
+        key = ".dockercfg" if secret_type == "kubernetes.io/dockercfg" else ".dockerconfigjson"
+        if key not in data:
+            causes.append(f.required(f"data[{key}]", ""))
+        else:
+            causes += _json_errors(f"data[{key}]", data[key])
     elif secret_type == "kubernetes.io/basic-auth":
-        if not data.get("username") and not data.get("password"):
+        if "username" not in data and "password" not in data:
             causes += [f.required("data[username]", ""), f.required("data[password]", "")]
     elif secret_type == "kubernetes.io/ssh-auth":
         if not data.get("ssh-privatekey"):
             causes.append(f.required("data[ssh-privatekey]", ""))
     elif secret_type == "kubernetes.io/tls":
-        for key in ("tls.key", "tls.crt"):
-            if key not in data:
-                causes.append(f.required(f"data[{key}]", ""))
-    else:
-        causes += f.check("type", str(secret_type), f.qualified_name)
+        causes += [f.required(f"data[{key}]", "") for key in ("tls.crt", "tls.key") if key not in data]
     if old is not None:
         causes += f.immutable("type", secret_type, old.get("type") or "Opaque")
         causes += _immutable_data(obj, old, ("data",))
