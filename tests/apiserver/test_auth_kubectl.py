@@ -25,7 +25,6 @@ from pyk8s.apiserver import codec
 from pyk8s.apiserver.app import API_SERVER, APIServer, APIServerConfig, create_app
 from pyk8s.apiserver.auth import protobuf
 from pyk8s.apiserver.auth.audit import AuditLog
-from pyk8s.apiserver.auth.escalation import RBACEscalationCheck
 from pyk8s.apiserver.auth.policy import bootstrap_policy
 from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_revision
 from pyk8s.server.pki import Pki, ensure_pki, render_kubeconfig
@@ -112,7 +111,7 @@ async def cluster(tmp_path: Path, protobuf_bodies: None) -> AsyncIterator[Cluste
             authorizer=stack.authorizer,
             virtual_creates=stack.virtual_creates,
             audit=audit,
-            admission=[RBACEscalationCheck(stack.authorizer)],
+            admission=[stack.escalation],
         )
     )
     api = holder["api"] = app[API_SERVER]
@@ -301,3 +300,31 @@ async def test_namespace_admin_cannot_escalate(cluster: Cluster, tmp_path: Path)
     code, _, err = await cluster.kubectl("create", "-f", str(tmp_path / "rb-root.yaml"), kubeconfig=sa_config)
     assert code != 0
     assert "is attempting to grant RBAC permissions not currently held" in err
+
+
+async def test_impersonation(cluster: Cluster, tmp_path: Path) -> None:
+    code, out, err = await cluster.kubectl("auth", "whoami", "-o", "json", "--as=jane", "--as-group=dev")
+    assert code == 0, err
+    assert json.loads(out)["status"]["userInfo"] == {
+        "username": "jane",
+        "groups": ["dev", "system:authenticated"],
+    }
+    sa = "--as=system:serviceaccount:default:default"
+    code, out, _ = await cluster.kubectl("auth", "can-i", "list", "pods", "-n", "default", sa)
+    assert (code, out.strip()) == (1, "no")
+    code, out, _ = await cluster.kubectl("auth", "can-i", "create", "selfsubjectaccessreviews", sa)
+    assert (code, out.strip()) == (0, "yes")
+
+    # A service account may not impersonate anyone.
+    code, token, err = await cluster.kubectl("create", "token", "default", "-n", "default")
+    assert code == 0, err
+    sa_config = tmp_path / "sa.yaml"
+    sa_config.write_text(
+        render_kubeconfig(cluster.url, cluster.pki.ca_cert.read_bytes(), token=token.strip())
+    )
+    code, _, err = await cluster.kubectl("get", "pods", "--as=system:admin", kubeconfig=sa_config)
+    assert code != 0
+    assert (
+        'users "system:admin" is forbidden: User "system:serviceaccount:default:default" cannot impersonate'
+        in err
+    )

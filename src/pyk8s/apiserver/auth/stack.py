@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pyk8s.apiserver.auth import resources
+from pyk8s.apiserver.auth.escalation import RBACEscalationCheck
+from pyk8s.apiserver.auth.impersonation import ImpersonatingAuthenticator
 from pyk8s.apiserver.auth.rbac import RBACAuthorizer
 from pyk8s.apiserver.auth.resources import GetObject
 from pyk8s.apiserver.auth.reviews import AuthReviews
@@ -18,7 +20,8 @@ from pyk8s.apiserver.watch_cache import WatchCacheSet
 
 @dataclass(frozen=True)
 class AuthStack:
-    authenticator: UnionAuthenticator
+    authenticator: ImpersonatingAuthenticator  # the union of authenticators, then `kubectl --as`
+    escalation: RBACEscalationCheck  # the admission plugin that stops RBAC privilege escalation
     authorizer: RBACAuthorizer
     tokens: ServiceAccountTokens
     bootstrap: BootstrapTokenAuthenticator
@@ -36,20 +39,20 @@ def build_auth_stack(
     api_audiences: Sequence[str] | None = None,
     anonymous_paths: Iterable[str] = (),
 ) -> AuthStack:
-    """x509 → service-account token → bootstrap token authentication; RBAC (with system:masters)
-    authorization; the review and TokenRequest handlers keyed as `create_app` expects."""
+    """x509 → service-account token → bootstrap token authentication, then impersonation; RBAC (with
+    system:masters) authorization and its escalation check; the review and TokenRequest handlers keyed
+    as `create_app` expects."""
     tokens = ServiceAccountTokens(
         sa_private_key, sa_public_key, get_object, issuer=issuer, api_audiences=api_audiences
     )
     bootstrap = BootstrapTokenAuthenticator(get_object)
-    authenticator = UnionAuthenticator(
-        [X509Authenticator(), tokens, bootstrap], anonymous_paths=anonymous_paths
-    )
+    union = UnionAuthenticator([X509Authenticator(), tokens, bootstrap], anonymous_paths=anonymous_paths)
     rbac = RBACAuthorizer(lister, revision=rbac_revision)
+    authenticator = ImpersonatingAuthenticator(union, rbac)
     reviews = AuthReviews(
         tokens=tokens, bootstrap=bootstrap, authorizer=rbac, rbac=rbac, get_object=get_object
     )
-    return AuthStack(authenticator, rbac, tokens, bootstrap, reviews.handlers())
+    return AuthStack(authenticator, RBACEscalationCheck(rbac), rbac, tokens, bootstrap, reviews.handlers())
 
 
 def watch_cache_revision(caches: WatchCacheSet) -> Callable[[], object]:
