@@ -171,3 +171,11 @@ def test_parse_errors_match_kubectl(text, tmp_path):
     with pytest.raises(StatusError) as info:
         parse_selector(text)
     assert proc.stderr.strip() == f'error: couldn\'t parse the selector string "{text}": {info.value.message}'
+
+
+def test_gt_lt_parse_integers_as_go():
+    assert not parse_selector("x>1").matches({"x": "1_0"})
+    assert not parse_selector("x>1").matches({"x": " 5"})
+    assert parse_selector("x>0").matches({"x": "+2"})
+    with pytest.raises(StatusError):
+        parse_selector("x>1_0")

@@ -7,6 +7,7 @@ Label key and value validation lives in `pyk8s.api.meta` (`validate_labels`); it
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,15 @@ class Operator(enum.StrEnum):
 
 
 _BINARY_OPERATORS = ("in", "notin", "=", "==", "!=", "gt", "lt")
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def _parse_int(text: str) -> int | None:
+    """Go's strconv.ParseInt(text, 10, 64): no spaces or underscores, which Python's int() accepts."""
+    if not _INT.fullmatch(text):
+        return None
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +64,8 @@ class Requirement:
         # gt / lt: both sides must be integers, else no match.
         if self.key not in labels or len(self.values) != 1:
             return False
-        try:
-            have, want = int(labels[self.key]), int(self.values[0])
-        except ValueError:
+        have, want = _parse_int(labels[self.key]), _parse_int(self.values[0])
+        if have is None or want is None:
             return False
         return have > want if op is Operator.GREATER_THAN else have < want
 
@@ -132,9 +141,7 @@ def _requirement(key: str, op: Operator, values: list[str] | set[str]) -> Requir
         if len(values) != 1:
             invalid(values_path, list(values), "for 'Gt', 'Lt' operators, exactly one value is required")
         for i, v in enumerate(sorted(values)):
-            try:
-                int(v)
-            except ValueError:
+            if _parse_int(v) is None:
                 invalid(f"{values_path}[{i}]", v, "for 'Gt', 'Lt' operators, the value must be an integer")
     for i, v in enumerate(sorted(values)):
         value_errs = label_value_errors(v)
@@ -338,7 +345,10 @@ def selector_from_label_selector(sel: Mapping[str, Any] | None) -> Selector:
             op = _EXPRESSION_OPERATORS.get(op_name)
             if op is None:
                 raise ValueError(f'"{op_name}" is not a valid label selector operator')
-            requirements.append(_requirement(str(expr.get("key", "")), op, list(expr.get("values") or [])))
+            values = expr.get("values") or []
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise ValueError(f"values of {expr.get('key', '')!r} must be a list of strings")
+            requirements.append(_requirement(str(expr.get("key", "")), op, values))
     except ValueError as e:
         raise bad_request(str(e)) from None
     requirements.sort(key=lambda r: r.key)
