@@ -46,10 +46,13 @@ class EtcdError(RuntimeError):
 class EtcdProcess:
     """One etcd member; `endpoint` is "127.0.0.1:PORT" for EtcdStore.open([...])."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], data_dir: Path, client_port: int, log_path: Path):
+    def __init__(
+        self, proc: subprocess.Popen[bytes], data_dir: Path, client_port: int, peer_port: int, log_path: Path
+    ):
         self._proc = proc
         self.data_dir = data_dir
         self.client_port = client_port
+        self.peer_port = peer_port
         self.log_path = log_path
 
     @property
@@ -61,15 +64,13 @@ class EtcdProcess:
         return self._proc.pid
 
     @classmethod
-    def start(cls, data_dir: Path, *, client_port: int | None = None) -> EtcdProcess:
-        """Start etcd with its data in `data_dir` and wait until it serves; raises EtcdError with the
-        tail of etcd's log if it does not. Free ports are picked unless `client_port` is given (to
-        restart a member where clients expect it)."""
-        attempts = 1 if client_port is not None else 3
+    def start(cls, data_dir: Path) -> EtcdProcess:
+        """Start etcd with its data in `data_dir` on free loopback ports and wait until it serves;
+        raises EtcdError with the tail of etcd's log if it does not."""
         last: EtcdError | None = None
-        for _ in range(attempts):
+        for _ in range(3):
             try:
-                return cls._start_once(data_dir, client_port or _free_port(), _free_port())
+                return cls._start_once(data_dir, _free_port(), _free_port())
             except EtcdError as e:
                 # Another process may have taken a picked port between probe and bind: retry.
                 last = e
@@ -110,7 +111,7 @@ class EtcdProcess:
             )
         finally:
             log.close()
-        member = cls(proc, data_dir, client_port, log_path)
+        member = cls(proc, data_dir, client_port, peer_port, log_path)
         atexit.register(member.stop)
         member._wait_healthy()
         return member
@@ -140,6 +141,11 @@ class EtcdProcess:
 
     def running(self) -> bool:
         return self._proc.poll() is None
+
+    def restart(self) -> None:
+        """Stop etcd and start it again on the same data and ports (as after a crash or upgrade)."""
+        self.stop()
+        self._proc = EtcdProcess._start_once(self.data_dir, self.client_port, self.peer_port)._proc
 
     def stop(self) -> None:
         """Terminate, wait, and kill if etcd does not exit in time."""
