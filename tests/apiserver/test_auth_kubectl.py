@@ -23,7 +23,7 @@ from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver import codec
 from pyk8s.apiserver.app import API_SERVER, APIServer, APIServerConfig, create_app
-from pyk8s.apiserver.auth import protobuf
+from pyk8s.apiserver.auth import oidc, protobuf
 from pyk8s.apiserver.auth.audit import AuditLog
 from pyk8s.apiserver.auth.policy import bootstrap_policy
 from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_revision
@@ -115,6 +115,7 @@ async def cluster(tmp_path: Path, protobuf_bodies: None) -> AsyncIterator[Cluste
         )
     )
     api = holder["api"] = app[API_SERVER]
+    oidc.add_routes(app, stack.tokens)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=pki.ssl_context())
@@ -328,3 +329,33 @@ async def test_impersonation(cluster: Cluster, tmp_path: Path) -> None:
         'users "system:admin" is forbidden: User "system:serviceaccount:default:default" cannot impersonate'
         in err
     )
+
+
+async def test_service_account_issuer_discovery(cluster: Cluster) -> None:
+    import ssl
+
+    import jwt
+
+    code, token, err = await cluster.kubectl("create", "token", "default", "-n", "default")
+    assert code == 0, err
+    token = token.strip()
+    ctx = ssl.create_default_context(cafile=str(cluster.pki.ca_cert))
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as s:
+        async with s.get(f"{cluster.url}/.well-known/openid-configuration", ssl=ctx) as r:
+            assert r.status == 200
+            configuration = await r.json()
+        async with s.get(f"{cluster.url}/openid/v1/jwks", ssl=ctx) as r:
+            assert r.status == 200
+            assert r.content_type == "application/jwk-set+json"
+            jwks = jwt.PyJWKSet.from_dict(await r.json(content_type=None))
+    # Anyone holding the published key set can verify the token, as an external OIDC consumer would.
+    kid = jwt.get_unverified_header(token)["kid"]
+    key = next(k for k in jwks.keys if k.key_id == kid)
+    claims = jwt.decode(
+        token, key.key, algorithms=["RS256"], audience=configuration["issuer"], issuer=configuration["issuer"]
+    )
+    assert claims["sub"] == "system:serviceaccount:default:default"
+    # Without credentials the documents are not public (Kubernetes binds them to system:serviceaccounts).
+    async with aiohttp.ClientSession() as s, s.get(f"{cluster.url}/openid/v1/jwks", ssl=ctx) as r:
+        assert r.status == 401

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import hmac
 import re
 import time
@@ -17,6 +18,9 @@ from typing import Any
 
 import jwt
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 from pyk8s.api.errors import unauthorized
 from pyk8s.api.resource import ResourceInfo
@@ -31,6 +35,14 @@ EXTRA_POD_UID = "authentication.kubernetes.io/pod-uid"
 EXTRA_NODE_NAME = "authentication.kubernetes.io/node-name"
 EXTRA_NODE_UID = "authentication.kubernetes.io/node-uid"
 EXTRA_CREDENTIAL_ID = "authentication.kubernetes.io/credential-id"
+
+
+def key_id(public_key_pem: bytes) -> str:
+    """Kubernetes' `kid`: the unpadded base64url SHA-256 of the public key's DER encoding."""
+    der = serialization.load_pem_public_key(public_key_pem).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
 
 
 class TokenInvalid(Exception):
@@ -102,6 +114,7 @@ class ServiceAccountTokens:
     ) -> None:
         self._private_key = private_key_pem
         self._public_key = public_key_pem
+        self.key_id = key_id(public_key_pem)
         self._get = get_object
         self.issuer = issuer
         self.api_audiences = tuple(api_audiences or (issuer,))
@@ -143,7 +156,25 @@ class ServiceAccountTokens:
             "sub": service_account_username(namespace, name),
             "kubernetes.io": k8s,
         }
-        return jwt.encode(claims, self._private_key, algorithm="RS256"), exp
+        return jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.key_id}), exp
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key as a JSON Web Key Set (served at /openid/v1/jwks)."""
+        public = serialization.load_pem_public_key(self._public_key)
+        if not isinstance(public, rsa.RSAPublicKey):
+            raise ValueError("the service-account signing key must be RSA")
+        jwk = RSAAlgorithm.to_jwk(public, as_dict=True)
+        return {"keys": [{**jwk, "use": "sig", "alg": "RS256", "kid": self.key_id}]}
+
+    def openid_configuration(self, jwks_uri: str | None = None) -> dict[str, Any]:
+        """The discovery document at /.well-known/openid-configuration, as Kubernetes serves it."""
+        return {
+            "issuer": self.issuer,
+            "jwks_uri": jwks_uri or f"{self.issuer}/openid/v1/jwks",
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
 
     def is_ours(self, token: str) -> bool:
         """A JWT whose (unverified) issuer is ours; other bearer tokens are left to other authenticators."""
