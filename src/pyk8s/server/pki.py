@@ -316,7 +316,7 @@ def render_kubeconfig(server_url: str, ca_pem: bytes, cert_pem: bytes | None = N
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def _ensure_client(pki: Pki, cert: Path, key: Path, cn: str, orgs: tuple[str, ...],
+def _ensure_client(cert: Path, key: Path, cn: str, orgs: tuple[str, ...],
                    ca: x509.Certificate, ca_key: Key) -> None:
     if cert.exists() and key.exists():
         current = x509.load_pem_x509_certificate(cert.read_bytes())
@@ -368,8 +368,8 @@ def ensure_pki(data_dir: Path, *, bind_address: str = "127.0.0.1", https_port: i
         _write(pki.serving_key, _key_pem(key), 0o600)
         _write(pki.serving_cert, _cert_pem(cert), 0o644)
 
-    _ensure_client(pki, pki.admin_cert, pki.admin_key, "system:admin", ("system:masters",), ca, ca_key)
-    _ensure_client(pki, pki.kubelet_client_cert, pki.kubelet_client_key, "kube-apiserver-kubelet-client",
+    _ensure_client(pki.admin_cert, pki.admin_key, "system:admin", ("system:masters",), ca, ca_key)
+    _ensure_client(pki.kubelet_client_cert, pki.kubelet_client_key, "kube-apiserver-kubelet-client",
                    ("system:masters",), ca, ca_key)
 
     if not (pki.sa_key.exists() and pki.sa_pub.exists()):
