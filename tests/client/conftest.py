@@ -79,11 +79,13 @@ async def client(server: Server) -> AsyncIterator[Client]:
     await c.close()
 
 
-async def eventually(check: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
-    """Poll `check` until it returns a true value; fail after `timeout` seconds."""
+async def eventually(check: Callable[[], object], within: float = 5.0, what: str = "condition") -> None:
+    """Poll `check` until it returns a true value; fail after `within` seconds."""
     try:
-        async with asyncio.timeout(timeout):
-            while not check():
+        async with asyncio.timeout(within):
+            while True:
+                if check():
+                    return
                 await asyncio.sleep(0.01)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None

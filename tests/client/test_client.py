@@ -137,8 +137,9 @@ async def test_watch_from_a_too_old_version_raises_410(client: Client, server: S
     first = await client.create(CONFIGMAPS, cm("c0"))
     for i in range(1, 5):
         await client.create(CONFIGMAPS, cm(f"c{i}"))
+    rv = first["metadata"]["resourceVersion"]
     with pytest.raises(StatusError) as e:
-        async for _ in client.watch(CONFIGMAPS, "default", resource_version=first["metadata"]["resourceVersion"]):
+        async for _ in client.watch(CONFIGMAPS, "default", resource_version=rv):
             pass
     assert (e.value.code, e.value.reason) == (410, "Expired")
 
