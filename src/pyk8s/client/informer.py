@@ -32,7 +32,8 @@ __all__ = ["SharedInformer", "SharedInformerFactory"]
 log = logging.getLogger(__name__)
 
 Callback = Callable[..., Awaitable[None] | None]
-InformerKey = tuple[ResourceInfo, str | None, str | None, str | None]
+# (group, version, plural, namespace, label selector, field selector)
+InformerKey = tuple[str, str, str, str | None, str | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +247,8 @@ class SharedInformerFactory:
     def informer(self, info: ResourceInfo, namespace: str | None = None, label_selector: str | None = None,
                  field_selector: str | None = None) -> SharedInformer:
         """The shared informer; asked for after `start()`, it starts at once."""
-        key: InformerKey = (info, namespace, label_selector or None, field_selector or None)
+        key: InformerKey = (info.group, info.version, info.plural, namespace, label_selector or None,
+                            field_selector or None)
         inf = self._informers.get(key)
         if inf is None:
             inf = SharedInformer(self.client, info, namespace, label_selector=label_selector or None,
