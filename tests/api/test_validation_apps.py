@@ -92,7 +92,11 @@ def test_selector_must_match_template() -> None:
         )
     ]
     del d["spec"]["selector"]
-    assert check("Deployment", d) == [("spec.selector", "FieldValueRequired", "Required value")]
+    # As Kubernetes: a missing selector matches nothing, so the template's labels do not match it either.
+    assert [c[:2] for c in check("Deployment", d)] == [
+        ("spec.selector", "FieldValueRequired"),
+        ("spec.template.metadata.labels", "FieldValueInvalid"),
+    ]
     d["spec"]["selector"] = {}
     assert [c[:2] for c in check("Deployment", d)] == [("spec.selector", "FieldValueInvalid")]
     d["spec"]["selector"] = {
@@ -100,7 +104,8 @@ def test_selector_must_match_template() -> None:
     }
     assert check("Deployment", d) == []
     d["spec"]["selector"] = {"matchExpressions": [{"key": "app", "operator": "In"}]}
-    assert fields("Deployment", d) == ["spec.selector.matchExpressions[0].values"]
+    # A selector that does not parse is also reported as Kubernetes' `invalid label selector`.
+    assert fields("Deployment", d) == ["spec.selector.matchExpressions[0].values", "spec.selector"]
 
 
 def test_replicas_strategy_and_template() -> None:
@@ -130,11 +135,17 @@ def test_replicas_strategy_and_template() -> None:
         (
             "spec.strategy.rollingUpdate.maxUnavailable",
             "FieldValueInvalid",
-            'Invalid value: "0%": may not be 0 when `maxSurge` is 0',
+            "Invalid value: 0%: may not be 0 when `maxSurge` is 0",
         )
     ]
-    d["spec"]["strategy"]["rollingUpdate"] = {"maxSurge": "150%"}
-    assert fields("Deployment", d) == ["spec.strategy.rollingUpdate.maxSurge"]
+    d["spec"]["strategy"]["rollingUpdate"] = {"maxSurge": "150%", "maxUnavailable": "150%"}
+    assert check("Deployment", d) == [  # a surge may exceed 100%, unavailability may not
+        (
+            "spec.strategy.rollingUpdate.maxUnavailable",
+            "FieldValueInvalid",
+            "Invalid value: 150%: must not be greater than 100%",
+        )
+    ]
     d = deployment()
     d["spec"]["template"]["spec"]["containers"][0]["image"] = ""
     assert fields("Deployment", d) == ["spec.template.spec.containers[0].image"]

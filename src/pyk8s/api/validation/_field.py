@@ -261,3 +261,8 @@ def one_of(
     if value in (None, ""):
         return [required(path, "")] if required_when_empty else []
     return [] if value in values else [not_supported(path, value, values)]
+
+
+def invalid_shown(path: str, shown: str, detail: str = "") -> Cause:
+    """Invalid with the bad value already rendered (a fmt.Stringer such as IntOrString prints bare)."""
+    return Cause("FieldValueInvalid", _with_detail(f"Invalid value: {shown}", detail), path)

@@ -9,7 +9,7 @@ from pyk8s.api.errors import Cause
 from pyk8s.api.validation import _field as f
 from pyk8s.api.validation import pod
 from pyk8s.api.validation._selector import validate_label_selector
-from pyk8s.api.validation.apps import int_or_percent
+from pyk8s.api.validation.apps import int_or_percent, not_more_than_100_percent
 
 Obj = dict[str, Any]
 
@@ -99,8 +99,9 @@ def validate_pod_disruption_budget(obj: Obj, old: Obj | None) -> list[Cause]:
     causes: list[Cause] = []
     if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
         causes.append(f.invalid("spec", spec, "minAvailable and maxUnavailable cannot be both set"))
-    causes += int_or_percent(spec.get("minAvailable"), "spec.minAvailable")
-    causes += int_or_percent(spec.get("maxUnavailable"), "spec.maxUnavailable")
+    for key in ("minAvailable", "maxUnavailable"):
+        causes += int_or_percent(spec.get(key), f"spec.{key}")
+        causes += not_more_than_100_percent(spec.get(key), f"spec.{key}")
     causes += validate_label_selector(spec.get("selector"), "spec.selector")
     causes += f.one_of(
         "spec.unhealthyPodEvictionPolicy",

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from pyk8s.api.errors import Cause
+from pyk8s.api.meta import validate_annotations
 from pyk8s.api.quantity import QuantityError, parse_quantity
 from pyk8s.api.validation import _field as f
 from pyk8s.api.validation._selector import validate_label_selector
@@ -736,12 +737,14 @@ def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
 
 
 def validate_pod_template_spec(template: Any, path: str) -> list[Cause]:
-    """A PodTemplateSpec inside a workload: labels, annotations and the spec."""
+    """ValidatePodTemplateSpec: labels, annotations and the spec. Kubernetes reports the template's labels
+    at `<template>.labels`, without `metadata` — kept, since kubectl users see those paths."""
     if template is None:
         return [f.required(path, "")]
     template = f.as_dict(template)
     meta = f.as_dict(template.get("metadata"))
-    causes = f.validate_labels(meta.get("labels"), f"{path}.metadata.labels")
+    causes = f.validate_labels(meta.get("labels"), f"{path}.labels")
+    causes += validate_annotations(meta.get("annotations"), f"{path}.annotations")
     return causes + validate_pod_spec(template.get("spec"), f"{path}.spec")
 
 
