@@ -64,6 +64,7 @@ _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 _PUT = 0  # mvccpb.Event.EventType
 _COMPACTED = "required revision has been compacted"
 _FUTURE = "required revision is a future revision"
+_NO_LEADER = "etcdserver: no leader"
 
 
 class EtcdUnavailable(StoreError):
@@ -224,22 +225,31 @@ class EtcdStore:
 
     async def _call(self, fn: Callable[..., Awaitable[_T]], request: Any, *, retry: bool) -> _T:
         """One unary RPC. gRPC waits for a connection (wait_for_ready) rather than failing fast while
-        it fails over; a read cut off mid-flight by a dying member is retried, a write is not."""
+        it fails over. A read cut off by a dying member is retried; a write only when etcd refused it
+        for want of a leader (it was then never proposed), since otherwise its outcome is unknown."""
         if self._closed:
             raise StoreClosed("the etcd store is closed")
         deadline = time.monotonic() + self._timeout
+        delay = 0.01
         while True:
             try:
                 return await fn(request, timeout=max(deadline - time.monotonic(), 0.001), wait_for_ready=True)
             except rpc.AioRpcError as e:
                 code = e.code()
-                if code == rpc.StatusCode.UNAVAILABLE and retry and time.monotonic() < deadline:
-                    continue
                 if code == rpc.StatusCode.CANCELLED and self._closed:
                     raise StoreClosed("the etcd store was closed during the call") from e
-                if code in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED):
+                if code != rpc.StatusCode.UNAVAILABLE and code != rpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise
+                safe = retry or _NO_LEADER in (e.details() or "")
+                if (
+                    code == rpc.StatusCode.DEADLINE_EXCEEDED
+                    or not safe
+                    or time.monotonic() + delay > deadline
+                ):
                     raise EtcdUnavailable(f"etcd: {code.name}: {e.details()}") from e
-                raise
+            # Back off: etcd may answer at once while it has no leader.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     async def _range(self, request: Any) -> Any:
         return await self._call(self._kv_stub.Range, request, retry=True)
