@@ -247,6 +247,18 @@ class _Managed:
         return entries
 
 
+def _meta(obj: Any) -> dict[str, Any]:
+    """obj.metadata as a dict ({} when absent or malformed: validation reports that, not this)."""
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _set_managed(obj: dict[str, Any], managed: _Managed) -> None:
+    if not isinstance(obj.get("metadata"), dict):
+        obj["metadata"] = {}
+    obj["metadata"]["managedFields"] = managed.encode()
+
+
 def _reset_requested(meta: dict[str, Any]) -> bool:
     mf = meta.get("managedFields")
     return isinstance(mf, list) and (mf == [] or mf == [{}])
@@ -255,8 +267,8 @@ def _reset_requested(meta: dict[str, Any]) -> bool:
 def _decode_live_or_new(old: dict[str, Any] | None, new: dict[str, Any], subresource: str) -> _Managed:
     """decodeLiveOrNew: a subresource write keeps the live entries; `managedFields: []` resets; entries
     sent by the client replace the live ones; otherwise the live ones carry over."""
-    live = (old or {}).get("metadata", {}).get("managedFields")
-    new_meta = new.get("metadata") or {}
+    live = _meta(old).get("managedFields")
+    new_meta = _meta(new)
     try:
         if subresource:
             return _Managed.decode(live)
@@ -457,13 +469,15 @@ def server_side_apply(info: ResourceInfo, live: dict[str, Any] | None, applied: 
         raise bad_request("PATCH requests with apply must specify a fieldManager")
     if not isinstance(applied, dict):
         raise bad_request("the applied configuration must be an object")
-    if (applied.get("metadata") or {}).get("managedFields"):
+    if applied.get("metadata") is not None and not isinstance(applied["metadata"], dict):
+        raise bad_request("metadata must be an object")
+    if _meta(applied).get("managedFields"):
         raise bad_request("metadata.managedFields must be nil")
     definition = definition_for(info.group, info.kind)
     config = {k: v for k, v in applied.items() if k not in _ignored_top_level(info, subresource)}
     base: dict[str, Any] = copy.deepcopy(live) if live is not None else {}
     try:
-        managed = _Managed.decode((base.get("metadata") or {}).get("managedFields"))
+        managed = _Managed.decode(_meta(base).get("managedFields"))
     except ValueError:
         managed = _Managed()
     if live is not None and not managed.sets:
@@ -484,7 +498,7 @@ def server_side_apply(info: ResourceInfo, live: dict[str, Any] | None, applied: 
     live_time = managed.times.get(me)
     if live is None or added or modified or removed or previous != current or live_time is None:
         managed.times[me] = now_rfc3339()
-    result.setdefault("metadata", {})["managedFields"] = managed.encode()
+    _set_managed(result, managed)
     return result
 
 
@@ -509,4 +523,4 @@ def track_update(info: ResourceInfo, old: dict[str, Any] | None, new: dict[str, 
     else:
         managed.sets.pop(me, None)
         managed.times.pop(me, None)
-    new.setdefault("metadata", {})["managedFields"] = managed.encode()
+    _set_managed(new, managed)

@@ -336,6 +336,8 @@ def selector_from_label_selector(sel: Mapping[str, Any] | None) -> Selector:
     expressions = sel.get("matchExpressions") or []
     if not match_labels and not expressions:
         return Selector()
+    if not isinstance(match_labels, Mapping) or not isinstance(expressions, list):
+        raise bad_request("matchLabels must be a map and matchExpressions a list")
     requirements: list[Requirement] = []
     try:
         for key, value in match_labels.items():

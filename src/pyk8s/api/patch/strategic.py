@@ -143,7 +143,7 @@ def _apply_retain_keys(original: dict[str, Any], patch: dict[str, Any]) -> None:
     if _RETAIN_KEYS not in patch:
         return
     retain = patch.pop(_RETAIN_KEYS)
-    if not isinstance(retain, list):
+    if not isinstance(retain, list) or not all(isinstance(k, str) for k in retain):
         raise PatchError("invalid patch format of retainKeys")
     keep = set(retain)
     for key, value in patch.items():
