@@ -8,7 +8,6 @@ import copy
 from typing import Any
 
 import jsonpatch
-import jsonpointer
 
 from pyk8s.api.errors import StatusError, bad_request, request_entity_too_large
 
@@ -43,7 +42,7 @@ def json_patch(document: Any, patch: Any) -> Any:
             result = jsonpatch.JsonPatch([copy.deepcopy(op)]).apply(result, in_place=True)
         except jsonpatch.JsonPatchTestFailed:
             raise _unprocessable(f"testing value {path} failed: test failed") from None
-        except (jsonpatch.InvalidJsonPatch, jsonpatch.JsonPatchConflict, jsonpointer.JsonPointerException,
+        except (jsonpatch.InvalidJsonPatch, jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException,
                 KeyError, IndexError, TypeError, ValueError) as e:
             raise _unprocessable(f"error in {kind} for path: '{path}': {e}") from None
     return result
