@@ -65,6 +65,14 @@ def test_job_errors() -> None:
             'Unsupported value: "Always": supported values: "OnFailure", "Never"',
         ),
     ]
+    chosen = pi_job()  # a selector of one's own needs manualSelector: true
+    chosen["spec"]["selector"] = {"matchLabels": {"app": "pi"}}
+    chosen["spec"]["template"]["metadata"] = {"labels": {"app": "pi"}}
+    assert [c[:2] for c in check("Job", chosen)] == [("spec.selector", "FieldValueInvalid")]
+    assert check("Job", chosen)[0][2].endswith(": `selector` not auto-generated")
+    chosen["spec"]["manualSelector"] = True
+    chosen["spec"]["selector"] = {"matchLabels": {"app": "pi"}}
+    assert check("Job", chosen) == []
     manual = pi_job()
     manual["spec"]["manualSelector"] = True
     assert check("Job", manual) == [("spec.selector", "FieldValueRequired", "Required value")]
@@ -160,19 +168,28 @@ def test_cronjob_errors() -> None:
     job = cron("")
     job["metadata"]["name"] = "a" * 53
     job["spec"]["concurrencyPolicy"] = "Sometimes"
+    job["spec"]["timeZone"] = "Mars/Olympus_Mons"
     assert check("CronJob", job) == [
-        (
-            "metadata.name",
-            "FieldValueInvalid",
-            f'Invalid value: "{"a" * 53}": must be no more than 52 characters',
-        ),
         ("spec.schedule", "FieldValueRequired", "Required value"),
+        (
+            "spec.timeZone",
+            "FieldValueInvalid",
+            'Invalid value: "Mars/Olympus_Mons": unknown time zone Mars/Olympus_Mons',
+        ),
         (
             "spec.concurrencyPolicy",
             "FieldValueNotSupported",
             'Unsupported value: "Sometimes": supported values: "Allow", "Forbid", "Replace"',
         ),
+        (
+            "metadata.name",
+            "FieldValueInvalid",
+            f'Invalid value: "{"a" * 53}": must be no more than 52 characters',
+        ),
     ]
+    zoned = cron("0 9 * * *")
+    zoned["spec"]["timeZone"] = "Europe/Berlin"
+    assert check("CronJob", zoned) == []
     tz = cron("TZ=UTC 0 * * * *")
     assert check("CronJob", tz) == [
         (

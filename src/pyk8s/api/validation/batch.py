@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 from typing import Any
 
 from pyk8s.api.errors import Cause
@@ -102,9 +103,7 @@ def validate_job_spec(spec: Obj, path: str, *, require_selector: bool) -> list[C
     causes: list[Cause] = []
     for key in ("parallelism", "completions", "backoffLimit", "ttlSecondsAfterFinished"):
         causes += f.non_negative(f"{path}.{key}", spec.get(key))
-    deadline = spec.get("activeDeadlineSeconds")
-    if deadline is not None and (not f.is_int(deadline) or deadline <= 0):
-        causes.append(f.invalid(f"{path}.activeDeadlineSeconds", deadline, "must be greater than 0"))
+    causes += f.non_negative(f"{path}.activeDeadlineSeconds", spec.get("activeDeadlineSeconds"))
     mode = spec.get("completionMode")
     causes += f.one_of(f"{path}.completionMode", mode, ("NonIndexed", "Indexed"), required_when_empty=False)
     if mode == "Indexed" and spec.get("completions") is None:
@@ -141,9 +140,36 @@ def validate_job_spec(spec: Obj, path: str, *, require_selector: bool) -> list[C
     return causes
 
 
+def _validate_generated_selector(obj: Obj, spec: Obj) -> list[Cause]:
+    """ValidateGeneratedSelector: unless `manualSelector`, the selector must be the generated one,
+    selecting this job's uid and name."""
+    selector = spec.get("selector")
+    if spec.get("manualSelector") is True or selector is None:
+        return []
+    meta = f.as_dict(obj.get("metadata"))
+    uid, name = str(meta.get("uid") or ""), str(meta.get("name") or "")
+    if not uid:
+        return [f.required("metadata.uid", "")]
+    causes: list[Cause] = []
+    labels = f.as_dict(f.as_dict(f.as_dict(spec.get("template")).get("metadata")).get("labels"))
+    for key, expected in (("controller-uid", uid), ("job-name", name)):
+        path = f"spec.template.metadata.labels[{key}]"
+        if key not in labels:
+            causes.append(f.required(path, expected))
+        elif labels[key] != expected:
+            causes.append(f.invalid(path, labels, f"must be '{expected}'"))
+    if not validate_label_selector(selector, "spec.selector") and not matches(
+        selector, {"controller-uid": uid, "job-name": name, "batch.kubernetes.io/controller-uid": uid,
+                   "batch.kubernetes.io/job-name": name}
+    ):  # fmt: skip
+        causes.append(f.invalid("spec.selector", selector, "`selector` not auto-generated"))
+    return causes
+
+
 def validate_job(obj: Obj, old: Obj | None) -> list[Cause]:
     spec = f.as_dict(obj.get("spec"))
     causes = validate_job_spec(spec, "spec", require_selector=True)
+    causes += _validate_generated_selector(obj, spec)
     if old is not None:
         old_spec = f.as_dict(old.get("spec"))
         causes += f.immutable("spec.selector", spec.get("selector"), old_spec.get("selector"))
@@ -172,46 +198,65 @@ def _suspended_update(spec: Obj, old_spec: Obj) -> bool:
     return strip(new_t) == strip(old_t)
 
 
+_TZ_PART = re.compile(r"[A-Za-z.\-_0-9+]{1,14}")
+
+
+def _time_zone_errors(tz: str) -> list[str]:
+    """validateTimeZone: an IANA zone name this machine's tz database knows."""
+    if not tz:
+        return ["timeZone must be nil or non-empty string"]
+    for part in tz.split("/"):
+        if part in (".", "..") or part.startswith("-") or not _TZ_PART.fullmatch(part):
+            return [f"unknown time zone {tz}"]
+    if tz.lower() == "local":
+        return ["timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones"]
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return [f"unknown time zone {tz}"]
+    return []
+
+
 def validate_cron_job(obj: Obj, old: Obj | None) -> list[Cause]:
-    causes: list[Cause] = []
-    name = f.as_dict(obj.get("metadata")).get("name") or ""
-    if len(name) > _CRONJOB_NAME_MAX:
-        causes.append(f.invalid("metadata.name", name, f.max_len_error(_CRONJOB_NAME_MAX)))
+    """ValidateCronJobCreate/Update: the spec, then the 52-character name limit."""
     spec = f.as_dict(obj.get("spec"))
-    schedule = spec.get("schedule")
+    old_spec = f.as_dict((old or {}).get("spec"))
+    causes: list[Cause] = []
+    schedule = str(spec.get("schedule") or "")
     if not schedule:
         causes.append(f.required("spec.schedule", ""))
     else:
-        schedule = str(schedule)
-        if "TZ" in schedule:
-            causes.append(
-                f.invalid(
-                    "spec.schedule",
-                    schedule,
-                    "cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
-                )
-            )
-        else:
-            err = schedule_error(schedule)
-            if err:
-                causes.append(f.invalid("spec.schedule", schedule, err))
+        err = schedule_error(schedule)
+        if err:
+            causes.append(f.invalid("spec.schedule", schedule, err))
+        # A stored schedule that already had TZ stays allowed on update, as Kubernetes.
+        allow_tz = "TZ" in str(old_spec.get("schedule") or "")
+        if "TZ" in schedule and not allow_tz:
+            detail = "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"
+            causes.append(f.invalid("spec.schedule", schedule, detail))
+        elif "TZ" in schedule and spec.get("timeZone") is not None:
+            detail = "cannot use both timeZone field and TZ or CRON_TZ in schedule"
+            causes.append(f.invalid("spec.schedule", schedule, detail))
+    causes += f.non_negative("spec.startingDeadlineSeconds", spec.get("startingDeadlineSeconds"))
     tz = spec.get("timeZone")
-    if tz is not None and (not tz or " " in str(tz) or str(tz).startswith(("/", "."))):
-        causes.append(f.invalid("spec.timeZone", tz, "unknown time zone " + str(tz)))
+    if tz is not None and (old is None or tz != old_spec.get("timeZone")):
+        causes += [f.invalid("spec.timeZone", tz, m) for m in _time_zone_errors(str(tz))]
     causes += f.one_of(
         "spec.concurrencyPolicy", spec.get("concurrencyPolicy"), ("Allow", "Forbid", "Replace")
     )
-    for key in ("startingDeadlineSeconds", "successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
-        causes += f.non_negative(f"spec.{key}", spec.get(key))
     job_template = spec.get("jobTemplate")
     if job_template is None:
         causes.append(f.required("spec.jobTemplate", ""))
     else:
         jt = f.as_dict(job_template)
-        causes += f.validate_labels(
-            f.as_dict(jt.get("metadata")).get("labels"), "spec.jobTemplate.metadata.labels"
-        )
+        labels = f.as_dict(jt.get("metadata")).get("labels")
+        causes += f.validate_labels(labels, "spec.jobTemplate.metadata.labels")
         causes += validate_job_spec(
             f.as_dict(jt.get("spec")), "spec.jobTemplate.spec", require_selector=False
         )
+    for key in ("successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
+        causes += f.non_negative(f"spec.{key}", spec.get(key))
+    name = str(f.as_dict(obj.get("metadata")).get("name") or "")
+    if old is None and len(name) > _CRONJOB_NAME_MAX:
+        causes.append(f.invalid("metadata.name", name, f.max_len_error(_CRONJOB_NAME_MAX)))
     return causes
