@@ -72,6 +72,17 @@ class WorkQueue(Generic[K]):
                 else:
                     self._discard_waiter(fut)
                 raise
+        return self._take()
+
+    def get_nowait(self) -> K:
+        """The next key if one is queued, else asyncio.QueueEmpty (ShutDown once shut down and empty)."""
+        if not self._queue:
+            if self._shutting_down:
+                raise ShutDown(self.name)
+            raise asyncio.QueueEmpty
+        return self._take()
+
+    def _take(self) -> K:
         key = self._queue.popleft()
         self._processing.add(key)
         self._dirty.discard(key)
