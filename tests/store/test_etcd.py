@@ -81,10 +81,15 @@ async def test_revisions_are_etcds(etcd_endpoint: str, prefix: str) -> None:
 
 
 async def test_open_through_the_factory_skips_a_dead_endpoint(etcd_endpoint: str, prefix: str) -> None:
-    for endpoints in ([dead_endpoint(), etcd_endpoint], [etcd_endpoint, dead_endpoint()]):
+    by_name = etcd_endpoint.replace("127.0.0.1", "localhost")
+    for endpoints in (
+        [dead_endpoint(), etcd_endpoint],
+        [etcd_endpoint, dead_endpoint()],
+        [dead_endpoint(), by_name],  # names are resolved to addresses for gRPC's address list
+    ):
         store = await open_store("etcd://" + ",".join(endpoints))
         try:
-            kv = await store.create(prefix + str(len(endpoints[0])) + endpoints[0], b"v")
+            kv = await store.create(prefix + ",".join(endpoints), b"v")
             assert (await store.get(kv.key)).value == b"v"
         finally:
             await store.close()

@@ -191,7 +191,6 @@ class EtcdStore:
         self._channel = channel
         self._kv_stub = rpc.KVStub(channel)
         self._watch_stub = rpc.WatchStub(channel)
-        self._maintenance = rpc.MaintenanceStub(channel)
         self._watch_buffer = watch_buffer
         self._timeout = timeout
         self._closed = False
@@ -460,10 +459,11 @@ class EtcdStore:
             self._pumps.discard(pump)
 
     async def _pump(self, buf: _WatchBuffer, prefix: str) -> None:
-        """Reads etcd's watch stream into `buf`; if the connection breaks, a new stream resumes
-        after the last buffered revision (through another endpoint if need be)."""
+        """Reads etcd's watch stream into `buf`; if the stream breaks, a new one resumes after the last
+        buffered revision (through another endpoint if need be)."""
         start = (prefix or "/").encode()
         create = rpc.WatchCreateRequest(key=start, range_end=_prefix_end(start), prev_kv=True)
+        delay = 0.01
         try:
             while not self._closed:
                 create.start_revision = buf.last_revision + 1
@@ -473,14 +473,19 @@ class EtcdStore:
                     responses = aiter(call)
                     # The stream must come up in time; afterwards it may stay quiet for ever.
                     first = await asyncio.wait_for(anext(responses), self._timeout)
+                    delay = 0.01
                     if not await self._read_stream(buf, first, responses):
                         return
+                except StopAsyncIteration:
+                    pass  # etcd ended the stream before answering: open another
                 except rpc.AioRpcError as e:
                     if e.code() != rpc.StatusCode.UNAVAILABLE:
                         raise
                     # The member went away: resume on a new stream (gRPC fails over).
                 finally:
                     call.cancel()
+                await asyncio.sleep(delay)  # back off while etcd keeps refusing
+                delay = min(delay * 2, 0.5)
             buf.finish()
         except TimeoutError:
             buf.fail(EtcdUnavailable(f"etcd did not accept a watch within {self._timeout} s"))
@@ -489,8 +494,8 @@ class EtcdStore:
                 buf.finish()
             else:
                 buf.fail(StoreError(f"etcd watch failed: {e.code().name}: {e.details()}"))
-        except (StopAsyncIteration, Exception) as e:
-            buf.fail(e if not isinstance(e, StopAsyncIteration) else StoreError("etcd ended the watch"))
+        except Exception as e:
+            buf.fail(e)
 
     async def _read_stream(self, buf: _WatchBuffer, resp: Any, responses: AsyncIterator[Any]) -> bool:
         """Moves responses into `buf` until the stream ends (True: resume) or the watch does."""
