@@ -77,6 +77,7 @@ NAME_RULES: dict[tuple[str, str], NameRule] = {
 
 # Create-only request kinds whose metadata Kubernetes does not validate.
 _NO_META = {
+    ("", "Event"),  # core events keep the legacy rules only, for old clients
     ("", "Binding"),
     ("authorization.k8s.io", "SubjectAccessReview"),
     ("authorization.k8s.io", "LocalSubjectAccessReview"),

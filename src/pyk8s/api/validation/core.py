@@ -555,20 +555,46 @@ def validate_limit_range(obj: Obj, old: Obj | None) -> list[Cause]:
     return causes
 
 
-def validate_event(obj: Obj, old: Obj | None) -> list[Cause]:
-    """Core v1 events: the involved object's namespace must be the event's."""
+_EVENT_FIELD_LIMIT = 128  # reportingInstance, action, reason
+_EVENT_NOTE_LIMIT = 1024
+
+
+def legacy_event_causes(event: Obj, *, involved: Obj, message: Any, reporting_field: str) -> list[Cause]:
+    """legacyValidateEvent, which every event passes: events without an eventTime only need matching
+    namespaces; newer ones say who reported what. Field paths are the internal ones, as Kubernetes'."""
+    namespace = str(f.as_dict(event.get("metadata")).get("namespace") or "")
+    involved_ns = str(involved.get("namespace") or "")
     causes: list[Cause] = []
-    involved = f.as_dict(obj.get("involvedObject"))
-    namespace = f.as_dict(obj.get("metadata")).get("namespace") or ""
-    if involved.get("namespace") and involved["namespace"] != namespace:
-        causes.append(
-            f.invalid("involvedObject.namespace", involved["namespace"], "does not match event.namespace")
-        )
-    if obj.get("type") and obj["type"] not in ("Normal", "Warning"):
-        causes.append(f.not_supported("type", obj["type"], ["Normal", "Warning"]))
-    if obj.get("count") is not None:
-        causes += f.non_negative("count", obj["count"])
+    mismatch = f.invalid("involvedObject.namespace", involved_ns, "does not match event.namespace")
+    if not event.get("eventTime"):
+        if (not involved_ns and namespace not in ("", "default")) or (
+            involved_ns and involved_ns != namespace
+        ):
+            causes.append(mismatch)
+    else:
+        if not involved_ns and namespace not in ("default", "kube-system"):
+            causes.append(mismatch)
+        controller = str(event.get(reporting_field) or "")
+        if not controller:
+            causes.append(f.required(reporting_field, ""))
+        causes += f.check(reporting_field, controller, f.qualified_name)
+        for key in ("reportingInstance", "action", "reason"):
+            value = str(event.get(key) or "")
+            if not value:
+                causes.append(f.required(key, ""))
+            if len(value) > _EVENT_FIELD_LIMIT:
+                causes.append(f.invalid(key, "", f"can have at most {_EVENT_FIELD_LIMIT} characters"))
+        if len(str(message or "")) > _EVENT_NOTE_LIMIT:
+            causes.append(f.invalid("message", "", f"can have at most {_EVENT_NOTE_LIMIT} characters"))
+    causes += f.check("namespace", namespace, f.dns1123_subdomain)
     return causes
+
+
+def validate_event(obj: Obj, old: Obj | None) -> list[Cause]:
+    """Core v1 events: legacy validation only, for backward compatibility (no ObjectMeta rules)."""
+    involved = f.as_dict(obj.get("involvedObject"))
+    return legacy_event_causes(obj, involved=involved, message=obj.get("message"),
+                               reporting_field="reportingComponent")  # fmt: skip
 
 
 def validate_replication_controller(obj: Obj, old: Obj | None) -> list[Cause]:

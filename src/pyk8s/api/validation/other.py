@@ -10,6 +10,7 @@ from pyk8s.api.validation import _field as f
 from pyk8s.api.validation import pod
 from pyk8s.api.validation._selector import validate_label_selector
 from pyk8s.api.validation.apps import int_or_percent, not_more_than_100_percent
+from pyk8s.api.validation.core import legacy_event_causes
 
 Obj = dict[str, Any]
 
@@ -168,26 +169,32 @@ def validate_endpoint_slice(obj: Obj, old: Obj | None) -> list[Cause]:
 
 
 def validate_events_event(obj: Obj, old: Obj | None) -> list[Cause]:
-    """events.k8s.io/v1 events, which must say who reported what, and when."""
-    required = ("eventTime", "reportingController", "reportingInstance", "action", "reason")
-    causes = [f.required(key, "") for key in required if not obj.get(key)]
-    if obj.get("reportingController"):
-        causes += f.check("reportingController", str(obj["reportingController"]), f.qualified_name)
+    """events.k8s.io/v1: the legacy rules, then the strict ones — an eventTime, a Normal or Warning type,
+    and none of the deprecated core fields."""
+    causes = legacy_event_causes(obj, involved=f.as_dict(obj.get("regarding")), message=obj.get("note"),
+                                 reporting_field="reportingController")  # fmt: skip
+    series = obj.get("series")
+    if series is not None:
+        series = f.as_dict(series)
+        if not f.is_int(series.get("count")) or series["count"] < 2:
+            causes.append(f.invalid("series.count", "", "should be at least 2"))
+        if not series.get("lastObservedTime"):
+            causes.append(f.required("series.lastObservedTime", ""))
+    if not obj.get("eventTime"):
+        causes.append(f.required("eventTime", ""))
     if obj.get("type") not in ("Normal", "Warning"):
-        causes.append(
-            f.invalid("type", obj.get("type") or "", "has invalid value, must be one of Normal, Warning")
-        )
-    if len(str(obj.get("note") or "")) > 1024:
-        causes.append(f.too_long("note", 1024))
-    namespace = f.as_dict(obj.get("metadata")).get("namespace") or ""
-    regarding = f.as_dict(obj.get("regarding"))
-    if regarding.get("namespace") and regarding["namespace"] != namespace:
-        causes.append(
-            f.invalid("regarding.namespace", regarding["namespace"], "does not match event.namespace")
-        )
-    if old is not None:
-        for key in ("regarding", "reportingController", "reportingInstance", "action", "reason", "eventTime"):
-            causes += f.immutable(key, obj.get(key), old.get(key))
+        causes.append(f.invalid("type", "", f"has invalid value: {obj.get('type') or ''}"))
+    deprecated = (
+        ("deprecatedFirstTimestamp", "firstTimestamp"),
+        ("deprecatedLastTimestamp", "lastTimestamp"),
+        ("deprecatedCount", "count"),
+    )
+    for key, path in deprecated:
+        if obj.get(key):
+            causes.append(f.invalid(path, "", "needs to be unset"))
+    source = f.as_dict(obj.get("deprecatedSource"))
+    if source.get("component") or source.get("host"):
+        causes.append(f.invalid("deprecatedSource", "", "needs to be unset"))
     return causes
 
 
