@@ -156,7 +156,14 @@ def test_selector_is_immutable() -> None:
     new = deployment()
     new["spec"]["selector"]["matchLabels"]["tier"] = "web"
     new["spec"]["template"]["metadata"]["labels"]["tier"] = "web"
-    assert [c[:2] for c in check("Deployment", new, old)] == [("spec.selector", "FieldValueInvalid")]
+    assert check("Deployment", new, old) == [
+        (
+            "spec.selector",
+            "FieldValueInvalid",
+            'Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"nginx", "tier":"web"}, '
+            "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable",
+        )
+    ]
     scaled = deployment()
     scaled["spec"]["replicas"] = 5
     assert check("Deployment", scaled, old) == []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pyk8s.api.errors import Cause, StatusError
@@ -52,3 +53,31 @@ def matches(selector: Any, labels: Any) -> bool:
         return selector_from_label_selector(f.as_dict(selector)).matches(f.as_dict(labels))
     except StatusError:  # a malformed selector, already reported by validate_label_selector
         return False
+
+
+def go_label_selector(selector: Any) -> str:
+    """A LabelSelector as Kubernetes prints it in a cause (Go's %#v): `v1.LabelSelector{MatchLabels:
+    map[string]string{"app":"x"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}`, on one line."""
+    sel = f.as_dict(selector)
+    labels = sel.get("matchLabels")
+    shown_labels = f.go_value(labels) if isinstance(labels, dict) and labels else "map[string]string(nil)"
+    requirements = []
+    for raw in f.as_list(sel.get("matchExpressions")):
+        req = f.as_dict(raw)
+        values = f.as_list(req.get("values"))
+        shown_values = f.go_value([str(v) for v in values]) if values else "[]string(nil)"
+        requirements.append(
+            f"v1.LabelSelectorRequirement{{Key:{json.dumps(str(req.get('key') or ''))}, "
+            f"Operator:{json.dumps(str(req.get('operator') or ''))}, Values:{shown_values}}}"
+        )
+    shown_exprs = ("[]v1.LabelSelectorRequirement{" + ", ".join(requirements) + "}" if requirements
+                   else "[]v1.LabelSelectorRequirement(nil)")  # fmt: skip
+    return f"v1.LabelSelector{{MatchLabels:{shown_labels}, MatchExpressions:{shown_exprs}}}"
+
+
+def invalid_selector(path: str, selector: Any, detail: str) -> Cause:
+    return f.invalid_shown(path, go_label_selector(selector), detail)
+
+
+def immutable_selector(path: str, new: Any, old: Any) -> list[Cause]:
+    return [] if new == old else [invalid_selector(path, new, f.IMMUTABLE)]

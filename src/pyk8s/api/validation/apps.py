@@ -9,7 +9,13 @@ from typing import Any
 from pyk8s.api.errors import Cause
 from pyk8s.api.validation import _field as f
 from pyk8s.api.validation import pod
-from pyk8s.api.validation._selector import is_empty, matches, validate_label_selector
+from pyk8s.api.validation._selector import (
+    immutable_selector,
+    invalid_selector,
+    is_empty,
+    matches,
+    validate_label_selector,
+)
 
 Obj = dict[str, Any]
 
@@ -61,7 +67,7 @@ def _validate_selector(spec: Obj, path: str, kind: str) -> tuple[bool, list[Caus
         return True, [f.required(f"{path}.selector", "")]
     causes = validate_label_selector(selector, f"{path}.selector")
     if is_empty(selector):
-        causes.append(f.invalid(f"{path}.selector", selector, f"empty selector is invalid for {kind}"))
+        causes.append(invalid_selector(f"{path}.selector", selector, f"empty selector is invalid for {kind}"))
     return not causes or is_empty(selector), causes
 
 
@@ -92,8 +98,8 @@ def _validate_template(spec: Obj, path: str, workload: str) -> list[Cause]:
 def _immutable_selector(obj: Obj, old: Obj | None) -> list[Cause]:
     if old is None:
         return []
-    return f.immutable("spec.selector", f.as_dict(obj.get("spec")).get("selector"),
-                       f.as_dict(old.get("spec")).get("selector"))  # fmt: skip
+    new_sel = f.as_dict(obj.get("spec")).get("selector")
+    return immutable_selector("spec.selector", new_sel, f.as_dict(old.get("spec")).get("selector"))
 
 
 # --- kinds ------------------------------------------------------------------------------------------------
@@ -134,7 +140,7 @@ def validate_deployment(obj: Obj, old: Obj | None) -> list[Cause]:
     if parses:
         causes += _validate_template(spec, "spec", "ReplicaSet")
     else:
-        causes.append(f.invalid("spec.selector", spec.get("selector"), "invalid label selector"))
+        causes.append(invalid_selector("spec.selector", spec.get("selector"), "invalid label selector"))
     causes += _validate_deployment_strategy(f.as_dict(spec.get("strategy")), "spec.strategy")
     causes += f.non_negative("spec.minReadySeconds", spec.get("minReadySeconds"))
     causes += f.non_negative("spec.revisionHistoryLimit", spec.get("revisionHistoryLimit"))
@@ -158,7 +164,7 @@ def validate_replica_set(obj: Obj, old: Obj | None) -> list[Cause]:
     if parses:
         causes += _validate_template(spec, "spec", "ReplicaSet")
     else:
-        causes.append(f.invalid("spec.selector", spec.get("selector"), "invalid label selector"))
+        causes.append(invalid_selector("spec.selector", spec.get("selector"), "invalid label selector"))
     return causes + _immutable_selector(obj, old)
 
 
@@ -212,7 +218,7 @@ def validate_stateful_set(obj: Obj, old: Obj | None) -> list[Cause]:
     if parses:
         causes += _validate_template(spec, "spec", "StatefulSet")
     else:
-        causes.append(f.invalid("spec.selector", spec.get("selector"), ""))
+        causes.append(invalid_selector("spec.selector", spec.get("selector"), ""))
     if spec.get("serviceName"):
         causes += f.check("spec.serviceName", str(spec["serviceName"]), f.dns1123_label)
     for i, claim in enumerate(f.as_list(spec.get("volumeClaimTemplates"))):

@@ -9,7 +9,13 @@ from typing import Any
 from pyk8s.api.errors import Cause
 from pyk8s.api.validation import _field as f
 from pyk8s.api.validation import pod
-from pyk8s.api.validation._selector import is_empty, matches, validate_label_selector
+from pyk8s.api.validation._selector import (
+    immutable_selector,
+    invalid_selector,
+    is_empty,
+    matches,
+    validate_label_selector,
+)
 
 Obj = dict[str, Any]
 
@@ -162,7 +168,7 @@ def _validate_generated_selector(obj: Obj, spec: Obj) -> list[Cause]:
         selector, {"controller-uid": uid, "job-name": name, "batch.kubernetes.io/controller-uid": uid,
                    "batch.kubernetes.io/job-name": name}
     ):  # fmt: skip
-        causes.append(f.invalid("spec.selector", selector, "`selector` not auto-generated"))
+        causes.append(invalid_selector("spec.selector", selector, "`selector` not auto-generated"))
     return causes
 
 
@@ -172,7 +178,7 @@ def validate_job(obj: Obj, old: Obj | None) -> list[Cause]:
     causes += _validate_generated_selector(obj, spec)
     if old is not None:
         old_spec = f.as_dict(old.get("spec"))
-        causes += f.immutable("spec.selector", spec.get("selector"), old_spec.get("selector"))
+        causes += immutable_selector("spec.selector", spec.get("selector"), old_spec.get("selector"))
         causes += f.immutable(
             "spec.completionMode", spec.get("completionMode"), old_spec.get("completionMode")
         )
