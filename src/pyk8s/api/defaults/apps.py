@@ -32,9 +32,11 @@ def stateful_set(obj: Obj) -> None:
     set_default(spec, "replicas", 1)
     set_default(spec, "podManagementPolicy", "OrderedReady")
     strategy = child(spec, "updateStrategy")
-    set_default(strategy, "type", "RollingUpdate")
-    if strategy["type"] == "RollingUpdate":
-        set_default(child(strategy, "rollingUpdate"), "partition", 0)
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+        child(strategy, "rollingUpdate")  # as Kubernetes: only an unset type gets a rollingUpdate block
+    if strategy["type"] == "RollingUpdate" and isinstance(strategy.get("rollingUpdate"), dict):
+        set_default(strategy["rollingUpdate"], "partition", 0)
     set_default(spec, "revisionHistoryLimit", 10)
     retention = child(spec, "persistentVolumeClaimRetentionPolicy")
     set_default(retention, "whenDeleted", "Retain")

@@ -20,20 +20,28 @@ def service(obj: Obj) -> None:
     set_default(spec, "type", "ClusterIP")
     set_default(spec, "sessionAffinity", "None")
     svc_type = spec["type"]
-    if spec["sessionAffinity"] == "ClientIP":
-        client_ip = child(child(spec, "sessionAffinityConfig"), "clientIP")
-        set_default(client_ip, "timeoutSeconds", 10800)
+    if spec["sessionAffinity"] == "None":
+        spec.pop("sessionAffinityConfig", None)
+    elif spec["sessionAffinity"] == "ClientIP":
+        config = spec.get("sessionAffinityConfig")
+        client_ip = config.get("clientIP") if isinstance(config, dict) else None
+        if not isinstance(client_ip, dict) or client_ip.get("timeoutSeconds") is None:
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": 10800}}
     for port in dicts(spec.get("ports")):
         set_default(port, "protocol", "TCP")
         if port.get("targetPort") in (None, 0, ""):
             port["targetPort"] = port.get("port")
-    if svc_type in ("NodePort", "LoadBalancer"):
+    externally_accessible = svc_type in ("NodePort", "LoadBalancer") or (
+        svc_type == "ClusterIP" and bool(spec.get("externalIPs"))
+    )
+    if externally_accessible:
         set_default(spec, "externalTrafficPolicy", "Cluster")
+    if svc_type in ("NodePort", "LoadBalancer", "ClusterIP"):
+        set_default(spec, "internalTrafficPolicy", "Cluster")
     if svc_type == "LoadBalancer":
         set_default(spec, "allocateLoadBalancerNodePorts", True)
     if svc_type == "ExternalName":
         return
-    set_default(spec, "internalTrafficPolicy", "Cluster")
     cluster_ip = spec.get("clusterIP")
     if cluster_ip and not spec.get("clusterIPs"):
         spec["clusterIPs"] = [cluster_ip]

@@ -94,6 +94,9 @@ def _volume(vol: Obj) -> None:
                 set_default(item["fieldRef"], "apiVersion", "v1")
     if isinstance(vol.get("projected"), dict):
         _projection_sources(vol["projected"])
+    image = vol.get("image")
+    if isinstance(image, dict) and not image.get("pullPolicy"):
+        image["pullPolicy"] = image_pull_policy(str(image.get("reference") or ""))
     if isinstance(vol.get("iscsi"), dict):
         set_default(vol["iscsi"], "iscsiInterface", "default")
 
@@ -124,7 +127,7 @@ def pod(obj: Obj) -> None:
     pod_spec(spec)
     set_default(spec, "enableServiceLinks", True)
     host_network = spec.get("hostNetwork") is True
-    for key in _CONTAINER_KEYS:
+    for key in ("containers", "initContainers"):
         for c in dicts(spec.get(key)):
             resources = c.get("resources")
             if isinstance(resources, dict) and isinstance(resources.get("limits"), dict):
