@@ -167,3 +167,27 @@ async def test_api_server_restart_relists_and_reports_missed_deletes(server: Ser
     assert rec.events == [("tombstone", "default/gone"), ("update", "kept", "changed")]
     assert inf.lists == 2
     assert [o["metadata"]["name"] for o in inf.lister.list()] == ["kept"]
+
+
+async def test_resync_reports_every_object_again(client: Client) -> None:
+    await client.create(CONFIGMAPS, cm("a"))
+    factory = SharedInformerFactory(client, resync_period=0.05)
+    inf = factory.informer(CONFIGMAPS, "default")
+    resynced: list[tuple[str, bool]] = []
+    inf.add_handler(on_update=lambda old, new: resynced.append((new["metadata"]["name"], old is new)))
+    factory.start()
+    try:
+        await eventually(lambda: len(resynced) >= 2, what="two resyncs")
+        assert set(resynced) == {("a", True)}
+    finally:
+        await factory.stop()
+
+
+async def test_stopping_closes_the_watch(server: Server, client: Client) -> None:
+    factory = SharedInformerFactory(client)
+    inf = factory.informer(CONFIGMAPS, "default")
+    factory.start()
+    await eventually(lambda: inf.watches == 1 and server.api.open_watches == 1, what="the watch open")
+    await factory.stop()
+    assert not inf.running
+    await eventually(lambda: server.api.open_watches == 0, what="the watch closed on the server")

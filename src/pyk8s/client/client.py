@@ -6,7 +6,7 @@ so callers test `e.code == 409` or `e.reason == "AlreadyExists"` as they would w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import orjson
@@ -61,8 +61,9 @@ class Client:
     async def close(self) -> None:
         await self.transport.close()
 
-    async def _call(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
-                    body: Any = None, content_type: str = "application/json") -> Obj:
+    async def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
+                      body: Any = None, content_type: str = "application/json") -> Obj:
+        """Any JSON request by path (discovery, /version, a custom subresource); errors as StatusError."""
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else orjson.dumps(body)
@@ -74,11 +75,11 @@ class Client:
         return result if isinstance(result, dict) else {}
 
     async def get(self, info: ResourceInfo, name: str, namespace: str | None = None) -> Obj:
-        return await self._call("GET", resource_path(info, namespace, name))
+        return await self.request("GET", resource_path(info, namespace, name))
 
     async def get_subresource(self, info: ResourceInfo, name: str, subresource: str,
                               namespace: str | None = None) -> Obj:
-        return await self._call("GET", resource_path(info, namespace, name, subresource))
+        return await self.request("GET", resource_path(info, namespace, name, subresource))
 
     async def list(self, info: ResourceInfo, namespace: str | None = None, *,
                    label_selector: str | None = None,
@@ -89,7 +90,7 @@ class Client:
                    resourceVersion=resource_version, resourceVersionMatch=resource_version_match)
         if continue_:
             q["continue"] = continue_
-        return await self._call("GET", resource_path(info, namespace), query=q)
+        return await self.request("GET", resource_path(info, namespace), query=q)
 
     async def list_all(self, info: ResourceInfo, namespace: str | None = None, *,
                        label_selector: str | None = None, field_selector: str | None = None,
@@ -113,12 +114,12 @@ class Client:
                      field_manager: str | None = None, dry_run: bool = False) -> Obj:
         ns = namespace or (obj.get("metadata") or {}).get("namespace")
         q = _query(fieldManager=field_manager, dryRun="All" if dry_run else None)
-        return await self._call("POST", resource_path(info, ns), query=q, body=obj)
+        return await self.request("POST", resource_path(info, ns), query=q, body=obj)
 
     async def create_subresource(self, info: ResourceInfo, name: str, subresource: str, obj: Obj,
                                  namespace: str | None = None) -> Obj:
         """POST to a subresource: pods/binding, pods/eviction, serviceaccounts/token."""
-        return await self._call("POST", resource_path(info, namespace, name, subresource), body=obj)
+        return await self.request("POST", resource_path(info, namespace, name, subresource), body=obj)
 
     async def update(self, info: ResourceInfo, obj: Obj, namespace: str | None = None, *,
                      subresource: str | None = None, field_manager: str | None = None) -> Obj:
@@ -127,7 +128,7 @@ class Client:
         ns = namespace or meta.get("namespace")
         q = _query(fieldManager=field_manager)
         path = resource_path(info, ns, meta.get("name"), subresource)
-        return await self._call("PUT", path, query=q, body=obj)
+        return await self.request("PUT", path, query=q, body=obj)
 
     async def update_status(self, info: ResourceInfo, obj: Obj, namespace: str | None = None) -> Obj:
         return await self.update(info, obj, namespace, subresource="status")
@@ -139,7 +140,7 @@ class Client:
         field manager are for server-side apply."""
         content_type = PATCH_TYPES.get(patch_type, patch_type)
         q = _query(fieldManager=field_manager, force=force)
-        return await self._call("PATCH", resource_path(info, namespace, name, subresource), query=q,
+        return await self.request("PATCH", resource_path(info, namespace, name, subresource), query=q,
                                 body=patch, content_type=content_type)
 
     async def delete(self, info: ResourceInfo, name: str, namespace: str | None = None, *,
@@ -154,12 +155,12 @@ class Client:
             opts["gracePeriodSeconds"] = grace_period_seconds
         if preconditions:
             opts["preconditions"] = dict(preconditions)
-        return await self._call("DELETE", resource_path(info, namespace, name), body=opts)
+        return await self.request("DELETE", resource_path(info, namespace, name), body=opts)
 
     async def watch(self, info: ResourceInfo, namespace: str | None = None, *,
                     resource_version: str | None = None, label_selector: str | None = None,
                     field_selector: str | None = None, allow_bookmarks: bool = False,
-                    timeout_seconds: int | None = None) -> AsyncIterator[WatchEvent]:
+                    timeout_seconds: int | None = None) -> AsyncGenerator[WatchEvent, None]:
         """(type, object) for ADDED, MODIFIED, DELETED and BOOKMARK events until the server ends the watch.
 
         An ERROR event is raised as its StatusError (410 Expired when `resource_version` is too old:

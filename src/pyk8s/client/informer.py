@@ -4,7 +4,10 @@ The loop is client-go's Reflector and kopf's continuous_watch: list (paginated),
 from the list's resourceVersion with bookmarks, keep the newest resourceVersion seen, re-watch from it when
 the server ends a watch cleanly, relist when the server answers 410 Gone (the resourceVersion is older than
 its history), and back off on any other failure. A relist that finds an object gone reports it to
-on_delete as a `DeletedFinalStateUnknown`, since the real delete event was missed.
+on_delete as a `DeletedFinalStateUnknown`, since the real delete event was missed; an object whose
+resourceVersion changed meanwhile is reported to on_update, an unchanged one is not reported again.
+A failed watch (connection lost, server error) is retried from the same resourceVersion after a backoff,
+as client-go does; only a 410 answer costs a relist.
 
 Handlers run in the informer's own task, one event at a time, in the order the cache changed; they must be
 quick (enqueue a key, as a controller does). A handler may be a plain function or a coroutine function.
@@ -148,13 +151,16 @@ class SharedInformer:
         backoff = Backoff(0.8, 30.0, jitter=1.0)
         while True:
             self.watches += 1
+            events = self.client.watch(
+                self.info, self.namespace, resource_version=self.resource_version,
+                label_selector=self.label_selector, field_selector=self.field_selector,
+                allow_bookmarks=True, timeout_seconds=random.randint(*self.watch_timeout))
             try:
-                async for kind, obj in self.client.watch(
-                        self.info, self.namespace, resource_version=self.resource_version,
-                        label_selector=self.label_selector, field_selector=self.field_selector,
-                        allow_bookmarks=True, timeout_seconds=random.randint(*self.watch_timeout)):
-                    await self._apply(kind, obj)
-                    backoff.reset()
+                # aclosing: a cancelled informer closes its watch request at once.
+                async with contextlib.aclosing(events):
+                    async for kind, obj in events:
+                        await self._apply(kind, obj)
+                        backoff.reset()
             except asyncio.CancelledError:
                 raise
             except StatusError as e:
