@@ -171,6 +171,11 @@ def test_statefulset_daemonset_replicaset() -> None:
         "spec": {"volumeMode": "Filesystem"},
         "status": {"phase": "Pending"},
     }
+    explicit = defaulted("apps", "StatefulSet", {"metadata": {"name": "web"},
+                                                 "spec": {"updateStrategy": {"type": "RollingUpdate"}}})  # fmt: skip
+    assert explicit["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate"
+    }  # as Kubernetes, no partition block
     ds = defaulted("apps", "DaemonSet", {"metadata": {"name": "ds"}, "spec": {"template": nginx_template()}})
     assert ds["spec"]["updateStrategy"] == {
         "type": "RollingUpdate",
@@ -285,6 +290,14 @@ def test_service() -> None:
     )
     assert node_port["spec"]["externalTrafficPolicy"] == "Cluster"
     assert node_port["spec"]["clusterIPs"] == ["10.43.0.5"]
+    sticky = defaulted("", "Service", {"metadata": {"name": "s"}, "spec": {"sessionAffinity": "ClientIP"}})
+    assert sticky["spec"]["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
+    plain = defaulted("", "Service", {"metadata": {"name": "s"}, "spec": {"sessionAffinityConfig": {}}})
+    assert "sessionAffinityConfig" not in plain["spec"]  # cleared when the affinity is None
+    external_ips = defaulted(
+        "", "Service", {"metadata": {"name": "s"}, "spec": {"externalIPs": ["192.0.2.1"]}}
+    )
+    assert external_ips["spec"]["externalTrafficPolicy"] == "Cluster"
     external = defaulted(
         "",
         "Service",
