@@ -171,8 +171,8 @@ def test_statefulset_daemonset_replicaset() -> None:
         "spec": {"volumeMode": "Filesystem"},
         "status": {"phase": "Pending"},
     }
-    explicit = defaulted("apps", "StatefulSet", {"metadata": {"name": "web"},
-                                                 "spec": {"updateStrategy": {"type": "RollingUpdate"}}})  # fmt: skip
+    explicit_spec = {"updateStrategy": {"type": "RollingUpdate"}}
+    explicit = defaulted("apps", "StatefulSet", {"metadata": {"name": "web"}, "spec": explicit_spec})
     assert explicit["spec"]["updateStrategy"] == {
         "type": "RollingUpdate"
     }  # as Kubernetes, no partition block
