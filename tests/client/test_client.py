@@ -149,3 +149,12 @@ async def test_a_refused_watch_raises_before_streaming(client: Client) -> None:
         async for _ in client.watch(CONFIGMAPS, "default", field_selector="spec.nothing=1"):
             pass
     assert e.value.code == 400
+
+
+async def test_delete_collection_by_selector(client: Client) -> None:
+    await client.create(CONFIGMAPS, cm("a", tier="x"))
+    await client.create(CONFIGMAPS, cm("b", tier="x"))
+    await client.create(CONFIGMAPS, cm("c", tier="y"))
+    await client.delete_collection(CONFIGMAPS, "default", label_selector="tier=x")
+    left = await client.list(CONFIGMAPS, "default")
+    assert [o["metadata"]["name"] for o in left["items"]] == ["c"]

@@ -191,3 +191,16 @@ async def test_stopping_closes_the_watch(server: Server, client: Client) -> None
     await factory.stop()
     assert not inf.running
     await eventually(lambda: server.api.open_watches == 0, what="the watch closed on the server")
+
+
+async def test_bookmarks_carry_the_version_forward(client: Client, factory: SharedInformerFactory) -> None:
+    inf = factory.informer(CONFIGMAPS, "default")
+    factory.start()
+    async with asyncio.timeout(5):
+        await factory.wait_for_sync()
+    # A write to another resource: no configmap event, but the server's bookmarks (every 0.2 s here)
+    # move the informer past it, so a later re-watch starts from a recent version.
+    ns = await client.create(NAMESPACES, {"metadata": {"name": "elsewhere"}})
+    newer = int(ns["metadata"]["resourceVersion"])
+    await eventually(lambda: int(inf.resource_version) >= newer, what="a bookmark")
+    assert len(inf.indexer) == 0

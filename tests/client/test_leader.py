@@ -24,6 +24,8 @@ class Candidate:
                                  retry_period=0.1, release_on_cancel=release),
             on_started_leading=self._lead, on_stopped_leading=self._stop)
         self.task: asyncio.Task[None] | None = None
+        self.leaders: list[str] = []
+        self.elector.on_new_leader = self.leaders.append
 
     async def _lead(self) -> None:
         self.started += 1
@@ -76,6 +78,7 @@ async def test_one_leads_and_the_other_takes_over_after_release(client: Client) 
     lease = await client.get(LEASES, "ctrl", "default")
     assert lease["spec"]["holderIdentity"] == "b"
     assert lease["spec"]["leaseTransitions"] == 1
+    assert b.leaders == ["a", "b"]
     await b.cancel()
     stop.set()
     await watchdog

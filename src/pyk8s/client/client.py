@@ -157,6 +157,16 @@ class Client:
             opts["preconditions"] = dict(preconditions)
         return await self.request("DELETE", resource_path(info, namespace, name), body=opts)
 
+    async def delete_collection(self, info: ResourceInfo, namespace: str | None = None, *,
+                                label_selector: str | None = None, field_selector: str | None = None,
+                                propagation_policy: str | None = None) -> Obj:
+        """DELETE on the collection: every object the selectors match (all of them without selectors)."""
+        q = _query(labelSelector=label_selector, fieldSelector=field_selector)
+        opts: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy:
+            opts["propagationPolicy"] = propagation_policy
+        return await self.request("DELETE", resource_path(info, namespace), query=q, body=opts)
+
     async def watch(self, info: ResourceInfo, namespace: str | None = None, *,
                     resource_version: str | None = None, label_selector: str | None = None,
                     field_selector: str | None = None, allow_bookmarks: bool = False,
