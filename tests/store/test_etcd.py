@@ -16,7 +16,7 @@ from pyk8s.store.errors import Compacted, KeyNotFound
 from pyk8s.store.etcd import EtcdStore, EtcdUnavailable
 from pyk8s.store.factory import open_store
 from pyk8s.store.protocol import MAX_VALUE_BYTES, Event, EventType, KeyValue
-from tests.support.etcd import EtcdProcess, etcd_available
+from tests.support.etcd import EtcdCluster, EtcdProcess, etcd_available
 
 pytestmark = [
     pytest.mark.etcd,
@@ -219,3 +219,36 @@ async def test_watch_resumes_without_gap_or_duplicate_when_etcd_restarts(member:
             await watch.aclose()
     finally:
         await store.close()
+
+
+async def test_a_cluster_member_going_down_is_invisible_to_calls_and_watches(tmp_path: Path) -> None:
+    cluster = EtcdCluster.start(tmp_path / "cluster", size=3)
+    try:
+        # Put the leader first: the store talks to it (pick_first), and then it goes down.
+        status = json.loads(await etcdctl(",".join(cluster.endpoints), "endpoint", "status", "-w", "json"))
+        leader = next(
+            s["Endpoint"] for s in status if s["Status"]["leader"] == s["Status"]["header"]["member_id"]
+        )
+        cluster.members.sort(key=lambda m: leader.removeprefix("http://") != m.endpoint)
+        assert cluster.members[0].endpoint == leader.removeprefix("http://")
+        store = await EtcdStore.open(cluster.endpoints)
+        try:
+            start = await store.current_revision()
+            before = await store.create("/ha/before", b"1")
+            watch = store.watch("/ha/", start)
+            try:
+                assert (await next_event(watch)).kv == before
+                cluster.members[0].stop()
+                # Calls wait for the reconnection and for the election, then go on.
+                after = await store.create("/ha/after", b"2")
+                assert await store.get("/ha/before") == before
+                event = await next_event(watch)
+                assert (event.type, event.kv) == (EventType.CREATE, after)
+                updated = await store.update("/ha/after", b"3", after.mod_revision)
+                assert (await next_event(watch)).kv == updated
+            finally:
+                await watch.aclose()
+        finally:
+            await store.close()
+    finally:
+        cluster.stop()

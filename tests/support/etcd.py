@@ -11,7 +11,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 ETCD_BINARY = "etcd"
 START_TIMEOUT_S = 20.0
@@ -19,6 +21,8 @@ STOP_TIMEOUT_S = 10.0
 # A put of a 3 MiB value (the store's limit) plus key and protobuf framing must fit in one request.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 QUOTA_BACKEND_BYTES = 2 * 1024 * 1024 * 1024
+
+T = TypeVar("T")
 
 
 def etcd_available() -> bool:
@@ -43,17 +47,55 @@ class EtcdError(RuntimeError):
     pass
 
 
+def _member_args(
+    name: str, data_dir: Path, client_port: int, peer_port: int, initial_cluster: str
+) -> list[str]:
+    client_url = f"http://127.0.0.1:{client_port}"
+    peer_url = f"http://127.0.0.1:{peer_port}"
+    return [
+        ETCD_BINARY,
+        f"--name={name}",
+        f"--data-dir={data_dir / 'member-data'}",
+        f"--listen-client-urls={client_url}",
+        f"--advertise-client-urls={client_url}",
+        f"--listen-peer-urls={peer_url}",
+        f"--initial-advertise-peer-urls={peer_url}",
+        f"--initial-cluster={initial_cluster}",
+        "--initial-cluster-state=new",
+        "--initial-cluster-token=pyk8s-test",
+        # Elect after 200 ms without a leader: a lone member starts fast, a cluster fails over fast.
+        "--heartbeat-interval=20",
+        "--election-timeout=200",
+        f"--max-request-bytes={MAX_REQUEST_BYTES}",
+        f"--quota-backend-bytes={QUOTA_BACKEND_BYTES}",
+        "--logger=zap",
+        "--log-outputs=stderr",
+        "--log-level=warn",
+    ]
+
+
+def _retry_ports(start: Callable[[], T]) -> T:
+    """Start, again if a picked port was taken between probing it and etcd binding it."""
+    for attempt in range(3):
+        try:
+            return start()
+        except EtcdError as e:
+            if "address already in use" not in str(e) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 class EtcdProcess:
     """One etcd member; `endpoint` is "127.0.0.1:PORT" for EtcdStore.open([...])."""
 
-    def __init__(
-        self, proc: subprocess.Popen[bytes], data_dir: Path, client_port: int, peer_port: int, log_path: Path
-    ):
-        self._proc = proc
+    def __init__(self, args: list[str], data_dir: Path, client_port: int, peer_port: int) -> None:
+        self._args = args
         self.data_dir = data_dir
         self.client_port = client_port
         self.peer_port = peer_port
-        self.log_path = log_path
+        self.log_path = data_dir / "etcd.log"
+        self._proc = self._spawn()
+        atexit.register(self.stop)
 
     @property
     def endpoint(self) -> str:
@@ -67,54 +109,28 @@ class EtcdProcess:
     def start(cls, data_dir: Path) -> EtcdProcess:
         """Start etcd with its data in `data_dir` on free loopback ports and wait until it serves;
         raises EtcdError with the tail of etcd's log if it does not."""
-        last: EtcdError | None = None
-        for _ in range(3):
-            try:
-                return cls._start_once(data_dir, _free_port(), _free_port())
-            except EtcdError as e:
-                # Another process may have taken a picked port between probe and bind: retry.
-                last = e
-                if "address already in use" not in str(e):
-                    raise
-        assert last is not None
-        raise last
+        return _retry_ports(lambda: cls._start_one(data_dir))
 
     @classmethod
-    def _start_once(cls, data_dir: Path, client_port: int, peer_port: int) -> EtcdProcess:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        log_path = data_dir / "etcd.log"
-        client_url = f"http://127.0.0.1:{client_port}"
-        peer_url = f"http://127.0.0.1:{peer_port}"
-        args = [
-            ETCD_BINARY,
-            "--name=default",
-            f"--data-dir={data_dir / 'member-data'}",
-            f"--listen-client-urls={client_url}",
-            f"--advertise-client-urls={client_url}",
-            f"--listen-peer-urls={peer_url}",
-            f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=default={peer_url}",
-            "--initial-cluster-state=new",
-            # A lone member elects itself after one election timeout: keep it short.
-            "--heartbeat-interval=10",
-            "--election-timeout=100",
-            f"--max-request-bytes={MAX_REQUEST_BYTES}",
-            f"--quota-backend-bytes={QUOTA_BACKEND_BYTES}",
-            "--logger=zap",
-            "--log-outputs=stderr",
-            "--log-level=warn",
-        ]
-        log = log_path.open("ab")
-        try:
-            proc = subprocess.Popen(
-                args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
-            )
-        finally:
-            log.close()
-        member = cls(proc, data_dir, client_port, peer_port, log_path)
-        atexit.register(member.stop)
+    def _start_one(cls, data_dir: Path) -> EtcdProcess:
+        client_port, peer_port = _free_port(), _free_port()
+        member = cls(
+            _member_args(
+                "default", data_dir, client_port, peer_port, f"default=http://127.0.0.1:{peer_port}"
+            ),
+            data_dir,
+            client_port,
+            peer_port,
+        )
         member._wait_healthy()
         return member
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            return subprocess.Popen(
+                self._args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            )
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -145,7 +161,8 @@ class EtcdProcess:
     def restart(self) -> None:
         """Stop etcd and start it again on the same data and ports (as after a crash or upgrade)."""
         self.stop()
-        self._proc = EtcdProcess._start_once(self.data_dir, self.client_port, self.peer_port)._proc
+        self._proc = self._spawn()
+        self._wait_healthy()
 
     def stop(self) -> None:
         """Terminate, wait, and kill if etcd does not exit in time."""
@@ -157,3 +174,41 @@ class EtcdProcess:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+
+
+class EtcdCluster:
+    """Several etcd members forming one cluster, to test failover within one revision history."""
+
+    def __init__(self, members: list[EtcdProcess]) -> None:
+        self.members = members
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [m.endpoint for m in self.members]
+
+    @classmethod
+    def start(cls, data_dir: Path, size: int = 3) -> EtcdCluster:
+        return _retry_ports(lambda: cls._start_once(data_dir, size))
+
+    @classmethod
+    def _start_once(cls, data_dir: Path, size: int) -> EtcdCluster:
+        ports = [(_free_port(), _free_port()) for _ in range(size)]
+        initial = ",".join(f"m{i}=http://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ports))
+        members: list[EtcdProcess] = []
+        try:
+            for i, (client, peer) in enumerate(ports):
+                member_dir = data_dir / f"m{i}"
+                args = _member_args(f"m{i}", member_dir, client, peer, initial)
+                members.append(EtcdProcess(args, member_dir, client, peer))
+            # Members become healthy only together, once a quorum has elected a leader.
+            for m in members:
+                m._wait_healthy()
+        except BaseException:
+            for m in members:
+                m.stop()
+            raise
+        return cls(members)
+
+    def stop(self) -> None:
+        for m in self.members:
+            m.stop()

@@ -65,6 +65,10 @@ _PUT = 0  # mvccpb.Event.EventType
 _COMPACTED = "required revision has been compacted"
 _FUTURE = "required revision is a future revision"
 _NO_LEADER = "etcdserver: no leader"
+_DROPPED = "raft proposal dropped"
+# Ask etcd to refuse at once (and end watches) while the member has no leader, rather than hold the
+# call until a timeout; such refusals are safe to retry (clientv3's WithRequireLeader).
+_REQUIRE_LEADER = (("hasleader", "true"),)
 
 
 class EtcdUnavailable(StoreError):
@@ -232,14 +236,21 @@ class EtcdStore:
         delay = 0.01
         while True:
             try:
-                return await fn(request, timeout=max(deadline - time.monotonic(), 0.001), wait_for_ready=True)
+                return await fn(
+                    request,
+                    timeout=max(deadline - time.monotonic(), 0.001),
+                    metadata=_REQUIRE_LEADER,
+                    wait_for_ready=True,
+                )
             except rpc.AioRpcError as e:
                 code = e.code()
                 if code == rpc.StatusCode.CANCELLED and self._closed:
                     raise StoreClosed("the etcd store was closed during the call") from e
-                if code != rpc.StatusCode.UNAVAILABLE and code != rpc.StatusCode.DEADLINE_EXCEEDED:
+                details = e.details() or ""
+                refused = _NO_LEADER in details or _DROPPED in details  # never applied
+                if code not in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED) and not refused:
                     raise
-                safe = retry or _NO_LEADER in (e.details() or "")
+                safe = retry or refused
                 if (
                     code == rpc.StatusCode.DEADLINE_EXCEEDED
                     or not safe
@@ -467,7 +478,7 @@ class EtcdStore:
         try:
             while not self._closed:
                 create.start_revision = buf.last_revision + 1
-                call = self._watch_stub.Watch(wait_for_ready=True)
+                call = self._watch_stub.Watch(metadata=_REQUIRE_LEADER, wait_for_ready=True)
                 try:
                     await call.write(rpc.WatchRequest(create_request=create))
                     responses = aiter(call)
@@ -503,6 +514,8 @@ class EtcdStore:
             if resp.compact_revision:
                 buf.fail(Compacted(buf.last_revision, int(resp.compact_revision)))
                 return False
+            if resp.canceled and _NO_LEADER in resp.cancel_reason:
+                return True  # the member lost its leader: resume once there is one
             if resp.canceled:
                 buf.fail(StoreError(f"etcd cancelled the watch: {resp.cancel_reason}"))
                 return False
