@@ -607,6 +607,25 @@ def test_namespaces_are_dns_labels() -> None:
     ]
 
 
+def test_finalizers_without_a_domain_must_be_kubernetes_own() -> None:
+    cm = {
+        "metadata": {
+            "name": "c",
+            "namespace": "d",
+            "finalizers": ["example.com/cleanup", "orphan", "cleanup"],
+        }
+    }
+    assert check("ConfigMap", cm) == [
+        (
+            "metadata.finalizers",
+            "FieldValueInvalid",
+            'Invalid value: "cleanup": name is neither a standard finalizer name nor is it fully qualified',
+        )
+    ]
+    ns = {"metadata": {"name": "dev"}, "spec": {"finalizers": ["kubernetes", "mine"]}}
+    assert [c[:2] for c in check("Namespace", ns)] == [("spec.finalizers", "FieldValueInvalid")]
+
+
 def test_nodes() -> None:
     node = {
         "metadata": {"name": "node-1"},

@@ -8,6 +8,7 @@ from typing import Any
 
 from pyk8s.api.errors import Cause
 from pyk8s.api.resource import ResourceInfo
+from pyk8s.api.validation import _field as f
 from pyk8s.api.validation import apps, batch, core, other, pod, rbac
 from pyk8s.api.validation._meta import (
     NameRule,
@@ -96,6 +97,9 @@ def validate(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None
         causes += validate_object_meta(
             obj.get("metadata"), info.namespaced, name_rule=NAME_RULES.get(key, name_is_dns_subdomain)
         )
+        # Built-in kinds also hold finalizers without a domain to Kubernetes' own names.
+        for fin in f.as_list(f.as_dict(obj.get("metadata")).get("finalizers")):
+            causes += f.check("metadata.finalizers", str(fin), core.kube_finalizer_errors)
         if old is not None:
             causes += validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
     validator = VALIDATORS.get(key)

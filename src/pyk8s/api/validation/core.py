@@ -293,21 +293,22 @@ def validate_secret(obj: Obj, old: Obj | None) -> list[Cause]:
 # --- namespaces, nodes, service accounts ----------------------------------------------------------
 
 
+STANDARD_FINALIZERS = ("kubernetes", "orphan", "foregroundDeletion")
+
+
+def kube_finalizer_errors(name: str) -> list[str]:
+    """validateKubeFinalizerName: a finalizer without a domain must be one of Kubernetes' own."""
+    if "/" not in name and name not in STANDARD_FINALIZERS:
+        return ["name is neither a standard finalizer name nor is it fully qualified"]
+    return []
+
+
 def validate_namespace(obj: Obj, old: Obj | None) -> list[Cause]:
+    """ValidateNamespace: spec.finalizers are qualified names, standard ones when without a domain."""
     causes: list[Cause] = []
-    for i, fin in enumerate(f.as_list(f.as_dict(obj.get("spec")).get("finalizers"))):
-        fin = str(fin)
-        errs = f.qualified_name(fin)
-        if errs:
-            causes += [f.invalid(f"spec.finalizers[{i}]", fin, m) for m in errs]
-        elif "/" not in fin and fin != "kubernetes":
-            causes.append(
-                f.invalid(
-                    f"spec.finalizers[{i}]",
-                    fin,
-                    "name is neither a standard finalizer name nor is it fully qualified",
-                )
-            )
+    for fin in f.as_list(f.as_dict(obj.get("spec")).get("finalizers")):
+        causes += f.check("spec.finalizers", str(fin), f.qualified_name)
+        causes += f.check("spec.finalizers", str(fin), kube_finalizer_errors)
     return causes
 
 
@@ -347,13 +348,8 @@ def validate_node(obj: Obj, old: Obj | None) -> list[Cause]:
 
 
 def validate_service_account(obj: Obj, old: Obj | None) -> list[Cause]:
-    causes: list[Cause] = []
-    for key in ("secrets", "imagePullSecrets"):
-        for i, ref in enumerate(f.as_list(obj.get(key))):
-            name = f.as_dict(ref).get("name")
-            if key == "imagePullSecrets" and not name:
-                causes.append(f.required(f"{key}[{i}].name", ""))
-    return causes
+    """ValidateServiceAccount checks only the metadata."""
+    return []
 
 
 # --- endpoints ------------------------------------------------------------------------------------
