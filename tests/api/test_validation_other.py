@@ -82,6 +82,19 @@ def test_priority_classes() -> None:
     ]
 
 
+def test_system_priority_classes() -> None:
+    assert check("scheduling.k8s.io", "PriorityClass", {"metadata": {"name": "system-node-critical"},
+                                                       "value": 2000001000}) == []  # fmt: skip
+    assert check("scheduling.k8s.io", "PriorityClass", {"metadata": {"name": "system-high"}, "value": 5}) == [
+        (
+            "metadata.name",
+            "FieldValueForbidden",
+            "Forbidden: priority class names with 'system-' prefix are reserved for system use only. "
+            "error: system-high is not a known system priority class",
+        )
+    ]
+
+
 def test_disruption_budgets() -> None:
     pdb = {
         "metadata": {"name": "zk-pdb", "namespace": "default"},

@@ -441,13 +441,11 @@ def validate_persistent_volume_claim(obj: Obj, old: Obj | None) -> list[Cause]:
     if "storage" not in requests:
         causes.append(f.required("spec.resources[storage]", ""))
     else:
-        amount, errs = pod.quantity("spec.resources.requests[storage]", requests["storage"])
+        amount, errs = pod.quantity("spec.resources[storage]", requests["storage"])
         causes += errs
         if amount is not None and amount <= 0:
             causes.append(
-                f.invalid(
-                    "spec.resources.requests[storage]", str(requests["storage"]), "must be greater than zero"
-                )
+                f.invalid("spec.resources[storage]", str(requests["storage"]), "must be greater than zero")
             )
     causes += f.validate_labels(
         f.as_dict(spec.get("selector")).get("matchLabels"), "spec.selector.matchLabels"

@@ -47,7 +47,7 @@ def validate_storage_class(obj: Obj, old: Obj | None) -> list[Cause]:
     if not provisioner:
         causes.append(f.required("provisioner", ""))
     else:
-        causes += f.check("provisioner", str(provisioner), f.qualified_name)
+        causes += f.check("provisioner", str(provisioner).lower(), f.qualified_name)
     causes += f.one_of(
         "reclaimPolicy", obj.get("reclaimPolicy"), ("Delete", "Retain"), required_when_empty=False
     )
@@ -56,7 +56,9 @@ def validate_storage_class(obj: Obj, old: Obj | None) -> list[Cause]:
     )
     params = f.as_dict(obj.get("parameters"))
     if len(params) > 512:
-        causes.append(f.too_long("parameters", 512))
+        causes.append(Cause("FieldValueTooLong", "Too long: Provisioner Parameters exceeded 512 entries",
+                            "parameters"))  # fmt: skip
+    causes += [f.invalid("parameters", key, "field can not be empty.") for key in params if not key]
     if old is not None:
         for key in ("parameters", "provisioner", "reclaimPolicy"):
             if obj.get(key) != old.get(key):
@@ -65,29 +67,35 @@ def validate_storage_class(obj: Obj, old: Obj | None) -> list[Cause]:
     return causes
 
 
+_SYSTEM_PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
+
+
+def _system_priority_class_error(name: str, value: Any, global_default: Any) -> str:
+    """IsKnownSystemPriorityClass's complaint, or "" for a known system class."""
+    if name not in _SYSTEM_PRIORITY_CLASSES:
+        return f"{name} is not a known system priority class"
+    if value != _SYSTEM_PRIORITY_CLASSES[name]:
+        return f"value of {name} PriorityClass must be {_SYSTEM_PRIORITY_CLASSES[name]}"
+    if global_default is True:
+        return f"globalDefault of {name} PriorityClass must be false"
+    return ""
+
+
 def validate_priority_class(obj: Obj, old: Obj | None) -> list[Cause]:
     causes: list[Cause] = []
     name = str(f.as_dict(obj.get("metadata")).get("name") or "")
     value = obj.get("value")
-    if not f.is_int(value):
-        causes += f.type_check("value", value, int, "an integer") or [f.required("value", "")]
-    elif name.startswith("system-"):
-        if name not in ("system-cluster-critical", "system-node-critical"):
-            causes.append(
-                f.forbidden("metadata.name", "priority class names with 'system-' prefix are reserved")
-            )
-    elif value > _HIGHEST_USER_PRIORITY:
-        causes.append(
-            f.forbidden(
-                "value", f"maximum allowed value of a user defined priority is {_HIGHEST_USER_PRIORITY}"
-            )
-        )
-    causes += f.one_of(
-        "preemptionPolicy",
-        obj.get("preemptionPolicy"),
-        ("PreemptLowerPriority", "Never"),
-        required_when_empty=False,
-    )
+    causes += f.type_check("value", value, int, "an integer")
+    if name.startswith("system-"):
+        err = _system_priority_class_error(name, value, obj.get("globalDefault"))
+        if err:
+            detail = f"priority class names with 'system-' prefix are reserved for system use only. error: {err}"
+            causes.append(f.forbidden("metadata.name", detail))
+    elif f.is_int(value) and value > _HIGHEST_USER_PRIORITY:
+        causes.append(f.forbidden("value", f"maximum allowed value of a user defined priority is "
+                                           f"{_HIGHEST_USER_PRIORITY}"))  # fmt: skip
+    causes += f.one_of("preemptionPolicy", obj.get("preemptionPolicy"), ("PreemptLowerPriority", "Never"),
+                       required_when_empty=False)  # fmt: skip
     if old is not None:
         if value != old.get("value"):
             causes.append(f.forbidden("value", "may not be changed in an update."))
@@ -113,7 +121,7 @@ def validate_pod_disruption_budget(obj: Obj, old: Obj | None) -> list[Cause]:
     return causes
 
 
-_ADDRESS_TYPES = ("IPv4", "IPv6", "FQDN")
+_ADDRESS_TYPES = ("FQDN", "IPv4", "IPv6")
 
 
 def _address_errors(address_type: str, address: str) -> list[str]:
@@ -128,7 +136,6 @@ def _address_errors(address_type: str, address: str) -> list[str]:
 def validate_endpoint_slice(obj: Obj, old: Obj | None) -> list[Cause]:
     causes: list[Cause] = []
     address_type = obj.get("addressType")
-    causes += f.one_of("addressType", address_type, _ADDRESS_TYPES)
     endpoints = f.as_list(obj.get("endpoints"))
     if len(endpoints) > 1000:
         causes.append(f.too_many("endpoints", len(endpoints), 1000))
@@ -163,7 +170,9 @@ def validate_endpoint_slice(obj: Obj, old: Obj | None) -> list[Cause]:
         causes += f.one_of(f"{p}.protocol", port.get("protocol"), pod.PROTOCOLS)
         if port.get("port") is not None:
             causes += [f.invalid(f"{p}.port", port["port"], m) for m in f.port_number(port["port"])]
-    if old is not None:
+    if old is None:
+        causes += f.one_of("addressType", address_type, _ADDRESS_TYPES)
+    else:
         causes += f.immutable("addressType", address_type, old.get("addressType"))
     return causes
 
