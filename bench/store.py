@@ -184,6 +184,6 @@ if __name__ == "__main__":
     parser.add_argument("--creates", type=int, default=2000, help="creates per round")
     parser.add_argument("--reads", type=int, default=5000, help="point reads per round")
     parser.add_argument("--list-keys", type=int, default=10_000)
-    parser.add_argument("--watch-samples", type=int, default=300)
+    parser.add_argument("--watch-samples", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     asyncio.run(main(parser.parse_args()))
