@@ -89,8 +89,8 @@ def validate_priority_class(obj: Obj, old: Obj | None) -> list[Cause]:
     if name.startswith("system-"):
         err = _system_priority_class_error(name, value, obj.get("globalDefault"))
         if err:
-            detail = f"priority class names with 'system-' prefix are reserved for system use only. error: {err}"
-            causes.append(f.forbidden("metadata.name", detail))
+            reserved = "priority class names with 'system-' prefix are reserved for system use only"
+            causes.append(f.forbidden("metadata.name", f"{reserved}. error: {err}"))
     elif f.is_int(value) and value > _HIGHEST_USER_PRIORITY:
         causes.append(f.forbidden("value", f"maximum allowed value of a user defined priority is "
                                            f"{_HIGHEST_USER_PRIORITY}"))  # fmt: skip
