@@ -8,7 +8,6 @@ Usage: `web.AppRunner(create_app(APIServerConfig(store)))`; `app[API_SERVER]` is
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 import uuid
@@ -20,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from pyk8s.api import errors
-from pyk8s.apiserver import health
+from pyk8s.apiserver import discovery, health, openapi
 from pyk8s.apiserver.errors import status_response, to_status_error
 from pyk8s.apiserver.handlers import BODY, REQUEST_INFO, APIServer
 from pyk8s.apiserver.interfaces import (
@@ -222,13 +221,8 @@ def create_app(config: APIServerConfig) -> web.Application:
     app[API_SERVER] = server
     app[METRICS] = metrics
 
-    for mod in ("pyk8s.apiserver.discovery", "pyk8s.apiserver.openapi"):
-        try:
-            module = importlib.import_module(mod)
-        except ImportError:
-            continue
-        if hasattr(module, "add_routes"):
-            module.add_routes(app)
+    discovery.add_routes(app)
+    openapi.add_routes(app)
     for name in ("healthz", "livez", "readyz"):
         h = health.handler(name, config.store, server.caches)
         app.router.add_get(f"/{name}", h)

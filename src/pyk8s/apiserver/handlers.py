@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import importlib
 import random
 from collections.abc import Iterable
 from typing import Any
@@ -17,7 +16,7 @@ from aiohttp import web
 from pyk8s.api import catalog, errors
 from pyk8s.api.patch import APPLY_PATCH
 from pyk8s.api.resource import ResourceInfo
-from pyk8s.apiserver import codec, subresources
+from pyk8s.apiserver import codec, subresources, tables
 from pyk8s.apiserver.interfaces import Obj, RequestInfo, UserInfo, VirtualCreate
 from pyk8s.apiserver.registry import DeleteOptions, Registry, RequestContext
 from pyk8s.apiserver.selectors import Matcher, combine, field_matcher, label_matcher
@@ -88,13 +87,6 @@ def decode_continue(token: str, prefix: str) -> tuple[int, str]:
     return rv, prefix + start[:-1]
 
 
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 class APIServer:
     """The API's state: store, watch caches, registry; `handle` serves every resource request."""
 
@@ -111,7 +103,6 @@ class APIServer:
         self.virtual_creates = virtual_creates
         self.bookmark_interval = bookmark_interval
         self.open_watches = 0
-        self._tables = _optional("pyk8s.apiserver.tables")
 
     # -- for components inside the server (no HTTP) --------------------------------------------------
 
@@ -308,7 +299,7 @@ class APIServer:
         return resp
 
     def _wants_table(self, request: web.Request) -> bool:
-        return self._tables is not None and TABLE_MEDIA in request.headers.get("Accept", "")
+        return TABLE_MEDIA in request.headers.get("Accept", "")
 
     def _respond_objects(
         self, request: web.Request, info: ResourceInfo, obj: Obj, list_meta: Obj | None = None
@@ -316,7 +307,7 @@ class APIServer:
         if self._wants_table(request):
             include = request.query.get("includeObject") or "Metadata"
             items = obj["items"] if list_meta is not None else [obj]
-            table = self._tables.to_table(
+            table = tables.to_table(
                 info,
                 items,
                 include,
@@ -462,6 +453,9 @@ class APIServer:
         if _is_true(send_initial):
             w.push(self._bookmark(info, self.caches.revision, initial_end=True), self.caches.revision)
 
+        # kubectl get -w asks for Table rows; those events are wrapped per watcher, others shared as is.
+        as_table = self._wants_table(request)
+        include = request.query.get("includeObject") or "Metadata"
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
@@ -479,6 +473,8 @@ class APIServer:
                     wait = min(wait, max(next_bookmark - now, 0))
                 await w.wait(wait)
                 lines = w.drain()
+                if lines and as_table:
+                    lines = [self._table_line(info, line, include) for line in lines]
                 if lines:
                     await resp.write(b"".join(lines))
                 if w.closed:
@@ -493,6 +489,14 @@ class APIServer:
             w.close()
             self.open_watches -= 1
         return resp
+
+    def _table_line(self, info: ResourceInfo, line: bytes, include: str) -> bytes:
+        event = orjson.loads(line)
+        if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+            obj = event["object"]
+            rv = obj.get("metadata", {}).get("resourceVersion", "")
+            event["object"] = tables.to_table(info, [obj], include, {"resourceVersion": rv})
+        return orjson.dumps(event) + b"\n"
 
     def _bookmark(self, info: ResourceInfo, revision: int, initial_end: bool = False) -> bytes:
         meta: Obj = {"resourceVersion": str(revision)}
