@@ -15,7 +15,7 @@ import pytest
 from pyk8s.store.errors import Compacted, KeyNotFound
 from pyk8s.store.etcd import EtcdStore, EtcdUnavailable
 from pyk8s.store.factory import open_store
-from pyk8s.store.protocol import MAX_VALUE_BYTES, Event, EventType, KeyValue
+from pyk8s.store.protocol import MAX_VALUE_BYTES, Event, EventType, KeyValue, Store
 from tests.support.etcd import EtcdCluster, EtcdProcess, etcd_available
 
 pytestmark = [
@@ -93,6 +93,20 @@ async def test_open_through_the_factory_skips_a_dead_endpoint(etcd_endpoint: str
             assert (await store.get(kv.key)).value == b"v"
         finally:
             await store.close()
+
+
+async def test_implements_the_store_protocol(etcd_endpoint: str) -> None:
+    store = await EtcdStore.open([etcd_endpoint])
+    try:
+        assert isinstance(store, Store)
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("endpoints", [[], ["no-port"], ["https://127.0.0.1:2379"], ["host:port"]])
+async def test_malformed_endpoints_are_refused(endpoints: list[str]) -> None:
+    with pytest.raises(ValueError):
+        await EtcdStore.open(endpoints)
 
 
 async def test_open_fails_when_no_endpoint_answers() -> None:
