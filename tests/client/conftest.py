@@ -2,66 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from pyk8s.api.catalog import lookup
-from pyk8s.api.resource import ResourceInfo
-from pyk8s.apiserver.app import API_SERVER, APIServer, APIServerConfig, create_app
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
-from pyk8s.store.memory import MemoryStore
+from tests.support.apiserver import CONFIGMAPS, NAMESPACES, PODS, Server, info, start_server
+from tests.support.poll import eventually
 
-
-def info(group: str, plural: str) -> ResourceInfo:
-    found = lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-CONFIGMAPS = info("", "configmaps")
-NAMESPACES = info("", "namespaces")
-PODS = info("", "pods")
-
-
-@dataclass
-class Server:
-    """The API server; `restart()` serves the same store from a new app on the same port."""
-
-    store: MemoryStore
-    config: APIServerConfig
-    test_server: TestServer
-    api: APIServer
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def stop(self) -> None:
-        await self.test_server.close()
-
-    async def start(self) -> None:
-        app = create_app(self.config)
-        self.test_server = TestServer(app, host="127.0.0.1", port=self.port)
-        await self.test_server.start_server()
-        self.api = app[API_SERVER]
-
-
-async def start_server(**config: object) -> Server:
-    store = MemoryStore()
-    cfg = APIServerConfig(store=store, **config)  # type: ignore[arg-type]
-    app = create_app(cfg)
-    ts = TestServer(app, host="127.0.0.1")
-    await ts.start_server()
-    assert ts.port is not None
-    api = app[API_SERVER]
-    await api.create_object(NAMESPACES, {"metadata": {"name": "default"}})
-    return Server(store, cfg, ts, api, ts.port)
+__all__ = ["CONFIGMAPS", "NAMESPACES", "PODS", "Server", "eventually", "info", "start_server"]
 
 
 @pytest.fixture
@@ -77,18 +27,6 @@ async def client(server: Server) -> AsyncIterator[Client]:
     c = Client(HTTPTransport(server.url))
     yield c
     await c.close()
-
-
-async def eventually(check: Callable[[], object], within: float = 5.0, what: str = "condition") -> None:
-    """Poll `check` until it returns a true value; fail after `within` seconds."""
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                if check():
-                    return
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 def cm(name: str, namespace: str = "default", **labels: str) -> dict[str, object]:

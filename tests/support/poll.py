@@ -1,0 +1,18 @@
+"""Synchronise tests by polling with a deadline, never by a bare sleep."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+
+async def eventually(check: Callable[[], object], within: float = 5.0, what: str = "condition") -> None:
+    """Poll `check` until it returns a true value; fail after `within` seconds."""
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                if check():
+                    return
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
