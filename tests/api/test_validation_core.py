@@ -375,6 +375,22 @@ def test_pod_update_allows_image_only() -> None:
         "Forbidden: pod updates may not change fields other than "
         "`spec.containers[*].image`,`spec.initContainers[*].image`,"
     )
+    # tolerationSeconds of an existing toleration may change; a negative grace period may become 1.
+    toleration = {"key": "k", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+    tolerating = nginx_pod(tolerations=[toleration], terminationGracePeriodSeconds=-1)
+    shorter = copy.deepcopy(tolerating)
+    shorter["spec"]["tolerations"][0]["tolerationSeconds"] = 10
+    shorter["spec"]["terminationGracePeriodSeconds"] = 1
+    assert check("Pod", shorter, tolerating) == []
+    longer = copy.deepcopy(old)
+    longer["spec"]["activeDeadlineSeconds"] = 60
+    assert check("Pod", longer, new) == [
+        (
+            "spec.activeDeadlineSeconds",
+            "FieldValueInvalid",
+            "Invalid value: 60: must be less than or equal to previous value",
+        )
+    ]
     renamed = copy.deepcopy(old)
     renamed["metadata"]["name"] = "other"
     assert check("Pod", renamed, old) == [

@@ -771,63 +771,51 @@ _UPDATABLE = (
 )
 
 
+def _without_seconds(toleration: Any) -> Any:
+    return {k: v for k, v in toleration.items() if k != "tolerationSeconds"} if isinstance(
+        toleration, dict) else toleration  # fmt: skip
+
+
 def _validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
-    """ValidatePodUpdate: the spec is immutable but for images, the deadline, added tolerations, the grace
-    period and removed scheduling gates."""
+    """ValidatePodUpdate: the spec is immutable but for images, a shorter deadline, added tolerations
+    (and their seconds), a negative grace period raised to 1, and removed scheduling gates."""
     causes: list[Cause] = []
+    path = "spec.activeDeadlineSeconds"
     old_deadline, new_deadline = old.get("activeDeadlineSeconds"), new.get("activeDeadlineSeconds")
-    if old_deadline is not None:
-        if new_deadline is None:
-            causes.append(
-                f.invalid(
-                    "spec.activeDeadlineSeconds", None, "must not update from a positive integer to nil value"
-                )
-            )
-        elif f.is_int(new_deadline) and f.is_int(old_deadline) and new_deadline > old_deadline:
-            causes.append(
-                f.invalid(
-                    "spec.activeDeadlineSeconds", new_deadline, "must be less than or equal to previous value"
-                )
-            )
-    old_tols = f.as_list(old.get("tolerations"))
-    new_tols = f.as_list(new.get("tolerations"))
-    for tol in old_tols:
-        if tol not in new_tols:
-            causes.append(
-                f.forbidden(
-                    "spec.tolerations", "existing toleration can not be modified except its tolerationSeconds"
-                )
-            )
-            break
+    if f.is_int(new_deadline):
+        if not 0 <= new_deadline <= _MAX_INT32:
+            return [f.invalid(path, new_deadline, f"must be between 0 and {_MAX_INT32}, inclusive")]
+        if f.is_int(old_deadline) and old_deadline < new_deadline:
+            return [f.invalid(path, new_deadline, "must be less than or equal to previous value")]
+    elif new_deadline is None and old_deadline is not None:
+        causes.append(f.invalid(path, None, "must not update from a positive integer to nil value"))
+    new_tols = [_without_seconds(t) for t in f.as_list(new.get("tolerations"))]
+    if any(_without_seconds(t) not in new_tols for t in f.as_list(old.get("tolerations"))):
+        detail = "existing toleration can not be modified except its tolerationSeconds"
+        causes.append(f.forbidden("spec.tolerations", detail))
     old_gates = f.as_list(old.get("schedulingGates"))
     if any(g not in old_gates for g in f.as_list(new.get("schedulingGates"))):
-        causes.append(
-            f.forbidden("spec.schedulingGates", "only deletion is allowed, but found new scheduling gate")
-        )
-    # Mask the fields that may change, then anything left that differs is forbidden.
-    masked = copy.deepcopy(new)
+        detail = "only deletion is allowed, but found new scheduling gate"
+        causes.append(f.forbidden("spec.schedulingGates", detail))
+    # Copy what may change from the old spec into the new one; whatever still differs is forbidden.
+    munged = copy.deepcopy(new)
     for key in ("containers", "initContainers"):
         olds = f.as_list(old.get(key))
-        news = f.as_list(masked.get(key))
-        for i, c in enumerate(news):
+        for i, c in enumerate(f.as_list(munged.get(key))):
             if i < len(olds) and isinstance(c, dict) and isinstance(olds[i], dict):
                 c["image"] = olds[i].get("image")
-    for key in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "schedulingGates"):
-        masked.pop(key, None)
-    reference = {
-        k: v
-        for k, v in old.items()
-        if k
-        not in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "schedulingGates")
-    }
-    if masked != reference:
-        changed = sorted(k for k in set(masked) | set(reference) if masked.get(k) != reference.get(k))
+    for key in ("activeDeadlineSeconds", "tolerations", "schedulingGates"):
+        munged.pop(key, None)
+        if key in old:
+            munged[key] = old[key]
+    old_grace, new_grace = old.get("terminationGracePeriodSeconds"), new.get("terminationGracePeriodSeconds")
+    if f.is_int(old_grace) and old_grace < 0 and new_grace == 1:
+        munged["terminationGracePeriodSeconds"] = old_grace
+    if munged != old:
+        changed = sorted(k for k in set(munged) | set(old) if munged.get(k) != old.get(k))
         diff = "\n".join(
-            f"  spec.{k}: {f.go_value(reference.get(k))} -> {f.go_value(masked.get(k))}" for k in changed
+            f"  spec.{k}: {f.go_value(old.get(k))} -> {f.go_value(munged.get(k))}" for k in changed
         )
-        causes.append(
-            f.forbidden(
-                "spec", "pod updates may not change fields other than " + ",".join(_UPDATABLE) + "\n" + diff
-            )
-        )
+        allowed = ",".join(_UPDATABLE)
+        causes.append(f.forbidden("spec", f"pod updates may not change fields other than {allowed}\n{diff}"))
     return causes
