@@ -268,3 +268,26 @@ def test_events_are_encoded_once_and_shared() -> None:
     )
     assert ev.line() is ev.line()
     assert orjson.loads(ev.line()) == {"type": "ADDED", "object": {"metadata": {"name": "a"}}}
+
+
+async def test_open_watches_are_counted_in_metrics(server: Server) -> None:
+    async def gauge() -> str:
+        async with server.session.get(server.url + "/metrics") as resp:
+            text = await resp.text()
+        lines = [
+            line
+            for line in text.splitlines()
+            if line.startswith('apiserver_registered_watchers{group="",resource="configmaps"}')
+        ]
+        return lines[0].split()[-1] if lines else "absent"
+
+    await create_cm(server, "m")
+    async for w in open_watch(server, f"{NS}/configmaps"):
+        await w.events(1)
+        assert await gauge() == "1.0"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while await gauge() != "0.0":  # the server notices the closed stream on its next write or wake-up
+        assert loop.time() < deadline, "the watch was never counted out"
+        await create_cm(server, f"poke{int(loop.time() * 1000)}")
+        await asyncio.sleep(0.02)

@@ -218,6 +218,7 @@ def create_app(config: APIServerConfig) -> web.Application:
     server = APIServer(
         config.store, list(config.admission), dict(config.virtual_creates), config.bookmark_interval
     )
+    server.metrics = metrics
     app[API_SERVER] = server
     app[METRICS] = metrics
 

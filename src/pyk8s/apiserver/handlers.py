@@ -18,6 +18,7 @@ from pyk8s.api.patch import APPLY_PATCH
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver import codec, subresources, tables
 from pyk8s.apiserver.interfaces import Obj, RequestInfo, UserInfo, VirtualCreate
+from pyk8s.apiserver.metrics import Metrics
 from pyk8s.apiserver.registry import DeleteOptions, Registry, RequestContext
 from pyk8s.apiserver.selectors import Matcher, combine, field_matcher, label_matcher
 from pyk8s.apiserver.watch_cache import WatchCacheSet, decode
@@ -103,6 +104,7 @@ class APIServer:
         self.virtual_creates = virtual_creates
         self.bookmark_interval = bookmark_interval
         self.open_watches = 0
+        self.metrics: Metrics | None = None
 
     # -- for components inside the server (no HTTP) --------------------------------------------------
 
@@ -357,10 +359,19 @@ class APIServer:
             )
         else:
             target = await self.store.current_revision() if not rv else _rv_param(rv)
-            await self.caches.wait_for(target)
-            cache = self.caches.cache(info.storage_prefix())
-            items = cache.list(key_prefix, matcher)
-            list_meta = {"resourceVersion": str(self.caches.revision)}
+            try:
+                await self.caches.wait_for(target)
+            except errors.StatusError:
+                if rv:
+                    raise
+                # A consistent list the cache cannot catch up with in time is read from the store.
+                target = -1
+            if target >= 0:
+                cache = self.caches.cache(info.storage_prefix())
+                items = cache.list(key_prefix, matcher)
+                list_meta = {"resourceVersion": str(self.caches.revision)}
+            else:
+                items, list_meta = await self._list_from_store(info, key_prefix, matcher, 0, "", 0)
         out = {"kind": info.list_kind, "apiVersion": info.api_version, "metadata": list_meta, "items": items}
         return self._respond_objects(request, info, out, list_meta)
 
@@ -463,6 +474,9 @@ class APIServer:
         deadline = loop.time() + timeout
         next_bookmark = loop.time() + self.bookmark_interval
         self.open_watches += 1
+        gauge = self.metrics.watches.labels(info.group, info.plural) if self.metrics is not None else None
+        if gauge is not None:
+            gauge.inc()
         try:
             while True:
                 now = loop.time()
@@ -488,6 +502,8 @@ class APIServer:
         finally:
             w.close()
             self.open_watches -= 1
+            if gauge is not None:
+                gauge.dec()
         return resp
 
     def _table_line(self, info: ResourceInfo, line: bytes, include: str) -> bytes:
