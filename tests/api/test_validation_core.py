@@ -361,6 +361,36 @@ def test_pod_probes_and_tolerations() -> None:
     ]
 
 
+def test_pod_dns_and_host_network() -> None:
+    assert check("Pod", nginx_pod(dnsPolicy="None")) == [
+        (
+            "spec.dnsConfig",
+            "FieldValueRequired",
+            "Required value: must provide `dnsConfig` when `dnsPolicy` is None",
+        )
+    ]
+    dns_config = {"nameservers": ["192.0.2.1", "resolver"], "searches": ["ns1.svc.cluster-domain.example."]}
+    custom = nginx_pod(dnsPolicy="None", dnsConfig=dns_config)
+    assert check("Pod", custom) == [
+        (
+            "spec.dnsConfig.nameservers[1]",
+            "FieldValueInvalid",
+            'Invalid value: "resolver": must be valid IP address',
+        )
+    ]
+    host = nginx_pod(hostNetwork=True)
+    host["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 8080}]
+    assert check("Pod", host) == [
+        (
+            "spec.containers[0].ports[0].containerPort",
+            "FieldValueInvalid",
+            "Invalid value: 80: must match `hostPort` when `hostNetwork` is true",
+        )
+    ]
+    host["spec"]["containers"][0]["ports"] = [{"containerPort": 80}]  # the host port defaults to 80
+    assert check("Pod", host) == []
+
+
 def test_pod_update_allows_image_only() -> None:
     old = nginx_pod()
     new = copy.deepcopy(old)
