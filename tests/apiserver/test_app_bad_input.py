@@ -74,10 +74,12 @@ async def test_yaml_body_creates(server: Server) -> None:
     assert body["data"] == {"k": "v"}
 
 
-async def test_protobuf_is_415(server: Server) -> None:
+async def test_malformed_protobuf_is_400_and_unknown_media_type_is_415(server: Server) -> None:
     status, body = await server.request(
-        "POST", CM_PATH, data=b"k8s\x00\x0a", content_type="application/vnd.kubernetes.protobuf"
+        "POST", CM_PATH, data=b"k8s\x00\x0a\xff", content_type="application/vnd.kubernetes.protobuf"
     )
+    assert status == 400 and body["kind"] == "Status"
+    status, body = await server.request("POST", CM_PATH, data=b"\xa0", content_type="application/cbor")
     assert status == 415
     assert body["reason"] == "UnsupportedMediaType"
     await assert_no_configmaps(server)

@@ -71,6 +71,13 @@ async def test_apply_get_scale_delete(kubeconfig: Path) -> None:
     assert rc == 0, out
     rc, out = await kubectl(kubeconfig, "get", "deployment", "web", "-o", "jsonpath={.spec.replicas}")
     assert (rc, out) == (0, "4")
+    # kubectl's typed clients send protobuf bodies.
+    rc, out = await kubectl(kubeconfig, "create", "configmap", "lit", "--from-literal=k=v")
+    assert rc == 0 and "configmap/lit created" in out, out
+    rc, out = await kubectl(kubeconfig, "get", "configmap", "lit", "-o", "jsonpath={.data.k}")
+    assert (rc, out) == (0, "v")
+    rc, out = await kubectl(kubeconfig, "create", "namespace", "made-by-kubectl")
+    assert rc == 0 and "namespace/made-by-kubectl created" in out, out
     rc, out = await kubectl(kubeconfig, "delete", "-f", "-", stdin=MANIFEST)
     assert rc == 0 and 'deployment.apps "web" deleted' in out, out
     rc, out = await kubectl(kubeconfig, "get", "configmap", "cfg")

@@ -1,8 +1,8 @@
-"""Request body decoding (JSON, YAML with limits, patch media types) and response encoding (orjson).
+"""Request body decoding (JSON, YAML with limits, Kubernetes protobuf, patch media types) and response
+encoding (orjson).
 
-Protobuf is refused with 415. YAML is loaded with PyYAML's safe constructors, one document, and a
-cap on alias expansions: a "billion laughs" document is refused as soon as it uses too many aliases,
-before anything expands it.
+YAML is loaded with PyYAML's safe constructors, one document, with caps on aliases, nesting and alias
+expansion: a "billion laughs" document is refused on its shared node graph, before anything expands it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from yaml.composer import Composer
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from pyk8s.api import errors
+from pyk8s.api import errors, protobuf
 from pyk8s.api.patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver.openapi.schema import resource_definition
@@ -123,6 +123,8 @@ def decode_object(body: bytes, content_type: str | None) -> dict[str, Any]:
         obj = load_json(body)
     elif mt in (YAML, "application/x-yaml", "text/yaml"):
         obj = load_yaml(body)
+    elif mt == PROTOBUF:  # kubectl's typed clients (create configmap, create namespace …)
+        obj = protobuf.decode(body)
     else:
         raise errors.unsupported_media_type(mt)
     if not isinstance(obj, dict):
