@@ -291,3 +291,42 @@ async def test_open_watches_are_counted_in_metrics(server: Server) -> None:
         assert loop.time() < deadline, "the watch was never counted out"
         await create_cm(server, f"poke{int(loop.time() * 1000)}")
         await asyncio.sleep(0.02)
+
+
+async def test_cache_follows_a_burst_of_writes_without_gap_through_a_small_store_buffer() -> None:
+    from pyk8s.store.memory import MemoryStore
+
+    store = MemoryStore(watch_buffer=4)
+    caches = watch_cache.WatchCacheSet(store)
+    await caches.start()
+    try:
+        for i in range(200):  # far more than the store buffers per watcher: overflow resumes, never skips
+            await store.create(f"/registry/core/configmaps/default/k{i:03}", b'{"metadata":{"name":"x"}}')
+        await caches.wait_for(await store.current_revision(), max_wait=5)
+        cache = caches.cache("/registry/core/configmaps/")
+        assert len(cache.objects) == 200
+        assert [e.revision for e in cache.ring] == list(range(1, 201))  # no gap, no duplicate
+    finally:
+        await caches.stop()
+        await store.close()
+
+
+async def test_cache_stays_complete_across_compaction() -> None:
+    from pyk8s.store.memory import MemoryStore
+
+    store = MemoryStore(watch_buffer=4)
+    caches = watch_cache.WatchCacheSet(store)
+    await caches.start()
+    try:
+        cache = caches.cache("/registry/core/configmaps/")
+        w = cache.watch(None, caches.revision, "/registry/core/configmaps/", None, False)
+        for i in range(50):
+            await store.create(f"/registry/core/configmaps/default/c{i:03}", b'{"metadata":{"name":"x"}}')
+        # Compact past what the cache has read: its resumed watch is Compacted and it relists.
+        await store.compact(await store.current_revision())
+        await caches.wait_for(await store.current_revision(), max_wait=5)
+        assert len(caches.cache("/registry/core/configmaps/").objects) == 50
+        assert w.closed or len(w.buffer) == 50  # relisted (watchers closed) or never fell behind
+    finally:
+        await caches.stop()
+        await store.close()

@@ -233,6 +233,7 @@ class WatchCacheSet:
         self.store = store
         self.caches: dict[str, ResourceCache] = {}
         self.revision = 0
+        self._listed_at = 0  # revision of the last (re)list
         self.synced = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
@@ -240,8 +241,9 @@ class WatchCacheSet:
     def cache(self, prefix: str) -> ResourceCache:
         c = self.caches.get(prefix)
         if c is None:
-            # Every event since the first list passed through here, so a new cache starts empty and correct.
-            c = self.caches[prefix] = ResourceCache(prefix, self.revision)
+            # Every event since the last list passed through here and none was for this prefix: it is
+            # empty, and its (empty) history is complete since that list.
+            c = self.caches[prefix] = ResourceCache(prefix, self._listed_at)
         return c
 
     async def start(self) -> None:
@@ -266,6 +268,7 @@ class WatchCacheSet:
             if p is not None:
                 by_prefix.setdefault(p, []).append(kv)
         self.revision = max(self.revision, result.revision)
+        self._listed_at = result.revision
         for p in set(by_prefix) | set(self.caches):
             self.cache(p).reset(by_prefix.get(p, ()), result.revision)
         self.synced.set()
@@ -335,6 +338,7 @@ class WatchCacheSet:
         try:
             await asyncio.wait_for(fut, max_wait)
         except TimeoutError:
+            self._waiters = [(r, f) for r, f in self._waiters if f is not fut]
             raise errors.StatusError(
                 504,
                 "Timeout",
