@@ -1,10 +1,10 @@
 """How the client reaches an API server: the small `Transport` protocol and its HTTP implementation.
 
-A transport moves bytes; it knows nothing of kinds. Two implementations exist: `HTTPTransport` here
-(aiohttp, TLS, a pooled connector) and the in-process transport of `pyk8s.server`, which calls the API
-server's application without sockets. Both raise `StatusError` for a non-2xx answer to `stream` (so a
-watch that is refused fails like any request) and return every answer of `request` as a `Response`
-(the client decides what is an error).
+A transport moves bytes; it knows nothing of kinds. `HTTPTransport` (aiohttp, a pooled connector) speaks
+HTTPS to a remote API server, or plain HTTP over `pyk8s server`'s loopback Unix socket for the
+components inside it. A transport raises `StatusError` for a non-2xx answer to `stream` (so a watch that
+is refused fails like any request) and returns every answer of `request` as a `Response` (the client
+decides what is an error).
 """
 
 from __future__ import annotations
@@ -113,15 +113,19 @@ class HTTPTransport:
     """HTTP(S) to one API server with a pooled aiohttp session (created on first use, in the running loop).
 
     Credentials: a bearer `token`, or a client certificate (`cert_file` + `key_file`). The server is
-    verified against `ca_file`/`ca_data` (PEM); plain `http://` URLs are accepted for tests.
+    verified against `ca_file`/`ca_data` (PEM); plain `http://` URLs are accepted for tests. With
+    `unix_socket`, requests go over that socket (`pyk8s server`'s components use its loopback socket,
+    naming themselves in `headers`).
     """
 
     def __init__(self, server_url: str, *, ca_file: str | None = None, ca_data: str | bytes | None = None,
                  cert_file: str | None = None, key_file: str | None = None, token: str | None = None,
                  insecure_skip_verify: bool = False, pool_size: int = 100,
-                 user_agent: str = "pyk8s-client") -> None:
+                 user_agent: str = "pyk8s-client", unix_socket: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
         self.server_url = server_url.rstrip("/")
-        self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
+        self._unix_socket = unix_socket
+        self._headers = {"User-Agent": user_agent, "Accept": "application/json", **(headers or {})}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._ssl: ssl.SSLContext | None = None
@@ -177,7 +181,11 @@ class HTTPTransport:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._pool_size, ssl=self._ssl if self._ssl else True)
+            connector: aiohttp.BaseConnector
+            if self._unix_socket:
+                connector = aiohttp.UnixConnector(self._unix_socket, limit=self._pool_size)
+            else:
+                connector = aiohttp.TCPConnector(limit=self._pool_size, ssl=self._ssl if self._ssl else True)
             self._session = aiohttp.ClientSession(connector=connector, headers=self._headers,
                                                   json_serialize=lambda o: orjson.dumps(o).decode())
         return self._session

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pyk8s.apiserver.auth import resources
 from pyk8s.apiserver.auth.escalation import RBACEscalationCheck
 from pyk8s.apiserver.auth.impersonation import ImpersonatingAuthenticator
+from pyk8s.apiserver.auth.loopback import LoopbackAuthenticator
 from pyk8s.apiserver.auth.rbac import RBACAuthorizer
 from pyk8s.apiserver.auth.resources import GetObject
 from pyk8s.apiserver.auth.reviews import AuthReviews
@@ -39,14 +40,16 @@ def build_auth_stack(
     api_audiences: Sequence[str] | None = None,
     anonymous_paths: Iterable[str] = (),
 ) -> AuthStack:
-    """x509 → service-account token → bootstrap token authentication, then impersonation; RBAC (with
+    """loopback socket → x509 → service-account token → bootstrap token authentication, then impersonation; RBAC (with
     system:masters) authorization and its escalation check; the review and TokenRequest handlers keyed
     as `create_app` expects."""
     tokens = ServiceAccountTokens(
         sa_private_key, sa_public_key, get_object, issuer=issuer, api_audiences=api_audiences
     )
     bootstrap = BootstrapTokenAuthenticator(get_object)
-    union = UnionAuthenticator([X509Authenticator(), tokens, bootstrap], anonymous_paths=anonymous_paths)
+    union = UnionAuthenticator(
+        [LoopbackAuthenticator(), X509Authenticator(), tokens, bootstrap], anonymous_paths=anonymous_paths
+    )
     rbac = RBACAuthorizer(lister, revision=rbac_revision)
     authenticator = ImpersonatingAuthenticator(union, rbac)
     reviews = AuthReviews(
