@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 import tracemalloc
 
@@ -114,8 +115,8 @@ def test_unknown_fields_per_mode() -> None:
         "data": {},
         "foo": 1,
     }
-    assert codec.check_unknown_fields(cm, obj, "Ignore") == []
-    assert sorted(codec.check_unknown_fields(cm, obj, "Warn")) == [
+    assert codec.check_unknown_fields(cm, copy.deepcopy(obj), "Ignore") == []
+    assert sorted(codec.check_unknown_fields(cm, copy.deepcopy(obj), "Warn")) == [
         'unknown field "foo"',
         'unknown field "metadata.bogus"',
     ]
@@ -129,3 +130,28 @@ def test_unknown_fields_per_mode() -> None:
 def test_pretty_encoding() -> None:
     assert codec.encode({"a": 1}) == b'{"a":1}'
     assert codec.encode({"a": 1}, pretty=True) == b'{\n  "a": 1\n}'
+
+
+def test_warn_and_ignore_drop_unknown_fields_deep_in_the_object() -> None:
+    pods = lookup("", "v1", "pods")
+    assert pods is not None
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "bogus": True,
+        "spec": {"containers": [{"name": "c", "image": "i", "imagePullPolcy": "Always"}]},
+    }
+    assert sorted(codec.check_unknown_fields(pods, obj, "Warn")) == [
+        'unknown field "bogus"',
+        'unknown field "spec.containers[0].imagePullPolcy"',
+    ]
+    assert obj == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+    }
+    obj["spec"]["extra"] = 1
+    assert codec.check_unknown_fields(pods, obj, "Ignore") == []
+    assert "extra" not in obj["spec"]

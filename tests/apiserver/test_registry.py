@@ -485,3 +485,17 @@ async def test_create_object_and_list_objects_for_the_lead(server: Server) -> No
     while not any(o["metadata"]["name"] == "viewer" for o in server.api.list_objects(info)):
         assert loop.time() < deadline, "the watch cache never saw the clusterrole"
         await asyncio.sleep(0.01)
+
+
+async def test_strict_field_validation_applies_to_patches(server: Server) -> None:
+    await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "sv"}})
+    status, body = await server.request(
+        "PATCH",
+        f"{NS}/configmaps/sv",
+        {"bogus": 1},
+        fieldValidation="Strict",
+        content_type="application/merge-patch+json",
+    )
+    assert status == 400 and body["message"] == 'strict decoding error: unknown field "bogus"'
+    status, body = await server.request("GET", f"{NS}/configmaps/sv")
+    assert "bogus" not in body

@@ -7,6 +7,7 @@ expansion: a "billion laughs" document is refused on its shared node graph, befo
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -228,13 +229,35 @@ FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
 
 
 def check_unknown_fields(info: ResourceInfo, obj: dict[str, Any], mode: str) -> list[str]:
-    """Apply `fieldValidation`: Strict raises 400, Warn returns the warnings to send, Ignore nothing."""
-    if mode == "Ignore":
-        return []
+    """Apply `fieldValidation`: Strict raises 400; Warn and Ignore drop the unknown fields (Kubernetes'
+    typed decoding never keeps them), and Warn returns the warnings to send."""
     unknown = unknown_fields(info, obj)
     if not unknown:
         return []
     msgs = [f'unknown field "{f}"' for f in unknown]
     if mode == "Strict":
         raise errors.bad_request("strict decoding error: " + ", ".join(msgs))
-    return msgs
+    for path in unknown:
+        _drop(obj, path)
+    return msgs if mode == "Warn" else []
+
+
+_SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _drop(obj: Any, path: str) -> None:
+    """Remove the field at a reported path like `spec.containers[0].foo` (nothing if it cannot be found)."""
+    steps: list[str | int] = [
+        m.group(1) if m.group(1) is not None else int(m.group(2)) for m in _SEGMENT.finditer(path)
+    ]
+    cur = obj
+    for step in steps[:-1]:
+        if isinstance(step, int):
+            if not isinstance(cur, list) or step >= len(cur):
+                return
+        elif not isinstance(cur, dict) or step not in cur:
+            return
+        cur = cur[step]
+    last = steps[-1] if steps else None
+    if isinstance(cur, dict) and isinstance(last, str):
+        cur.pop(last, None)

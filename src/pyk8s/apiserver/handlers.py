@@ -229,6 +229,7 @@ class APIServer:
             user_agent=request.headers.get("User-Agent", ""),
         )
         request[FIELD_VALIDATION] = mode
+        ctx.field_validation = mode
         request[CTX] = ctx
         return ctx
 

@@ -24,7 +24,7 @@ from pyk8s.api.errors import Cause
 from pyk8s.api.patch import APPLY_PATCH, apply_patch
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.api.validation import validate
-from pyk8s.apiserver import admission
+from pyk8s.apiserver import admission, codec
 from pyk8s.apiserver.interfaces import AdmissionPlugin, AdmissionRequest, Obj, UserInfo
 from pyk8s.apiserver.watch_cache import WatchCacheSet, decode
 from pyk8s.store.errors import Conflict, KeyExists, KeyNotFound
@@ -95,6 +95,7 @@ class RequestContext:
     user_agent: str = ""
     warnings: list[str] = field(default_factory=list)
     applying: bool = False
+    field_validation: str = "Ignore"
 
     def manager(self) -> str:
         """fieldManager, or (as Kubernetes) the user agent's program name up to the first '/'."""
@@ -346,6 +347,8 @@ class Registry:
                     raise errors.bad_request("the patch did not produce an object")
                 pmeta = patch.get("metadata") if isinstance(patch, dict) else None
                 precondition = pmeta.get("resourceVersion") if isinstance(pmeta, dict) else None
+            # fieldValidation applies to what the patch produced (Strict: 400, Warn: a warning).
+            ctx.warnings.extend(codec.check_unknown_fields(info, new, ctx.field_validation))
             if not isinstance(new.get("metadata"), dict):
                 new["metadata"] = {}
             new["metadata"]["name"] = name
