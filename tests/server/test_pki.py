@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
 import ssl
 import stat
@@ -15,7 +16,7 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from pyk8s.server.pki import Pki, bootstrap_token_secret, ensure_pki
+from pyk8s.server.pki import Pki, bootstrap_token_secret, ensure_pki, join_token
 
 
 def _cert(path: Path) -> x509.Certificate:
@@ -136,7 +137,10 @@ def test_kubeconfig_url_for_unspecified_and_ipv6_bind(tmp_path: Path) -> None:
 
 
 def test_join_token_and_its_secret(pki: Pki) -> None:
-    token = pki.token_file.read_text().strip()
+    joined = pki.token_file.read_text().strip()
+    assert joined == join_token(pki.ca_cert.read_bytes(), pki.bootstrap_token)
+    assert joined.startswith("K10" + hashlib.sha256(pki.ca_cert.read_bytes()).hexdigest() + "::")
+    token = joined.rpartition("::")[2]
     assert token == pki.bootstrap_token
     token_id, secret = token.split(".")
     assert len(token_id) == 6 and len(secret) == 16
@@ -193,3 +197,10 @@ def test_serving_names_include_bind_address(tmp_path: Path) -> None:
     sans = _sans(_cert(pki.serving_cert))
     assert "192.0.2.10" in sans
     assert all(ipaddress.ip_address(s) for s in sans if s[0].isdigit())
+
+
+def test_bare_token_of_an_older_data_dir_becomes_a_join_token(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("abcdef.0123456789abcdef\n")
+    pki = ensure_pki(tmp_path)
+    assert pki.bootstrap_token == "abcdef.0123456789abcdef"
+    assert pki.token_file.read_text().strip() == join_token(pki.ca_cert.read_bytes(), pki.bootstrap_token)

@@ -8,13 +8,15 @@ Layout under the data dir (k3s keeps the same pieces under server/tls):
     pki/kubelet-client.crt, …key                CN kube-apiserver-kubelet-client, O system:masters
     pki/sa.key, pki/sa.pub                      signs service-account tokens (RSA 2048, RS256)
     kubeconfig.yaml                             cluster-admin, embedded certificate data
-    token                                       the node join (bootstrap) token `<id>.<secret>`
+    token                                       the node join token `K10<sha256 of ca.crt>::<id>.<secret>`
+                                                (k3s' format: the hash lets an agent trust the CA it fetches)
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import ipaddress
 import os
 import secrets
@@ -195,6 +197,11 @@ def bootstrap_token_secret(token: str, *, description: str = "pyk8s node join to
     }
 
 
+def join_token(ca_pem: bytes, bootstrap_token: str) -> str:
+    """k3s' secure token: `K10` + the SHA-256 hex of the CA certificate PEM + `::` + the bootstrap token."""
+    return f"K10{hashlib.sha256(ca_pem).hexdigest()}::{bootstrap_token}"
+
+
 def new_bootstrap_token() -> str:
     pick = secrets.choice
     return "".join(pick(_TOKEN_ALPHABET) for _ in range(6)) + "." + "".join(
@@ -205,7 +212,7 @@ def new_bootstrap_token() -> str:
 class Pki:
     data_dir: Path
     server_url: str
-    bootstrap_token: str  # `<id>.<secret>`, also in the `token` file
+    bootstrap_token: str  # `<id>.<secret>`; the `token` file holds it as a join token (`join_token`)
 
     @property
     def dir(self) -> Path:
@@ -336,11 +343,9 @@ def ensure_pki(data_dir: Path, *, bind_address: str = "127.0.0.1", https_port: i
     (data_dir / "pki").mkdir(mode=0o700, exist_ok=True)
 
     token_path = data_dir / "token"
-    if token_path.exists():
-        token = token_path.read_text().strip()
-    else:
-        token = new_bootstrap_token()
-        _write(token_path, (token + "\n").encode(), 0o600)
+    # The file holds the join token; older data dirs hold the bare `<id>.<secret>`.
+    token = token_path.read_text().strip().rpartition("::")[2] if token_path.exists() else ""
+    token = token or new_bootstrap_token()
     pki = Pki(data_dir, _server_url(bind_address, https_port), token)
 
     if pki.ca_cert.exists() and pki.ca_key.exists():
@@ -354,6 +359,10 @@ def ensure_pki(data_dir: Path, *, bind_address: str = "127.0.0.1", https_port: i
         # A new CA invalidates everything it signed before.
         for p in (pki.serving_cert, pki.admin_cert, pki.kubelet_client_cert, pki.kubeconfig):
             p.unlink(missing_ok=True)
+
+    joined = join_token(pki.ca_cert.read_bytes(), token) + "\n"
+    if not token_path.exists() or token_path.read_text() != joined:  # new, old format, or a new CA
+        _write(token_path, joined.encode(), 0o600)
 
     names = serving_names(bind_address, service_cidr, extra_sans)
     fresh = False
