@@ -43,8 +43,9 @@ API_SERVER = web.AppKey("api_server", APIServer)
 METRICS = web.AppKey("metrics", Metrics)
 ADMIN = UserInfo("system:admin", groups=("system:masters", "system:authenticated"))
 ANONYMOUS = UserInfo("system:anonymous", groups=("system:unauthenticated",))
-# Health endpoints answer without credentials (Kubernetes grants them to system:unauthenticated).
-_PUBLIC_PATHS = ("/healthz", "/livez", "/readyz")
+# Health endpoints (and the CA, for joining agents) answer without credentials (Kubernetes grants the
+# former to system:unauthenticated).
+_PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/cacerts")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
