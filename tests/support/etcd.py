@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import atexit
-import ctypes
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -27,14 +25,6 @@ T = TypeVar("T")
 
 def etcd_available() -> bool:
     return shutil.which(ETCD_BINARY) is not None
-
-
-def _die_with_parent() -> None:
-    # Runs in the child before exec: if the test process dies without stop(), so does etcd (Linux).
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _free_port() -> int:
@@ -128,9 +118,7 @@ class EtcdProcess:
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            return subprocess.Popen(
-                self._args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
-            )
+            return subprocess.Popen(self._args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
