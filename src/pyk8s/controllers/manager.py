@@ -43,6 +43,10 @@ class ControllerOptions:
     node_monitor_grace_period: float = 40.0  # --node-monitor-grace-period
     default_toleration_seconds: int = 300  # --default-not-ready/unreachable-toleration-seconds
     workers: int = 5  # --concurrent-*-syncs
+    cluster_cidr: str = "10.42.0.0/16"  # --cluster-cidr (node IPAM)
+    node_cidr_mask_size: int = 24  # --node-cidr-mask-size
+    terminated_pod_gc_threshold: int = 12500  # --terminated-pod-gc-threshold
+    pod_gc_quarantine: float = 40.0  # podgc's quarantine before deleting pods of a missing node
 
 
 @dataclass
