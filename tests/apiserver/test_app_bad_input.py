@@ -187,7 +187,7 @@ async def test_denied_is_403_with_kubernetes_message_and_audited(secured: Any) -
     ) as r:
         assert (await r.json())["message"] == (
             'deployments.apps "web" is forbidden: User "bob" cannot get resource "deployments/scale" '
-            'in API group '
+            "in API group "
             '"apps" in the namespace "x"'
         )
     async with session.get(url + "/api/v1/nodes", headers={"Authorization": "Bearer bob"}) as r:
@@ -237,3 +237,41 @@ async def test_metrics_count_requests(server: Server) -> None:
 def test_create_app_builds_without_a_loop() -> None:
     app = create_app(APIServerConfig(store=MemoryStore()))
     assert app.router is not None
+
+
+async def test_virtual_creates_answer_without_storing() -> None:
+    seen: list[tuple[str, str, str]] = []
+
+    async def token_review(user: UserInfo, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        seen.append((user.name, namespace, name))
+        return body | {"status": {"authenticated": True}}
+
+    async def sa_token(user: UserInfo, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        seen.append((user.name, namespace, name))
+        return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "status": {"token": "t"}}
+
+    store = MemoryStore()
+    virtual = {
+        ("authentication.k8s.io", "tokenreviews", ""): token_review,
+        ("", "serviceaccounts", "token"): sa_token,
+    }
+    test_server, _ = await start_server(APIServerConfig(store=store, virtual_creates=virtual))
+    url = str(test_server.make_url("")).rstrip("/")
+    try:
+        async with aiohttp.ClientSession() as session:
+            review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": "x"}}
+            async with session.post(url + "/apis/authentication.k8s.io/v1/tokenreviews", json=review) as r:
+                assert r.status == 201
+                assert (await r.json())["status"] == {"authenticated": True}
+            async with session.post(
+                url + "/api/v1/namespaces/default/serviceaccounts/builder/token", json={}
+            ) as r:
+                assert r.status == 201
+                assert (await r.json())["status"]["token"] == "t"
+            async with session.get(url + "/apis/authentication.k8s.io/v1/tokenreviews") as r:
+                assert r.status == 405
+        assert seen == [("system:admin", "", ""), ("system:admin", "default", "builder")]
+        assert not [kv for kv in (await store.list("/registry/")).items if "tokenreview" in kv.key]
+    finally:
+        await test_server.close()
+        await store.close()
