@@ -34,6 +34,7 @@ SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "attach": ("create", "get"),
     "portforward": ("create", "get"),
     "proxy": ("create", "delete", "get", "patch", "update"),
+    "approval": ("get", "patch", "update"),
 }
 
 
@@ -94,6 +95,9 @@ CATALOG: tuple[ResourceInfo, ...] = (
     _r("batch", "CronJob", "cronjobs", True, ("cj",), _ALL, sub=_status("CronJob")),
     _r("batch", "Job", "jobs", True, (), _ALL, sub=_status("Job"), fields=("status.successful",)),
     # the smaller groups
+    _r("certificates.k8s.io", "CertificateSigningRequest", "certificatesigningrequests", False, ("csr",),
+       sub=_status("CertificateSigningRequest", approval="CertificateSigningRequest"),
+       fields=("spec.signerName",)),
     _r("coordination.k8s.io", "Lease", "leases", True),
     _r("discovery.k8s.io", "EndpointSlice", "endpointslices", True),
     _r("events.k8s.io", "Event", "events", True, ("ev",)),
@@ -120,8 +124,8 @@ CATALOG: tuple[ResourceInfo, ...] = (
 # Groups in the order Kubernetes lists them in /apis (core first, then by priority).
 GROUP_ORDER: tuple[str, ...] = (
     "", "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "batch",
-    "policy", "rbac.authorization.k8s.io", "storage.k8s.io", "scheduling.k8s.io", "coordination.k8s.io",
-    "node.k8s.io", "discovery.k8s.io",
+    "certificates.k8s.io", "policy", "rbac.authorization.k8s.io", "storage.k8s.io", "scheduling.k8s.io",
+    "coordination.k8s.io", "node.k8s.io", "discovery.k8s.io",
 )
 
 _BY_PLURAL = {(r.group, r.version, r.plural): r for r in CATALOG}
