@@ -10,15 +10,23 @@ from typing import Any
 
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
+from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
 
 __all__ = ["DEFAULT_SERVICE_ACCOUNTS", "ServiceAccountsController"]
 
-NAMESPACES = catalog.lookup("", "v1", "namespaces")
-SERVICEACCOUNTS = catalog.lookup("", "v1", "serviceaccounts")
-assert NAMESPACES is not None and SERVICEACCOUNTS is not None
+
+def _info(group: str, plural: str) -> ResourceInfo:
+    found = catalog.lookup(group, "v1", plural)
+    assert found is not None
+    return found
+
+
+NAMESPACES = _info("", "namespaces")
+SERVICEACCOUNTS = _info("", "serviceaccounts")
+
 
 DEFAULT_SERVICE_ACCOUNTS = ("default",)
 
