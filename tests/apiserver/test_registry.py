@@ -499,3 +499,19 @@ async def test_strict_field_validation_applies_to_patches(server: Server) -> Non
     assert status == 400 and body["message"] == 'strict decoding error: unknown field "bogus"'
     status, body = await server.request("GET", f"{NS}/configmaps/sv")
     assert "bogus" not in body
+
+
+async def test_delete_answers_a_status_or_the_object_as_kubernetes(server: Server) -> None:
+    _, cm = await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "gone"}})
+    status, body = await server.request("DELETE", f"{NS}/configmaps/gone")
+    assert status == 200
+    assert body == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {"name": "gone", "kind": "configmaps", "uid": cm["metadata"]["uid"]},
+    }
+    await server.request("POST", f"{NS}/pods", pod("p"))
+    status, body = await server.request("DELETE", f"{NS}/pods/p")
+    assert status == 200 and body["kind"] == "Pod" and body["metadata"]["name"] == "p"

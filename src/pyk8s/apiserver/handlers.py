@@ -31,6 +31,11 @@ BODY = web.RequestKey("body", bytes)
 CTX = web.RequestKey("ctx", RequestContext)
 FIELD_VALIDATION = web.RequestKey("field_validation", str)
 
+# Storages with ReturnDeletedObject (Kubernetes' registries): a delete answers with the object; the
+# others answer a Status naming what was deleted.
+RETURN_DELETED_OBJECT = frozenset(
+    {("", "pods"), ("", "serviceaccounts"), ("", "namespaces"), ("storage.k8s.io", "storageclasses")}
+)
 _NOT_FOUND = "the server could not find the requested resource"
 _CONTINUE_EXPIRED = (
     "The provided continue parameter is too old to display a consistent list result. "
@@ -186,6 +191,21 @@ class APIServer:
             opts = self._delete_options(request)
             out, deleted = await self.registry.delete(info, namespace, name, opts, ctx)
             code = 202 if not deleted and opts.orphan_dependents is False else 200
+            if deleted and (info.group, info.plural) not in RETURN_DELETED_OBJECT:
+                meta = out["metadata"]
+                details = {
+                    "name": meta.get("name", ""),
+                    "group": info.group,
+                    "kind": info.plural,
+                    "uid": meta.get("uid", ""),
+                }
+                out = {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": {k: v for k, v in details.items() if v},
+                }
             return self.respond(request, out, code, ctx)
         if verb == "deletecollection":
             opts = self._delete_options(request)
@@ -558,14 +578,14 @@ class APIServer:
         ctx: RequestContext,
     ) -> web.StreamResponse:
         reg = self.registry
-        if sub in ("status", "finalize"):
-            if verb == "get" and sub == "status":
+        if sub in ("status", "finalize", "approval"):
+            if verb == "get" and sub != "finalize":
                 return self.respond(request, await reg.get(info, namespace, name))
             if verb == "update":
                 body = self._decode_body(request, info, ctx)
                 out, _ = await reg.update(info, namespace, name, body, ctx, sub)
                 return self.respond(request, out, 200, ctx)
-            if verb == "patch" and sub == "status":
+            if verb == "patch" and sub != "finalize":
                 return await self._patch(request, info, namespace, name, sub, ctx)
         elif sub == "scale" and (info.group, info.plural) in subresources.SCALABLE:
             if verb == "get":
