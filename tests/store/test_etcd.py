@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pyk8s.store.errors import Compacted, KeyNotFound
+from pyk8s.store.errors import Compacted, InvalidValue, KeyNotFound
 from pyk8s.store.etcd import EtcdStore, EtcdUnavailable
 from pyk8s.store.factory import open_store
 from pyk8s.store.protocol import MAX_VALUE_BYTES, Event, EventType, KeyValue, Store
@@ -212,6 +212,26 @@ async def test_largest_value_travels_through_watch_with_its_previous_value(
         assert (await store.get(prefix + "big")).value == big_b
     finally:
         await store.close()
+
+
+async def test_a_value_etcd_finds_too_large_is_invalid_and_writes_nothing(tmp_path: Path) -> None:
+    # etcd's default limit (1.5 MiB) is below the store's 3 MiB: the error names the setting to raise.
+    member = EtcdProcess.start(tmp_path / "etcd", max_request_bytes=1536 * 1024)
+    try:
+        store = await EtcdStore.open([member.endpoint])
+        try:
+            before = await store.current_revision()
+            # Refused by etcd, and (above its limit + 512 KiB) by its gRPC server.
+            for size in (1800 * 1024, 2200 * 1024):
+                with pytest.raises(InvalidValue, match="max-request-bytes"):
+                    await store.create("/big", b"x" * size)
+            assert await store.current_revision() == before
+            with pytest.raises(KeyNotFound):
+                await store.get("/big")
+        finally:
+            await store.close()
+    finally:
+        member.stop()
 
 
 async def test_watch_resumes_without_gap_or_duplicate_when_etcd_restarts(member: EtcdProcess) -> None:

@@ -38,7 +38,12 @@ class EtcdError(RuntimeError):
 
 
 def _member_args(
-    name: str, data_dir: Path, client_port: int, peer_port: int, initial_cluster: str
+    name: str,
+    data_dir: Path,
+    client_port: int,
+    peer_port: int,
+    initial_cluster: str,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
 ) -> list[str]:
     client_url = f"http://127.0.0.1:{client_port}"
     peer_url = f"http://127.0.0.1:{peer_port}"
@@ -56,7 +61,7 @@ def _member_args(
         # Elect after 200 ms without a leader: a lone member starts fast, a cluster fails over fast.
         "--heartbeat-interval=20",
         "--election-timeout=200",
-        f"--max-request-bytes={MAX_REQUEST_BYTES}",
+        f"--max-request-bytes={max_request_bytes}",
         f"--quota-backend-bytes={QUOTA_BACKEND_BYTES}",
         "--logger=zap",
         "--log-outputs=stderr",
@@ -96,18 +101,17 @@ class EtcdProcess:
         return self._proc.pid
 
     @classmethod
-    def start(cls, data_dir: Path) -> EtcdProcess:
+    def start(cls, data_dir: Path, *, max_request_bytes: int = MAX_REQUEST_BYTES) -> EtcdProcess:
         """Start etcd with its data in `data_dir` on free loopback ports and wait until it serves;
         raises EtcdError with the tail of etcd's log if it does not."""
-        return _retry_ports(lambda: cls._start_one(data_dir))
+        return _retry_ports(lambda: cls._start_one(data_dir, max_request_bytes))
 
     @classmethod
-    def _start_one(cls, data_dir: Path) -> EtcdProcess:
+    def _start_one(cls, data_dir: Path, max_request_bytes: int) -> EtcdProcess:
         client_port, peer_port = _free_port(), _free_port()
+        initial = f"default=http://127.0.0.1:{peer_port}"
         member = cls(
-            _member_args(
-                "default", data_dir, client_port, peer_port, f"default=http://127.0.0.1:{peer_port}"
-            ),
+            _member_args("default", data_dir, client_port, peer_port, initial, max_request_bytes),
             data_dir,
             client_port,
             peer_port,

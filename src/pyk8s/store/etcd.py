@@ -25,6 +25,7 @@ from aetcd import rpc
 from pyk8s.store.errors import (
     Compacted,
     Conflict,
+    InvalidValue,
     KeyExists,
     KeyNotFound,
     StoreClosed,
@@ -42,7 +43,7 @@ from pyk8s.store.protocol import (
     validate_value,
 )
 
-DEFAULT_WATCH_BUFFER = 1024
+DEFAULT_WATCH_BUFFER = 4096  # events; the sqlite driver keeps the same
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 
 _T = TypeVar("_T")
@@ -66,9 +67,20 @@ _COMPACTED = "required revision has been compacted"
 _FUTURE = "required revision is a future revision"
 _NO_LEADER = "etcdserver: no leader"
 _DROPPED = "raft proposal dropped"
+# etcd's own limit, and gRPC's (etcd's limit plus 512 KiB) for larger requests still.
+_TOO_LARGE = ("request is too large", "received message larger than max")
 # Ask etcd to refuse at once (and end watches) while the member has no leader, rather than hold the
 # call until a timeout; such refusals are safe to retry (clientv3's WithRequireLeader).
 _REQUIRE_LEADER = (("hasleader", "true"),)
+
+
+class EtcdRequestError(StoreError):
+    """etcd refused a call for a reason the protocol has no error for."""
+
+    def __init__(self, code: str, details: str) -> None:
+        super().__init__(f"etcd: {code}: {details}")
+        self.code = code
+        self.details = details
 
 
 class EtcdUnavailable(StoreError):
@@ -249,7 +261,12 @@ class EtcdStore:
                 details = e.details() or ""
                 refused = _NO_LEADER in details or _DROPPED in details  # never applied
                 if code not in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED) and not refused:
-                    raise
+                    if any(text in details for text in _TOO_LARGE):
+                        raise InvalidValue(
+                            f"etcd refused the request as too large: its --max-request-bytes must exceed "
+                            f"{MAX_VALUE_BYTES} bytes"
+                        ) from e
+                    raise EtcdRequestError(code.name, details) from e
                 safe = retry or refused
                 if (
                     code == rpc.StatusCode.DEADLINE_EXCEEDED
@@ -294,8 +311,8 @@ class EtcdStore:
     async def _readable(self, revision: int) -> bool:
         try:
             await self._range(rpc.RangeRequest(key=b"\0", count_only=True, revision=revision))
-        except rpc.AioRpcError as e:
-            if _COMPACTED in (e.details() or ""):
+        except EtcdRequestError as e:
+            if _COMPACTED in e.details:
                 return False
             raise
         return True
@@ -341,8 +358,8 @@ class EtcdStore:
         request = rpc.RangeRequest(key=start, range_end=end, limit=limit, revision=revision)
         try:
             resp = await self._range(request)
-        except rpc.AioRpcError as e:
-            details = e.details() or ""
+        except EtcdRequestError as e:
+            details = e.details
             if _COMPACTED in details:
                 raise Compacted(revision, await self.compacted_revision()) from e
             if _FUTURE not in details:
@@ -431,9 +448,9 @@ class EtcdStore:
             return
         try:
             await self._call(self._kv_stub.Compact, rpc.CompactionRequest(revision=revision), retry=False)
-        except rpc.AioRpcError as e:
+        except EtcdRequestError as e:
             # Compacting at or below etcd's compaction point does nothing, as the protocol says.
-            if _COMPACTED not in (e.details() or ""):
+            if _COMPACTED not in e.details:
                 raise
             return
         self._compact_floor = max(self._compact_floor, revision)
