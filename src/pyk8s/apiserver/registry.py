@@ -238,6 +238,8 @@ class Registry:
         req = self._admission("CREATE", info, "", namespace, name, obj, None, ctx)
         await admission.run_mutating(self.plugins, req)
         _prepare_for_create(info, obj)
+        if info.kind == "CertificateSigningRequest":
+            _set_requestor(obj, ctx.user)
         apply_defaults(info, obj)
         self._validate(info, obj, None)
         await admission.run_validating(self.plugins, req)
@@ -498,9 +500,40 @@ def _prepare_for_create(info: ResourceInfo, obj: Obj) -> None:
         obj.pop("status", None)
 
 
+def _set_requestor(csr: Obj, user: UserInfo) -> None:
+    """A CSR names who asked for it, from the request's credentials, never from the body."""
+    spec = csr.setdefault("spec", {})
+    for k in ("username", "uid", "groups", "extra"):
+        spec.pop(k, None)
+    spec["username"] = user.name
+    if user.uid:
+        spec["uid"] = user.uid
+    if user.groups:
+        spec["groups"] = list(user.groups)
+    if user.extra:
+        spec["extra"] = {k: list(v) for k, v in user.extra.items()}
+
+
+def _approval(old: Obj, new: Obj) -> Obj:
+    """certificatesigningrequests/approval changes only the conditions; new ones get timestamps."""
+    status = dict(old.get("status") or {})
+    conditions = [dict(c) for c in (new.get("status") or {}).get("conditions") or [] if isinstance(c, dict)]
+    for c in conditions:
+        c.setdefault("lastUpdateTime", now_rfc3339())
+        c.setdefault("lastTransitionTime", c["lastUpdateTime"])
+    status["conditions"] = conditions
+    return status
+
+
 def _prepare_for_update(info: ResourceInfo, old: Obj, new: Obj, subresource: str) -> Obj:
     """Carry over what a client may not change on this endpoint."""
     old_meta = old["metadata"]
+    if subresource == "approval":
+        out = deep_copy(old)
+        rv = new["metadata"].get("resourceVersion", old_meta["resourceVersion"])
+        out["metadata"]["resourceVersion"] = rv
+        out["status"] = _approval(old, new)
+        return out
     if subresource in ("status", "finalize"):
         out = deep_copy(old)
         out["metadata"]["resourceVersion"] = new["metadata"].get(

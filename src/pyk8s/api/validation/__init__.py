@@ -9,7 +9,7 @@ from typing import Any
 from pyk8s.api.errors import Cause
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.api.validation import _field as f
-from pyk8s.api.validation import apps, batch, core, other, pod, rbac
+from pyk8s.api.validation import apps, batch, certificates, core, other, pod, rbac
 from pyk8s.api.validation._meta import (
     NameRule,
     name_is_dns1035_label,
@@ -49,6 +49,7 @@ VALIDATORS: dict[tuple[str, str], Validator] = {
     ("apps", "ControllerRevision"): apps.validate_controller_revision,
     ("batch", "Job"): batch.validate_job,
     ("batch", "CronJob"): batch.validate_cron_job,
+    ("certificates.k8s.io", "CertificateSigningRequest"): certificates.validate_csr,
     (_RBAC, "Role"): rbac.validate_role,
     (_RBAC, "ClusterRole"): rbac.validate_cluster_role,
     (_RBAC, "RoleBinding"): rbac.validate_role_binding,
