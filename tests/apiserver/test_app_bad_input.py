@@ -275,3 +275,17 @@ async def test_virtual_creates_answer_without_storing() -> None:
     finally:
         await test_server.close()
         await store.close()
+
+
+async def test_health_endpoints(server: Server) -> None:
+    for path in ("/healthz", "/livez", "/readyz", "/readyz/etcd", "/readyz/informer-sync"):
+        async with server.session.get(server.url + path) as resp:
+            assert (resp.status, await resp.text()) == (200, "ok"), path
+    async with server.session.get(server.url + "/readyz", params={"verbose": ""}) as resp:
+        assert await resp.text() == "[+]ping ok\n[+]etcd ok\n[+]informer-sync ok\nreadyz check passed\n"
+    async with server.session.get(server.url + "/livez/nothing") as resp:
+        assert resp.status == 404
+    await server.store.close()
+    async with server.session.get(server.url + "/readyz", params={"verbose": ""}) as resp:
+        assert resp.status == 500
+        assert "[-]etcd failed: reason withheld" in await resp.text()

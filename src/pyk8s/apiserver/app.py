@@ -70,8 +70,10 @@ def forbidden_message(attrs: Attributes, reason: str = "") -> str:
     else:
         resource = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
         where = f'in the namespace "{attrs.namespace}"' if attrs.namespace else "at the cluster scope"
-        msg = (f'User "{user}" cannot {attrs.verb} resource "{resource}" '
-               f'in API group "{attrs.api_group}" {where}')
+        msg = (
+            f'User "{user}" cannot {attrs.verb} resource "{resource}" '
+            f'in API group "{attrs.api_group}" {where}'
+        )
     if reason:
         msg += f": {reason}"
     if not attrs.is_resource_request or not attrs.resource:
@@ -200,9 +202,11 @@ def _pipeline(config: APIServerConfig, metrics: Metrics) -> Any:
         resource = ri.resource if ri is not None else ""
         group = ri.api_group if ri is not None else ""
         sub = ri.subresource if ri is not None else ""
-        metrics.requests.labels(verb.upper(), group, resource, sub, str(code)).inc()
+        # Kubernetes labels LIST and WATCH by verb and everything else by HTTP method.
+        metric_verb = verb.upper() if verb in ("list", "watch") else request.method
+        metrics.requests.labels(metric_verb, group, resource, sub, str(code)).inc()
         if verb != "watch":
-            metrics.latency.labels(verb.upper(), group, resource, sub).observe(time.monotonic() - started)
+            metrics.latency.labels(metric_verb, group, resource, sub).observe(time.monotonic() - started)
         if config.audit is not None:
             try:
                 config.audit(_audit_event(request, audit_id, ri, user, code, started_wall))

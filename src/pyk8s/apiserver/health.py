@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from pyk8s.apiserver.watch_cache import WatchCacheSet
+from pyk8s.store.errors import KeyNotFound
 from pyk8s.store.protocol import Store
 
 Check = tuple[str, Callable[[], Awaitable[bool]]]
@@ -18,8 +19,11 @@ def checks(store: Store, caches: WatchCacheSet, ready: bool) -> list[Check]:
         return True
 
     async def etcd() -> bool:
+        # A real read, as Kubernetes' etcd check GETs a key: KeyNotFound is an answer, so healthy.
         try:
-            await asyncio.wait_for(store.current_revision(), 2.0)
+            await asyncio.wait_for(store.get("/health"), 2.0)
+        except KeyNotFound:
+            return True
         except Exception:
             return False
         return True
@@ -37,7 +41,20 @@ def handler(
     name: str, store: Store, caches: WatchCacheSet
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
-        results = [(n, await c()) for n, c in checks(store, caches, name == "readyz")]
+        only = request.match_info.get("check", "")
+        selected = [(n, c) for n, c in checks(store, caches, name == "readyz") if not only or n == only]
+        if not selected:
+            return web.Response(
+                text=f"404 page not found: no check {only!r}\n", status=404, content_type="text/plain"
+            )
+        results = [(n, await c()) for n, c in selected]
+        if only:
+            ok = results[0][1]
+            return web.Response(
+                text="ok" if ok else f"internal server error: {only} failed\n",
+                status=200 if ok else 500,
+                content_type="text/plain",
+            )
         excluded = set(request.query.getall("exclude", []))
         failed = any(not ok for n, ok in results if n not in excluded)
         if not failed and "verbose" not in request.query:
