@@ -47,6 +47,8 @@ class ControllerOptions:
     node_cidr_mask_size: int = 24  # --node-cidr-mask-size
     terminated_pod_gc_threshold: int = 12500  # --terminated-pod-gc-threshold
     pod_gc_quarantine: float = 40.0  # podgc's quarantine before deleting pods of a missing node
+    ca_cert_pem: bytes = b""  # --cluster-signing-cert-file: csrsigning signs with this CA (PEM)
+    ca_key_pem: bytes = b""  # --cluster-signing-key-file
 
 
 @dataclass
@@ -82,6 +84,8 @@ REGISTRY: dict[str, Callable[[ControllerContext], Runnable]] = {
     "replicaset": lazy("pyk8s.controllers.replicaset", "new_replicaset_controller"),
     "replicationcontroller": lazy("pyk8s.controllers.replicaset", "new_replication_controller"),
     "deployment": lazy("pyk8s.controllers.deployment", "new_deployment_controller"),
+    "csrapproving": lazy("pyk8s.controllers.certificates", "new_csr_approver"),
+    "csrsigning": lazy("pyk8s.controllers.certificates", "new_csr_signer"),
 }
 
 
