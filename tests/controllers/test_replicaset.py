@@ -139,14 +139,16 @@ class PodQuota:
     async def validate(self, request: AdmissionRequest) -> None:
         if request.operation == "CREATE" and request.resource.plural == "pods" and not request.subresource:
             if self.created >= self.limit:
-                raise forbidden(f'pods "{request.name}" is forbidden: exceeded quota: q, requested: pods=1, '
-                                f"used: pods={self.created}, limited: pods={self.limit}", "pods", request.name)
+                message = (f'pods "{request.name}" is forbidden: exceeded quota: q, requested: pods=1, '
+                           f"used: pods={self.created}, limited: pods={self.limit}")
+                raise forbidden(message, "pods", request.name)
             self.created += 1
 
 
 async def test_failed_create_sets_replica_failure() -> None:
     quota = PodQuota(2)
-    async with api_server(admission=[quota]) as srv, controllers(srv, new_replicaset_controller) as (client, _):
+    async with api_server(admission=[quota]) as srv, \
+            controllers(srv, new_replicaset_controller) as (client, _):
         await client.create(REPLICASETS, replicaset("bad", 5), "default")
 
         async def failure() -> Obj | None:
@@ -158,7 +160,8 @@ async def test_failed_create_sets_replica_failure() -> None:
         assert cond["status"] == "True" and cond["reason"] == "FailedCreate"
         events = await until(lambda: _events(client, "bad", 1), what="FailedCreate event")
         failed = [e for e in events if e["reason"] == "FailedCreate"]
-        assert failed and failed[0]["type"] == "Warning" and failed[0]["message"].startswith("Error creating:")
+        assert failed and failed[0]["type"] == "Warning"
+        assert failed[0]["message"].startswith("Error creating: pods")
         assert len(await pods(client, "app=bad")) == 2
         # The quota lifted, the ReplicaSet completes and the condition goes.
         quota.limit = 100
