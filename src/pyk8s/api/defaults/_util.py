@@ -25,3 +25,8 @@ def set_default(obj: Obj, key: str, value: Any) -> None:
     for enum fields, which Kubernetes defaults when empty too."""
     if obj.get(key) in (None, ""):
         obj[key] = value
+
+
+def as_dict(value: Any) -> Obj:
+    """A read-only view: the value when it is an object, else {} (validation reports wrong types)."""
+    return value if isinstance(value, dict) else {}

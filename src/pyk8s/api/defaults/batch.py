@@ -4,7 +4,7 @@ from the job's uid on create."""
 from __future__ import annotations
 
 from pyk8s.api.defaults import pod as pod_defaults
-from pyk8s.api.defaults._util import Obj, child, set_default
+from pyk8s.api.defaults._util import Obj, as_dict, child, dicts, set_default
 
 CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
@@ -24,17 +24,16 @@ def job_spec(spec: Obj) -> None:
     policy = spec.get("podFailurePolicy")
     set_default(spec, "podReplacementPolicy", "Failed" if policy is not None else "TerminatingOrFailed")
     if isinstance(policy, dict):
-        for rule in policy.get("rules") or []:
-            for condition in (rule or {}).get("onPodConditions") or []:
-                if isinstance(condition, dict):
-                    set_default(condition, "status", "True")
+        for rule in dicts(policy.get("rules")):
+            for condition in dicts(rule.get("onPodConditions")):
+                set_default(condition, "status", "True")
     pod_defaults.pod_template(spec.get("template"))
 
 
 def generate_selector(obj: Obj) -> None:
     """Unless `manualSelector` is true, select the job's pods by its uid and label its template with
     the uid and the job name (the job strategy's generateSelector). Needs metadata.uid; idempotent."""
-    meta = obj.get("metadata") or {}
+    meta = as_dict(obj.get("metadata"))
     uid, name = meta.get("uid"), meta.get("name")
     spec = child(obj, "spec")
     if not uid or spec.get("manualSelector") is True:
@@ -52,7 +51,7 @@ def job(obj: Obj) -> None:
     spec = child(obj, "spec")
     generate_selector(obj)
     job_spec(spec)
-    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+    template_labels = as_dict(as_dict(spec.get("template")).get("metadata")).get("labels")
     meta = child(obj, "metadata")
     if template_labels and not meta.get("labels"):
         meta["labels"] = dict(template_labels)

@@ -8,7 +8,7 @@ import ipaddress
 from typing import Any
 
 from pyk8s.api.defaults import pod as pod_defaults
-from pyk8s.api.defaults._util import Obj, child, dicts, set_default
+from pyk8s.api.defaults._util import Obj, as_dict, child, dicts, set_default
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
@@ -67,7 +67,7 @@ def secret(obj: Obj) -> None:
 
 
 def namespace(obj: Obj) -> None:
-    name = (obj.get("metadata") or {}).get("name")
+    name = as_dict(obj.get("metadata")).get("name")
     if isinstance(name, str) and name:
         child(child(obj, "metadata"), "labels")[NAMESPACE_NAME_LABEL] = name
     spec = child(obj, "spec")
@@ -108,11 +108,11 @@ def limit_range(obj: Obj) -> None:
         if item.get("type") != "Container":
             continue
         default, request = child(item, "default"), child(item, "defaultRequest")
-        for name, value in (item.get("max") or {}).items():
+        for name, value in as_dict(item.get("max")).items():
             default.setdefault(name, value)
         for name, value in default.items():
             request.setdefault(name, value)
-        for name, value in (item.get("min") or {}).items():
+        for name, value in as_dict(item.get("min")).items():
             request.setdefault(name, value)
 
 
@@ -121,7 +121,7 @@ def replication_controller(obj: Obj) -> None:
     template = spec.get("template")
     labels: Any = None
     if isinstance(template, dict):
-        labels = (template.get("metadata") or {}).get("labels")
+        labels = as_dict(template.get("metadata")).get("labels")
         pod_defaults.pod_template(template)
     if labels and not spec.get("selector"):
         spec["selector"] = dict(labels)

@@ -266,3 +266,8 @@ def one_of(
 def invalid_shown(path: str, shown: str, detail: str = "") -> Cause:
     """Invalid with the bad value already rendered (a fmt.Stringer such as IntOrString prints bare)."""
     return Cause("FieldValueInvalid", _with_detail(f"Invalid value: {shown}", detail), path)
+
+
+def key(value: Any) -> str:
+    """A hashable text for a value used as a name or key: user input may be any JSON type."""
+    return value if isinstance(value, str) else go_value(value)

@@ -61,9 +61,9 @@ def _validate_service_ports(spec: Obj, svc_type: str) -> list[Cause]:
             causes.append(f.required(f"{p}.name", ""))
         elif name:
             causes += f.check(f"{p}.name", str(name), f.dns1123_label)
-            if name in names:
+            if f.key(name) in names:
                 causes.append(f.duplicate(f"{p}.name", name))
-            names.add(str(name))
+            names.add(f.key(name))
         causes += [f.invalid(f"{p}.port", port.get("port", 0), m) for m in f.port_number(port.get("port"))]
         causes += f.one_of(f"{p}.protocol", port.get("protocol"), pod.PROTOCOLS)
         target = port.get("targetPort")
@@ -82,14 +82,14 @@ def _validate_service_ports(spec: Obj, svc_type: str) -> list[Cause]:
     for i, port in enumerate(ports):
         port = f.as_dict(port)
         if port.get("nodePort"):
-            key = (port.get("protocol"), port["nodePort"])
+            key = (f.key(port.get("protocol")), f.key(port["nodePort"]))
             if key in node_ports:
                 causes.append(f.duplicate(f"spec.ports[{i}].nodePort", port["nodePort"]))
             node_ports.add(key)
     keys: set[tuple[Any, Any]] = set()
     for i, port in enumerate(ports):
         port = f.as_dict(port)
-        key = (port.get("protocol"), port.get("port"))
+        key = (f.key(port.get("protocol")), f.key(port.get("port")))
         if key in keys:
             causes.append(
                 Cause(

@@ -122,10 +122,10 @@ def _validate_ports(ports: Any, path: str, host_network: bool) -> list[Cause]:
         if name:
             name_causes = f.check(f"{p}.name", str(name), f.port_name)
             causes += name_causes
-            if not name_causes and name in names:
+            if not name_causes and f.key(name) in names:
                 causes.append(f.duplicate(f"{p}.name", name))
             elif not name_causes:
-                names.add(str(name))
+                names.add(f.key(name))
         container_port = port.get("containerPort")
         if not container_port:
             causes.append(f.required(f"{p}.containerPort", ""))
@@ -257,14 +257,14 @@ def _validate_mounts(mounts: Any, path: str, volumes: set[str]) -> list[Cause]:
         name = mount.get("name") or ""
         if not name:
             causes.append(f.required(f"{p}.name", ""))
-        if name not in volumes:
+        if f.key(name) not in volumes:
             causes.append(f.not_found(f"{p}.name", name))
         mount_path = mount.get("mountPath") or ""
         if not mount_path:
             causes.append(f.required(f"{p}.mountPath", ""))
-        if mount_path in seen_paths:
+        if f.key(mount_path) in seen_paths:
             causes.append(f.invalid(f"{p}.mountPath", mount_path, "must be unique"))
-        seen_paths.add(str(mount_path))
+        seen_paths.add(f.key(mount_path))
         for key in ("subPath", "subPathExpr"):
             sub = str(mount.get(key) or "")
             if sub.startswith("/"):
@@ -413,10 +413,10 @@ def _validate_containers(spec: Obj, path: str, volumes: set[str]) -> list[Cause]
             if not name:
                 causes.append(f.required(f"{cpath}.name", ""))
             else:
-                causes += f.check(f"{cpath}.name", str(name), f.dns1123_label)
-                if name in names:
+                causes += f.check(f"{cpath}.name", f.key(name), f.dns1123_label)
+                if f.key(name) in names:
                     causes.append(f.duplicate(f"{cpath}.name", name))
-                names.add(str(name))
+                names.add(f.key(name))
             causes += _validate_container(c, cpath, volumes, host_network, init)
     # App containers run together; init containers one at a time.
     causes += _host_port_conflicts(list(enumerate(f.as_list(spec.get("containers")))), f"{path}.containers")
@@ -424,7 +424,7 @@ def _validate_containers(spec: Obj, path: str, volumes: set[str]) -> list[Cause]
         causes += _host_port_conflicts([(i, c)], f"{path}.initContainers")
     for i, c in enumerate(f.as_list(spec.get("ephemeralContainers"))):
         name = f.as_dict(c).get("name")
-        if name and name in names:
+        if name and f.key(name) in names:
             causes.append(f.duplicate(f"{path}.ephemeralContainers[{i}].name", name))
     return causes
 
@@ -524,10 +524,10 @@ def _validate_volumes(volumes: Any, path: str) -> tuple[set[str], list[Cause]]:
         if not name:
             causes.append(f.required(f"{p}.name", ""))
         else:
-            causes += f.check(f"{p}.name", str(name), f.dns1123_label)
-            if name in names:
+            causes += f.check(f"{p}.name", f.key(name), f.dns1123_label)
+            if f.key(name) in names:
                 causes.append(f.duplicate(f"{p}.name", name))
-            names.add(str(name))
+            names.add(f.key(name))
         causes += validate_volume_sources(vol, p)
     return names, causes
 
@@ -794,7 +794,7 @@ def _validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
         detail = "existing toleration can not be modified except its tolerationSeconds"
         causes.append(f.forbidden("spec.tolerations", detail))
     old_gates = f.as_list(old.get("schedulingGates"))
-    if any(g not in old_gates for g in f.as_list(new.get("schedulingGates"))):
+    if any(f.key(g) not in map(f.key, old_gates) for g in f.as_list(new.get("schedulingGates"))):
         detail = "only deletion is allowed, but found new scheduling gate"
         causes.append(f.forbidden("spec.schedulingGates", detail))
     # Copy what may change from the old spec into the new one; whatever still differs is forbidden.
