@@ -1,0 +1,281 @@
+"""The scheduling framework: Status codes, the plugin base, the snapshot a cycle reads, and one cycle
+(PreFilter → Filter → PreScore/Score → normalise and weight → select) as Kubernetes' schedule_one.go."""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
+
+MAX_NODE_SCORE = 100
+# numFeasibleNodesToFind: below this many nodes every node is checked; never fewer are looked for.
+MIN_FEASIBLE_NODES_TO_FIND = 100
+MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
+
+
+class Code(enum.IntEnum):
+    SUCCESS = 0
+    ERROR = 1
+    UNSCHEDULABLE = 2
+    # Removing pods from the node would not help: preemption skips such nodes.
+    UNSCHEDULABLE_AND_UNRESOLVABLE = 3
+    SKIP = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    code: Code
+    reasons: tuple[str, ...] = ()
+    plugin: str = ""
+
+    @property
+    def message(self) -> str:
+        return ", ".join(self.reasons)
+
+
+SKIP = Status(Code.SKIP)
+
+
+def unschedulable(plugin: str, *reasons: str, resolvable: bool = True) -> Status:
+    return Status(Code.UNSCHEDULABLE if resolvable else Code.UNSCHEDULABLE_AND_UNRESOLVABLE, reasons, plugin)
+
+
+class Snapshot:
+    """The nodes a cycle sees. The cycle runs without awaiting, so it reads the cache's NodeInfos in place;
+    preemption swaps in clones with `replace`."""
+
+    def __init__(self, nodes: Sequence[NodeInfo], namespaces: Callable[[str], dict[str, str] | None]
+                 = lambda ns: None) -> None:
+        self.nodes = list(nodes)
+        self.by_name = {n.name: n for n in self.nodes}
+        self.namespace_labels = namespaces
+
+    def replace(self, node: NodeInfo) -> Snapshot:
+        s = Snapshot([node if n.name == node.name else n for n in self.nodes], self.namespace_labels)
+        return s
+
+    def with_affinity(self) -> list[NodeInfo]:
+        return [n for n in self.nodes if n.with_affinity]
+
+    def with_required_anti_affinity(self) -> list[NodeInfo]:
+        return [n for n in self.nodes if n.with_required_anti_affinity]
+
+
+CycleState = dict[str, Any]
+
+
+class Plugin:
+    """A scheduler plugin. Filter plugins set `filters`, score plugins `scores`; pre_filter and pre_score
+    precompute into the cycle state (or return SKIP when the pod gives the plugin nothing to do)."""
+
+    name = ""
+    filters = False
+    scores = False
+    weight = 1
+    # Its pre-filter state depends on the pods on other nodes (rerun when preemption removes some).
+    reads_other_pods = False
+
+    def pre_filter(self, state: CycleState, pod: PodInfo, snap: Snapshot) -> Status | set[str] | None:
+        """None to go on, SKIP, an unschedulable Status, or the only node names that may fit."""
+        return None
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        return None
+
+    def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot) -> Status | None:
+        return None
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
+        return 0
+
+    def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
+        pass
+
+
+def default_normalize(scores: list[int], reverse: bool = False) -> None:
+    """helper.DefaultNormalizeScore: scale to [0, 100] by the highest score, optionally reversed."""
+    top = max(scores, default=0)
+    if top == 0:
+        if reverse:
+            scores[:] = [MAX_NODE_SCORE] * len(scores)
+        return
+    for i, s in enumerate(scores):
+        s = MAX_NODE_SCORE * s // top
+        scores[i] = MAX_NODE_SCORE - s if reverse else s
+
+
+def num_feasible_nodes_to_find(num_all: int, percentage: int = 0) -> int:
+    if num_all < MIN_FEASIBLE_NODES_TO_FIND:
+        return num_all
+    if percentage <= 0:  # adaptive: 50% at 0 nodes, down to 5% at 5,625 nodes and beyond
+        percentage = max(50 - num_all // 125, MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND)
+    n = num_all * percentage // 100
+    return min(max(n, MIN_FEASIBLE_NODES_TO_FIND), num_all)
+
+
+@dataclass
+class Diagnosis:
+    node_status: dict[str, Status] = field(default_factory=dict)
+    pre_filter_msg: str = ""
+    post_filter_msg: str = ""
+
+
+class FitError(Exception):
+    def __init__(self, pod: PodInfo, num_all_nodes: int, diagnosis: Diagnosis) -> None:
+        super().__init__()
+        self.pod = pod
+        self.num_all_nodes = num_all_nodes
+        self.diagnosis = diagnosis
+
+    def __str__(self) -> str:
+        return fit_error_message(self.num_all_nodes, self.diagnosis)
+
+
+def fit_error_message(num_all_nodes: int, d: Diagnosis) -> str:
+    """framework.FitError.Error(): "0/3 nodes are available: 1 node(s) ..., 2 Insufficient cpu." with the
+    reasons counted over nodes and sorted as strings, then the preemption's own message."""
+    msg = f"0/{num_all_nodes} nodes are available:"
+    if d.pre_filter_msg:
+        msg += f" {d.pre_filter_msg}."
+    else:
+        counts: Counter[str] = Counter()
+        for st in d.node_status.values():
+            counts.update(st.reasons)
+        if counts:
+            msg += " " + ", ".join(sorted(f"{n} {r}" for r, n in counts.items())) + "."
+    if d.post_filter_msg:
+        msg += f" {d.post_filter_msg}"
+    return msg
+
+
+@dataclass
+class ScheduleResult:
+    node: str
+    evaluated: int
+    feasible: int
+
+
+class Framework:
+    def __init__(self, plugins: Sequence[Plugin], *, percentage_of_nodes_to_score: int = 0,
+                 rng: random.Random | None = None) -> None:
+        self.plugins = list(plugins)
+        self.filter_plugins = [p for p in self.plugins if p.filters]
+        self.score_plugins = [p for p in self.plugins if p.scores]
+        self.percentage = percentage_of_nodes_to_score
+        self.rng = rng or random.Random()
+        self.next_start = 0  # round-robin start of the node search, so sampling covers all nodes
+
+    def run_pre_filter(self, state: CycleState, pod: PodInfo, snap: Snapshot,
+                       diagnosis: Diagnosis) -> tuple[list[Plugin], set[str] | None] | None:
+        """The filter plugins to run and the node names allowed, or None when a PreFilter rejected."""
+        active: list[Plugin] = []
+        allowed: set[str] | None = None
+        for p in self.filter_plugins:
+            r = p.pre_filter(state, pod, snap)
+            if r is SKIP:
+                continue
+            if isinstance(r, Status):
+                diagnosis.pre_filter_msg = r.message
+                for n in snap.nodes:
+                    diagnosis.node_status[n.name] = r
+                return None
+            if isinstance(r, set):
+                allowed = r if allowed is None else allowed & r
+            active.append(p)
+        return active, allowed
+
+    @staticmethod
+    def run_filters(active: Sequence[Plugin], state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        for p in active:
+            st = p.filter(state, pod, node)
+            if st is not None:
+                return st
+        return None
+
+    def find_feasible(self, state: CycleState, pod: PodInfo, snap: Snapshot,
+                      diagnosis: Diagnosis, extra: Callable[[NodeInfo], NodeInfo] | None = None,
+                      ) -> tuple[list[NodeInfo], list[Plugin]] | None:
+        pre = self.run_pre_filter(state, pod, snap, diagnosis)
+        if pre is None:
+            return None
+        active, allowed = pre
+        nodes = snap.nodes
+        total = len(nodes)
+        if allowed is not None:
+            nodes = [snap.by_name[n] for n in allowed if n in snap.by_name]
+            for n in snap.nodes:
+                if n.name not in allowed:
+                    diagnosis.node_status[n.name] = unschedulable(
+                        "NodeAffinity", "node(s) didn't match Pod's node affinity/selector", resolvable=False)
+            total = len(nodes)
+        want = num_feasible_nodes_to_find(len(snap.nodes), self.percentage)
+        if pod.pod.get("status", {}).get("nominatedNodeName") and allowed is None:
+            want = total  # keep it simple: look everywhere for a pod that preempted
+        feasible: list[NodeInfo] = []
+        start = self.next_start % total if total else 0
+        run = self.run_filters
+        checked = 0
+        for i in range(total):
+            node = nodes[(start + i) % total]
+            checked += 1
+            view = extra(node) if extra is not None else node
+            st = run(active, state, pod, view) if active else None
+            if st is None:
+                feasible.append(view)
+                if len(feasible) >= want:
+                    break
+            else:
+                diagnosis.node_status[node.name] = st
+        if total:
+            self.next_start = (start + checked) % total
+        return feasible, active
+
+    def prioritize(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot) -> list[int]:
+        totals = [0] * len(nodes)
+        for p in self.score_plugins:
+            if p.pre_score(state, pod, nodes, snap) is SKIP:
+                continue
+            scores = [p.score(state, pod, n) for n in nodes]
+            p.normalize(state, pod, scores)
+            w = p.weight
+            for i, s in enumerate(scores):
+                totals[i] += s * w
+        return totals
+
+    def select_host(self, nodes: list[NodeInfo], scores: list[int]) -> NodeInfo:
+        """The highest score; ties broken uniformly at random (reservoir sampling, as selectHost)."""
+        best = 0
+        seen = 0
+        top = scores[0]
+        for i, s in enumerate(scores):
+            if s > top:
+                top, best, seen = s, i, 1
+            elif s == top:
+                seen += 1
+                if self.rng.randrange(seen) == 0:
+                    best = i
+        return nodes[best]
+
+    def schedule(self, pod: PodInfo, snap: Snapshot,
+                 extra: Callable[[NodeInfo], NodeInfo] | None = None) -> tuple[ScheduleResult, CycleState]:
+        """One scheduling cycle; raises FitError when no node fits."""
+        if not snap.nodes:
+            raise FitError(pod, 0, Diagnosis())
+        state: CycleState = {}
+        diagnosis = Diagnosis()
+        found = self.find_feasible(state, pod, snap, diagnosis, extra)
+        if not found or not found[0]:
+            err = FitError(pod, len(snap.nodes), diagnosis)
+            err.state = state  # type: ignore[attr-defined]
+            raise err
+        feasible, _ = found
+        if len(feasible) == 1:
+            return ScheduleResult(feasible[0].name, len(diagnosis.node_status) + 1, 1), state
+        scores = self.prioritize(state, pod, feasible, snap)
+        chosen = self.select_host(feasible, scores)
+        return ScheduleResult(chosen.name, len(diagnosis.node_status) + len(feasible), len(feasible)), state

@@ -1,0 +1,90 @@
+"""NodeResourcesFit (requests against allocatable; LeastAllocated or MostAllocated scoring) and
+NodeResourcesBalancedAllocation."""
+
+from __future__ import annotations
+
+from pyk8s.scheduler.framework import MAX_NODE_SCORE, CycleState, Plugin, Snapshot, Status, unschedulable
+from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
+from pyk8s.scheduler.resources import CPU, MEMORY
+
+FIT = "NodeResourcesFit"
+BALANCED = "NodeResourcesBalancedAllocation"
+TOO_MANY_PODS = "Too many pods"
+
+
+def insufficient(pod: PodInfo, node: NodeInfo) -> list[str]:
+    """noderesources.fitsRequest: the reasons, in Kubernetes' order (pods, cpu, memory, storage, scalars)."""
+    reasons: list[str] = []
+    if len(node.pods) + 1 > node.allowed_pods:
+        reasons.append(TOO_MANY_PODS)
+    req = pod.requests
+    if req.is_zero():
+        return reasons
+    alloc, used = node.allocatable, node.requested
+    if req.milli_cpu > 0 and req.milli_cpu > alloc.milli_cpu - used.milli_cpu:
+        reasons.append("Insufficient cpu")
+    if req.memory > 0 and req.memory > alloc.memory - used.memory:
+        reasons.append("Insufficient memory")
+    if req.ephemeral > 0 and req.ephemeral > alloc.ephemeral - used.ephemeral:
+        reasons.append("Insufficient ephemeral-storage")
+    for name, amount in req.scalars.items():
+        if amount > 0 and amount > alloc.scalars.get(name, 0) - used.scalars.get(name, 0):
+            reasons.append(f"Insufficient {name}")
+    return reasons
+
+
+def least_allocated(requested: int, allocatable: int) -> int:
+    if allocatable <= 0 or requested > allocatable:
+        return 0
+    return (allocatable - requested) * MAX_NODE_SCORE // allocatable
+
+
+def most_allocated(requested: int, allocatable: int) -> int:
+    if allocatable <= 0:
+        return 0
+    return min(requested, allocatable) * MAX_NODE_SCORE // allocatable
+
+
+def _usage(pod: PodInfo, node: NodeInfo) -> tuple[int, int, int, int]:
+    return (node.non_zero_cpu + pod.non_zero[0], node.allocatable.milli_cpu,
+            node.non_zero_memory + pod.non_zero[1], node.allocatable.memory)
+
+
+class NodeResourcesFit(Plugin):
+    name = FIT
+    filters = True
+    scores = True
+
+    def __init__(self, strategy: str = "LeastAllocated") -> None:
+        if strategy not in ("LeastAllocated", "MostAllocated"):
+            raise ValueError(f"unknown scoring strategy {strategy}")
+        self.fn = least_allocated if strategy == "LeastAllocated" else most_allocated
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        reasons = insufficient(pod, node)
+        return unschedulable(FIT, *reasons) if reasons else None
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
+        cpu, cpu_alloc, mem, mem_alloc = _usage(pod, node)
+        return (self.fn(cpu, cpu_alloc) + self.fn(mem, mem_alloc)) // 2  # cpu and memory, weight 1 each
+
+
+class NodeResourcesBalancedAllocation(Plugin):
+    """Prefers nodes whose cpu and memory fractions stay close: (1 - std) * 100."""
+
+    name = BALANCED
+    scores = True
+
+    def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot) -> Status | None:
+        return None
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
+        cpu, cpu_alloc, mem, mem_alloc = _usage(pod, node)
+        fc = min(cpu / cpu_alloc, 1.0) if cpu_alloc else 1.0
+        fm = min(mem / mem_alloc, 1.0) if mem_alloc else 1.0
+        std = abs(fc - fm) / 2  # the standard deviation of two values
+        return int((1 - std) * MAX_NODE_SCORE)
+
+
+__all__ = ["BALANCED", "CPU", "FIT", "MEMORY", "NodeResourcesBalancedAllocation", "NodeResourcesFit",
+           "insufficient"]
