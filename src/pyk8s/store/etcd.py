@@ -17,7 +17,7 @@ import contextlib
 import ipaddress
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from aetcd import rpc
@@ -455,13 +455,13 @@ class EtcdStore:
             return
         self._compact_floor = max(self._compact_floor, revision)
 
-    def watch(self, prefix: str, from_revision: int) -> AsyncIterator[Event]:
+    def watch(self, prefix: str, from_revision: int) -> AsyncGenerator[Event, None]:
         validate_prefix(prefix)
         if from_revision < 0:
             raise ValueError("from_revision must not be negative")
         return self._watch(prefix, from_revision)
 
-    async def _watch(self, prefix: str, from_revision: int) -> AsyncIterator[Event]:
+    async def _watch(self, prefix: str, from_revision: int) -> AsyncGenerator[Event, None]:
         if self._closed:
             raise StoreClosed("the etcd store is closed")
         buf = _WatchBuffer(self._watch_buffer)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 
 from pyk8s.store.errors import WatchOverflow
 from pyk8s.store.protocol import Event
@@ -119,7 +119,7 @@ class WatchHub:
 
 async def watch_events(
     hub: WatchHub, read_history: HistoryReader, prefix: str, from_revision: int
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """Every event under `prefix` after `from_revision`: history from `read_history`, then live events."""
     sub = hub.subscribe(prefix)
     try:

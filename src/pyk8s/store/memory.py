@@ -8,7 +8,7 @@ one event loop each is atomic.
 from __future__ import annotations
 
 import bisect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from pyk8s.store.errors import Compacted, Conflict, KeyExists, KeyNotFound, StoreClosed
 from pyk8s.store.fanout import WatchHub, watch_events
@@ -144,7 +144,9 @@ class MemoryStore:
 
     # -- watch and compaction -----------------------------------------------------------------------
 
-    async def _history(self, prefix: str, from_revision: int, to_revision: int) -> AsyncIterator[Event]:
+    async def _history(
+        self, prefix: str, from_revision: int, to_revision: int
+    ) -> AsyncGenerator[Event, None]:
         if from_revision + 1 < self._compacted:
             raise Compacted(from_revision + 1, self._compacted)
         first = self._log[0].revision if self._log else self._revision + 1
@@ -153,7 +155,7 @@ class MemoryStore:
             if event.kv.key.startswith(prefix):
                 yield event
 
-    def watch(self, prefix: str, from_revision: int) -> AsyncIterator[Event]:
+    def watch(self, prefix: str, from_revision: int) -> AsyncGenerator[Event, None]:
         self._check_open()
         validate_prefix(prefix)
         if from_revision < 0:

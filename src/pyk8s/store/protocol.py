@@ -8,7 +8,7 @@ carries the revision of its last modification (what the API calls `resourceVersi
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -59,7 +59,8 @@ class Store(Protocol):
     """Every driver (sqlite, etcd, memory) implements this and passes tests/store/conformance.py."""
 
     async def current_revision(self) -> int:
-        """The newest revision (0 for an empty store that was never written)."""
+        """The newest revision: 0 for a never-written sqlite or memory store; etcd's own (a fresh etcd
+        is at 1)."""
         ...
 
     async def compacted_revision(self) -> int:
@@ -102,10 +103,10 @@ class Store(Protocol):
         With `expected_revision`, Conflict unless it matches. KeyNotFound if absent."""
         ...
 
-    def watch(self, prefix: str, from_revision: int) -> AsyncIterator[Event]:
+    def watch(self, prefix: str, from_revision: int) -> AsyncGenerator[Event, None]:
         """Every change under `prefix` with revision > `from_revision`, in order, with no gap or
         duplicate. Raises Compacted (at once) when history after `from_revision` is gone, and
-        WatchOverflow when the consumer falls too far behind. Closing the iterator ends the watch."""
+        WatchOverflow when the consumer falls too far behind. `aclose()` ends the watch."""
         ...
 
     async def compact(self, revision: int) -> None:

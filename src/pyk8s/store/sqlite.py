@@ -29,7 +29,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -565,7 +565,9 @@ class SqliteStore:
 
     # -- watch --------------------------------------------------------------------------------------
 
-    async def _history(self, prefix: str, from_revision: int, to_revision: int) -> AsyncIterator[Event]:
+    async def _history(
+        self, prefix: str, from_revision: int, to_revision: int
+    ) -> AsyncGenerator[Event, None]:
         after = from_revision
         while True:
             compacted, rows = await self._read(self._read_events, prefix, after, to_revision, REPLAY_CHUNK)
@@ -577,7 +579,7 @@ class SqliteStore:
                 return
             after = rows[-1][0]
 
-    def watch(self, prefix: str, from_revision: int) -> AsyncIterator[Event]:
+    def watch(self, prefix: str, from_revision: int) -> AsyncGenerator[Event, None]:
         self._check_open()
         validate_prefix(prefix)
         if from_revision < 0:
