@@ -1,0 +1,184 @@
+"""The Job controller against a real API server; the test plays the kubelet (pod phases via status)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk8s.client.client import Client
+from pyk8s.controllers.job import COMPLETION_INDEX, JOBS, JobController, format_indexes, parse_indexes
+from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.replicaset import PODS
+from tests.controllers._apps import api_server, controllers, pods, until
+
+Obj = dict[str, Any]
+
+
+def fast_job_controller(ctx: ControllerContext) -> JobController:
+    return JobController(ctx.client, ctx.informers, ctx.recorder("job-controller"), workers=2,
+                         pod_failure_backoff=0.05, max_pod_failure_backoff=0.2)
+
+
+def job(name: str, **spec: Any) -> Obj:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                           "containers": [{"name": "c", "image": "busybox"}]}}, **spec}}
+
+
+async def finish(client: Client, pod: Obj, phase: str) -> None:
+    m = pod["metadata"]
+    await client.patch(PODS, m["name"], {"status": {"phase": phase}}, "merge", m["namespace"],
+                       subresource="status")
+
+
+def conditions(obj: Obj) -> dict[str, Obj]:
+    return {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or []}
+
+
+async def running(client: Client, name: str) -> list[Obj]:
+    return [p for p in await pods(client, f"batch.kubernetes.io/job-name={name}")
+            if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+
+
+def test_index_sets_round_trip() -> None:
+    assert format_indexes({1, 3, 4, 5, 9}) == "1,3-5,9"
+    assert parse_indexes("1,3-5,9") == {1, 3, 4, 5, 9}
+    assert format_indexes(set()) == "" and parse_indexes("") == set()
+
+
+async def test_completions_with_parallelism() -> None:
+    async with api_server() as srv, controllers(srv, fast_job_controller) as (client, _):
+        created = await client.create(JOBS, job("pi", completions=3, parallelism=2))
+        first = await until(lambda: _exactly(client, "pi", 2), what="two pods at once")
+        pod = first[0]
+        assert pod["metadata"]["generateName"] == "pi-"
+        assert pod["metadata"]["labels"]["batch.kubernetes.io/controller-uid"] == created["metadata"]["uid"]
+        ref = pod["metadata"]["ownerReferences"][0]
+        assert (ref["kind"], ref["name"], ref["controller"], ref["blockOwnerDeletion"]) == (
+            "Job", "pi", True, True)
+        await finish(client, pod, "Succeeded")
+        # one done: two left to run, two allowed at once
+        await until(lambda: _succeeded_and_running(client, "pi", 1, 2), what="a replacement for the done pod")
+        for p in await running(client, "pi"):
+            await finish(client, p, "Succeeded")
+
+        async def complete() -> Obj | None:
+            j = await client.get(JOBS, "pi", "default")
+            return j if "Complete" in conditions(j) else None
+
+        done = await until(complete, what="the Complete condition")
+        conds = conditions(done)
+        assert conds["Complete"]["status"] == "True"
+        assert conds["Complete"]["reason"] == "CompletionsReached"
+        assert conds["SuccessCriteriaMet"]["status"] == "True"
+        assert done["status"]["succeeded"] == 3
+        assert "active" not in done["status"]
+        assert done["status"]["startTime"] and done["status"]["completionTime"]
+        all_pods = await pods(client, "batch.kubernetes.io/job-name=pi")
+        assert len(all_pods) == 3  # no pod more than needed
+
+
+async def _exactly(client: Client, name: str, n: int) -> list[Obj] | None:
+    got = await running(client, name)
+    return got if len(got) == n else None
+
+
+async def _succeeded_and_running(client: Client, name: str, succeeded: int, active: int) -> bool:
+    j = await client.get(JOBS, name, "default")
+    count = (j.get("status") or {}).get("succeeded")
+    return count == succeeded and len(await running(client, name)) == active
+
+
+async def test_backoff_limit_fails_the_job() -> None:
+    async with api_server() as srv, controllers(srv, fast_job_controller) as (client, _):
+        await client.create(JOBS, job("flaky", backoffLimit=1))
+        for attempt in range(2):
+            [pod] = await until(lambda: _exactly(client, "flaky", 1), what=f"attempt {attempt}")
+            await finish(client, pod, "Failed")
+
+        async def failed() -> Obj | None:
+            j = await client.get(JOBS, "flaky", "default")
+            return j if "Failed" in conditions(j) else None
+
+        done = await until(failed, what="the Failed condition")
+        conds = conditions(done)
+        assert conds["Failed"]["reason"] == "BackoffLimitExceeded"
+        assert conds["Failed"]["message"] == "Job has reached the specified backoff limit"
+        assert conds["FailureTarget"]["status"] == "True"
+        assert done["status"]["failed"] == 2
+        assert "Complete" not in conds
+        assert len(await pods(client, "batch.kubernetes.io/job-name=flaky")) == 2  # no third attempt
+
+
+async def test_indexed_job() -> None:
+    async with api_server() as srv, controllers(srv, fast_job_controller) as (client, _):
+        await client.create(JOBS, job("idx", completions=3, parallelism=3, completionMode="Indexed"))
+        got = await until(lambda: _exactly(client, "idx", 3), what="one pod per index")
+        by_index = {p["metadata"]["annotations"][COMPLETION_INDEX]: p for p in got}
+        assert set(by_index) == {"0", "1", "2"}
+        one = by_index["1"]
+        assert one["metadata"]["labels"][COMPLETION_INDEX] == "1"
+        assert one["metadata"]["generateName"] == "idx-1-"
+        assert one["spec"]["hostname"] == "idx-1"
+        env = one["spec"]["containers"][0]["env"]
+        assert env[0]["name"] == "JOB_COMPLETION_INDEX"
+        await finish(client, one, "Succeeded")
+
+        async def index_one_done() -> bool:
+            j = await client.get(JOBS, "idx", "default")
+            return bool((j.get("status") or {}).get("completedIndexes") == "1")
+
+        await until(index_one_done, what="completedIndexes 1")
+        await finish(client, by_index["0"], "Failed")  # index 0 is run again
+        again = await until(lambda: _exactly(client, "idx", 2), what="index 0 recreated")
+        assert sorted(p["metadata"]["annotations"][COMPLETION_INDEX] for p in again) == ["0", "2"]
+        for p in again:
+            await finish(client, p, "Succeeded")
+
+        async def complete() -> Obj | None:
+            j = await client.get(JOBS, "idx", "default")
+            return j if "Complete" in conditions(j) else None
+
+        done = await until(complete, what="the indexed job complete")
+        assert done["status"]["completedIndexes"] == "0-2"
+        assert done["status"]["succeeded"] == 3 and done["status"]["failed"] == 1
+
+
+async def test_active_deadline() -> None:
+    async with api_server() as srv, controllers(srv, fast_job_controller) as (client, _):
+        await client.create(JOBS, job("slow", activeDeadlineSeconds=1, parallelism=2, completions=4))
+        await until(lambda: _exactly(client, "slow", 2), what="pods started")
+
+        async def failed() -> Obj | None:
+            j = await client.get(JOBS, "slow", "default")
+            return j if "Failed" in conditions(j) else None
+
+        done = await until(failed, within=10, what="DeadlineExceeded")
+        assert conditions(done)["Failed"]["reason"] == "DeadlineExceeded"
+        assert conditions(done)["Failed"]["message"] == "Job was active longer than specified deadline"
+        assert await running(client, "slow") == []  # active pods stopped
+
+
+async def test_suspend_and_resume() -> None:
+    async with api_server() as srv, controllers(srv, fast_job_controller) as (client, _):
+        await client.create(JOBS, job("later", suspend=True, parallelism=2, completions=2))
+
+        async def suspended() -> Obj | None:
+            j = await client.get(JOBS, "later", "default")
+            return j if "Suspended" in conditions(j) else None
+
+        j = await until(suspended, what="the Suspended condition")
+        assert conditions(j)["Suspended"]["status"] == "True"
+        assert conditions(j)["Suspended"]["reason"] == "JobSuspended"
+        assert await running(client, "later") == []
+        assert "startTime" not in j["status"]
+        await client.patch(JOBS, "later", {"spec": {"suspend": False}}, "merge", "default")
+        await until(lambda: _exactly(client, "later", 2), what="pods after resume")
+        j = await client.get(JOBS, "later", "default")
+        assert conditions(j)["Suspended"]["status"] == "False"
+        assert conditions(j)["Suspended"]["reason"] == "JobResumed"
+        await client.patch(JOBS, "later", {"spec": {"suspend": True}}, "merge", "default")
+
+        async def none_running() -> bool:
+            return await running(client, "later") == []
+
+        await until(none_running, what="pods deleted on suspend")
