@@ -86,6 +86,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Runnable]] = {
     "deployment": lazy("pyk8s.controllers.deployment", "new_deployment_controller"),
     "csrapproving": lazy("pyk8s.controllers.certificates", "new_csr_approver"),
     "csrsigning": lazy("pyk8s.controllers.certificates", "new_csr_signer"),
+    "job": lazy("pyk8s.controllers.job", "new_job_controller"),
 }
 
 
