@@ -13,13 +13,14 @@ from aiohttp.test_utils import TestServer
 from pyk8s.api.catalog import lookup
 from pyk8s.apiserver.app import API_SERVER, APIServer, APIServerConfig, create_app
 from pyk8s.store.memory import MemoryStore
+from pyk8s.store.protocol import Store
 
 
 @dataclass
 class Server:
     url: str
     api: APIServer
-    store: MemoryStore
+    store: Store
     session: aiohttp.ClientSession
 
     async def request(

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
+import orjson
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -515,3 +516,40 @@ async def test_delete_answers_a_status_or_the_object_as_kubernetes(server: Serve
     await server.request("POST", f"{NS}/pods", pod("p"))
     status, body = await server.request("DELETE", f"{NS}/pods/p")
     assert status == 200 and body["kind"] == "Pod" and body["metadata"]["name"] == "p"
+
+
+async def test_the_same_semantics_over_sqlite(tmp_path: Any) -> None:
+    import aiohttp
+
+    from pyk8s.apiserver.app import APIServerConfig
+    from pyk8s.store.factory import open_store
+    from tests.apiserver.conftest import start_server
+
+    store = await open_store(f"sqlite://{tmp_path}/db")
+    test_server, api = await start_server(APIServerConfig(store=store))
+    try:
+        async with aiohttp.ClientSession() as session:
+            srv = Server(str(test_server.make_url("")).rstrip("/"), api, store, session)
+            _, listed = await srv.request("GET", f"{NS}/configmaps")
+            status, cm = await srv.request("POST", f"{NS}/configmaps", {"metadata": {"name": "s"}})
+            assert status == 201
+            stale = dict(cm, data={"a": "1"})
+            status, _ = await srv.request(
+                "PATCH",
+                f"{NS}/configmaps/s",
+                {"data": {"b": "2"}},
+                content_type="application/merge-patch+json",
+            )
+            assert status == 200
+            status, body = await srv.request("PUT", f"{NS}/configmaps/s", stale)
+            assert status == 409 and body["reason"] == "Conflict"
+            params = {"watch": "true", "resourceVersion": listed["metadata"]["resourceVersion"]}
+            async with session.get(srv.url + f"{NS}/configmaps", params=params) as resp:
+                lines = [orjson.loads(await asyncio.wait_for(resp.content.readline(), 5)) for _ in range(2)]
+            assert [(e["type"], e["object"]["metadata"]["name"]) for e in lines] == [
+                ("ADDED", "s"),
+                ("MODIFIED", "s"),
+            ]
+    finally:
+        await test_server.close()
+        await store.close()
