@@ -681,7 +681,16 @@ def test_nodes() -> None:
         },
     }
     assert check("Node", node) == []
-    node["spec"]["taints"].append({"key": "k", "effect": "Sometimes"})
+    node["spec"]["taints"].append({"key": "dedicated", "value": "gpu", "effect": "NoSchedule"})
+    assert check("Node", node) == [
+        (
+            "spec.taints[1]",
+            "FieldValueDuplicate",
+            'Duplicate value: core.Taint{Key:"dedicated", Value:"gpu", Effect:"NoSchedule", '
+            "TimeAdded:(*v1.Time)(nil)}: taints must be unique by key and effect pair",
+        )
+    ]
+    node["spec"]["taints"][1] = {"key": "k", "effect": "Sometimes"}
     node["spec"]["podCIDR"] = "10.42.0.0"
     assert fields("Node", node) == ["spec.podCIDRs[0]", "spec.taints[1].effect"]
 

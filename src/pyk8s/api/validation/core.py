@@ -322,14 +322,20 @@ def validate_node(obj: Obj, old: Obj | None) -> list[Cause]:
     for i, taint in enumerate(f.as_list(spec.get("taints"))):
         p = f"spec.taints[{i}]"
         taint = f.as_dict(taint)
-        key = str(taint.get("key") or "")
+        key = f.key(taint.get("key") or "")
         causes += f.check(f"{p}.key", key, f.qualified_name)
-        if taint.get("value"):
-            causes += f.check(f"{p}.value", str(taint["value"]), f.label_value)
+        value = f.key(taint.get("value") or "")
+        value_errors = f.label_value(value)
+        if value_errors:
+            causes.append(f.invalid(f"{p}.value", value, ";".join(value_errors)))
         causes += f.one_of(f"{p}.effect", taint.get("effect"), pod.TAINT_EFFECTS)
-        pair = (key, str(taint.get("effect")))
+        pair = (key, f.key(taint.get("effect")))
         if pair in seen:
-            causes.append(f.duplicate(p, taint))
+            shown = (f"core.Taint{{Key:{f.go_value(key)}, Value:{f.go_value(value)}, "
+                     f"Effect:{f.go_value(pair[1])}, TimeAdded:(*v1.Time)(nil)}}")  # fmt: skip
+            detail = "taints must be unique by key and effect pair"
+            causes.append(Cause("FieldValueDuplicate", f"Duplicate value: {shown}: {detail}", p))
+            continue
         seen.add(pair)
     if old is not None:
         old_spec = f.as_dict(old.get("spec"))
