@@ -278,9 +278,10 @@ class WatchCacheSet:
         from_rev = self.revision
         while True:
             try:
-                async for ev in self.store.watch(_REGISTRY, from_rev):
-                    self._dispatch(ev)
-                    from_rev = ev.revision
+                async with contextlib.aclosing(self.store.watch(_REGISTRY, from_rev)) as events:
+                    async for ev in events:
+                        self._dispatch(ev)
+                        from_rev = ev.revision
                 return  # the store ended the watch: it is closing
             except WatchOverflow as e:
                 from_rev = e.last_revision
