@@ -16,29 +16,10 @@ from pyk8s.api.validation import _field as f
 Obj = dict[str, Any]
 
 KEY_USAGES = (
-    "signing",
-    "digital signature",
-    "content commitment",
-    "key encipherment",
-    "key agreement",
-    "data encipherment",
-    "cert sign",
-    "crl sign",
-    "encipher only",
-    "decipher only",
-    "any",
-    "server auth",
-    "client auth",
-    "code signing",
-    "email protection",
-    "s/mime",
-    "ipsec end system",
-    "ipsec tunnel",
-    "ipsec user",
-    "timestamping",
-    "ocsp signing",
-    "microsoft sgc",
-    "netscape sgc",
+    "signing", "digital signature", "content commitment", "key encipherment", "key agreement",
+    "data encipherment", "cert sign", "crl sign", "encipher only", "decipher only", "any", "server auth",
+    "client auth", "code signing", "email protection", "s/mime", "ipsec end system", "ipsec tunnel",
+    "ipsec user", "timestamping", "ocsp signing", "microsoft sgc", "netscape sgc",
 )
 _UNIQUE_CONDITIONS = ("Approved", "Denied", "Failed")
 
@@ -85,13 +66,8 @@ def validate_csr(obj: Obj, old: Obj | None) -> list[Cause]:
         seen.add(str(usage))
     seconds = spec.get("expirationSeconds")
     if seconds is not None and (not f.is_int(seconds) or seconds < 600):
-        causes.append(
-            f.invalid(
-                "spec.expirationSeconds",
-                seconds,
-                "may not specify an expirationSeconds less than 600 seconds (10 minutes)",
-            )
-        )
+        causes.append(f.invalid("spec.expirationSeconds", seconds,
+                                "may not specify an expirationSeconds less than 600 seconds (10 minutes)"))
     causes += _conditions(f.as_list(f.as_dict(obj.get("status")).get("conditions")))
     if old is not None:
         causes += f.immutable("spec", obj.get("spec"), old.get("spec"))
@@ -110,9 +86,6 @@ def _conditions(conditions: list[Any]) -> list[Cause]:
             causes.append(f.duplicate(path, ctype))
         seen.add(ctype)
     if "Approved" in seen and "Denied" in seen:
-        causes.append(
-            f.invalid(
-                "status.conditions", "<conditions>", "Approved and Denied conditions are mutually exclusive"
-            )
-        )
+        causes.append(f.invalid("status.conditions", "<conditions>",
+                                "Approved and Denied conditions are mutually exclusive"))
     return causes
