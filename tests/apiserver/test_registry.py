@@ -553,3 +553,45 @@ async def test_the_same_semantics_over_sqlite(tmp_path: Any) -> None:
     finally:
         await test_server.close()
         await store.close()
+
+
+async def test_admission_sees_every_write_and_can_mutate_and_refuse(server: Server) -> None:
+    from pyk8s.api.errors import forbidden
+    from pyk8s.apiserver.interfaces import AdmissionRequest
+
+    seen: list[tuple[str, str, str, str]] = []
+
+    class Recorder:
+        name = "recorder"
+
+        async def admit(self, request: AdmissionRequest) -> None:
+            seen.append(("admit", request.operation, request.resource.plural, request.subresource))
+            if request.operation == "CREATE" and request.obj is not None and not request.subresource:
+                request.obj["metadata"].setdefault("labels", {})["admitted"] = "yes"
+
+        async def validate(self, request: AdmissionRequest) -> None:
+            seen.append(("validate", request.operation, request.resource.plural, request.subresource))
+            if request.name == "refused":
+                raise forbidden("refused by policy")
+
+    server.api.registry.plugins.append(Recorder())
+    status, created = await server.request("POST", f"{NS}/pods", pod("adm"))
+    assert status == 201 and created["metadata"]["labels"] == {"admitted": "yes"}
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "adm"}, "target": {"name": "n1"}}
+    assert (await server.request("POST", f"{NS}/pods/adm/binding", binding))[0] == 201
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": "adm"},
+        "deleteOptions": {"gracePeriodSeconds": 0},
+    }
+    assert (await server.request("POST", f"{NS}/pods/adm/eviction", eviction))[0] == 201
+    assert [s for s in seen if s[0] == "validate"] == [
+        ("validate", "CREATE", "pods", ""),
+        ("validate", "CREATE", "pods", "binding"),
+        ("validate", "CREATE", "pods", "eviction"),
+        ("validate", "DELETE", "pods", ""),
+    ]
+    status, body = await server.request("POST", f"{NS}/configmaps", {"metadata": {"name": "refused"}})
+    assert status == 403 and body["message"] == "refused by policy"
+    assert (await server.request("GET", f"{NS}/configmaps/refused"))[0] == 404

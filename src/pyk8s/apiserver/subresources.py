@@ -8,7 +8,8 @@ from typing import Any
 from pyk8s.api import errors
 from pyk8s.api.catalog import lookup
 from pyk8s.api.resource import ResourceInfo
-from pyk8s.apiserver.interfaces import Obj
+from pyk8s.apiserver import admission
+from pyk8s.apiserver.interfaces import AdmissionRequest, Obj
 from pyk8s.apiserver.registry import (
     DeleteOptions,
     Registry,
@@ -126,6 +127,7 @@ async def bind(reg: Registry, namespace: str, name: str, binding: Obj, ctx: Requ
         raise errors.invalid(
             "Binding", name, [errors.Cause("FieldValueRequired", "Required value", "target.name")]
         )
+    await _admit(reg, pods, "binding", namespace, name, binding, ctx)
     while True:
         kv = await reg._get_kv(pods, namespace, name)
         pod = decode(kv)
@@ -167,6 +169,15 @@ async def bind(reg: Registry, namespace: str, name: str, binding: Obj, ctx: Requ
         return success_status()
 
 
+async def _admit(
+    reg: Registry, info: ResourceInfo, sub: str, namespace: str, name: str, obj: Obj, ctx: RequestContext
+) -> None:
+    """Admission sees a binding or an eviction as a CREATE of the pod's subresource, with that object."""
+    req = AdmissionRequest("CREATE", info, sub, namespace, name, obj, None, ctx.user, ctx.dry_run)
+    await admission.run_mutating(reg.plugins, req)
+    await admission.run_validating(reg.plugins, req)
+
+
 async def evict(reg: Registry, namespace: str, name: str, eviction: Obj, ctx: RequestContext) -> Obj:
     """pods/eviction: delete the pod with the eviction's options (disruption budgets: not yet)."""
     pods = lookup("", "v1", "pods")
@@ -174,6 +185,7 @@ async def evict(reg: Registry, namespace: str, name: str, eviction: Obj, ctx: Re
     meta = eviction.get("metadata") or {}
     if meta.get("name") and meta["name"] != name:
         raise errors.bad_request("name in URL does not match name in Eviction object")
+    await _admit(reg, pods, "eviction", namespace, name, eviction, ctx)
     raw = eviction.get("deleteOptions") or {}
     pre = raw.get("preconditions") or {}
     opts = DeleteOptions(
