@@ -153,3 +153,63 @@ async def test_pod_spec_is_immutable_but_the_image(kubectl: Kubectl) -> None:
         'The Pod "web" is invalid: spec: Forbidden: pod updates may not change fields other '
         "than `spec.containers[*].image`"
     )
+
+
+KUBECTL_CREATES = [
+    ["create", "deployment", "web", "--image=nginx:1.27", "--replicas=2", "--port=80"],
+    ["create", "service", "clusterip", "web", "--tcp=80:8080"],
+    ["create", "service", "nodeport", "np", "--tcp=80:8080", "--node-port=30080"],
+    ["create", "service", "externalname", "ext", "--external-name=example.com"],
+    ["create", "service", "loadbalancer", "lb", "--tcp=443:8443"],
+    ["create", "job", "pi", "--image=perl:5.34", "--", "perl", "-e", "print 1"],
+    ["create", "cronjob", "hello", "--image=busybox", "--schedule=*/1 * * * *", "--", "date"],
+    ["create", "configmap", "game", "--from-literal=lives=3"],
+    ["create", "secret", "generic", "creds", "--from-literal=password=s3cret"],
+    [
+        "create",
+        "secret",
+        "docker-registry",
+        "reg",
+        "--docker-server=registry.example.com",
+        "--docker-username=u",
+        "--docker-password=p",
+    ],
+    ["create", "role", "pod-reader", "--verb=get,list,watch", "--resource=pods"],
+    ["create", "clusterrole", "health", "--verb=get", "--non-resource-url=/healthz"],
+    ["create", "rolebinding", "rb", "--role=pod-reader", "--user=jane", "--serviceaccount=default:default"],
+    ["create", "clusterrolebinding", "crb", "--clusterrole=health", "--group=devs"],
+    ["create", "priorityclass", "high", "--value=1000", "--description=important"],
+    ["create", "quota", "q", "--hard=cpu=1,memory=1G,pods=2"],
+    ["create", "poddisruptionbudget", "pdb", "--selector=app=web", "--min-available=1"],
+    ["create", "serviceaccount", "robot"],
+    ["create", "namespace", "dev"],
+    [
+        "run",
+        "shell",
+        "--image=busybox",
+        "--restart=Never",
+        "--env=A=B",
+        "--labels=app=shell",
+        "--",
+        "sleep",
+        "1",
+    ],
+]
+
+
+async def test_what_kubectl_create_sends_is_valid(kubectl: Kubectl) -> None:
+    """Every object the real kubectl generates passes defaulting and validation."""
+    for args in KUBECTL_CREATES:
+        code, _, err = await kubectl(*args)
+        assert code == 0, f"kubectl {' '.join(args)}: {err}"
+    code, out, err = await kubectl("get", "cronjob", "hello", "-o", "json")
+    assert code == 0, err
+    spec = json.loads(out)["spec"]
+    limits = (spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"])
+    assert (spec["concurrencyPolicy"], *limits) == ("Allow", 3, 1)
+    code, out, err = await kubectl("get", "service", "np", "-o", "json")
+    assert code == 0, err
+    spec = json.loads(out)["spec"]
+    assert spec["ports"][0] == {"name": "80-8080", "port": 80, "targetPort": 8080, "nodePort": 30080,
+                                "protocol": "TCP"}  # fmt: skip
+    assert (spec["externalTrafficPolicy"], spec["sessionAffinity"]) == ("Cluster", "None")
