@@ -36,6 +36,7 @@ FIELD_VALIDATION = web.RequestKey("field_validation", str)
 RETURN_DELETED_OBJECT = frozenset(
     {("", "pods"), ("", "serviceaccounts"), ("", "namespaces"), ("storage.k8s.io", "storageclasses")}
 )
+_IDLE_CHECK = 5.0  # seconds
 _NOT_FOUND = "the server could not find the requested resource"
 _CONTINUE_EXPIRED = (
     "The provided continue parameter is too old to display a consistent list result. "
@@ -503,10 +504,13 @@ class APIServer:
                 now = loop.time()
                 if now >= deadline:
                     break
-                wait = deadline - now
+                # Wake at least every few seconds to notice a client that went away while all was quiet.
+                wait = min(deadline - now, _IDLE_CHECK)
                 if bookmarks:
                     wait = min(wait, max(next_bookmark - now, 0))
                 await w.wait(wait)
+                if request.transport is None or request.transport.is_closing():
+                    break
                 lines = w.drain()
                 if lines and as_table:
                     lines = [self._table_line(info, line, include) for line in lines]
