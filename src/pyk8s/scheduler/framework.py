@@ -49,8 +49,9 @@ class Snapshot:
     """The nodes a cycle sees. The cycle runs without awaiting, so it reads the cache's NodeInfos in place;
     preemption swaps in clones with `replace`."""
 
-    def __init__(self, nodes: Sequence[NodeInfo], namespaces: Callable[[str], dict[str, str] | None]
-                 = lambda ns: None) -> None:
+    def __init__(
+        self, nodes: Sequence[NodeInfo], namespaces: Callable[[str], dict[str, str] | None] = lambda ns: None
+    ) -> None:
         self.nodes = list(nodes)
         self.by_name = {n.name: n for n in self.nodes}
         self.namespace_labels = namespaces
@@ -87,7 +88,9 @@ class Plugin:
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         return None
 
-    def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot) -> Status | None:
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot
+    ) -> Status | None:
         return None
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
@@ -133,6 +136,8 @@ class FitError(Exception):
         self.diagnosis = diagnosis
 
     def __str__(self) -> str:
+        if self.num_all_nodes == 0:
+            return "no nodes available to schedule pods"
         return fit_error_message(self.num_all_nodes, self.diagnosis)
 
 
@@ -161,8 +166,13 @@ class ScheduleResult:
 
 
 class Framework:
-    def __init__(self, plugins: Sequence[Plugin], *, percentage_of_nodes_to_score: int = 0,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        plugins: Sequence[Plugin],
+        *,
+        percentage_of_nodes_to_score: int = 0,
+        rng: random.Random | None = None,
+    ) -> None:
         self.plugins = list(plugins)
         self.filter_plugins = [p for p in self.plugins if p.filters]
         self.score_plugins = [p for p in self.plugins if p.scores]
@@ -170,8 +180,9 @@ class Framework:
         self.rng = rng or random.Random()
         self.next_start = 0  # round-robin start of the node search, so sampling covers all nodes
 
-    def run_pre_filter(self, state: CycleState, pod: PodInfo, snap: Snapshot,
-                       diagnosis: Diagnosis) -> tuple[list[Plugin], set[str] | None] | None:
+    def run_pre_filter(
+        self, state: CycleState, pod: PodInfo, snap: Snapshot, diagnosis: Diagnosis
+    ) -> tuple[list[Plugin], set[str] | None] | None:
         """The filter plugins to run and the node names allowed, or None when a PreFilter rejected."""
         active: list[Plugin] = []
         allowed: set[str] | None = None
@@ -190,16 +201,23 @@ class Framework:
         return active, allowed
 
     @staticmethod
-    def run_filters(active: Sequence[Plugin], state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+    def run_filters(
+        active: Sequence[Plugin], state: CycleState, pod: PodInfo, node: NodeInfo
+    ) -> Status | None:
         for p in active:
             st = p.filter(state, pod, node)
             if st is not None:
                 return st
         return None
 
-    def find_feasible(self, state: CycleState, pod: PodInfo, snap: Snapshot,
-                      diagnosis: Diagnosis, extra: Callable[[NodeInfo], NodeInfo] | None = None,
-                      ) -> tuple[list[NodeInfo], list[Plugin]] | None:
+    def find_feasible(
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        snap: Snapshot,
+        diagnosis: Diagnosis,
+        extra: Callable[[NodeInfo], NodeInfo] | None = None,
+    ) -> tuple[list[NodeInfo], list[Plugin]] | None:
         pre = self.run_pre_filter(state, pod, snap, diagnosis)
         if pre is None:
             return None
@@ -211,7 +229,8 @@ class Framework:
             for n in snap.nodes:
                 if n.name not in allowed:
                     diagnosis.node_status[n.name] = unschedulable(
-                        "NodeAffinity", "node(s) didn't match Pod's node affinity/selector", resolvable=False)
+                        "NodeAffinity", "node(s) didn't match Pod's node affinity/selector", resolvable=False
+                    )
             total = len(nodes)
         want = num_feasible_nodes_to_find(len(snap.nodes), self.percentage)
         if pod.pod.get("status", {}).get("nominatedNodeName") and allowed is None:
@@ -261,8 +280,9 @@ class Framework:
                     best = i
         return nodes[best]
 
-    def schedule(self, pod: PodInfo, snap: Snapshot,
-                 extra: Callable[[NodeInfo], NodeInfo] | None = None) -> tuple[ScheduleResult, CycleState]:
+    def schedule(
+        self, pod: PodInfo, snap: Snapshot, extra: Callable[[NodeInfo], NodeInfo] | None = None
+    ) -> tuple[ScheduleResult, CycleState]:
         """One scheduling cycle; raises FitError when no node fits."""
         if not snap.nodes:
             raise FitError(pod, 0, Diagnosis())

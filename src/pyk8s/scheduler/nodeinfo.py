@@ -21,9 +21,8 @@ def host_ports(pod: Mapping[str, Any]) -> list[HostPort]:
     containers += [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
     out: list[HostPort] = []
     for c in containers:
-        for p in c.get("ports") or []:
-            if port := p.get("hostPort"):
-                out.append((p.get("hostIP") or "0.0.0.0", p.get("protocol") or "TCP", int(port)))
+        out.extend((p.get("hostIP") or "0.0.0.0", p.get("protocol") or "TCP", int(p["hostPort"]))
+                   for p in c.get("ports") or [] if p.get("hostPort"))
     return out
 
 
@@ -53,9 +52,15 @@ class PodInfo:
         req = pod_requests(pod)
         ns = meta.get("namespace") or ""
         return cls(
-            pod=pod, key=f"{ns}/{meta.get('name', '')}", uid=meta.get("uid") or "", namespace=ns,
-            labels=meta.get("labels") or {}, priority=int(spec.get("priority") or 0), requests=req,
-            non_zero=non_zero(req), ports=host_ports(pod),
+            pod=pod,
+            key=f"{ns}/{meta.get('name', '')}",
+            uid=meta.get("uid") or "",
+            namespace=ns,
+            labels=meta.get("labels") or {},
+            priority=int(spec.get("priority") or 0),
+            requests=req,
+            non_zero=non_zero(req),
+            ports=host_ports(pod),
             required_affinity=list(pa.get("requiredDuringSchedulingIgnoredDuringExecution") or []),
             required_anti_affinity=list(paa.get("requiredDuringSchedulingIgnoredDuringExecution") or []),
             preferred_affinity=list(pa.get("preferredDuringSchedulingIgnoredDuringExecution") or []),
@@ -64,8 +69,12 @@ class PodInfo:
 
     @property
     def has_affinity(self) -> bool:
-        return bool(self.required_affinity or self.required_anti_affinity or self.preferred_affinity
-                    or self.preferred_anti_affinity)
+        return bool(
+            self.required_affinity
+            or self.required_anti_affinity
+            or self.preferred_affinity
+            or self.preferred_anti_affinity
+        )
 
     @property
     def terminating(self) -> bool:
@@ -140,7 +149,21 @@ class NodeInfo:
         self.generation += 1
 
     def clone(self) -> NodeInfo:
-        return NodeInfo(self.node, self.name, self.labels, self.taints, self.unschedulable, self.allocatable,
-                        self.allowed_pods, dict(self.pods), self.requested.copy(), self.non_zero_cpu,
-                        self.non_zero_memory, dict(self.used_ports), self.with_affinity,
-                        self.with_required_anti_affinity, self.images, self.generation)
+        return NodeInfo(
+            self.node,
+            self.name,
+            self.labels,
+            self.taints,
+            self.unschedulable,
+            self.allocatable,
+            self.allowed_pods,
+            dict(self.pods),
+            self.requested.copy(),
+            self.non_zero_cpu,
+            self.non_zero_memory,
+            dict(self.used_ports),
+            self.with_affinity,
+            self.with_required_anti_affinity,
+            self.images,
+            self.generation,
+        )

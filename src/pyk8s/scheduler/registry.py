@@ -30,5 +30,7 @@ REGISTRY: dict[str, Callable[..., Plugin]] = {
 
 
 def default_plugins(scoring_strategy: str = "LeastAllocated") -> list[Plugin]:
-    return [REGISTRY[name](scoring_strategy) if name == "NodeResourcesFit" else REGISTRY[name]()
-            for name in REGISTRY]
+    return [
+        REGISTRY[name](scoring_strategy) if name == "NodeResourcesFit" else REGISTRY[name]()
+        for name in REGISTRY
+    ]

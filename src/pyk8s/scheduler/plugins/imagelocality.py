@@ -26,7 +26,9 @@ class ImageLocality(Plugin):
     name = NAME
     scores = True
 
-    def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot) -> Status | None:
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot
+    ) -> Status | None:
         wanted = images(pod)
         if not wanted or not any(n.images for n in nodes):
             return SKIP

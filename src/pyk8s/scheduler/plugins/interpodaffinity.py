@@ -11,8 +11,15 @@ from typing import Any
 
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import NOTHING, Selector, selector_from_label_selector
-from pyk8s.scheduler.framework import (MAX_NODE_SCORE, SKIP, CycleState, Plugin, Snapshot, Status,
-                                       unschedulable)
+from pyk8s.scheduler.framework import (
+    MAX_NODE_SCORE,
+    SKIP,
+    CycleState,
+    Plugin,
+    Snapshot,
+    Status,
+    unschedulable,
+)
 from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
 
 NAME = "InterPodAffinity"
@@ -48,8 +55,13 @@ class Term:
         ns_sel = term.get("namespaceSelector")
         if not namespaces and ns_sel is None:
             namespaces = frozenset((owner_namespace,))
-        return cls(namespaces, None if ns_sel is None else _selector(ns_sel),
-                   _selector(term.get("labelSelector")), term.get("topologyKey") or "", weight)
+        return cls(
+            namespaces,
+            None if ns_sel is None else _selector(ns_sel),
+            _selector(term.get("labelSelector")),
+            term.get("topologyKey") or "",
+            weight,
+        )
 
     def matches(self, pod: PodInfo, ns_labels: NamespaceLabels) -> bool:
         if pod.namespace not in self.namespaces:
@@ -116,19 +128,22 @@ def fits(s: _PreFilter, node: NodeInfo) -> Status | None:
             if n > 0 and labels.get(k) == v:
                 return unschedulable(NAME, ERR_EXISTING_ANTI_AFFINITY)
     for t in s.anti_affinity:
-        v = labels.get(t.topology_key)
-        if v is not None and s.anti_counts.get((t.topology_key, v), 0) > 0:
+        value = labels.get(t.topology_key)
+        if value is not None and s.anti_counts.get((t.topology_key, value), 0) > 0:
             return unschedulable(NAME, ERR_ANTI_AFFINITY)
     if s.affinity:
         ok = True
         for t in s.affinity:
-            v = labels.get(t.topology_key)
-            if v is None or s.affinity_counts.get((t.topology_key, v), 0) <= 0:
+            value = labels.get(t.topology_key)
+            if value is None or s.affinity_counts.get((t.topology_key, value), 0) <= 0:
                 ok = False
                 break
         # The first pod of a group that has affinity to itself may go to any node with the keys.
-        if not ok and not (not s.affinity_counts and s.matches_own_affinity
-                           and all(t.topology_key in labels for t in s.affinity)):
+        if not ok and not (
+            not s.affinity_counts
+            and s.matches_own_affinity
+            and all(t.topology_key in labels for t in s.affinity)
+        ):
             return unschedulable(NAME, ERR_AFFINITY, resolvable=False)
     return None
 
@@ -176,7 +191,11 @@ class InterPodAffinity(Plugin):
     reads_other_pods = True
 
     def pre_filter(self, state: CycleState, pod: PodInfo, snap: Snapshot) -> Status | set[str] | None:
-        if not pod.required_affinity and not pod.required_anti_affinity and not snap.with_required_anti_affinity():
+        if (
+            not pod.required_affinity
+            and not pod.required_anti_affinity
+            and not snap.with_required_anti_affinity()
+        ):
             return SKIP
         s = pre_filter(pod, snap)
         if not s.affinity and not s.anti_affinity and not s.existing_anti:
@@ -187,7 +206,9 @@ class InterPodAffinity(Plugin):
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         return fits(state[NAME], node)
 
-    def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot) -> Status | None:
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot
+    ) -> Status | None:
         if not pod.preferred_affinity and not pod.preferred_anti_affinity and not snap.with_affinity():
             return SKIP
         scores = topology_scores(pod, snap)

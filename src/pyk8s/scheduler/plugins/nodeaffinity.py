@@ -6,8 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pyk8s.scheduler.framework import (SKIP, CycleState, Plugin, Snapshot, Status, default_normalize,
-                                       unschedulable)
+from pyk8s.scheduler.framework import (
+    SKIP,
+    CycleState,
+    Plugin,
+    Snapshot,
+    Status,
+    default_normalize,
+    unschedulable,
+)
 from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
 
 NAME = "NodeAffinity"
@@ -50,10 +57,7 @@ def term_matches(term: Mapping[str, Any], labels: Mapping[str, str], name: str) 
     for e in exprs:
         if not requirement_matches(e, labels.get(e.get("key", ""))):
             return False
-    for f in fields:
-        if f.get("key") != "metadata.name" or not requirement_matches(f, name):
-            return False
-    return True
+    return all(f.get("key") == "metadata.name" and requirement_matches(f, name) for f in fields)
 
 
 def node_selector_matches(terms: Sequence[Mapping[str, Any]], labels: Mapping[str, str], name: str) -> bool:
@@ -84,15 +88,20 @@ def fits(pod: Mapping[str, Any], labels: Mapping[str, str], name: str) -> bool:
 
 
 def preferred_score(terms: Sequence[Mapping[str, Any]], labels: Mapping[str, str], name: str) -> int:
-    return sum(int(t.get("weight") or 0) for t in terms
-               if term_matches(t.get("preference") or {}, labels, name))
+    return sum(
+        int(t.get("weight") or 0) for t in terms if term_matches(t.get("preference") or {}, labels, name)
+    )
 
 
 def _only_names(terms: list[Any]) -> set[str] | None:
     """Nodes named by `metadata.name In` in every term (DaemonSet pods), or None if a term names none."""
     names: set[str] = set()
     for t in terms:
-        fields = [f for f in t.get("matchFields") or [] if f.get("key") == "metadata.name" and f.get("operator") == "In"]
+        fields = [
+            f
+            for f in t.get("matchFields") or []
+            if f.get("key") == "metadata.name" and f.get("operator") == "In"
+        ]
         if not fields:
             return None
         picked = set(fields[0].get("values") or [])
@@ -117,9 +126,15 @@ class NodeAffinity(Plugin):
         return None
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
-        return None if fits(pod.pod, node.labels, node.name) else unschedulable(NAME, ERR_REASON, resolvable=False)
+        return (
+            None
+            if fits(pod.pod, node.labels, node.name)
+            else unschedulable(NAME, ERR_REASON, resolvable=False)
+        )
 
-    def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot) -> Status | None:
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot
+    ) -> Status | None:
         terms = preferred(pod.pod)
         if not terms:
             return SKIP

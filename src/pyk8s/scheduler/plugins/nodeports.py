@@ -17,7 +17,7 @@ def conflicts(wanted: list[HostPort], used: Mapping[HostPort, int]) -> bool:
         return False
     for ip, proto, port in wanted:
         for uip, uproto, uport in used:
-            if uport == port and uproto == proto and (ip == uip or ip == _ANY or uip == _ANY):
+            if uport == port and uproto == proto and (_ANY in (ip, uip) or ip == uip):
                 return True
     return False
 

@@ -46,8 +46,12 @@ def most_allocated(requested: int, allocatable: int) -> int:
 
 
 def _usage(pod: PodInfo, node: NodeInfo) -> tuple[int, int, int, int]:
-    return (node.non_zero_cpu + pod.non_zero[0], node.allocatable.milli_cpu,
-            node.non_zero_memory + pod.non_zero[1], node.allocatable.memory)
+    return (
+        node.non_zero_cpu + pod.non_zero[0],
+        node.allocatable.milli_cpu,
+        node.non_zero_memory + pod.non_zero[1],
+        node.allocatable.memory,
+    )
 
 
 class NodeResourcesFit(Plugin):
@@ -75,7 +79,9 @@ class NodeResourcesBalancedAllocation(Plugin):
     name = BALANCED
     scores = True
 
-    def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot) -> Status | None:
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot
+    ) -> Status | None:
         return None
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
@@ -86,5 +92,12 @@ class NodeResourcesBalancedAllocation(Plugin):
         return int((1 - std) * MAX_NODE_SCORE)
 
 
-__all__ = ["BALANCED", "CPU", "FIT", "MEMORY", "NodeResourcesBalancedAllocation", "NodeResourcesFit",
-           "insufficient"]
+__all__ = [
+    "BALANCED",
+    "CPU",
+    "FIT",
+    "MEMORY",
+    "NodeResourcesBalancedAllocation",
+    "NodeResourcesFit",
+    "insufficient",
+]

@@ -10,8 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyk8s.api.labels import Operator, Requirement, Selector
-from pyk8s.scheduler.framework import (MAX_NODE_SCORE, SKIP, CycleState, Plugin, Snapshot, Status,
-                                       unschedulable)
+from pyk8s.scheduler.framework import (
+    MAX_NODE_SCORE,
+    SKIP,
+    CycleState,
+    Plugin,
+    Snapshot,
+    Status,
+    unschedulable,
+)
 from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
 from pyk8s.scheduler.plugins import nodeaffinity
 from pyk8s.scheduler.plugins.interpodaffinity import _selector
@@ -34,13 +41,21 @@ class Constraint:
     @classmethod
     def of(cls, c: Mapping[str, Any], pod_labels: Mapping[str, str]) -> Constraint:
         sel = _selector(c.get("labelSelector"))
-        extra = [Requirement(k, Operator.IN, (pod_labels[k],)) for k in c.get("matchLabelKeys") or []
-                 if k in pod_labels]
+        extra = [
+            Requirement(k, Operator.IN, (pod_labels[k],))
+            for k in c.get("matchLabelKeys") or []
+            if k in pod_labels
+        ]
         if extra and not sel.nothing:
             sel = Selector(tuple(sorted((*sel.requirements, *extra), key=lambda r: r.key)))
-        return cls(int(c.get("maxSkew") or 1), c.get("topologyKey") or "", sel, int(c.get("minDomains") or 1),
-                   (c.get("nodeAffinityPolicy") or "Honor") == "Honor",
-                   (c.get("nodeTaintsPolicy") or "Ignore") == "Honor")
+        return cls(
+            int(c.get("maxSkew") or 1),
+            c.get("topologyKey") or "",
+            sel,
+            int(c.get("minDomains") or 1),
+            (c.get("nodeAffinityPolicy") or "Honor") == "Honor",
+            (c.get("nodeTaintsPolicy") or "Ignore") == "Honor",
+        )
 
 
 def constraints(pod: PodInfo, action: str) -> list[Constraint]:
@@ -57,8 +72,11 @@ def _eligible(pod: PodInfo, node: NodeInfo, cs: list[Constraint]) -> bool:
 
 
 def _count(pod: PodInfo, node: NodeInfo, c: Constraint) -> int:
-    return sum(1 for p in node.pods.values()
-               if p.namespace == pod.namespace and not p.terminating and c.selector.matches(p.labels))
+    return sum(
+        1
+        for p in node.pods.values()
+        if p.namespace == pod.namespace and not p.terminating and c.selector.matches(p.labels)
+    )
 
 
 @dataclass
@@ -111,7 +129,9 @@ class PodTopologySpread(Plugin):
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         return fits(state[NAME], pod, node)
 
-    def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot) -> Status | None:
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot
+    ) -> Status | None:
         cs = constraints(pod, "ScheduleAnyway")
         if not cs:
             return SKIP

@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pyk8s.scheduler.framework import SKIP, CycleState, Plugin, Snapshot, Status, default_normalize, unschedulable
+from pyk8s.scheduler.framework import (
+    SKIP,
+    CycleState,
+    Plugin,
+    Snapshot,
+    Status,
+    default_normalize,
+    unschedulable,
+)
 from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
 
 NAME = "TaintToleration"
@@ -36,8 +44,11 @@ def tolerations_of(pod: PodInfo) -> list[Any]:
     return list((pod.pod.get("spec") or {}).get("tolerations") or [])
 
 
-def first_untolerated(taints: Sequence[Mapping[str, Any]], tolerations: Sequence[Mapping[str, Any]],
-                      effects: tuple[str, ...] = ("NoSchedule", "NoExecute")) -> Mapping[str, Any] | None:
+def first_untolerated(
+    taints: Sequence[Mapping[str, Any]],
+    tolerations: Sequence[Mapping[str, Any]],
+    effects: tuple[str, ...] = ("NoSchedule", "NoExecute"),
+) -> Mapping[str, Any] | None:
     for taint in taints:
         if taint.get("effect") in effects and not tolerated(tolerations, taint):
             return taint
@@ -50,13 +61,17 @@ def fits(pod: PodInfo, node: NodeInfo) -> Status | None:
     taint = first_untolerated(node.taints, tolerations_of(pod))
     if taint is None:
         return None
-    return unschedulable(NAME, f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value', '')}}}",
-                         resolvable=False)
+    return unschedulable(
+        NAME,
+        f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value', '')}}}",
+        resolvable=False,
+    )
 
 
 def intolerable_prefer_no_schedule(tolerations: Sequence[Mapping[str, Any]], node: NodeInfo) -> int:
-    return sum(1 for t in node.taints
-               if t.get("effect") == "PreferNoSchedule" and not tolerated(tolerations, t))
+    return sum(
+        1 for t in node.taints if t.get("effect") == "PreferNoSchedule" and not tolerated(tolerations, t)
+    )
 
 
 class TaintToleration(Plugin):
@@ -68,10 +83,14 @@ class TaintToleration(Plugin):
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         return fits(pod, node)
 
-    def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot) -> Status | None:
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot
+    ) -> Status | None:
         if not any(n.taints for n in nodes):
             return SKIP
-        state[NAME] = [t for t in tolerations_of(pod) if (t.get("effect") or "PreferNoSchedule") == "PreferNoSchedule"]
+        state[NAME] = [
+            t for t in tolerations_of(pod) if (t.get("effect") or "PreferNoSchedule") == "PreferNoSchedule"
+        ]
         return None
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
