@@ -15,9 +15,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pyk8s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from pyk8s.cli import server
+    from pyk8s.cli import agent, server
 
     server.add_parser(sub)
+    agent.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,88 @@
+"""`pyk8s agent`: join a cluster as a node.
+
+The agent trusts the server through the join token's CA hash and gets its client certificate through a
+CertificateSigningRequest (`pyk8s.kubelet.bootstrap`). Only hollow mode exists so far: `--hollow COUNT`
+plays COUNT kwok-style nodes `<node-name>-0 …` (default prefix `hollow`) that run no containers. In hollow
+mode the agent holds one client certificate, CN `system:node:<prefix>`, for all of its nodes: the API
+server's RBAC grants `system:node` to the group `system:nodes`, so one identity may speak for every node
+it plays (a Node authorizer, which would tie a certificate to one node, does not exist yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("agent", help="join a cluster as a node")
+    p.add_argument("--server", required=True, help="the API server, https://HOST:PORT")
+    p.add_argument("--token", required=True,
+                   help="the join token K10<ca hash>::<id>.<secret> (the server's DATA_DIR/token)")
+    p.add_argument("--data-dir", default="/var/lib/pyk8s/agent", help="where the agent keeps its certificate")
+    p.add_argument("--node-name", default="", help="the node name (hollow mode: the prefix, default hollow)")
+    p.add_argument("--hollow", type=int, default=0, metavar="COUNT",
+                   help="play COUNT hollow nodes that run no containers (for tests and benchmarks)")
+    p.add_argument("--hollow-cpu", default="32")
+    p.add_argument("--hollow-memory", default="256Gi")
+    p.add_argument("--hollow-pods", type=int, default=110)
+    p.add_argument("--hollow-complete-after", type=float, default=1.0, metavar="SECONDS",
+                   help="how long a pod with restartPolicy Never or OnFailure runs before it succeeds")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.hollow <= 0:
+        print("pyk8s agent: only hollow nodes exist so far; run with --hollow COUNT", file=sys.stderr)
+        return 2
+    from pyk8s.kubelet.bootstrap import BootstrapError
+
+    try:
+        asyncio.run(_run_hollow(args))
+    except BootstrapError as e:
+        print(f"pyk8s agent: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"pyk8s agent: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _run_hollow(args: argparse.Namespace) -> None:
+    from pyk8s.kubelet.bootstrap import bootstrap_credentials, node_client
+    from pyk8s.kubelet.hollow import HollowConfig, HollowNodes
+
+    prefix = args.node_name or "hollow"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    creds = await bootstrap_credentials(args.server, args.token, prefix, Path(args.data_dir))
+    client = node_client(creds)
+    nodes = HollowNodes(client, HollowConfig(
+        prefix=prefix, count=args.hollow, cpu=args.hollow_cpu, memory=args.hollow_memory,
+        pods=args.hollow_pods, complete_after=args.hollow_complete_after))
+    task = asyncio.create_task(nodes.run(), name="hollow nodes")
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        registered = asyncio.create_task(nodes.registered.wait())
+        await asyncio.wait({task, registered}, return_when=asyncio.FIRST_COMPLETED)
+        if nodes.registered.is_set():
+            print(f"pyk8s agent: ready ({args.hollow} hollow nodes on {socket.gethostname()})", flush=True)
+        registered.cancel()
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()  # a failure of the nodes ends the agent with its error
+    finally:
+        for t in (task, waiter):
+            t.cancel()
+        await asyncio.gather(task, waiter, return_exceptions=True)
+        await client.close()
