@@ -2,7 +2,15 @@ from decimal import Decimal
 
 import pytest
 
-from pyk8s.api.quantity import QUANTITY_ERROR, SUFFIX_ERROR, QuantityError, is_quantity, parse_quantity
+from pyk8s.api.quantity import (
+    QUANTITY_ERROR,
+    SUFFIX_ERROR,
+    QuantityError,
+    canonical_quantity,
+    format_quantity,
+    is_quantity,
+    parse_quantity,
+)
 
 
 @pytest.mark.parametrize(
@@ -58,3 +66,33 @@ def test_comparisons_are_exact() -> None:
     assert parse_quantity("1024Mi") == parse_quantity("1Gi")
     assert parse_quantity("0.1") + parse_quantity("0.2") == parse_quantity("300m")
     assert is_quantity("10Mi") and not is_quantity(True) and not is_quantity(None)
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("100m", "100m"), ("0.5", "500m"), ("1000m", "1"), ("1500m", "1500m"), ("2", "2"), (2, "2"),
+        (0.25, "250m"), ("12000", "12k"), ("1500", "1500"), ("1000M", "1G"), ("1e3", "1e3"),
+        ("1.5e3", "1500"),
+        ("1024Mi", "1Gi"), ("1000Mi", "1000Mi"), ("0.5Gi", "512Mi"), ("1.5Gi", "1536Mi"), ("512", "512"),
+        ("8039480Ki", "8039480Ki"), ("0", "0"), ("0Mi", "0"), ("-1.5", "-1500m"), ("0.0001", "100u"),
+        ("5e-10", "1e-9"),  # below a nano rounds up
+    ],
+)  # fmt: skip
+def test_canonical_form_is_what_kubernetes_serves(text: str | int | float, canonical: str) -> None:
+    assert canonical_quantity(text) == canonical
+    assert canonical_quantity(canonical) == canonical  # stable
+
+
+def test_resource_lists_round_up_to_milli() -> None:
+    assert canonical_quantity("0.0001", milli=True) == "1m"
+    assert canonical_quantity("1n", milli=True) == "1m"
+    assert canonical_quantity("-0.0001", milli=True) == "-1m"
+    assert canonical_quantity("250m", milli=True) == "250m"
+
+
+def test_format_falls_back_to_decimal_for_small_or_fractional_binary() -> None:
+    assert format_quantity(Decimal(1000), "BinarySI") == "1k"
+    assert format_quantity(Decimal("1536.5"), "BinarySI") == "1536500m"
+    assert format_quantity(Decimal(2048), "BinarySI") == "2Ki"
+    assert format_quantity(Decimal(10) ** 21, "DecimalSI") == "1e21"
