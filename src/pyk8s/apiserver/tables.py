@@ -619,6 +619,17 @@ def _lease(obj: Obj, now: datetime) -> list[Cell]:
     return [_name(obj), "<unknown>" if holder is None else holder, _age(obj, now)]
 
 
+def _csr(obj: Obj, now: datetime) -> list[Cell]:
+    types = {c.get("type") for c in _d(obj, "status", "conditions") or []}
+    condition = "Denied" if "Denied" in types else "Approved" if "Approved" in types else "Pending"
+    condition += ",Failed" if "Failed" in types else ""
+    condition += ",Issued" if _d(obj, "status", "certificate") else ""
+    seconds = _d(obj, "spec", "expirationSeconds")
+    duration = human_duration(seconds) if isinstance(seconds, int) else "<none>"
+    spec = _d(obj, "spec") or {}
+    return [_name(obj), _age(obj, now), spec.get("signerName", ""), spec.get("username", ""), duration, condition]
+
+
 def _created_at(obj: Obj, now: datetime) -> list[Cell]:
     return [_name(obj), _d(obj, "metadata", "creationTimestamp")]
 
@@ -922,6 +933,9 @@ _TABLES: dict[tuple[str, str], _Table] = {
     ),
     ("", "ResourceQuota"): _Table((_NAME, _col("Request"), _col("Limit"), _AGE), _resource_quota),
     ("coordination.k8s.io", "Lease"): _Table((_NAME, _col("Holder"), _AGE), _lease),
+    ("certificates.k8s.io", "CertificateSigningRequest"): _Table(
+        (_NAME, _AGE, _col("SignerName"), _col("Requestor"), _col("RequestedDuration"), _col("Condition")),
+        _csr),
     ("rbac.authorization.k8s.io", "Role"): _CREATED_AT_TABLE,
     ("rbac.authorization.k8s.io", "ClusterRole"): _CREATED_AT_TABLE,
     ("rbac.authorization.k8s.io", "RoleBinding"): _Table(_BINDING_COLUMNS, _binding),
