@@ -627,7 +627,8 @@ def _csr(obj: Obj, now: datetime) -> list[Cell]:
     seconds = _d(obj, "spec", "expirationSeconds")
     duration = human_duration(seconds) if isinstance(seconds, int) else "<none>"
     spec = _d(obj, "spec") or {}
-    return [_name(obj), _age(obj, now), spec.get("signerName", ""), spec.get("username", ""), duration, condition]
+    return [_name(obj), _age(obj, now), spec.get("signerName", ""), spec.get("username", ""), duration,
+            condition]
 
 
 def _created_at(obj: Obj, now: datetime) -> list[Cell]:
