@@ -177,3 +177,23 @@ async def truncate_history(client: Client, revisions: list[Obj], live: set[str],
 def owned_revisions(revisions: Iterable[Obj], owner: Obj) -> list[Obj]:
     uid = owner["metadata"]["uid"]
     return [r for r in revisions if (controller_of(r) or {}).get("uid") == uid]
+
+
+async def write_status(client: Client, info: ResourceInfo, obj: Obj, status: Obj, attempts: int = 3) -> Obj:
+    """PUT the status subresource; on a conflict (the cache was behind) read the object afresh and put
+    the same status again, as Kubernetes' storeDaemonSetStatus and friends do. The status was computed
+    from the pods, not from the object's fields that moved, so it is still right."""
+    current = obj
+    for attempt in range(attempts):
+        updated = copy.deepcopy(current)
+        updated["status"] = status
+        try:
+            return await client.update_status(info, updated)
+        except StatusError as e:
+            if e.code != 409 or attempt == attempts - 1:
+                raise
+        meta = obj["metadata"]
+        current = await client.get(info, meta["name"], meta.get("namespace"))
+        if current["metadata"].get("uid") != meta.get("uid"):
+            raise StatusError(409, "Conflict", f"{info.kind} {meta['name']} was replaced")
+    raise AssertionError("unreachable")

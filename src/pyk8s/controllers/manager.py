@@ -87,6 +87,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Runnable]] = {
     "csrapproving": lazy("pyk8s.controllers.certificates", "new_csr_approver"),
     "csrsigning": lazy("pyk8s.controllers.certificates", "new_csr_signer"),
     "job": lazy("pyk8s.controllers.job", "new_job_controller"),
+    "daemonset": lazy("pyk8s.controllers.daemonset", "new_daemonset_controller"),
 }
 
 
