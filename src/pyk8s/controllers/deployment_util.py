@@ -183,7 +183,7 @@ def replica_set_fraction(rs: Obj, d: Obj) -> int:
     if annotated == 0:
         return 0
     size = replicas(rs) * deployment_replicas / annotated
-    return int(math.floor(size + 0.5)) - replicas(rs)  # RoundToInt32: half away from zero
+    return math.floor(size + 0.5) - replicas(rs)  # RoundToInt32: half away from zero
 
 
 def proportion(rs: Obj | None, d: Obj, to_add: int, added: int) -> int:
