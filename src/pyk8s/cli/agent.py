@@ -43,12 +43,16 @@ def run(args: argparse.Namespace) -> int:
     if args.hollow <= 0:
         print("pyk8s agent: only hollow nodes exist so far; run with --hollow COUNT", file=sys.stderr)
         return 2
+    from pyk8s.api.errors import StatusError
     from pyk8s.kubelet.bootstrap import BootstrapError
 
     try:
         asyncio.run(_run_hollow(args))
     except BootstrapError as e:
         print(f"pyk8s agent: {e}", file=sys.stderr)
+        return 1
+    except StatusError as e:  # the server refused us: a wrong or expired token, missing permissions
+        print(f"pyk8s agent: the server answered {e.code} {e.reason}: {e.message}", file=sys.stderr)
         return 1
     except OSError as e:
         print(f"pyk8s agent: {e}", file=sys.stderr)
