@@ -367,3 +367,28 @@ def test_unknown_kinds_and_bad_shapes_are_left_alone() -> None:
     assert cm == {"metadata": {"name": "c"}, "data": {"a": "b"}}
     defaulted("", "Pod", {"metadata": {"name": "p"}, "spec": {"containers": "nope", "volumes": [1, None]}})
     defaulted("apps", "Deployment", {"spec": {"template": "x", "strategy": 5}})
+
+
+def test_quantities_are_stored_in_canonical_form() -> None:
+    resources = {"limits": {"cpu": 0.5, "memory": "1024Mi"}, "requests": {"cpu": "0.0001"}}
+    spec = {
+        "containers": [{"name": "a", "image": "a:1", "resources": resources}],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "0.5Gi"}}],
+    }
+    pod = defaulted("", "Pod", {"metadata": {"name": "p"}, "spec": spec})
+    resources = pod["spec"]["containers"][0]["resources"]
+    assert resources == {
+        "limits": {"cpu": "500m", "memory": "1Gi"},
+        "requests": {"cpu": "1m", "memory": "1Gi"},
+    }
+    assert pod["spec"]["volumes"][0]["emptyDir"] == {"sizeLimit": "512Mi"}
+    quota = defaulted(
+        "", "ResourceQuota", {"metadata": {"name": "q"}, "spec": {"hard": {"cpu": 2, "pods": "10"}}}
+    )
+    assert quota["spec"]["hard"] == {"cpu": "2", "pods": "10"}
+    claim = {"metadata": {"name": "c"}, "spec": {"resources": {"requests": {"storage": "2048Mi"}}}}
+    pvc = defaulted("", "PersistentVolumeClaim", claim)
+    assert pvc["spec"]["resources"]["requests"] == {"storage": "2Gi"}
+    broken = defaulted("", "Pod", {"metadata": {"name": "p"}, "spec": {
+        "containers": [{"name": "a", "image": "a", "resources": {"limits": {"cpu": "lots"}}}]}})  # fmt: skip
+    assert broken["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "lots"}  # left for validation

@@ -337,6 +337,15 @@ def test_pod_resources() -> None:
             'Invalid value: "gpu": must be a standard resource for containers',
         ),
     ]
+    # Messages show quantities as Kubernetes prints them: canonical.
+    pod["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "1.5"}, "limits": {"cpu": "1000m"}}
+    assert check("Pod", pod) == [
+        (
+            "spec.containers[0].resources.requests",
+            "FieldValueInvalid",
+            'Invalid value: "1500m": must be less than or equal to cpu limit of 1',
+        )
+    ]
     # Limits alone are valid: requests default to them.
     pod["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "500m", "memory": "1Gi"}}
     assert check("Pod", pod) == []

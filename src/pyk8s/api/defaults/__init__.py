@@ -25,6 +25,7 @@ DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     ("", "Endpoints"): core.endpoints,
     ("", "Node"): core.node,
     ("", "LimitRange"): core.limit_range,
+    ("", "ResourceQuota"): core.resource_quota,
     ("apps", "Deployment"): apps.deployment,
     ("apps", "ReplicaSet"): apps.replica_set,
     ("apps", "StatefulSet"): apps.stateful_set,
@@ -35,6 +36,7 @@ DEFAULTERS: dict[tuple[str, str], Defaulter] = {
     (_RBAC, "ClusterRoleBinding"): other.role_binding,
     ("storage.k8s.io", "StorageClass"): other.storage_class,
     ("scheduling.k8s.io", "PriorityClass"): other.priority_class,
+    ("node.k8s.io", "RuntimeClass"): other.runtime_class,
     ("discovery.k8s.io", "EndpointSlice"): other.endpoint_slice,
 }
 

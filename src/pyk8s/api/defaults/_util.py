@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyk8s.api.quantity import QuantityError, canonical_quantity
+
 Obj = dict[str, Any]
 
 
@@ -30,3 +32,25 @@ def set_default(obj: Obj, key: str, value: Any) -> None:
 def as_dict(value: Any) -> Obj:
     """A read-only view: the value when it is an object, else {} (validation reports wrong types)."""
     return value if isinstance(value, dict) else {}
+
+
+def canonical_resources(obj: Any, key: str) -> None:
+    """SetDefaults_ResourceList: every quantity of obj[key] rounded up to milli and in the canonical form
+    Kubernetes serves (`0.5` → `500m`). Values that do not parse stay for validation to report."""
+    if not isinstance(obj, dict) or not isinstance(obj.get(key), dict):
+        return
+    resources = obj[key]
+    for name, value in resources.items():
+        try:
+            resources[name] = canonical_quantity(value, milli=True)
+        except (QuantityError, TypeError):
+            continue
+
+
+def canonical_quantity_field(obj: Any, key: str) -> None:
+    """A single Quantity field (sizeLimit, divisor) in its canonical form."""
+    if isinstance(obj, dict) and obj.get(key) is not None:
+        try:
+            obj[key] = canonical_quantity(obj[key])
+        except (QuantityError, TypeError):
+            pass

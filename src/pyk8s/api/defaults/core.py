@@ -8,7 +8,7 @@ import ipaddress
 from typing import Any
 
 from pyk8s.api.defaults import pod as pod_defaults
-from pyk8s.api.defaults._util import Obj, as_dict, child, dicts, set_default
+from pyk8s.api.defaults._util import Obj, as_dict, canonical_resources, child, dicts, set_default
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
@@ -78,6 +78,7 @@ def namespace(obj: Obj) -> None:
 
 def persistent_volume(obj: Obj) -> None:
     spec = child(obj, "spec")
+    canonical_resources(spec, "capacity")
     set_default(spec, "persistentVolumeReclaimPolicy", "Retain")
     set_default(spec, "volumeMode", "Filesystem")
     if isinstance(spec.get("hostPath"), dict) and "type" not in spec["hostPath"]:
@@ -86,7 +87,12 @@ def persistent_volume(obj: Obj) -> None:
 
 
 def persistent_volume_claim(obj: Obj) -> None:
-    set_default(child(obj, "spec"), "volumeMode", "Filesystem")
+    spec = child(obj, "spec")
+    set_default(spec, "volumeMode", "Filesystem")
+    for key in ("limits", "requests"):
+        canonical_resources(spec.get("resources"), key)
+    for key in ("capacity", "allocatedResources"):
+        canonical_resources(obj.get("status"), key)
     set_default(child(obj, "status"), "phase", "Pending")
 
 
@@ -97,6 +103,8 @@ def endpoints(obj: Obj) -> None:
 
 
 def node(obj: Obj) -> None:
+    for key in ("capacity", "allocatable"):
+        canonical_resources(obj.get("status"), key)
     status = obj.get("status")
     if isinstance(status, dict) and status.get("capacity") and not status.get("allocatable"):
         status["allocatable"] = dict(status["capacity"])
@@ -105,6 +113,8 @@ def node(obj: Obj) -> None:
 def limit_range(obj: Obj) -> None:
     """Container limits: default from max, defaultRequest from default, then from min."""
     for item in dicts(child(obj, "spec").get("limits")):
+        for key in ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio"):
+            canonical_resources(item, key)
         if item.get("type") != "Container":
             continue
         default, request = child(item, "default"), child(item, "defaultRequest")
@@ -133,3 +143,9 @@ def replication_controller(obj: Obj) -> None:
 
 def pod_template(obj: Obj) -> None:
     pod_defaults.pod_template(obj.get("template"))
+
+
+def resource_quota(obj: Obj) -> None:
+    canonical_resources(obj.get("spec"), "hard")
+    for key in ("hard", "used"):
+        canonical_resources(obj.get("status"), key)

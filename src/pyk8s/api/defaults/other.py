@@ -3,7 +3,7 @@ slice ports."""
 
 from __future__ import annotations
 
-from pyk8s.api.defaults._util import Obj, child, dicts, set_default
+from pyk8s.api.defaults._util import Obj, canonical_resources, child, dicts, set_default
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 
@@ -31,3 +31,7 @@ def endpoint_slice(obj: Obj) -> None:
         set_default(port, "protocol", "TCP")
         if "name" not in port:
             port["name"] = ""
+
+
+def runtime_class(obj: Obj) -> None:
+    canonical_resources(obj.get("overhead"), "podFixed")

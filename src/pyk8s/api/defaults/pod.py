@@ -6,7 +6,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pyk8s.api.defaults._util import Obj, child, dicts, set_default
+from pyk8s.api.defaults._util import (
+    Obj,
+    canonical_quantity_field,
+    canonical_resources,
+    child,
+    dicts,
+    set_default,
+)
 
 _FILE_MODE = 0o644  # 420, what `kubectl get -o yaml` shows as defaultMode
 _CONTAINER_KEYS = ("initContainers", "containers", "ephemeralContainers")
@@ -46,6 +53,7 @@ def _env_sources(env: Any) -> None:
             set_default(value_from["fieldRef"], "apiVersion", "v1")
         if isinstance(value_from.get("resourceFieldRef"), dict):
             set_default(value_from["resourceFieldRef"], "divisor", "0")
+            canonical_quantity_field(value_from["resourceFieldRef"], "divisor")
 
 
 def _container(c: Obj) -> None:
@@ -54,6 +62,8 @@ def _container(c: Obj) -> None:
     if isinstance(c.get("image"), str):
         set_default(c, "imagePullPolicy", image_pull_policy(c["image"]))
     set_default(c, "resources", {})
+    for key in ("limits", "requests"):
+        canonical_resources(c.get("resources"), key)
     for port in dicts(c.get("ports")):
         set_default(port, "protocol", "TCP")
     _env_sources(c.get("env"))
@@ -86,6 +96,7 @@ def _volume(vol: Obj) -> None:
         src = vol.get(key)
         if isinstance(src, dict):
             set_default(src, "defaultMode", _FILE_MODE)
+    canonical_quantity_field(vol.get("emptyDir"), "sizeLimit")
     if isinstance(vol.get("hostPath"), dict) and "type" not in vol["hostPath"]:
         vol["hostPath"]["type"] = ""
     if isinstance(vol.get("downwardAPI"), dict):
@@ -113,6 +124,7 @@ def pod_spec(spec: Obj) -> None:
             _container(c)
     for vol in dicts(spec.get("volumes")):
         _volume(vol)
+    canonical_resources(spec, "overhead")
 
 
 def pod_template(template: Any) -> None:
