@@ -21,11 +21,19 @@ PODS = info("", "pods")
 EVENTS = info("", "events")
 
 
-def node(name: str, cpu: str = "4", memory: str = "8Gi", pods: int = 110, labels: dict[str, str] | None = None,
-         taints: list[dict[str, str]] | None = None, unschedulable: bool = False) -> dict[str, Any]:
+def node(
+    name: str,
+    cpu: str = "4",
+    memory: str = "8Gi",
+    pods: int = 110,
+    labels: dict[str, str] | None = None,
+    taints: list[dict[str, str]] | None = None,
+    unschedulable: bool = False,
+) -> dict[str, Any]:
     alloc = {"cpu": cpu, "memory": memory, "pods": str(pods), "ephemeral-storage": "100Gi"}
     obj: dict[str, Any] = {
-        "apiVersion": "v1", "kind": "Node",
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
         "spec": {"taints": taints or [], "unschedulable": unschedulable},
         "status": {"capacity": alloc, "allocatable": alloc},
@@ -33,23 +41,32 @@ def node(name: str, cpu: str = "4", memory: str = "8Gi", pods: int = 110, labels
     return obj
 
 
-def pod(name: str, cpu: str | None = None, memory: str | None = None, labels: dict[str, str] | None = None,
-        **spec: Any) -> dict[str, Any]:
+def pod(
+    name: str,
+    cpu: str | None = None,
+    memory: str | None = None,
+    labels: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     container: dict[str, Any] = {"name": "c", "image": "busybox"}
     requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v}
     if requests:
         container["resources"] = {"requests": requests}
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": "default", "labels": labels or {}},
-            "spec": {"containers": [container], **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": labels or {}},
+        "spec": {"containers": [container], **spec},
+    }
 
 
-async def eventually_async(check: Callable[[], Awaitable[object]], within: float = 5.0,
-                           what: str = "condition") -> None:
+async def eventually_async(
+    check: Callable[[], Awaitable[object]], within: float = 5.0, what: str = "condition"
+) -> None:
     """Poll an async `check` until it returns a true value; fail after `within` seconds."""
     try:
         async with asyncio.timeout(within):
-            while not await check():
+            while not await check():  # noqa: ASYNC110 - polling with a deadline is the rule
                 await asyncio.sleep(0.02)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
