@@ -750,6 +750,21 @@ def test_quota_limit_range_and_endpoints() -> None:
     assert check("ResourceQuota", quota) == []
     quota["spec"]["hard"]["pods"] = "-1"
     assert fields("ResourceQuota", quota) == ["spec.hard[pods]"]
+    odd_spec = {"hard": {"gpus": "1", "pods": "1.5"}, "scopes": ["BestEffort", "NotBestEffort"]}
+    odd = {"metadata": {"name": "q", "namespace": "d"}, "spec": odd_spec}
+    assert check("ResourceQuota", odd) == [
+        (
+            "spec.hard[gpus]",
+            "FieldValueInvalid",
+            'Invalid value: "gpus": must be a standard resource for quota',
+        ),  # noqa: E501
+        ("spec.hard[pods]", "FieldValueInvalid", 'Invalid value: "1500m": must be an integer'),
+        (
+            "spec.scopes",
+            "FieldValueInvalid",
+            'Invalid value: []string{"BestEffort", "NotBestEffort"}: conflicting scopes',
+        ),  # noqa: E501
+    ]
     limits = {
         "metadata": {"name": "l", "namespace": "d"},
         "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"}, "max": {"cpu": "1"}}]},

@@ -493,19 +493,51 @@ _QUOTA_SCOPES = (
 )
 
 
+_INTEGER_QUOTA_RESOURCES = (
+    "pods",
+    "services",
+    "replicationcontrollers",
+    "resourcequotas",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "services.nodeports",
+    "services.loadbalancers",
+)
+_QUOTA_RESOURCES = (*_INTEGER_QUOTA_RESOURCES, "cpu", "memory", "ephemeral-storage", "requests.cpu",
+                    "requests.memory", "requests.storage", "requests.ephemeral-storage", "limits.cpu",
+                    "limits.memory", "limits.ephemeral-storage")  # fmt: skip
+
+
+def _quota_resource_errors(name: str) -> list[str]:
+    """ValidateResourceQuotaResourceName: a standard quota resource unless it has a domain (count/…)."""
+    if "/" in name or name in _QUOTA_RESOURCES or name.startswith(("hugepages-", "requests.hugepages-")):
+        return []
+    return ["must be a standard resource for quota"]
+
+
 def validate_resource_quota(obj: Obj, old: Obj | None) -> list[Cause]:
+    """ValidateResourceQuotaSpec: resource names, non-negative (integer) amounts, scopes."""
     spec = f.as_dict(obj.get("spec"))
     causes: list[Cause] = []
     for name, value in f.as_dict(spec.get("hard")).items():
         p = f"spec.hard[{name}]"
-        causes += f.check(p, name, f.qualified_name)
+        name_errors = f.qualified_name(name)
+        causes += [f.invalid(p, name, m) for m in name_errors or _quota_resource_errors(name)]
         amount, errs = pod.quantity(p, value)
         causes += errs
         if amount is not None and amount < 0:
             causes.append(f.invalid(p, str(value), f.NON_NEGATIVE))
-    for i, scope in enumerate(f.as_list(spec.get("scopes"))):
-        if scope not in _QUOTA_SCOPES:
-            causes.append(f.not_supported(f"spec.scopes[{i}]", scope, _QUOTA_SCOPES))
+        integer = name in _INTEGER_QUOTA_RESOURCES or name.startswith("count/")
+        if amount is not None and integer and amount != amount.to_integral_value():
+            causes.append(f.invalid(p, str(value), "must be an integer"))
+    scopes = [f.key(s) for s in f.as_list(spec.get("scopes"))]
+    causes += [
+        f.invalid("spec.scopes", scopes, "unsupported scope") for s in scopes if s not in _QUOTA_SCOPES
+    ]
+    for pair in (("BestEffort", "NotBestEffort"), ("Terminating", "NotTerminating")):
+        if all(s in scopes for s in pair):
+            causes.append(f.invalid("spec.scopes", scopes, "conflicting scopes"))
     return causes
 
 
