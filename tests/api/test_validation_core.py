@@ -757,13 +757,13 @@ def test_quota_limit_range_and_endpoints() -> None:
             "spec.hard[gpus]",
             "FieldValueInvalid",
             'Invalid value: "gpus": must be a standard resource for quota',
-        ),  # noqa: E501
+        ),
         ("spec.hard[pods]", "FieldValueInvalid", 'Invalid value: "1500m": must be an integer'),
         (
             "spec.scopes",
             "FieldValueInvalid",
             'Invalid value: []string{"BestEffort", "NotBestEffort"}: conflicting scopes',
-        ),  # noqa: E501
+        ),
     ]
     limits = {
         "metadata": {"name": "l", "namespace": "d"},
