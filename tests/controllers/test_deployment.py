@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from pyk8s.client.client import Client
 from pyk8s.client.events import EVENTS
@@ -223,3 +227,63 @@ async def _n_rss(client: Client, n: int) -> bool:
 async def _reason(client: Client, name: str, reason: str) -> Obj | None:
     d = await get_d(client, name)
     return d if cond(d, "Progressing").get("reason") == reason else None
+
+
+KUBECTL = shutil.which("kubectl")
+
+
+async def kubectl(tmp: Path, url: str, *args: str) -> str:
+    assert KUBECTL is not None
+    config = tmp / "kubeconfig.yaml"
+    if not config.exists():
+        config.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters:\n- name: t\n  cluster:\n    server: {url}\n"
+            "users:\n- name: u\n  user: {}\n"
+            "contexts:\n- name: t\n  context:\n    cluster: t\n    user: u\n    namespace: default\n"
+            "current-context: t\n")
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL, f"--kubeconfig={config}", f"--cache-dir={tmp / 'cache'}", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, f"kubectl {' '.join(args)} failed: {err.decode()}{out.decode()}"
+    return out.decode()
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl not on PATH")
+async def test_kubectl_rollout_status_history_undo(tmp_path: Path) -> None:
+    async with api_server() as srv, \
+            controllers(srv, new_replicaset_controller, new_deployment_controller) as (client, _), \
+            FakeKubelet(client):
+        url = srv.url
+        await kubectl(tmp_path, url, "create", "deployment", "web", "--image=nginx:1.25", "--replicas=3")
+        out = await kubectl(tmp_path, url, "rollout", "status", "deployment/web", "--timeout=30s")
+        assert 'deployment "web" successfully rolled out' in out
+
+        await kubectl(tmp_path, url, "set", "image", "deployment/web", "nginx=nginx:1.26")
+        await kubectl(tmp_path, url, "annotate", "deployment/web", "kubernetes.io/change-cause=to 1.26")
+        out = await kubectl(tmp_path, url, "rollout", "status", "deployment/web", "--timeout=30s")
+        assert 'deployment "web" successfully rolled out' in out
+
+        history = await kubectl(tmp_path, url, "rollout", "history", "deployment/web")
+        lines = [line.split() for line in history.splitlines() if line[:1].isdigit()]
+        assert [cols[0] for cols in lines] == ["1", "2"]
+        assert " ".join(lines[1][1:]) == "to 1.26"
+        rev2 = await kubectl(tmp_path, url, "rollout", "history", "deployment/web", "--revision=2")
+        assert "nginx:1.26" in rev2
+
+        out = await kubectl(tmp_path, url, "rollout", "undo", "deployment/web")
+        assert "rolled back" in out
+        await kubectl(tmp_path, url, "rollout", "status", "deployment/web", "--timeout=30s")
+        d = await get_d(client, "web")
+        assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
+        assert d["metadata"]["annotations"][du.REVISION] == "3"
+        ps = await pods(client, "app=web")
+        assert len(ps) == 3 and {p["spec"]["containers"][0]["image"] for p in ps} == {"nginx:1.25"}
+        history = await kubectl(tmp_path, url, "rollout", "history", "deployment/web")
+        assert [line.split()[0] for line in history.splitlines() if line[:1].isdigit()] == ["2", "3"]
+
+        out = await kubectl(tmp_path, url, "get", "rs")
+        assert "web-" in out
+        out = await kubectl(tmp_path, url, "describe", "deployment", "web")
+        assert "ScalingReplicaSet" in out and "NewReplicaSetAvailable" in out

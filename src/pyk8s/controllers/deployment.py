@@ -33,6 +33,8 @@ __all__ = ["DEPLOYMENTS", "DeploymentController", "new_deployment_controller"]
 
 log = logging.getLogger(__name__)
 
+CONFLICT_RETRY = 0.05  # seconds before a sync that met a 409 Conflict runs again
+
 Obj = dict[str, Any]
 meta, spec, status, replicas = du.meta, du.spec, du.status, du.replicas
 
@@ -121,6 +123,16 @@ class DeploymentController(Controller):
     # --- sync ---
 
     async def reconcile(self, key: str) -> float | None:
+        try:
+            return await self._sync_key(key)
+        except StatusError as e:
+            if e.code != 409:
+                raise
+            # A write based on a cache that had not yet caught up: normal right after our own writes.
+            log.debug("%s: %s: %s; retrying", self.name, key, e.message)
+            return CONFLICT_RETRY
+
+    async def _sync_key(self, key: str) -> float | None:
         ns, _, name = key.partition("/")
         cached = self.deployments.get(name, ns)
         if cached is None:
@@ -152,9 +164,9 @@ class DeploymentController(Controller):
 
         await self._check_paused(d)
         if spec(d).get("paused"):
-            return await self._sync(d, rs_list)
+            return await self._sync_scaling(d, rs_list)
         if await self._is_scaling_event(d, rs_list):
-            return await self._sync(d, rs_list)
+            return await self._sync_scaling(d, rs_list)
         if du.is_rolling(d):
             return await self._rollout_rolling(d, rs_list)
         return await self._rollout_recreate(d, rs_list)
@@ -377,7 +389,7 @@ class DeploymentController(Controller):
                 sizes[n] = max(0, sizes[n] + to_add - added)
             await self._scale_rs(rs, sizes[n], d, operation)
 
-    async def _sync(self, d: Obj, rs_list: list[Obj]) -> float | None:
+    async def _sync_scaling(self, d: Obj, rs_list: list[Obj]) -> float | None:
         """Scaling, or a paused deployment: resize, clean up, write status; no rollout."""
         new_rs, old_rss = await self._all_rss(d, rs_list, create=False)
         await self._scale(d, new_rs, old_rss)

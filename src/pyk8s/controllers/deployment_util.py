@@ -4,7 +4,6 @@ revisions, surge and unavailability bounds, replica arithmetic over ReplicaSets,
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -74,14 +73,24 @@ def fnv32a(data: bytes) -> int:
 def compute_hash(template: Obj, collision_count: int | None = None) -> str:
     """The pod-template-hash: fnv-32a of the template (plus the collision count, which changes the name
     after a collision), written in Kubernetes' vowel-free alphabet."""
-    data = orjson.dumps(template, option=orjson.OPT_SORT_KEYS)
+    data = orjson.dumps(template_without_hash(template), option=orjson.OPT_SORT_KEYS)
     if collision_count is not None:
         data += str(collision_count).encode()
     return "".join(_SAFE_ALPHABET[ord(c) % len(_SAFE_ALPHABET)] for c in str(fnv32a(data)))
 
 
+def _drop_nulls(value: Any) -> Any:
+    """As a Go struct decodes JSON, null is the same as absent (kubectl sends `creationTimestamp: null`)."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
 def template_without_hash(template: Obj | None) -> Obj:
-    t = copy.deepcopy(template or {})
+    """The template as compared and hashed: without pod-template-hash, nulls dropped."""
+    t: Obj = _drop_nulls(template or {})
     labels = (t.get("metadata") or {}).get("labels")
     if labels:
         labels.pop(HASH_LABEL, None)

@@ -35,6 +35,8 @@ __all__ = ["BURST_REPLICAS", "POD_DELETION_COST", "ReplicaSetController", "is_po
 
 log = logging.getLogger(__name__)
 
+CONFLICT_RETRY = 0.05  # seconds before a sync that met a 409 Conflict runs again
+
 Obj = dict[str, Any]
 
 BURST_REPLICAS = 500  # creates or deletes per sync (Kubernetes' BurstReplicas)
@@ -304,6 +306,16 @@ class ReplicaSetController(Controller):
     # --- reconcile ---
 
     async def reconcile(self, key: str) -> float | None:
+        try:
+            return await self._sync(key)
+        except StatusError as e:
+            if e.code != 409:
+                raise
+            # A write based on a cache that had not yet caught up: normal right after our own writes.
+            log.debug("%s: %s: %s; retrying", self.name, key, e.message)
+            return CONFLICT_RETRY
+
+    async def _sync(self, key: str) -> float | None:
         ns, _, name = key.partition("/")
         cached = self.owners.get(name, ns)
         if cached is None:
