@@ -107,7 +107,8 @@ async def test_rolling_update_with_partition() -> None:
             {"name": "c", "image": "busybox:2"}]}}}}, "strategic", "default")
 
         async def images() -> dict[str, str]:
-            running = [p for p in await pods(client, SELECTOR) if (p.get("status") or {}).get("phase") == "Running"]
+            got = await pods(client, SELECTOR)
+            running = [p for p in got if (p.get("status") or {}).get("phase") == "Running"]
             return {p["metadata"]["name"]: p["spec"]["containers"][0]["image"] for p in running}
 
         async def partitioned() -> Obj | None:

@@ -88,6 +88,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Runnable]] = {
     "csrsigning": lazy("pyk8s.controllers.certificates", "new_csr_signer"),
     "job": lazy("pyk8s.controllers.job", "new_job_controller"),
     "daemonset": lazy("pyk8s.controllers.daemonset", "new_daemonset_controller"),
+    "statefulset": lazy("pyk8s.controllers.statefulset", "new_statefulset_controller"),
 }
 
 
