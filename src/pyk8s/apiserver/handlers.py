@@ -119,6 +119,20 @@ class APIServer:
         cache = self.caches.caches.get(info.storage_prefix())
         return list(cache.objects.values()) if cache is not None else []
 
+    async def get_object(self, info: ResourceInfo, namespace: str, name: str) -> Obj | None:
+        """One object, or None: from the watch cache, else the store (the cache may not have caught up
+        with an object created a moment ago). Authentication reads service accounts and tokens so."""
+        key = info.storage_key(namespace if info.namespaced else None, name)
+        cache = self.caches.caches.get(info.storage_prefix())
+        if cache is not None and key in cache.objects:
+            return cache.objects[key]
+        try:
+            return await self.registry.get(info, namespace, name)
+        except errors.StatusError as e:
+            if e.code == 404:
+                return None
+            raise
+
     async def create_object(self, info: ResourceInfo, obj: Obj) -> Obj:
         """Create as the system (bootstrap): defaulted, validated, admitted, stored."""
         ctx = RequestContext(UserInfo("system:apiserver", groups=("system:masters",)))

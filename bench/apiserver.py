@@ -1,0 +1,220 @@
+"""API server benchmark: a real `pyk8s server` over HTTPS, load from a separate process.
+
+Measures pod creates with 32 concurrent clients (rate, p50/p99), gets and lists, one event fanned out to
+1,000 open watches, and — in the same run, for scale — the raw SQLite store's create rate. Prints a table;
+the last line is one JSON object.
+
+    .venv/bin/python bench/apiserver.py [--creates 3000] [--watches 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp  # noqa: E402
+import yaml  # noqa: E402
+
+from tests.support.cluster import start_cluster  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def client_ssl(kubeconfig: Path, workdir: Path) -> ssl.SSLContext:
+    """An SSL context with the admin client certificate from the kubeconfig."""
+    import base64
+
+    cfg = yaml.safe_load(kubeconfig.read_text())
+    user = cfg["users"][0]["user"]
+    cluster = cfg["clusters"][0]["cluster"]
+    for name, key in (("ca.crt", cluster["certificate-authority-data"]),
+                      ("client.crt", user["client-certificate-data"]),
+                      ("client.key", user["client-key-data"])):
+        (workdir / name).write_bytes(base64.b64decode(key))
+    ctx = ssl.create_default_context(cafile=str(workdir / "ca.crt"))
+    ctx.load_cert_chain(workdir / "client.crt", workdir / "client.key")
+    return ctx
+
+
+def pod(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "bench"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+
+
+async def load(url: str, kubeconfig: Path, creates: int, concurrency: int, watches: int) -> dict[str, Any]:
+    """The load generator (runs in its own process)."""
+    work = Path(tempfile.mkdtemp(prefix="pyk8s-bench-client-"))
+    ctx = client_ssl(kubeconfig, work)
+    conn = aiohttp.TCPConnector(ssl=ctx, limit=0)
+    out: dict[str, Any] = {}
+    async with aiohttp.ClientSession(url, connector=conn) as s:
+        ns = "bench"
+        async with s.post("/api/v1/namespaces", json={"metadata": {"name": ns}}) as r:
+            assert r.status in (201, 409), await r.text()
+
+        # Pod creates from `concurrency` clients.
+        latencies: list[float] = []
+        counter = iter(range(creates))
+
+        async def creator() -> None:
+            for i in counter:
+                t0 = time.perf_counter()
+                async with s.post(f"/api/v1/namespaces/{ns}/pods", json=pod(f"p{i}")) as r:
+                    await r.read()
+                    assert r.status == 201, r.status
+                latencies.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(creator() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+        out["creates_per_s"] = creates / elapsed
+        out["create_p50_ms"] = pct(latencies, 0.50) * 1000
+        out["create_p99_ms"] = pct(latencies, 0.99) * 1000
+
+        # Point gets.
+        get_lat: list[float] = []
+        names = iter([f"p{i % creates}" for i in range(min(creates, 2000))])
+
+        async def getter() -> None:
+            for n in names:
+                t = time.perf_counter()
+                async with s.get(f"/api/v1/namespaces/{ns}/pods/{n}") as r:
+                    await r.read()
+                    assert r.status == 200
+                get_lat.append(time.perf_counter() - t)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(getter() for _ in range(concurrency)))
+        out["gets_per_s"] = len(get_lat) / (time.perf_counter() - t0)
+        out["get_p99_ms"] = pct(get_lat, 0.99) * 1000
+
+        # Full lists of every pod, from the store (consistent read) and from the watch cache (rv=0).
+        for label, query in (("list", ""), ("list_rv0", "?resourceVersion=0")):
+            times = []
+            for _ in range(5):
+                t = time.perf_counter()
+                async with s.get(f"/api/v1/namespaces/{ns}/pods{query}") as r:
+                    body = await r.json()
+                    assert len(body["items"]) == creates
+                times.append(time.perf_counter() - t)
+            out[f"{label}_{creates}_ms"] = statistics.median(times) * 1000
+
+        # One event fanned out to `watches` open watches: time from the write to each delivery.
+        async with s.post(f"/api/v1/namespaces/{ns}/configmaps",
+                          json={"metadata": {"name": "fan"}, "data": {"n": "0"}}) as r:
+            rv = (await r.json())["metadata"]["resourceVersion"]
+        sent: dict[str, float] = {}
+        delays: list[float] = []
+        rounds = 10
+        opened = 0
+        all_open = asyncio.Event()
+
+        async def watcher() -> None:
+            nonlocal opened
+            async with s.get(f"/api/v1/namespaces/{ns}/configmaps",
+                             params={"watch": "1", "resourceVersion": rv,
+                                     "fieldSelector": "metadata.name=fan"},
+                             timeout=aiohttp.ClientTimeout(total=None)) as r:
+                assert r.status == 200
+                opened += 1
+                if opened == watches:
+                    all_open.set()
+                seen = 0
+                async for line in r.content:
+                    now = time.perf_counter()
+                    ev = json.loads(line)
+                    n = ev["object"].get("data", {}).get("n")
+                    if n in sent:
+                        delays.append(now - sent[n])
+                        seen += 1
+                        if seen == rounds:
+                            return
+
+        tasks = [asyncio.create_task(watcher()) for _ in range(watches)]
+        await asyncio.wait_for(all_open.wait(), 120)
+        await asyncio.sleep(0.5)  # let every stream reach its first read
+        for i in range(1, rounds + 1):
+            sent[str(i)] = time.perf_counter()
+            async with s.patch(f"/api/v1/namespaces/{ns}/configmaps/fan", json={"data": {"n": str(i)}},
+                               headers={"Content-Type": "application/merge-patch+json"}) as r:
+                assert r.status == 200, await r.text()
+            await asyncio.sleep(0.3)
+        await asyncio.wait_for(asyncio.gather(*tasks), 120)
+        out["watch_fanout_p50_ms"] = pct(delays, 0.50) * 1000
+        out["watch_fanout_p99_ms"] = pct(delays, 0.99) * 1000
+        out["watch_deliveries"] = len(delays)
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+async def store_creates(n: int, concurrency: int) -> float:
+    """The raw SQLite store's create rate with the same concurrency, for scale."""
+    from pyk8s.store.sqlite import SqliteStore
+
+    work = Path(tempfile.mkdtemp(prefix="pyk8s-bench-store-"))
+    store = await SqliteStore.open(str(work / "state.db"))
+    value = json.dumps(pod("x")).encode()
+    counter = iter(range(n))
+
+    async def writer() -> None:
+        for i in counter:
+            await store.create(f"/registry/core/pods/bench/p{i}", value)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(writer() for _ in range(concurrency)))
+    rate = n / (time.perf_counter() - t0)
+    await store.close()
+    shutil.rmtree(work, ignore_errors=True)
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--creates", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--watches", type=int, default=1000)
+    parser.add_argument("--load", nargs=2, metavar=("URL", "KUBECONFIG"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load:  # the load-generator process
+        result = asyncio.run(load(args.load[0], Path(args.load[1]), args.creates, args.concurrency,
+                                  args.watches))
+        print(json.dumps(result))
+        return
+
+    cluster = start_cluster()
+    try:
+        done = subprocess.run(
+            [sys.executable, __file__, "--creates", str(args.creates), "--concurrency",
+             str(args.concurrency), "--watches", str(args.watches), "--load", cluster.url,
+             str(cluster.kubeconfig)], capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise SystemExit(f"load generator failed:\n{done.stderr[-3000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.data_dir, ignore_errors=True)
+    result["store_creates_per_s"] = asyncio.run(store_creates(args.creates * 3, args.concurrency))
+
+    print(f"{'measure':<28}{'value':>12}")
+    for key, value in result.items():
+        print(f"{key:<28}{value:>12.1f}")
+    print(json.dumps({k: round(v, 2) for k, v in result.items()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The settings of `pyk8s server`, from its command line."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    data_dir: Path
+    bind_address: str = "127.0.0.1"
+    https_port: int = 6443
+    datastore_endpoint: str = ""
+    disable_agent: bool = False
+    node_name: str = ""
+    cluster_cidr: str = "10.42.0.0/16"
+    service_cidr: str = "10.43.0.0/16"
+    audit_log: str = ""
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ServerConfig:
+        for flag, value in (("--cluster-cidr", args.cluster_cidr), ("--service-cidr", args.service_cidr)):
+            try:
+                ipaddress.ip_network(value)
+            except ValueError as e:
+                raise SystemExit(f"pyk8s server: {flag}: {e}") from None
+        return cls(
+            data_dir=Path(args.data_dir).resolve(),
+            bind_address=args.bind_address,
+            https_port=args.https_port,
+            datastore_endpoint=args.datastore_endpoint,
+            disable_agent=args.disable_agent,
+            node_name=args.node_name,
+            cluster_cidr=args.cluster_cidr,
+            service_cidr=args.service_cidr,
+            audit_log=args.audit_log,
+        )
+
+    @property
+    def store_endpoint(self) -> str:
+        return self.datastore_endpoint or f"sqlite://{self.data_dir / 'db' / 'state.db'}"

@@ -1,0 +1,142 @@
+"""`pyk8s server`: the control plane assembled in one asyncio process, in the manner of k3s.
+
+Order of start: data dir → certificates and kubeconfig → store → API server over HTTPS → bootstrap
+objects (namespaces, RBAC policy, join token) → `/readyz` answers → print `pyk8s: ready`. SIGTERM or
+SIGINT stops it in reverse order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import ssl
+import sys
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from pyk8s.api import catalog
+from pyk8s.api.errors import StatusError
+from pyk8s.api.resource import ResourceInfo
+from pyk8s.apiserver.app import API_SERVER, APIServer, APIServerConfig, create_app
+from pyk8s.apiserver.auth import oidc
+from pyk8s.apiserver.auth.audit import AuditLog
+from pyk8s.apiserver.auth.policy import bootstrap_policy
+from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_revision
+from pyk8s.server.config import ServerConfig
+from pyk8s.server.pki import Pki, ensure_pki
+from pyk8s.store.factory import open_store
+
+log = logging.getLogger("pyk8s.server")
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def run_server(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = ServerConfig.from_args(args)
+    try:
+        asyncio.run(serve(config))
+    except OSError as e:  # a taken port, an unwritable data dir: say so plainly
+        print(f"pyk8s server: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _info(group: str, kind: str) -> ResourceInfo:
+    info = catalog.by_kind(group, kind)
+    if info is None:
+        raise LookupError(f"{kind} is missing from the catalog")
+    return info
+
+
+async def _ensure(api: APIServer, obj: dict[str, Any]) -> None:
+    """Create a bootstrap object unless it exists (restarts keep what users changed)."""
+    group = obj["apiVersion"].rpartition("/")[0] if "apiVersion" in obj else ""
+    try:
+        await api.create_object(_info(group, obj["kind"]), obj)
+    except StatusError as e:
+        if e.code != 409:
+            raise
+
+
+async def bootstrap(api: APIServer, pki: Pki) -> None:
+    for ns in SYSTEM_NAMESPACES:
+        await _ensure(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    for obj in bootstrap_policy():
+        await _ensure(api, obj)
+    await _ensure(api, pki.bootstrap_token_secret())
+
+
+async def _wait_ready(url: str, ca: ssl.SSLContext, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(f"{url}/readyz", ssl=ca) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{url}/readyz did not answer ok within {timeout:.0f}s")
+            await asyncio.sleep(0.05)
+
+
+async def serve(config: ServerConfig) -> None:
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (config.data_dir / "db").mkdir(mode=0o700, exist_ok=True)
+    pki = ensure_pki(config.data_dir, bind_address=config.bind_address, https_port=config.https_port,
+                     service_cidr=config.service_cidr)
+    store = await open_store(config.store_endpoint)
+    audit = AuditLog(config.audit_log) if config.audit_log else None
+    holder: dict[str, APIServer] = {}
+
+    def api() -> APIServer:
+        return holder["api"]
+
+    stack = build_auth_stack(
+        sa_private_key=pki.sa_key.read_bytes(),
+        sa_public_key=pki.sa_pub.read_bytes(),
+        get_object=lambda info, ns, name: api().get_object(info, ns, name),
+        lister=lambda info: api().list_objects(info),
+        rbac_revision=lambda: watch_cache_revision(api().caches)(),
+    )
+    app = create_app(APIServerConfig(
+        store=store,
+        authenticator=stack.authenticator,
+        authorizer=stack.authorizer,
+        admission=[stack.escalation],
+        virtual_creates=stack.virtual_creates,
+        audit=audit,
+    ))
+    holder["api"] = app[API_SERVER]
+    oidc.add_routes(app, stack.tokens)
+
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, config.bind_address, config.https_port, ssl_context=pki.ssl_context(),
+                           reuse_address=True)
+        await site.start()
+        await bootstrap(holder["api"], pki)
+        url = f"https://{'127.0.0.1' if config.bind_address in ('0.0.0.0', '::') else config.bind_address}"
+        await _wait_ready(f"{url}:{config.https_port}", pki.client_ssl_context())
+        log.info("serving on https://%s:%d; kubeconfig %s", config.bind_address, config.https_port,
+                 pki.kubeconfig)
+        print("pyk8s: ready", flush=True)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
+        await store.close()
+        if audit is not None:
+            audit.close()

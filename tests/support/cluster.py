@@ -1,0 +1,92 @@
+"""A real `pyk8s server` in a subprocess on a free loopback port, for end-to-end tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KUBECTL = shutil.which("kubectl") or "kubectl"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Cluster:
+    data_dir: Path
+    port: int
+    process: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.data_dir / "kubeconfig.yaml"
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against this cluster; with check, a failure raises with its stderr."""
+        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
+        done = subprocess.run(
+            [KUBECTL, *args], input=input, capture_output=True, text=True, env=env, timeout=timeout
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+        return done
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then wait; returns the exit code (kills after `timeout`)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_cluster(
+    extra_args: Sequence[str] = (), data_dir: Path | None = None, ready_timeout: float = 60
+) -> Cluster:
+    """Start `pyk8s server` and return once it printed `pyk8s: ready` (raises with its output if not)."""
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="pyk8s-e2e-"))
+    port = free_port()
+    cmd = [sys.executable, "-m", "pyk8s.cli.main", "server", "--data-dir", str(data_dir),
+           "--https-port", str(port), "--disable-agent", *extra_args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cluster = Cluster(data_dir, port, proc)
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            cluster.output.append(line)
+            if line.strip() == "pyk8s: ready":
+                ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + ready_timeout
+    while not ready.wait(0.05):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            cluster.stop()
+            raise RuntimeError("pyk8s server did not become ready:\n" + "".join(cluster.output[-50:]))
+    return cluster
