@@ -47,6 +47,8 @@ class ControllerOptions:
     node_cidr_mask_size: int = 24  # --node-cidr-mask-size
     terminated_pod_gc_threshold: int = 12500  # --terminated-pod-gc-threshold
     pod_gc_quarantine: float = 40.0  # podgc's quarantine before deleting pods of a missing node
+    node_startup_grace_period: float = 60.0  # --node-startup-grace-period
+    node_monitor_period: float = 5.0  # --node-monitor-period
     ca_cert_pem: bytes = b""  # --cluster-signing-cert-file: csrsigning signs with this CA (PEM)
     ca_key_pem: bytes = b""  # --cluster-signing-key-file
 
