@@ -24,10 +24,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import aiohttp  # noqa: E402
-import yaml  # noqa: E402
+import aiohttp
+import yaml
 
-from tests.support.cluster import start_cluster  # noqa: E402
+from tests.support.cluster import start_cluster
 
 
 def pct(values: list[float], q: float) -> float:

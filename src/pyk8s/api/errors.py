@@ -111,8 +111,12 @@ def request_entity_too_large(message: str) -> StatusError:
 
 
 def unsupported_media_type(content_type: str) -> StatusError:
-    return StatusError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
-                       f"accepted media types include: application/json, application/yaml; got {content_type!r}")
+    return StatusError(
+        415,
+        "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: "
+        f"application/json, application/yaml, application/vnd.kubernetes.protobuf; got {content_type!r}",
+    )
 
 
 def too_many_requests(message: str, retry_after_seconds: int = 1) -> StatusError:

@@ -38,7 +38,8 @@ class RequestInfo:
     """What a request asks for, parsed from its method and path as Kubernetes' RequestInfoFactory does."""
 
     path: str
-    verb: str  # get, list, watch, create, update, patch, delete, deletecollection; or the HTTP verb lowercased
+    # get, list, watch, create, update, patch, delete, deletecollection; or the HTTP verb lowercased
+    verb: str
     is_resource_request: bool
     api_prefix: str = ""  # "api" or "apis"
     api_group: str = ""

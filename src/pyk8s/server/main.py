@@ -72,8 +72,8 @@ async def bootstrap(api: APIServer, pki: Pki) -> None:
     await _ensure(api, pki.bootstrap_token_secret())
 
 
-async def _wait_ready(url: str, ca: ssl.SSLContext, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_ready(url: str, ca: ssl.SSLContext, within: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     async with aiohttp.ClientSession() as session:
         while True:
             try:
@@ -83,7 +83,7 @@ async def _wait_ready(url: str, ca: ssl.SSLContext, timeout: float = 30) -> None
             except aiohttp.ClientError:
                 pass
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"{url}/readyz did not answer ok within {timeout:.0f}s")
+                raise TimeoutError(f"{url}/readyz did not answer ok within {within:.0f}s")
             await asyncio.sleep(0.05)
 
 
