@@ -41,8 +41,8 @@ def build_auth_stack(
     anonymous_paths: Iterable[str] = (),
 ) -> AuthStack:
     """loopback socket → x509 → service-account token → bootstrap token authentication, then
-    impersonation; RBAC (with system:masters) authorization and its escalation check; the review and TokenRequest handlers keyed
-    as `create_app` expects."""
+    impersonation; RBAC (with system:masters) authorization and its escalation check; the review and
+    TokenRequest handlers keyed as `create_app` expects."""
     tokens = ServiceAccountTokens(
         sa_private_key, sa_public_key, get_object, issuer=issuer, api_audiences=api_audiences
     )
