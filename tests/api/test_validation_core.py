@@ -770,8 +770,19 @@ def test_quota_limit_range_and_endpoints() -> None:
         "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"}, "max": {"cpu": "1"}}]},
     }
     assert check("LimitRange", limits) == []
-    limits["spec"]["limits"][0]["min"] = {"cpu": "2"}
-    assert "spec.limits[0].min[cpu]" in fields("LimitRange", limits)
+    limits["spec"]["limits"][0] = {"type": "Container", "max": {"cpu": "1"}, "min": {"cpu": "2"}}
+    assert check("LimitRange", limits) == [  # default and defaultRequest were defaulted from max
+        ("spec.limits[0].min[cpu]", "FieldValueInvalid", "Invalid value: 2: min value 2 is greater than max value 1"),  # noqa: E501
+        ("spec.limits[0].defaultRequest[cpu]", "FieldValueInvalid",
+         "Invalid value: 1: min value 2 is greater than default request value 1"),
+        ("spec.limits[0].default[cpu]", "FieldValueInvalid",
+         "Invalid value: 2: min value 2 is greater than default value 1"),
+    ]  # fmt: skip
+    pvc_limits = {
+        "metadata": {"name": "l", "namespace": "d"},
+        "spec": {"limits": [{"type": "PersistentVolumeClaim"}]},
+    }
+    assert fields("LimitRange", pvc_limits) == ["spec.limits[0].limits"]
     endpoints = {
         "metadata": {"name": "e", "namespace": "d"},
         "subsets": [{"addresses": [{"ip": "192.0.2.42"}], "ports": [{"port": 9376}]}],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from decimal import Decimal
 from typing import Any
 
 from pyk8s.api.errors import Cause
@@ -541,49 +542,96 @@ def validate_resource_quota(obj: Obj, old: Obj | None) -> list[Cause]:
     return causes
 
 
-def validate_limit_range(obj: Obj, old: Obj | None) -> list[Cause]:
+_LIMIT_TYPES = ("Pod", "Container", "PersistentVolumeClaim")
+
+
+def _limit_resource_errors(limit_type: str, name: str) -> list[str]:
+    """validateLimitRangeResourceName: qualified, and for pods and containers a standard container
+    resource unless it has a domain."""
+    errors = f.qualified_name(name)
+    if errors or "/" in name or limit_type not in ("Pod", "Container"):
+        return errors
+    if name in ("cpu", "memory", "ephemeral-storage") or name.startswith("hugepages-"):
+        return []
+    return ["must be a standard limit type or fully qualified"]
+
+
+# (smaller, larger, reported at, value shown, message): the orders ValidateLimitRange enforces.
+_LIMIT_ORDER = (
+    ("min", "max", "min", "min", "min value {min} is greater than max value {max}"),
+    ("min", "defaultRequest", "defaultRequest", "defaultRequest",
+     "min value {min} is greater than default request value {defaultRequest}"),
+    ("defaultRequest", "max", "defaultRequest", "defaultRequest",
+     "default request value {defaultRequest} is greater than max value {max}"),
+    ("defaultRequest", "default", "defaultRequest", "defaultRequest",
+     "default request value {defaultRequest} is greater than default limit value {default}"),
+    ("min", "default", "default", "min", "min value {min} is greater than default value {default}"),
+    ("default", "max", "default", "max", "default value {default} is greater than max value {max}"),
+)  # fmt: skip
+
+
+def _limit_range_item(item: Obj, p: str) -> list[Cause]:
     causes: list[Cause] = []
+    limit_type = f.key(item.get("type") or "")
+    amounts: dict[str, dict[str, Decimal]] = {}
+    shown: dict[str, dict[str, str]] = {}
+    keys: list[str] = []
+    sections = ["max", "min", "maxLimitRequestRatio"]
+    if limit_type == "Pod":
+        causes += [f.forbidden(f"{p}.{key}", "may not be specified when `type` is 'Pod'")
+                   for key in ("default", "defaultRequest") if item.get(key)]  # fmt: skip
+    else:
+        sections += ["default", "defaultRequest"]
+    for section in sections:
+        for name, value in f.as_dict(item.get(section)).items():
+            path = f"{p}.{section}[{name}]"
+            causes += [f.invalid(path, name, m) for m in _limit_resource_errors(limit_type, name)]
+            amount, errs = pod.quantity(path, value)
+            causes += errs
+            if amount is not None:
+                amounts.setdefault(section, {})[name] = amount
+                shown.setdefault(section, {})[name] = str(value)
+                if name not in keys:
+                    keys.append(name)
+    if limit_type == "PersistentVolumeClaim" and not (
+        "storage" in f.as_dict(item.get("min")) or "storage" in f.as_dict(item.get("max"))
+    ):
+        detail = "either minimum or maximum storage value is required, but neither was provided"
+        causes.append(f.required(f"{p}.limits", detail))
+    for k in keys:
+        a = {section: amounts.get(section, {}).get(k) for section in sections}
+        t = {section: shown.get(section, {}).get(k, "") for section in sections}
+        for left, right, at, value, template in _LIMIT_ORDER:
+            low, high = a.get(left), a.get(right)
+            if low is not None and high is not None and low > high:
+                causes.append(f.invalid_shown(f"{p}.{at}[{k}]", t[value], template.format(**t)))
+        ratio, lo, hi = a["maxLimitRequestRatio"], a["min"], a["max"]
+        ratio_path, ratio_text = f"{p}.maxLimitRequestRatio[{k}]", t["maxLimitRequestRatio"]
+        if ratio is not None and ratio < 1:
+            causes.append(f.invalid_shown(ratio_path, ratio_text, f"ratio {ratio_text} is less than 1"))
+        if ratio is not None and lo and hi is not None and ratio > hi / lo:
+            detail = f"ratio {ratio_text} is greater than max/min = {float(hi / lo):f}"
+            causes.append(f.invalid_shown(ratio_path, ratio_text, detail))
+    return causes
+
+
+def validate_limit_range(obj: Obj, old: Obj | None) -> list[Cause]:
+    """ValidateLimitRange: one item per type, known resource names, min ≤ default request ≤ default ≤
+    max, and sane ratios."""
+    causes: list[Cause] = []
+    seen: set[str] = set()
     for i, item in enumerate(f.as_list(f.as_dict(obj.get("spec")).get("limits"))):
         p = f"spec.limits[{i}]"
         item = f.as_dict(item)
-        causes += f.one_of(f"{p}.type", item.get("type"), ("Container", "Pod", "PersistentVolumeClaim"))
-        values: dict[str, dict[str, Any]] = {}
-        for key in ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio"):
-            for name, value in f.as_dict(item.get(key)).items():
-                amount, errs = pod.quantity(f"{p}.{key}[{name}]", value)
-                causes += errs
-                if amount is not None:
-                    values.setdefault(name, {})[key] = (amount, value)
-        if item.get("type") == "Pod":
-            for key in ("default", "defaultRequest"):
-                if item.get(key):
-                    causes.append(f.forbidden(f"{p}.{key}", "may not be specified when `type` is 'Pod'"))
-        for name, v in values.items():
-            lo, hi = v.get("min"), v.get("max")
-            if lo and hi and lo[0] > hi[0]:
-                causes.append(
-                    f.invalid(
-                        f"{p}.min[{name}]", str(lo[1]), f"min value {lo[1]} is greater than max value {hi[1]}"
-                    )
-                )
-            for key in ("default", "defaultRequest"):
-                d = v.get(key)
-                if d and hi and d[0] > hi[0]:
-                    causes.append(
-                        f.invalid(
-                            f"{p}.{key}[{name}]",
-                            str(d[1]),
-                            f"{key} value {d[1]} is greater than max value {hi[1]}",
-                        )
-                    )
-                if d and lo and d[0] < lo[0]:
-                    causes.append(
-                        f.invalid(
-                            f"{p}.{key}[{name}]",
-                            str(d[1]),
-                            f"min value {lo[1]} is greater than {key} value {d[1]}",
-                        )
-                    )
+        limit_type = f.key(item.get("type") or "")
+        if limit_type not in _LIMIT_TYPES:
+            causes.append(
+                f.invalid(f"{p}.type", limit_type, "must be a standard limit type or fully qualified")
+            )
+        if limit_type in seen:
+            causes.append(f.duplicate(f"{p}.type", limit_type))
+        seen.add(limit_type)
+        causes += _limit_range_item(item, p)
     return causes
 
 
