@@ -22,8 +22,13 @@ assert PODS is not None and PCS is not None
 
 
 def _pc(name: str, value: int, default: bool = False, policy: str | None = None) -> dict[str, Any]:
-    pc: dict[str, Any] = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
-                          "metadata": {"name": name}, "value": value, "globalDefault": default}
+    pc: dict[str, Any] = {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": name},
+        "value": value,
+        "globalDefault": default,
+    }
     if policy:
         pc["preemptionPolicy"] = policy
     return pc
@@ -37,8 +42,13 @@ def _plugin(*classes: dict[str, Any]) -> AdmissionPlugin:
     return PriorityAdmission(lister)
 
 
-def _req(obj: dict[str, Any], operation: str = "CREATE", old: dict[str, Any] | None = None,
-         resource: ResourceInfo = PODS, name: str = "p") -> AdmissionRequest:  # type: ignore[assignment]
+def _req(
+    obj: dict[str, Any],
+    operation: str = "CREATE",
+    old: dict[str, Any] | None = None,
+    resource: ResourceInfo = PODS,
+    name: str = "p",
+) -> AdmissionRequest:  # type: ignore[assignment]
     return AdmissionRequest(operation, resource, "", "default", name, obj, old, UserInfo("u"), False)
 
 
@@ -56,8 +66,11 @@ async def test_class_name_resolves_priority_and_policy() -> None:
 async def test_default_class_or_zero() -> None:
     pod = _pod()
     await _plugin().admit(_req(pod))
-    assert (pod["spec"].get("priorityClassName"), pod["spec"]["priority"],
-            pod["spec"]["preemptionPolicy"]) == (None, 0, "PreemptLowerPriority")
+    assert (
+        pod["spec"].get("priorityClassName"),
+        pod["spec"]["priority"],
+        pod["spec"]["preemptionPolicy"],
+    ) == (None, 0, "PreemptLowerPriority")
     pod = _pod()
     await _plugin(_pc("low", 5), _pc("dflt", 100, default=True)).admit(_req(pod))
     assert (pod["spec"]["priorityClassName"], pod["spec"]["priority"]) == ("dflt", 100)
@@ -81,7 +94,8 @@ async def test_refusals_with_kubernetes_messages() -> None:
         await _plugin(_pc("high", 1000)).admit(_req(_pod(priorityClassName="high", priority=7)))
     assert e.value.message == (
         'pods "p" is forbidden: the integer value of priority (7) must not be provided in pod spec; priority '
-        "admission controller computed 1000 from the given PriorityClass name")
+        "admission controller computed 1000 from the given PriorityClass name"
+    )
     # A matching value is allowed.
     ok = _pod(priorityClassName="high", priority=1000)
     await _plugin(_pc("high", 1000)).admit(_req(ok))
@@ -98,8 +112,10 @@ async def test_only_one_global_default() -> None:
     plugin = _plugin(_pc("dflt", 100, default=True))
     with pytest.raises(StatusError) as e:
         await plugin.validate(_req(_pc("other", 1, default=True), resource=PCS, name="other"))
-    assert e.value.message == ('priorityclasses.scheduling.k8s.io "other" is forbidden: PriorityClass dflt is '
-                               "already marked as default. Only one default can exist")
+    assert e.value.message == (
+        'priorityclasses.scheduling.k8s.io "other" is forbidden: PriorityClass dflt is '
+        "already marked as default. Only one default can exist"
+    )
     await plugin.validate(_req(_pc("dflt", 200, default=True), "UPDATE", resource=PCS, name="dflt"))
     await plugin.validate(_req(_pc("other", 1), resource=PCS, name="other"))
 
@@ -112,14 +128,18 @@ async def test_in_the_api_server() -> None:
     client = Client(HTTPTransport(server.url))
     try:
         await client.create(PCS, _pc("high", 1000))
-        created = await client.create(PODS, {**_pod(priorityClassName="high"), "metadata": {"name": "p"}},
-                                      "default")
+        created = await client.create(
+            PODS, {**_pod(priorityClassName="high"), "metadata": {"name": "p"}}, "default"
+        )
         assert created["spec"]["priority"] == 1000
         with pytest.raises(StatusError) as e:
-            await client.create(PODS, {**_pod(priorityClassName="missing"), "metadata": {"name": "q"}},
-                                "default")
+            await client.create(
+                PODS, {**_pod(priorityClassName="missing"), "metadata": {"name": "q"}}, "default"
+            )
         assert (e.value.code, e.value.message) == (
-            403, 'pods "q" is forbidden: no PriorityClass with name missing was found')
+            403,
+            'pods "q" is forbidden: no PriorityClass with name missing was found',
+        )
     finally:
         await client.close()
         await server.stop()
