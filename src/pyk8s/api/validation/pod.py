@@ -325,9 +325,9 @@ def _validate_probe(probe: Any, path: str, kind: str) -> list[Cause]:
 
 
 def _validate_port_ref(port: Any, path: str) -> list[Cause]:
-    """A port given by number or by IANA name (intstr)."""
-    if port is None or port == "":
-        return [f.required(path, "")]
+    """ValidatePortNumOrName: a port given by number or by IANA name (intstr); unset is the number 0."""
+    if port is None:
+        port = 0
     if f.is_int(port):
         return [f.invalid(path, port, m) for m in f.port_number(port)]
     if isinstance(port, str):
