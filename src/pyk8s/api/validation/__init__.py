@@ -9,7 +9,19 @@ from typing import Any
 from pyk8s.api.errors import Cause
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.api.validation import _field as f
-from pyk8s.api.validation import apps, batch, certificates, core, other, pod, rbac
+from pyk8s.api.validation import (
+    apps,
+    batch,
+    certificates,
+    config,
+    core,
+    other,
+    pod,
+    quota,
+    rbac,
+    service,
+    storage,
+)
 from pyk8s.api.validation._meta import (
     NameRule,
     name_is_dns1035_label,
@@ -28,17 +40,17 @@ _RBAC = "rbac.authorization.k8s.io"
 VALIDATORS: dict[tuple[str, str], Validator] = {
     ("", "Pod"): pod.validate_pod,
     ("", "PodTemplate"): pod.validate_pod_template,
-    ("", "Service"): core.validate_service,
-    ("", "ConfigMap"): core.validate_config_map,
-    ("", "Secret"): core.validate_secret,
+    ("", "Service"): service.validate_service,
+    ("", "ConfigMap"): config.validate_config_map,
+    ("", "Secret"): config.validate_secret,
     ("", "Namespace"): core.validate_namespace,
     ("", "Node"): core.validate_node,
     ("", "ServiceAccount"): core.validate_service_account,
-    ("", "Endpoints"): core.validate_endpoints,
-    ("", "PersistentVolume"): core.validate_persistent_volume,
-    ("", "PersistentVolumeClaim"): core.validate_persistent_volume_claim,
-    ("", "ResourceQuota"): core.validate_resource_quota,
-    ("", "LimitRange"): core.validate_limit_range,
+    ("", "Endpoints"): service.validate_endpoints,
+    ("", "PersistentVolume"): storage.validate_persistent_volume,
+    ("", "PersistentVolumeClaim"): storage.validate_persistent_volume_claim,
+    ("", "ResourceQuota"): quota.validate_resource_quota,
+    ("", "LimitRange"): quota.validate_limit_range,
     ("", "Event"): core.validate_event,
     ("", "ReplicationController"): core.validate_replication_controller,
     ("", "Binding"): other.validate_binding,
