@@ -43,7 +43,10 @@ class TokenUsers:
 async def cluster(tmp_path: Any) -> AsyncIterator[tuple[Server, Client, bytes]]:
     pki = ensure_pki(tmp_path)
     srv = await start_server(authenticator=TokenUsers(), bookmark_interval=0.2)
-    opts = ControllerOptions(ca_cert_pem=pki.ca_cert.read_bytes(), ca_key_pem=pki.ca_key.read_bytes())
+    # One worker: requests are reconciled in the order they came, so once a later request is approved
+    # an earlier one left alone was looked at and refused, not merely not reached yet.
+    opts = ControllerOptions(ca_cert_pem=pki.ca_cert.read_bytes(), ca_key_pem=pki.ca_key.read_bytes(),
+                             workers=1)
     try:
         async with running(srv, new_csr_approver, new_csr_signer, options=opts) as (admin, _):
             yield srv, admin, pki.ca_cert.read_bytes()
@@ -101,8 +104,8 @@ async def test_a_bootstrapping_node_is_approved_and_signed(tmp_path: Any) -> Non
 async def test_renewal_by_the_node_itself_is_approved_but_not_for_another_node(tmp_path: Any) -> None:
     async with cluster(tmp_path) as (srv, admin, _):
         node = client_as(srv, "node-a")
-        own = await node.create(CSR, csr_body("system:node:a"))
         other = await node.create(CSR, csr_body("system:node:b"))
+        own = await node.create(CSR, csr_body("system:node:a"))
         await node.close()
         await until(lambda: _issued(admin, own["metadata"]["name"]), what="the renewal signed")
         assert "Approved" not in conditions(await admin.get(CSR, other["metadata"]["name"]))
@@ -114,9 +117,11 @@ async def test_others_wait_for_a_person_then_are_signed_or_fail(tmp_path: Any) -
         mine = await jane.create(CSR, csr_body("jane", orgs=("dev",),
                                                signer="kubernetes.io/kube-apiserver-client"))
         bad = await boot.create(CSR, csr_body("system:node:a", orgs=("system:masters",)))
+        good = await boot.create(CSR, csr_body("system:node:a"))
         await jane.close()
         await boot.close()
-        # Neither is auto-approved: jane is no node, and the node asks for the wrong organization.
+        await until(lambda: _issued(admin, good["metadata"]["name"]), what="the later good request signed")
+        # Neither earlier one is auto-approved: jane is no node, and the node asks for the wrong organization.
         for csr in (mine, bad):
             assert "Approved" not in conditions(await admin.get(CSR, csr["metadata"]["name"]))
         for csr in (mine, bad):  # as `kubectl certificate approve` does
