@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from pyk8s.client.client import Client
+from pyk8s.client.events import EventRecorder
+from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.scheduler.scheduler import Scheduler
 from tests.scheduler.conftest import EVENTS, NODES, PODS, eventually_async, node, pod
+from tests.support.apiserver import NAMESPACES, info
 from tests.support.poll import eventually
 
 
@@ -224,3 +229,23 @@ async def test_other_scheduler_and_bound_pods_ignored(client: Client, scheduler:
     await eventually(lambda: bound(scheduler, "mine") == "n", what="mine bound")
     assert bound(scheduler, "theirs") is None
     assert scheduler.queue.where("default/theirs") is None
+
+
+async def test_leader_election_lease(client: Client) -> None:
+    await client.create(NAMESPACES, {"metadata": {"name": "kube-system"}})
+    factory = SharedInformerFactory(client)
+    recorder = EventRecorder(client, "default-scheduler")
+    s = Scheduler(client, factory, recorder, leader_election=True, identity="sched-1")
+    task = asyncio.create_task(s.run())
+    try:
+        await client.create(NODES, node("n"))
+        await client.create(PODS, pod("led"))
+        await eventually(lambda: bound(s, "led") == "n", what="pod bound by the leader")
+        lease = await client.get(info("coordination.k8s.io", "leases"), "kube-scheduler", "kube-system")
+        assert lease["spec"]["holderIdentity"] == "sched-1"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await recorder.close()
+        await factory.stop()
