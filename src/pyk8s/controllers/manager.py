@@ -91,6 +91,17 @@ REGISTRY: dict[str, Callable[[ControllerContext], Runnable]] = {
     "job": lazy("pyk8s.controllers.job", "new_job_controller"),
     "daemonset": lazy("pyk8s.controllers.daemonset", "new_daemonset_controller"),
     "statefulset": lazy("pyk8s.controllers.statefulset", "new_statefulset_controller"),
+    "endpoint": lazy("pyk8s.controllers.endpoints", "EndpointsController"),
+    "endpointslice": lazy("pyk8s.controllers.endpointslice", "EndpointSliceController"),
+    "namespace": lazy("pyk8s.controllers.namespace", "NamespaceController"),
+    "garbagecollector": lazy("pyk8s.controllers.garbagecollector", "GarbageCollector"),
+    "serviceaccount": lazy("pyk8s.controllers.serviceaccount", "ServiceAccountsController"),
+    "podgc": lazy("pyk8s.controllers.podgc", "PodGCController"),
+    "ttl-after-finished": lazy("pyk8s.controllers.ttlafterfinished", "TTLAfterFinishedController"),
+    "nodelifecycle": lazy("pyk8s.controllers.nodelifecycle", "NodeLifecycleController"),
+    "nodeipam": lazy("pyk8s.controllers.nodeipam", "NodeIPAMController"),
+    "clusterrole-aggregation": lazy("pyk8s.controllers.clusterroleaggregation",
+                                    "ClusterRoleAggregationController"),
 }
 
 
