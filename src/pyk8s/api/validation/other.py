@@ -7,7 +7,7 @@ from typing import Any
 
 from pyk8s.api.errors import Cause
 from pyk8s.api.validation import _field as f
-from pyk8s.api.validation import pod
+from pyk8s.api.validation import pod, resources
 from pyk8s.api.validation._selector import validate_label_selector
 from pyk8s.api.validation.apps import int_or_percent, not_more_than_100_percent
 from pyk8s.api.validation.core import legacy_event_causes
@@ -32,7 +32,7 @@ def validate_runtime_class(obj: Obj, old: Obj | None) -> list[Cause]:
     causes = f.check("handler", handler, f.dns1123_label)
     overhead = f.as_dict(obj.get("overhead"))
     for name, value in f.as_dict(overhead.get("podFixed")).items():
-        causes += pod.quantity(f"overhead.podFixed[{name}]", value)[1]
+        causes += resources.quantity(f"overhead.podFixed[{name}]", value)[1]
     scheduling = f.as_dict(obj.get("scheduling"))
     causes += f.validate_labels(scheduling.get("nodeSelector"), "scheduling.nodeSelector")
     causes += pod.validate_tolerations(scheduling.get("tolerations"), "scheduling.tolerations")

@@ -7,7 +7,7 @@ from typing import Any
 
 from pyk8s.api.errors import Cause
 from pyk8s.api.validation import _field as f
-from pyk8s.api.validation import pod
+from pyk8s.api.validation import resources
 
 Obj = dict[str, Any]
 
@@ -56,7 +56,7 @@ def validate_resource_quota(obj: Obj, old: Obj | None) -> list[Cause]:
         p = f"spec.hard[{name}]"
         name_errors = f.qualified_name(name)
         causes += [f.invalid(p, name, m) for m in name_errors or _quota_resource_errors(name)]
-        amount, errs = pod.quantity(p, value)
+        amount, errs = resources.quantity(p, value)
         causes += errs
         if amount is not None and amount < 0:
             causes.append(f.invalid(p, str(value), f.NON_NEGATIVE))
@@ -117,7 +117,7 @@ def _limit_range_item(item: Obj, p: str) -> list[Cause]:
         for name, value in f.as_dict(item.get(section)).items():
             path = f"{p}.{section}[{name}]"
             causes += [f.invalid(path, name, m) for m in _limit_resource_errors(limit_type, name)]
-            amount, errs = pod.quantity(path, value)
+            amount, errs = resources.quantity(path, value)
             causes += errs
             if amount is not None:
                 amounts.setdefault(section, {})[name] = amount

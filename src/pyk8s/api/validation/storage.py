@@ -6,7 +6,7 @@ from typing import Any
 
 from pyk8s.api.errors import Cause
 from pyk8s.api.validation import _field as f
-from pyk8s.api.validation import pod
+from pyk8s.api.validation import resources, volumes
 
 Obj = dict[str, Any]
 
@@ -39,7 +39,7 @@ def validate_persistent_volume(obj: Obj, old: Obj | None) -> list[Cause]:
     elif "storage" not in capacity or len(capacity) > 1:
         causes.append(f.not_supported("spec.capacity", sorted(capacity), ["storage"]))
     for name, value in capacity.items():
-        causes += pod.quantity(f"spec.capacity[{name}]", value)[1]
+        causes += resources.quantity(f"spec.capacity[{name}]", value)[1]
     causes += f.one_of(
         "spec.persistentVolumeReclaimPolicy",
         spec.get("persistentVolumeReclaimPolicy"),
@@ -49,9 +49,9 @@ def validate_persistent_volume(obj: Obj, old: Obj | None) -> list[Cause]:
     causes += f.one_of(
         "spec.volumeMode", spec.get("volumeMode"), ("Block", "Filesystem"), required_when_empty=False
     )
-    sources = (*(s for s in pod.VOLUME_SOURCES if s not in _POD_ONLY_SOURCES), "local")
+    sources = (*(s for s in volumes.VOLUME_SOURCES if s not in _POD_ONLY_SOURCES), "local")
     local = spec.get("local")
-    causes += pod.validate_volume_sources(spec, "spec", sources)
+    causes += volumes.validate_volume_sources(spec, "spec", sources)
     if local is not None and not f.as_dict(local).get("path"):
         causes.append(f.required("spec.local.path", ""))
     if local is not None and spec.get("nodeAffinity") is None:
@@ -72,7 +72,7 @@ def validate_persistent_volume_claim(obj: Obj, old: Obj | None) -> list[Cause]:
     if "storage" not in requests:
         causes.append(f.required("spec.resources[storage]", ""))
     else:
-        amount, errs = pod.quantity("spec.resources[storage]", requests["storage"])
+        amount, errs = resources.quantity("spec.resources[storage]", requests["storage"])
         causes += errs
         if amount is not None and amount <= 0:
             causes.append(
