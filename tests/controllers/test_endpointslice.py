@@ -60,7 +60,10 @@ async def test_slices_per_port_set_with_conditions_and_size_limit() -> None:
 
         async def settled() -> list[dict[str, Any]] | None:
             items = await slices(client, "web")
-            return items if set(by_ip(items)) == {f"10.0.0.{i}" for i in range(1, 7)} else None
+            eps = by_ip(items)
+            done = set(eps) == {f"10.0.0.{i}" for i in range(1, 7)} \
+                and eps["10.0.0.6"][1]["conditions"]["terminating"]
+            return items if done else None
         items = await until(settled, what="slices of web")
         # 8080: four endpoints in two slices of two; 9090: two endpoints in one slice.
         assert sorted(len(s["endpoints"]) for s in items) == [2, 2, 2]
