@@ -9,7 +9,7 @@ from pyk8s.api.errors import Cause
 from pyk8s.api.meta import validate_annotations
 from pyk8s.api.validation import _field as f
 from pyk8s.api.validation._selector import validate_label_selector
-from pyk8s.api.validation.resources import validate_resource_requirements
+from pyk8s.api.validation.resources import quantity, validate_resource_requirements
 from pyk8s.api.validation.volumes import validate_volumes
 
 Obj = dict[str, Any]
@@ -541,9 +541,27 @@ def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
         if name in gates:
             causes.append(f.duplicate(f"{path}.schedulingGates[{i}].name", name))
         gates.add(name)
-    for i, secret in enumerate(f.as_list(spec.get("imagePullSecrets"))):
-        if not f.as_dict(secret).get("name"):
-            causes.append(f.required(f"{path}.imagePullSecrets[{i}].name", ""))
+    preemption = ("PreemptLowerPriority", "Never")
+    causes += f.one_of(
+        f"{path}.preemptionPolicy", spec.get("preemptionPolicy"), preemption, required_when_empty=False
+    )
+    pod_os = spec.get("os")
+    if pod_os is not None:
+        os_name = f.as_dict(pod_os).get("name")
+        if not os_name:
+            causes.append(f.required(f"{path}.os.name", ""))
+        elif os_name not in ("linux", "windows"):
+            causes.append(f.not_supported(f"{path}.os.name", os_name, ["linux", "windows"]))
+    for alias in f.as_list(spec.get("hostAliases")):
+        alias = f.as_dict(alias)
+        if f.ip_address(f.key(alias.get("ip") or "")):
+            causes.append(
+                f.invalid(f"{path}.hostAliases.ip", alias.get("ip") or "", "must be valid IP address")
+            )
+        for hostname in f.as_list(alias.get("hostnames")):
+            causes += f.check(f"{path}.hostAliases.hostnames", f.key(hostname), f.dns1123_subdomain)
+    for name, value in f.as_dict(spec.get("overhead")).items():
+        causes += quantity(f"{path}.overhead[{name}]", value)[1]
     return causes
 
 
