@@ -25,6 +25,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
+
 from pyk8s.api.errors import Cause, StatusError, bad_request
 from pyk8s.api.meta import now_rfc3339
 from pyk8s.api.patch.meta import CORE, FieldPatch, definition_for, field_patch
@@ -53,7 +55,9 @@ _NODE = object()  # the value recorded for list elements and maps themselves: ne
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    """Canonical compact JSON (sorted keys), as FieldsV1 keys and value comparisons need; orjson because
+    this runs for every leaf of every written object."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _is_map(definition: str | None, name: str) -> bool:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pyk8s.api.errors import Cause
+from pyk8s.util.ids import random_uuid
 
 DNS1123_LABEL_MAX_LENGTH = 63
 DNS1123_SUBDOMAIN_MAX_LENGTH = 253
@@ -333,4 +333,4 @@ def now_rfc3339() -> str:
 
 
 def new_uid() -> str:
-    return str(uuid.uuid4())
+    return random_uuid()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from pyk8s.apiserver.interfaces import (
 from pyk8s.apiserver.metrics import Metrics
 from pyk8s.apiserver.request_info import parse_request_info
 from pyk8s.store.protocol import Store
+from pyk8s.util.ids import random_uuid
 
 __all__ = ["API_SERVER", "METRICS", "APIServer", "APIServerConfig", "create_app", "forbidden_message"]
 
@@ -162,7 +162,7 @@ def _pipeline(config: APIServerConfig, metrics: Metrics) -> Any:
     ) -> web.StreamResponse:
         started_wall = time.time()
         started = time.monotonic()
-        audit_id = request.headers.get("Audit-ID") or str(uuid.uuid4())
+        audit_id = request.headers.get("Audit-ID") or random_uuid()
         ri: RequestInfo | None = None
         user: UserInfo | None = None
         resp: web.StreamResponse

@@ -9,7 +9,6 @@ resourceVersion, set on read. Writes are compare-and-swap on the revision that w
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from pyk8s.api import errors
 from pyk8s.api.apply import server_side_apply, track_update
 from pyk8s.api.defaults import apply_defaults
 from pyk8s.api.errors import Cause
+from pyk8s.api.meta import new_uid
 from pyk8s.api.patch import APPLY_PATCH, apply_patch
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.api.validation import validate
@@ -219,7 +219,7 @@ class Registry:
         meta.pop("selfLink", None)
         for k in _SYSTEM_META:
             meta.pop(k, None)
-        meta["uid"] = str(uuid.uuid4())
+        meta["uid"] = new_uid()
         meta["creationTimestamp"] = now_rfc3339()
         if info.kind in GENERATION_KINDS:
             meta["generation"] = 1
