@@ -1,0 +1,195 @@
+"""The CronJob controller against a real API server, on a fake wall clock: the test moves time forward and
+enqueues the CronJob instead of waiting minutes. No Job controller runs: the test finishes jobs itself."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from pyk8s.client.client import Client
+from pyk8s.client.events import EVENTS
+from pyk8s.controllers.cronjob import (
+    CRONJOBS,
+    JOBS,
+    SCHEDULED_TIMESTAMP,
+    CronJobController,
+    job_name,
+    most_recent_schedule,
+    parse_schedule,
+)
+from pyk8s.controllers.manager import ControllerContext
+from pyk8s.util.clock import FakeClock
+from tests.controllers._apps import api_server, controllers, until
+
+Obj = dict[str, Any]
+
+
+def cronjob(name: str = "tick", schedule: str = "* * * * *", **spec: Any) -> Obj:
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"schedule": schedule, "jobTemplate": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                               "containers": [{"name": "c", "image": "busybox"}]}}}}, **spec}}
+
+
+def test_schedules_and_names() -> None:
+    assert parse_schedule("CRON_TZ=Europe/Paris 0 9 * * *", None) == ("0 9 * * *", ZoneInfo("Europe/Paris"))
+    assert parse_schedule("@hourly", "Asia/Tokyo")[1] == ZoneInfo("Asia/Tokyo")
+    with pytest.raises(LookupError):
+        parse_schedule("* * * * *", "Mars/Olympus")
+    with pytest.raises(ValueError, match="unparseable schedule"):
+        parse_schedule("every minute", None)
+    t0 = datetime(2026, 1, 1, 10, 0, 30, tzinfo=UTC)
+    latest, missed = most_recent_schedule("*/10 * * * *", t0, datetime(2026, 1, 1, 10, 35, tzinfo=UTC))
+    assert (latest, missed) == (datetime(2026, 1, 1, 10, 30, tzinfo=UTC), 3)
+    assert most_recent_schedule("@hourly", t0, datetime(2026, 1, 1, 10, 59, tzinfo=UTC)) == (None, 0)
+    _, many = most_recent_schedule("* * * * *", t0, datetime(2026, 1, 2, tzinfo=UTC))
+    assert many == 101  # counting stops past the limit
+    assert job_name("tick", datetime(2026, 1, 1, 10, 1, tzinfo=UTC)) == f"tick-{1767261660 // 60}"
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.clock = FakeClock(time.time())
+        self.ctrl: CronJobController | None = None
+
+    def factory(self, ctx: ControllerContext) -> CronJobController:
+        self.ctrl = CronJobController(ctx.client, ctx.informers, ctx.recorder("cronjob-controller"),
+                                      workers=1, clock=self.clock)
+        return self.ctrl
+
+    def tick(self, seconds: float, name: str = "tick") -> None:
+        self.clock.advance(seconds)
+        assert self.ctrl is not None
+        self.ctrl.queue.add(f"default/{name}")
+
+
+async def jobs(client: Client) -> list[Obj]:
+    items = (await client.list(JOBS, "default"))["items"]
+    return sorted((j for j in items if not j["metadata"].get("deletionTimestamp")),
+                  key=lambda j: j["metadata"]["name"])
+
+
+async def count_jobs(client: Client, n: int) -> list[Obj] | None:
+    got = await jobs(client)
+    return got if len(got) == n else None
+
+
+async def finish(client: Client, job: Obj, condition: str = "Complete") -> None:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    target = "SuccessCriteriaMet" if condition == "Complete" else "FailureTarget"
+    reason = "CompletionsReached" if condition == "Complete" else "BackoffLimitExceeded"
+    conds = [{"type": t, "status": "True", "reason": reason, "message": "done", "lastTransitionTime": now,
+              "lastProbeTime": now} for t in (target, condition)]
+    status: Obj = {"conditions": conds, "startTime": now}
+    if condition == "Complete":
+        status.update(completionTime=now, succeeded=1)
+    else:
+        status["failed"] = 1
+    await client.patch(JOBS, job["metadata"]["name"], {"status": status}, "merge", "default",
+                       subresource="status")
+
+
+async def status(client: Client, name: str = "tick") -> Obj:
+    return (await client.get(CRONJOBS, name, "default")).get("status") or {}
+
+
+async def reasons(client: Client) -> list[str]:
+    return [e["reason"] for e in (await client.list(EVENTS, "default"))["items"]]
+
+
+async def test_runs_on_schedule_and_tracks_jobs() -> None:
+    h = Harness()
+    async with api_server() as srv, controllers(srv, h.factory) as (client, _):
+        await client.create(CRONJOBS, cronjob(successfulJobsHistoryLimit=1))
+        h.tick(61)
+        [job] = await until(lambda: count_jobs(client, 1), what="the first job")
+        scheduled = datetime.fromisoformat(job["metadata"]["annotations"][SCHEDULED_TIMESTAMP])
+        assert job["metadata"]["name"] == job_name("tick", scheduled)
+        assert scheduled.second == 0
+        assert job["metadata"]["labels"] == {"app": "tick"}
+        ref = job["metadata"]["ownerReferences"][0]
+        assert (ref["kind"], ref["name"], ref["controller"]) == ("CronJob", "tick", True)
+
+        async def active(n: int) -> Obj | None:
+            st = await status(client)
+            return st if len(st.get("active") or []) == n else None
+
+        st = await until(lambda: active(1), what="the job in status.active")
+        assert st["active"][0]["name"] == job["metadata"]["name"]
+        assert st["lastScheduleTime"] == scheduled.strftime("%Y-%m-%dT%H:%M:%SZ")
+        await finish(client, job)
+
+        async def succeeded() -> Obj | None:
+            st = await status(client)
+            return st if not st.get("active") and st.get("lastSuccessfulTime") else None
+
+        await until(succeeded, what="lastSuccessfulTime and no active job")
+        h.tick(60)
+        two = await until(lambda: count_jobs(client, 2), what="the next minute's job")
+        await finish(client, two[1])
+        # the history limit keeps one successful job: the older goes
+        remaining = await until(lambda: count_jobs(client, 1), what="the older job deleted")
+        assert remaining[0]["metadata"]["name"] == two[1]["metadata"]["name"]
+        assert "SawCompletedJob" in await reasons(client)
+
+
+async def test_forbid_and_replace() -> None:
+    h = Harness()
+    async with api_server() as srv, controllers(srv, h.factory) as (client, _):
+        await client.create(CRONJOBS, cronjob(concurrencyPolicy="Forbid"))
+        h.tick(61)
+        [first] = await until(lambda: count_jobs(client, 1), what="the first job")
+        await until(lambda: _active_is(client, first), what="first job active")
+        h.tick(60)
+
+        async def refused() -> bool:
+            return "JobAlreadyActive" in await reasons(client)
+
+        await until(refused, what="JobAlreadyActive")
+        assert len(await jobs(client)) == 1
+        await client.patch(CRONJOBS, "tick", {"spec": {"concurrencyPolicy": "Replace"}}, "merge", "default")
+        h.tick(60)
+
+        async def replaced() -> list[Obj] | None:
+            got = await jobs(client)
+            return got if len(got) == 1 and got[0]["metadata"]["name"] != first["metadata"]["name"] else None
+
+        [second] = await until(replaced, what="the running job replaced")
+        await until(lambda: _active_is(client, second), what="the new job active")
+
+
+async def _cached(ctrl: CronJobController) -> bool:
+    return ctrl.cronjobs.lister.get("tick", "default") is not None
+
+
+async def _active_is(client: Client, job: Obj) -> bool:
+    st = await status(client)
+    return [r["uid"] for r in st.get("active") or []] == [job["metadata"]["uid"]]
+
+
+async def test_suspend_deadline_and_missed_schedules() -> None:
+    h = Harness()
+    async with api_server() as srv, controllers(srv, h.factory) as (client, _):
+        await client.create(CRONJOBS, cronjob(suspend=True))
+        h.tick(61)
+        ctrl = h.ctrl
+        assert ctrl is not None
+        await until(lambda: _cached(ctrl), what="the cronjob in the cache")
+        assert await ctrl.reconcile("default/tick") is None  # suspended: nothing to wait for
+        assert await jobs(client) == []  # suspended: nothing ran
+        # 200 minutes later with no deadline: too many missed, the most recent still runs
+        await client.patch(CRONJOBS, "tick", {"spec": {"suspend": False}}, "merge", "default")
+        h.tick(200 * 60)
+
+        async def warned() -> bool:
+            return "TooManyMissedTimes" in await reasons(client)
+
+        await until(warned, what="TooManyMissedTimes")
+        [job] = await until(lambda: count_jobs(client, 1), what="the most recent missed run")
+        scheduled = datetime.fromisoformat(job["metadata"]["annotations"][SCHEDULED_TIMESTAMP])
+        assert h.clock.now() - scheduled.timestamp() < 60
