@@ -111,5 +111,11 @@ def test_role_ref_is_immutable() -> None:
     }
     new = copy.deepcopy(old)
     new["roleRef"]["name"] = "admin"
-    assert [c[:2] for c in check("RoleBinding", new, old)] == [("roleRef", "FieldValueInvalid")]
-    assert check("RoleBinding", new, old)[0][2].endswith(": cannot change roleRef")
+    assert check("RoleBinding", new, old) == [
+        (
+            "roleRef",
+            "FieldValueInvalid",
+            'Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"Role", Name:"admin"}: '
+            "cannot change roleRef",
+        )
+    ]

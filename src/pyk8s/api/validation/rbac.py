@@ -86,7 +86,7 @@ def _validate_subject(subject: Any, path: str, namespaced: bool) -> list[Cause]:
         if not namespaced and not subject.get("namespace"):
             causes.append(f.required(f"{path}.namespace", ""))
     elif kind in ("User", "Group"):
-        if api_group != GROUP:
+        if api_group and api_group != GROUP:
             causes.append(f.not_supported(f"{path}.apiGroup", api_group, [GROUP]))
     else:
         causes.append(f.not_supported(f"{path}.kind", kind or "", ["ServiceAccount", "User", "Group"]))
@@ -108,7 +108,9 @@ def _validate_binding(obj: Obj, old: Obj | None, namespaced: bool) -> list[Cause
     for i, subject in enumerate(f.as_list(obj.get("subjects"))):
         causes += _validate_subject(subject, f"subjects[{i}]", namespaced)
     if old is not None and old.get("roleRef") != obj.get("roleRef"):
-        causes.append(f.invalid("roleRef", ref, "cannot change roleRef"))
+        group, kind, name = (f.go_value(f.key(ref.get(k) or "")) for k in ("apiGroup", "kind", "name"))
+        shown = f"rbac.RoleRef{{APIGroup:{group}, Kind:{kind}, Name:{name}}}"
+        causes.append(f.invalid_shown("roleRef", shown, "cannot change roleRef"))
     return causes
 
 
