@@ -117,9 +117,35 @@ async def test_rolling_update_respects_surge_and_unavailable() -> None:
         assert d["metadata"]["annotations"][du.REVISION] == "2"
         ps = await pods(client, "app=web")
         assert len(ps) == 4 and all(p["spec"]["containers"][0]["image"] == "nginx:1.26" for p in ps)
-        events = (await client.list(EVENTS, "default")).get("items") or []
-        scaling = [e["message"] for e in events if e["reason"] == "ScalingReplicaSet"]
-        assert f"Scaled up replica set {new['metadata']['name']} from 0 to 1" in scaling
+        first_step = f"Scaled up replica set {new['metadata']['name']} from 0 to 1"
+
+        async def scaling_event() -> bool:
+            events = (await client.list(EVENTS, "default")).get("items") or []
+            return any(e["reason"] == "ScalingReplicaSet" and e["message"] == first_step for e in events)
+        await until(scaling_event, what="ScalingReplicaSet event")
+
+
+async def test_scaling_mid_rollout_is_proportional() -> None:
+    async with api_server() as srv, \
+            controllers(srv, new_replicaset_controller, new_deployment_controller) as (client, _), \
+            FakeKubelet(client) as kubelet:
+        strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 2}}
+        await client.create(DEPLOYMENTS, deployment("web", 10, strategy=strategy), "default")
+        await until(lambda: rolled_out(client, "web"), what="first rollout")
+        kubelet.enabled = False  # new pods never become ready: the rollout stalls half way
+        await client.patch(DEPLOYMENTS, "web", {"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "image": "nginx:1.26"}]}}}}, "strategic", "default")
+        # New 3 (surge), old down to 8 (2 unavailable), new up to 5: 13 pods, 8 available; stuck there.
+        await until(lambda: _sizes(client, [8, 5]), what="old 8, new 5")
+        await client.patch(DEPLOYMENTS, "web", {"spec": {"paused": True}}, "merge", "default")
+        await until(lambda: _reason(client, "web", "DeploymentPaused"), what="paused")
+        await client.patch(DEPLOYMENTS, "web", {"spec": {"replicas": 20}}, "merge", "default")
+        # 23 allowed (20 + surge 3), 13 there: 10 added in proportion to the sizes for 13 (8·23/13 ≈ 14,
+        # 5·23/13 ≈ 9), as Kubernetes rounds them.
+        await until(lambda: _sizes(client, [14, 9]), what="proportional sizes")
+        rss = await rsets(client)
+        assert [rs["metadata"]["annotations"][du.DESIRED_REPLICAS] for rs in rss] == ["20", "20"]
+        assert [rs["metadata"]["annotations"][du.MAX_REPLICAS] for rs in rss] == ["23", "23"]
 
 
 async def test_recreate_removes_old_pods_first() -> None:
@@ -218,6 +244,10 @@ def test_fenceposts_and_hash() -> None:
 
 async def _n_pods(client: Client, selector: str, n: int) -> bool:
     return len(await pods(client, selector)) == n
+
+
+async def _sizes(client: Client, sizes: list[int]) -> bool:
+    return [rs["spec"]["replicas"] for rs in await rsets(client)] == sizes
 
 
 async def _n_rss(client: Client, n: int) -> bool:

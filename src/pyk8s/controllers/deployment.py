@@ -432,8 +432,8 @@ class DeploymentController(Controller):
             if cleaned >= max_scaled_down:
                 break
             available = int(status(rs).get("availableReplicas") or 0)
-            if replicas(rs) == 0 or available == replicas(rs):
-                continue
+            if replicas(rs) == 0 or available >= replicas(rs):
+                continue  # all healthy (status may still count pods of a larger size: never scale up)
             count = min(max_scaled_down - cleaned, replicas(rs) - available)
             await self._scale_and_record(rs, replicas(rs) - count, d)
             cleaned += count
