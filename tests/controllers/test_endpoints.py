@@ -6,7 +6,7 @@ from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
-from pyk8s.controllers.endpoints import EndpointsController
+from pyk8s.controllers.endpoints import EndpointsController, truncate
 from tests.controllers._housekeeping import api_server, running, until
 from tests.controllers._pods import PODS, SERVICES, make_pod, set_ready, web_service
 
@@ -100,3 +100,12 @@ async def test_publish_not_ready_and_services_without_selector() -> None:
 
 async def _none(value: Any) -> bool:
     return await value is None
+
+
+def test_over_capacity_keeps_ready_addresses_first() -> None:
+    subsets = [{"addresses": [{"ip": f"10.0.0.{i}"} for i in range(3)],
+                "notReadyAddresses": [{"ip": "10.0.1.1"}], "ports": [{"port": 1}]},
+               {"addresses": [{"ip": "10.0.2.1"}], "ports": [{"port": 2}]}]
+    assert truncate(subsets, 3)
+    assert subsets == [{"addresses": [{"ip": f"10.0.0.{i}"} for i in range(3)], "ports": [{"port": 1}]}]
+    assert not truncate(subsets, 3)

@@ -40,6 +40,9 @@ PODS = _info("", "pods")
 ENDPOINTS = _info("", "endpoints")
 TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
+OVER_CAPACITY_ANNOTATION = "endpoints.kubernetes.io/over-capacity"
+# Endpoints hold at most this many addresses (EndpointSlices have no such limit).
+MAX_ENDPOINT_ADDRESSES = 1000
 
 Obj = dict[str, Any]
 
@@ -192,6 +195,25 @@ def desired_subsets(service: Obj, pods: list[Obj]) -> list[Obj]:
     return subsets
 
 
+def truncate(subsets: list[Obj], limit: int = MAX_ENDPOINT_ADDRESSES) -> bool:
+    """Cut the subsets to `limit` addresses, ready ones first (as Kubernetes' over-capacity handling
+    keeps the ready ones); True when something was cut."""
+    total = sum(len(s.get("addresses", [])) + len(s.get("notReadyAddresses", [])) for s in subsets)
+    if total <= limit:
+        return False
+    left = limit
+    for field in ("addresses", "notReadyAddresses"):
+        for s in subsets:
+            keep = s.get(field, [])[:left]
+            left -= len(keep)
+            if keep:
+                s[field] = keep
+            else:
+                s.pop(field, None)
+    subsets[:] = [s for s in subsets if s.get("addresses") or s.get("notReadyAddresses")]
+    return True
+
+
 class EndpointsController(Controller):
     name = "endpoint"
 
@@ -230,12 +252,17 @@ class EndpointsController(Controller):
             return None
         pods = selected_pods(service, self.pods)
         subsets = desired_subsets(service, pods)
+        truncated = truncate(subsets)
         labels = service_labels(service)
         current = self.endpoints.get(name, ns)
-        if current is not None and (current.get("subsets") or []) == subsets \
-                and (current["metadata"].get("labels") or {}) == labels:
-            return None
         annotations = dict((current or {}).get("metadata", {}).get("annotations") or {})
+        if current is not None and (current.get("subsets") or []) == subsets \
+                and (current["metadata"].get("labels") or {}) == labels \
+                and (OVER_CAPACITY_ANNOTATION in annotations) == truncated:
+            return None
+        annotations.pop(OVER_CAPACITY_ANNOTATION, None)
+        if truncated:
+            annotations[OVER_CAPACITY_ANNOTATION] = "truncated"
         when = trigger_time(service, pods)
         if when:
             annotations[TRIGGER_TIME_ANNOTATION] = when
