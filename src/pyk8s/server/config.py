@@ -19,6 +19,9 @@ class ServerConfig:
     cluster_cidr: str = "10.42.0.0/16"
     service_cidr: str = "10.43.0.0/16"
     audit_log: str = ""
+    node_monitor_grace_period: float = 40.0
+    default_not_ready_toleration_seconds: int = 300
+    default_unreachable_toleration_seconds: int = 300
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServerConfig:
@@ -37,7 +40,15 @@ class ServerConfig:
             cluster_cidr=args.cluster_cidr,
             service_cidr=args.service_cidr,
             audit_log=args.audit_log,
+            node_monitor_grace_period=args.node_monitor_grace_period,
+            default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+            default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
         )
+
+    @property
+    def socket(self) -> Path:
+        """The loopback socket the server's own components use."""
+        return self.data_dir / "api.sock"
 
     @property
     def store_endpoint(self) -> str:

@@ -1,14 +1,15 @@
 """`pyk8s server`: the control plane assembled in one asyncio process, in the manner of k3s.
 
-Order of start: data dir → certificates and kubeconfig → store → API server over HTTPS → bootstrap
-objects (namespaces, RBAC policy, join token) → `/readyz` answers → print `pyk8s: ready`. SIGTERM or
-SIGINT stops it in reverse order.
+Order of start: data dir → certificates and kubeconfig → store → API server over HTTPS and the loopback
+socket → bootstrap objects (namespaces, RBAC policy, join token) → `/readyz` answers → controller
+manager and scheduler → print `pyk8s: ready`. SIGTERM or SIGINT stops it in reverse order.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import ssl
@@ -21,11 +22,16 @@ from aiohttp import web
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
+from pyk8s.apiserver import cacerts
+from pyk8s.apiserver.admission_priority import PriorityAdmission
+from pyk8s.apiserver.admission_tolerations import DefaultTolerationSeconds
 from pyk8s.apiserver.app import API_SERVER, APIServer, APIServerConfig, create_app
 from pyk8s.apiserver.auth import oidc
 from pyk8s.apiserver.auth.audit import AuditLog
 from pyk8s.apiserver.auth.policy import bootstrap_policy
 from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_revision
+from pyk8s.controllers.manager import ControllerOptions
+from pyk8s.server.components import run_components
 from pyk8s.server.config import ServerConfig
 from pyk8s.server.pki import Pki, ensure_pki
 from pyk8s.store.factory import open_store
@@ -110,12 +116,18 @@ async def serve(config: ServerConfig) -> None:
         store=store,
         authenticator=stack.authenticator,
         authorizer=stack.authorizer,
-        admission=[stack.escalation],
+        admission=[
+            PriorityAdmission(lambda info: api().list_objects(info)),
+            DefaultTolerationSeconds(config.default_not_ready_toleration_seconds,
+                                     config.default_unreachable_toleration_seconds),
+            stack.escalation,
+        ],
         virtual_creates=stack.virtual_creates,
         audit=audit,
     ))
     holder["api"] = app[API_SERVER]
     oidc.add_routes(app, stack.tokens)
+    cacerts.add_routes(app, pki.ca_cert.read_bytes())
 
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
@@ -127,14 +139,27 @@ async def serve(config: ServerConfig) -> None:
         site = web.TCPSite(runner, config.bind_address, config.https_port, ssl_context=pki.ssl_context(),
                            reuse_address=True)
         await site.start()
+        config.socket.unlink(missing_ok=True)
+        await web.UnixSite(runner, str(config.socket)).start()
+        config.socket.chmod(0o600)
         await bootstrap(holder["api"], pki)
         url = f"https://{'127.0.0.1' if config.bind_address in ('0.0.0.0', '::') else config.bind_address}"
         await _wait_ready(f"{url}:{config.https_port}", pki.client_ssl_context())
         log.info("serving on https://%s:%d; kubeconfig %s", config.bind_address, config.https_port,
                  pki.kubeconfig)
+        components = asyncio.create_task(run_components(config.socket, ControllerOptions(
+            node_monitor_grace_period=config.node_monitor_grace_period,
+            default_toleration_seconds=config.default_not_ready_toleration_seconds,
+            cluster_cidr=config.cluster_cidr,
+            ca_cert_pem=pki.ca_cert.read_bytes(),
+            ca_key_pem=pki.ca_key.read_bytes(),
+        )), name="components")
         print("pyk8s: ready", flush=True)
         await stop.wait()
         log.info("stopping")
+        components.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await components
     finally:
         await runner.cleanup()
         await store.close()

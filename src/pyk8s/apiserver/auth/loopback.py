@@ -31,4 +31,5 @@ class LoopbackAuthenticator:
         name = request.headers.get(USER_HEADER, "")
         if not name:
             raise unauthorized(f"requests on the loopback socket must name their user in {USER_HEADER}")
-        return UserInfo(name=name, groups=tuple(request.headers.getall(GROUP_HEADER, ())))
+        groups = (g.strip() for value in request.headers.getall(GROUP_HEADER, ()) for g in value.split(","))
+        return UserInfo(name=name, groups=tuple(g for g in groups if g))

@@ -1,0 +1,59 @@
+"""The control-plane components `pyk8s server` runs beside its API server: the controller manager and the
+scheduler, each an API client over the loopback socket with an identity of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from pyk8s.apiserver.auth.loopback import GROUP_HEADER, USER_HEADER
+from pyk8s.client.client import Client
+from pyk8s.client.events import EventRecorder
+from pyk8s.client.informer import SharedInformerFactory
+from pyk8s.client.transport import HTTPTransport
+from pyk8s.controllers.manager import ControllerContext, ControllerManager, ControllerOptions
+from pyk8s.scheduler.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+# The components run inside the server's trust boundary (they could read its CA key), so they act as
+# system:masters; their user names make their requests recognisable in audit logs and managedFields.
+MASTERS = ("system:masters",)
+
+
+def loopback_client(socket: Path, user: str, groups: Sequence[str] = MASTERS) -> Client:
+    headers = {USER_HEADER: user}
+    # aiohttp sends one header per key: several groups travel comma-joined and are split by the server.
+    headers[GROUP_HEADER] = ",".join(groups)
+    return Client(HTTPTransport("http://localhost", unix_socket=str(socket), headers=headers,
+                                user_agent=f"pyk8s/{user}"))
+
+
+async def run_components(socket: Path, options: ControllerOptions, *, leader_election: bool = True) -> None:
+    """Run the controller manager and the scheduler until cancelled."""
+    cm_client = loopback_client(socket, "system:kube-controller-manager")
+    sched_client = loopback_client(socket, "system:kube-scheduler")
+    manager = ControllerManager(ControllerContext(cm_client, SharedInformerFactory(cm_client), options),
+                                leader_election=leader_election)
+    recorder = EventRecorder(sched_client, "default-scheduler")
+    scheduler = Scheduler(sched_client, SharedInformerFactory(sched_client), recorder,
+                          leader_election=leader_election)
+    tasks = [asyncio.create_task(manager.run(), name="controller-manager"),
+             asyncio.create_task(scheduler.run(), name="scheduler")]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for t in done:
+            if not t.cancelled() and t.exception() is not None:
+                log.error("%s stopped", t.get_name(), exc_info=t.exception())
+    finally:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        await recorder.close()
+        await cm_client.close()
+        await sched_client.close()
