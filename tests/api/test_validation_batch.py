@@ -95,6 +95,35 @@ def test_job_template_is_immutable() -> None:
     ]
 
 
+def test_suspended_job_may_move_its_pods_before_it_starts() -> None:
+    info = by_kind("batch", "Job")
+    assert info is not None
+    old = pi_job()
+    old["spec"]["suspend"] = True
+    apply_defaults(info, old)
+    moved = copy.deepcopy(old)
+    moved["spec"]["template"]["spec"]["nodeSelector"] = {"disk": "ssd"}
+    moved["spec"]["template"]["metadata"]["annotations"] = {"note": "moved"}
+    assert check("Job", moved, old) == []
+    started = copy.deepcopy(old)
+    started["status"] = {"startTime": "2024-01-01T00:00:00Z"}
+    assert [c[:2] for c in check("Job", moved, started)] == [("spec.template", "FieldValueInvalid")]
+    indexed = pi_job()
+    indexed["spec"].update(completionMode="Indexed", completions=3, parallelism=3)
+    apply_defaults(info, indexed)
+    grown = copy.deepcopy(indexed)
+    grown["spec"]["completions"] = 5
+    assert check("Job", grown, indexed) == [
+        (
+            "spec.completions",
+            "FieldValueInvalid",
+            "Invalid value: 5: can only be modified in tandem with spec.parallelism",
+        )
+    ]
+    grown["spec"]["parallelism"] = 5
+    assert check("Job", grown, indexed) == []
+
+
 def cron(schedule: str) -> Obj:
     return {
         "apiVersion": "batch/v1",

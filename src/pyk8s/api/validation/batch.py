@@ -173,35 +173,59 @@ def _validate_generated_selector(obj: Obj, spec: Obj) -> list[Cause]:
 
 
 def validate_job(obj: Obj, old: Obj | None) -> list[Cause]:
+    """ValidateJob, and on update validateJobSpecUpdate's immutable fields."""
     spec = f.as_dict(obj.get("spec"))
     causes = validate_job_spec(spec, "spec", require_selector=True)
     causes += _validate_generated_selector(obj, spec)
     if old is not None:
-        old_spec = f.as_dict(old.get("spec"))
-        causes += immutable_selector("spec.selector", spec.get("selector"), old_spec.get("selector"))
-        causes += f.immutable(
-            "spec.completionMode", spec.get("completionMode"), old_spec.get("completionMode")
-        )
-        if spec.get("template") != old_spec.get("template") and not _suspended_update(spec, old_spec):
-            causes.append(f.invalid("spec.template", spec.get("template"), f.IMMUTABLE))
-        if spec.get("completions") != old_spec.get("completions") and not (
-            spec.get("completionMode") == "Indexed" and spec.get("completions") == spec.get("parallelism")
-        ):
-            causes.append(f.invalid("spec.completions", spec.get("completions"), f.IMMUTABLE))
+        causes += _validate_job_update(spec, old)
     return causes
 
 
-def _suspended_update(spec: Obj, old_spec: Obj) -> bool:
-    """A suspended job that never started may change its template's scheduling directives only."""
-    if old_spec.get("suspend") is not True:
-        return False
-    new_t, old_t = f.as_dict(spec.get("template")), f.as_dict(old_spec.get("template"))
-    mutable = ("nodeSelector", "tolerations", "affinity", "schedulingGates")
+def _validate_job_update(spec: Obj, old: Obj) -> list[Cause]:
+    old_spec = f.as_dict(old.get("spec"))
+    causes: list[Cause] = []
+    completions = spec.get("completions")
+    if completions != old_spec.get("completions"):
+        # Indexed jobs are elastic: completions may change together with parallelism.
+        if spec.get("completionMode") != "Indexed":
+            causes.append(f.invalid("spec.completions", completions, f.IMMUTABLE))
+        elif completions is not None and completions != spec.get("parallelism"):
+            causes.append(f.invalid("spec.completions", completions,
+                                    "can only be modified in tandem with spec.parallelism"))  # fmt: skip
+    causes += immutable_selector("spec.selector", spec.get("selector"), old_spec.get("selector"))
+    template, old_template = f.as_dict(spec.get("template")), f.as_dict(old_spec.get("template"))
+    if _scheduling_directives_mutable(old):
+        template, old_template = (
+            _without_scheduling_directives(template),
+            _without_scheduling_directives(old_template),
+        )
+    if template != old_template:
+        causes.append(f.invalid("spec.template", spec.get("template"), f.IMMUTABLE))
+    for key in ("completionMode", "podFailurePolicy", "backoffLimitPerIndex", "managedBy", "successPolicy"):
+        causes += f.immutable(f"spec.{key}", spec.get(key), old_spec.get(key))
+    return causes
 
-    def strip(template: Obj) -> Obj:
-        return {k: v for k, v in f.as_dict(template.get("spec")).items() if k not in mutable}
 
-    return strip(new_t) == strip(old_t)
+def _scheduling_directives_mutable(old: Obj) -> bool:
+    """A suspended job that never started may change where its pods will run."""
+    return f.as_dict(old.get("spec")).get("suspend") is True and not f.as_dict(old.get("status")).get(
+        "startTime"
+    )
+
+
+def _without_scheduling_directives(template: Obj) -> Obj:
+    """The template minus what validatePodTemplateUpdate lets a suspended job change: node affinity, node
+    selector, tolerations, scheduling gates, labels and annotations."""
+    spec = {k: v for k, v in f.as_dict(template.get("spec")).items()
+            if k not in ("nodeSelector", "tolerations", "schedulingGates")}  # fmt: skip
+    affinity = {k: v for k, v in f.as_dict(spec.pop("affinity", None)).items() if k != "nodeAffinity"}
+    if affinity:
+        spec["affinity"] = affinity
+    meta = {
+        k: v for k, v in f.as_dict(template.get("metadata")).items() if k not in ("labels", "annotations")
+    }
+    return {**template, "metadata": meta, "spec": spec}
 
 
 _TZ_PART = re.compile(r"[A-Za-z.\-_0-9+]{1,14}")
