@@ -400,6 +400,23 @@ def test_pod_dns_and_host_network() -> None:
     assert check("Pod", host) == []
 
 
+def test_ephemeral_containers() -> None:
+    debug = {
+        "name": "debugger",
+        "image": "busybox",
+        "targetContainerName": "nginx",
+        "stdin": True,
+        "tty": True,
+    }
+    assert check("Pod", nginx_pod(ephemeralContainers=[debug])) == []
+    bad = {**debug, "name": "nginx", "targetContainerName": "app", "ports": [{"containerPort": 80}]}
+    assert [c[:2] for c in check("Pod", nginx_pod(ephemeralContainers=[bad]))] == [
+        ("spec.ephemeralContainers[0].targetContainerName", "FieldValueNotFound"),
+        ("spec.ephemeralContainers[0].name", "FieldValueDuplicate"),
+        ("spec.ephemeralContainers[0].ports", "FieldValueForbidden"),
+    ]
+
+
 def test_pod_update_allows_image_only() -> None:
     old = nginx_pod()
     new = copy.deepcopy(old)

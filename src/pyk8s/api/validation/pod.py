@@ -336,10 +336,42 @@ def _validate_containers(spec: Obj, path: str, volumes: set[str]) -> list[Cause]
     causes += _host_port_conflicts(list(enumerate(f.as_list(spec.get("containers")))), f"{path}.containers")
     for i, c in enumerate(f.as_list(spec.get("initContainers"))):
         causes += _host_port_conflicts([(i, c)], f"{path}.initContainers")
+    causes += _validate_ephemeral_containers(spec, path, volumes, names)
+    return causes
+
+
+# Fields an ephemeral (debug) container may not set: it must not become part of the workload.
+_EPHEMERAL_FORBIDDEN = ("ports", "resources", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle")
+
+
+def _validate_ephemeral_containers(spec: Obj, path: str, volumes: set[str], names: set[str]) -> list[Cause]:
+    """validateEphemeralContainers: named, unique among all containers, targeting an existing one."""
+    causes: list[Cause] = []
     for i, c in enumerate(f.as_list(spec.get("ephemeralContainers"))):
-        name = f.as_dict(c).get("name")
-        if name and f.key(name) in names:
-            causes.append(f.duplicate(f"{path}.ephemeralContainers[{i}].name", name))
+        p = f"{path}.ephemeralContainers[{i}]"
+        c = f.as_dict(c)
+        target = c.get("targetContainerName")
+        if target and f.key(target) not in names:
+            causes.append(f.not_found(f"{p}.targetContainerName", target))
+        name = c.get("name")
+        if not name:
+            causes.append(f.required(p, "ephemeralContainer requires a name"))
+            continue
+        causes += f.check(f"{p}.name", f.key(name), f.dns1123_label)
+        causes += _validate_container(c, p, volumes, host_network=False, init=False)
+        if f.key(name) in names:
+            causes.append(f.duplicate(f"{p}.name", name))
+        names.add(f.key(name))
+        causes += [f.forbidden(f"{p}.{key}", "cannot be set for an Ephemeral Container")
+                   for key in _EPHEMERAL_FORBIDDEN if c.get(key)]  # fmt: skip
+        for j, mount in enumerate(f.as_list(c.get("volumeMounts"))):
+            for key in ("subPath", "subPathExpr"):
+                if f.as_dict(mount).get(key):
+                    causes.append(
+                        f.forbidden(
+                            f"{p}.volumeMounts[{j}].{key}", "cannot be set for an Ephemeral Container"
+                        )
+                    )
     return causes
 
 
