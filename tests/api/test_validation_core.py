@@ -12,6 +12,7 @@ from pyk8s.api.catalog import by_kind
 from pyk8s.api.defaults import apply_defaults
 from pyk8s.api.errors import invalid
 from pyk8s.api.validation import validate
+from pyk8s.api.validation.pod import validate_ephemeral_containers_update
 
 Obj = dict[str, Any]
 
@@ -414,6 +415,23 @@ def test_ephemeral_containers() -> None:
         ("spec.ephemeralContainers[0].targetContainerName", "FieldValueNotFound"),
         ("spec.ephemeralContainers[0].name", "FieldValueDuplicate"),
         ("spec.ephemeralContainers[0].ports", "FieldValueForbidden"),
+    ]
+
+
+def test_ephemeral_containers_subresource_update() -> None:
+    info = by_kind("", "Pod")
+    assert info is not None
+    debug = {"name": "debugger", "image": "busybox", "targetContainerName": "nginx"}
+    old = nginx_pod(ephemeralContainers=[debug])
+    apply_defaults(info, old)
+    added = copy.deepcopy(old)
+    added["spec"]["ephemeralContainers"].append({**debug, "name": "second"})
+    apply_defaults(info, added)
+    assert validate_ephemeral_containers_update(added, old) == []
+    removed = copy.deepcopy(old)
+    removed["spec"]["ephemeralContainers"] = []
+    assert [(c.field, c.type) for c in validate_ephemeral_containers_update(removed, old)] == [
+        ("spec.ephemeralContainers", "FieldValueForbidden")
     ]
 
 

@@ -680,3 +680,24 @@ def _validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
         allowed = ",".join(_UPDATABLE)
         causes.append(f.forbidden("spec", f"pod updates may not change fields other than {allowed}\n{diff}"))
     return causes
+
+
+def validate_ephemeral_containers_update(obj: Obj, old: Obj) -> list[Cause]:
+    """ValidatePodEphemeralContainersUpdate, for the pods/ephemeralcontainers subresource (what
+    `kubectl debug` writes): the new pod must be valid, and existing ephemeral containers may be neither
+    removed nor changed. The caller carries everything but spec.ephemeralContainers over from `old`."""
+    causes = validate_pod_spec(obj.get("spec"), "spec")
+    annotations = f.as_dict(f.as_dict(old.get("metadata")).get("annotations"))
+    if "kubernetes.io/config.mirror" in annotations:
+        return [f.forbidden("", "static pods do not support ephemeral containers")]
+    new_by_name = {f.key(f.as_dict(c).get("name")): c for c in f.as_list(f.as_dict(obj.get("spec")).get(
+        "ephemeralContainers"))}  # fmt: skip
+    for container in f.as_list(f.as_dict(old.get("spec")).get("ephemeralContainers")):
+        name = f.key(f.as_dict(container).get("name"))
+        if name not in new_by_name:
+            detail = f"existing ephemeral containers {f.go_value(name)} may not be removed\n"
+            causes.append(f.forbidden("spec.ephemeralContainers", detail))
+        elif new_by_name[name] != container:
+            detail = f"existing ephemeral containers {f.go_value(name)} may not be changed\n"
+            causes.append(f.forbidden("spec.ephemeralContainers", detail))
+    return causes
