@@ -29,7 +29,7 @@ from pyk8s.client.client import Client, Obj
 from pyk8s.client.controller import Controller
 from pyk8s.client.events import NORMAL, WARNING, EventRecorder
 from pyk8s.client.informer import SharedInformerFactory
-from pyk8s.controllers.history import controller_of, controller_ref, write_status
+from pyk8s.controllers.history import controller_of, controller_ref
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.util.clock import Clock
 
@@ -156,7 +156,10 @@ class CronJobController(Controller):
         if not status.get("active"):
             status.pop("active", None)
         if status != (cj.get("status") or {}):
-            await write_status(self.client, CRONJOBS, cj, status)
+            # Not retried over a conflict: this status grew from the cached one, which was then stale.
+            updated = copy.deepcopy(cj)
+            updated["status"] = status
+            await self.client.update_status(CRONJOBS, updated)
         return requeue
 
     async def _track_jobs(self, cj: Obj, status: Obj, jobs: list[Obj]) -> None:

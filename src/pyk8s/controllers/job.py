@@ -35,7 +35,7 @@ from pyk8s.client.controller import Controller
 from pyk8s.client.events import NORMAL, WARNING, EventRecorder
 from pyk8s.client.expectations import ControllerExpectations
 from pyk8s.client.informer import SharedInformerFactory
-from pyk8s.controllers.history import controller_of, controller_ref, is_pod_ready, write_status
+from pyk8s.controllers.history import controller_of, controller_ref, is_pod_ready
 from pyk8s.controllers.manager import ControllerContext
 
 __all__ = ["COMPLETION_INDEX", "JOBS", "PODS", "JobController", "format_indexes", "new_job_controller",
@@ -333,7 +333,10 @@ class JobController(Controller):
             if not status[field]:
                 del status[field]
         if status != (job.get("status") or {}):
-            await write_status(self.client, JOBS, job, status)
+            # A conflict requeues (as Kubernetes' job controller): this status grew from the cached one.
+            updated = copy.deepcopy(job)
+            updated["status"] = status
+            await self.client.update_status(JOBS, updated)
         return requeue
 
     def _track_backoff(self, key: str, failed: int, succeeded: int, now: float) -> _Backoff:

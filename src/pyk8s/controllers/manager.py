@@ -91,6 +91,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Runnable]] = {
     "job": lazy("pyk8s.controllers.job", "new_job_controller"),
     "daemonset": lazy("pyk8s.controllers.daemonset", "new_daemonset_controller"),
     "statefulset": lazy("pyk8s.controllers.statefulset", "new_statefulset_controller"),
+    "cronjob": lazy("pyk8s.controllers.cronjob", "new_cronjob_controller"),
     "endpoint": lazy("pyk8s.controllers.endpoints", "EndpointsController"),
     "endpointslice": lazy("pyk8s.controllers.endpointslice", "EndpointSliceController"),
     "namespace": lazy("pyk8s.controllers.namespace", "NamespaceController"),
