@@ -18,8 +18,9 @@ def _info(group: str, plural: str) -> ResourceInfo:
     return found
 
 
-SLICES = _info("discovery.k8s.io", "endpointslices")
+SLICES, NODES = _info("discovery.k8s.io", "endpointslices"), _info("", "nodes")
 NS = "default"
+ZONE = "topology.kubernetes.io/zone"
 
 
 def small(ctx: ControllerContext) -> EndpointSliceController:
@@ -44,6 +45,7 @@ def by_ip(items: list[dict[str, Any]]) -> dict[str, tuple[int | None, dict[str, 
 async def test_slices_per_port_set_with_conditions_and_size_limit() -> None:
     async with api_server() as srv, running(srv, small, GarbageCollector) as (client, _):
         svc = await client.create(SERVICES, web_service(), NS)
+        await client.create(NODES, {"metadata": {"name": "n2", "labels": {ZONE: "z2"}}})
 
         async def placeholder() -> list[dict[str, Any]] | None:
             items = await slices(client, "web")
@@ -62,7 +64,7 @@ async def test_slices_per_port_set_with_conditions_and_size_limit() -> None:
             items = await slices(client, "web")
             eps = by_ip(items)
             done = set(eps) == {f"10.0.0.{i}" for i in range(1, 7)} \
-                and eps["10.0.0.6"][1]["conditions"]["terminating"]
+                and eps["10.0.0.6"][1]["conditions"]["terminating"] and eps["10.0.0.4"][1].get("zone") == "z2"
             return items if done else None
         items = await until(settled, what="slices of web")
         # 8080: four endpoints in two slices of two; 9090: two endpoints in one slice.
@@ -86,7 +88,8 @@ async def test_slices_per_port_set_with_conditions_and_size_limit() -> None:
         assert eps["10.0.0.4"][1]["conditions"] == {"ready": False, "serving": False, "terminating": False}
         assert eps["10.0.0.6"][1]["conditions"] == {"ready": False, "serving": True, "terminating": True}
         assert eps["10.0.0.5"][1]["hostname"] == "h5" and "hostname" not in eps["10.0.0.1"][1]
-        assert eps["10.0.0.4"][1]["nodeName"] == "n2"
+        assert eps["10.0.0.4"][1]["nodeName"] == "n2" and eps["10.0.0.4"][1]["zone"] == "z2"
+        assert "zone" not in eps["10.0.0.1"][1]
         assert eps["10.0.0.1"][1]["targetRef"]["name"] == "web-1"
 
         # Fewer pods: the 8080 set fits one slice again; the extra slice is deleted.
@@ -100,6 +103,13 @@ async def test_slices_per_port_set_with_conditions_and_size_limit() -> None:
             return len(items) == 2 and set(eps) == {"10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"} \
                 and eps["10.0.0.4"][1]["conditions"]["ready"]
         await until(shrunk, what="slices shrunk and readiness updated")
+
+        # A node moving zone moves its endpoints with it.
+        await client.patch(NODES, "n2", {"metadata": {"labels": {ZONE: "z3"}}})
+
+        async def rezoned() -> bool:
+            return by_ip(await slices(client, "web"))["10.0.0.4"][1].get("zone") == "z3"
+        await until(rezoned, what="endpoint zone follows its node")
 
         # Deleting the Service takes its slices with it (they are owned by it).
         await client.delete(SERVICES, "web", NS)

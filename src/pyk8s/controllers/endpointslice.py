@@ -18,7 +18,7 @@ from typing import Any
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
-from pyk8s.client.cache import DeletedFinalStateUnknown, split_key
+from pyk8s.client.cache import NODE_NAME_INDEX, DeletedFinalStateUnknown, node_name_index, split_key
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.endpoints import (
     TRIGGER_TIME_ANNOTATION,
@@ -47,6 +47,8 @@ def _info(group: str, plural: str) -> ResourceInfo:
 SERVICES = _info("", "services")
 PODS = _info("", "pods")
 SLICES = _info("discovery.k8s.io", "endpointslices")
+NODES = _info("", "nodes")
+ZONE_LABEL = "topology.kubernetes.io/zone"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 MANAGED_BY = "endpointslice-controller.k8s.io"
@@ -64,7 +66,7 @@ def _sorted_ports(ports: list[Obj]) -> list[Obj]:
     return sorted(ports, key=lambda p: (p.get("name", ""), p["port"]))
 
 
-def _endpoint(service: Obj, pod: Obj) -> Obj:
+def _endpoint(service: Obj, pod: Obj, zones: dict[str, str]) -> Obj:
     tolerate = bool((service.get("spec") or {}).get("publishNotReadyAddresses"))
     terminating = bool(pod["metadata"].get("deletionTimestamp"))
     serving = pod_ready(pod)
@@ -72,16 +74,26 @@ def _endpoint(service: Obj, pod: Obj) -> Obj:
                "conditions": {"ready": tolerate or (serving and not terminating), "serving": serving,
                               "terminating": terminating},
                "targetRef": target_ref(pod)}
-    if (pod.get("spec") or {}).get("nodeName"):
-        ep["nodeName"] = pod["spec"]["nodeName"]
+    node_name = (pod.get("spec") or {}).get("nodeName")
+    if node_name:
+        ep["nodeName"] = node_name
+        if zones.get(node_name):
+            ep["zone"] = zones[node_name]
     hostname = hostname_for(service, pod)
     if hostname:
         ep["hostname"] = hostname
     return ep
 
 
-def desired_groups(service: Obj, pods: list[Obj]) -> dict[PortKey, tuple[list[Obj], list[Obj]]]:
-    """Port set → (ports, endpoints sorted by address) of the IPv4 pods."""
+def _zone(node: Obj | None) -> str | None:
+    zone = ((node or {}).get("metadata") or {}).get("labels", {}).get(ZONE_LABEL)
+    return str(zone) if zone else None
+
+
+def desired_groups(service: Obj, pods: list[Obj],
+                   zones: dict[str, str] | None = None) -> dict[PortKey, tuple[list[Obj], list[Obj]]]:
+    """Port set → (ports, endpoints sorted by address) of the IPv4 pods; `zones` maps node names to
+    their `topology.kubernetes.io/zone`."""
     groups: dict[PortKey, tuple[list[Obj], list[Obj]]] = {}
     for pod in pods:
         if ":" in pod["status"]["podIP"]:
@@ -90,7 +102,7 @@ def desired_groups(service: Obj, pods: list[Obj]) -> dict[PortKey, tuple[list[Ob
         if ports is None:
             continue
         key = _port_key(ports)
-        groups.setdefault(key, (_sorted_ports(ports), []))[1].append(_endpoint(service, pod))
+        groups.setdefault(key, (_sorted_ports(ports), []))[1].append(_endpoint(service, pod, zones or {}))
     for _, endpoints in groups.values():
         endpoints.sort(key=lambda e: e["addresses"][0])
     return groups
@@ -108,6 +120,15 @@ class EndpointSliceController(Controller):
         pod_inf = ctx.informers.informer(PODS)
         slice_inf = ctx.informers.informer(SLICES)
         self.services, self.pods = svc_inf.lister, pod_inf.lister
+        node_inf = ctx.informers.informer(NODES)
+        self.nodes = node_inf.lister
+        pod_inf.add_index(NODE_NAME_INDEX, node_name_index)
+
+        def zone_changed(old: Obj | None, new: Obj) -> None:
+            if _zone(old) != _zone(new):  # the zone of every endpoint on the node changes
+                for pod in self.pods.by_index(NODE_NAME_INDEX, new["metadata"]["name"]):
+                    index.on_add(pod)
+        node_inf.add_handler(lambda new: zone_changed(None, new), zone_changed)
         svc_inf.add_handler(self.enqueue, lambda _old, new: self.enqueue(new), self.enqueue)
         index = PodServiceIndex(self.services, self.queue.add)
         pod_inf.add_handler(index.on_add, index.on_update, index.on_delete)
@@ -126,7 +147,12 @@ class EndpointSliceController(Controller):
                 or service["metadata"].get("deletionTimestamp"):
             return None  # a deleted Service's slices go with it: the garbage collector follows ownership
         pods = selected_pods(service, self.pods)
-        groups = desired_groups(service, pods)
+        zones = {}
+        for node_name in {str((p.get("spec") or {}).get("nodeName") or "") for p in pods} - {""}:
+            zone = _zone(self.nodes.get(node_name))
+            if zone:
+                zones[node_name] = zone
+        groups = desired_groups(service, pods, zones)
         selector = f"{SERVICE_NAME_LABEL}={name},{MANAGED_BY_LABEL}={MANAGED_BY}"
         existing = (await self.client.list(SLICES, ns, label_selector=selector)).get("items") or []
         existing.sort(key=lambda s: s["metadata"]["name"])
