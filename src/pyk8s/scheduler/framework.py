@@ -267,18 +267,10 @@ class Framework:
         return totals
 
     def select_host(self, nodes: list[NodeInfo], scores: list[int]) -> NodeInfo:
-        """The highest score; ties broken uniformly at random (reservoir sampling, as selectHost)."""
-        best = 0
-        seen = 0
-        top = scores[0]
-        for i, s in enumerate(scores):
-            if s > top:
-                top, best, seen = s, i, 1
-            elif s == top:
-                seen += 1
-                if self.rng.randrange(seen) == 0:
-                    best = i
-        return nodes[best]
+        """The highest score; ties broken uniformly at random, as selectHost."""
+        top = max(scores)
+        best = [i for i, s in enumerate(scores) if s == top]
+        return nodes[best[0] if len(best) == 1 else self.rng.choice(best)]
 
     def schedule(
         self, pod: PodInfo, snap: Snapshot, extra: Callable[[NodeInfo], NodeInfo] | None = None

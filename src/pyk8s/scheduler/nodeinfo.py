@@ -21,8 +21,11 @@ def host_ports(pod: Mapping[str, Any]) -> list[HostPort]:
     containers += [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
     out: list[HostPort] = []
     for c in containers:
-        out.extend((p.get("hostIP") or "0.0.0.0", p.get("protocol") or "TCP", int(p["hostPort"]))
-                   for p in c.get("ports") or [] if p.get("hostPort"))
+        out.extend(
+            (p.get("hostIP") or "0.0.0.0", p.get("protocol") or "TCP", int(p["hostPort"]))
+            for p in c.get("ports") or []
+            if p.get("hostPort")
+        )
     return out
 
 

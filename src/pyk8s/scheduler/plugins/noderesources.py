@@ -45,15 +45,6 @@ def most_allocated(requested: int, allocatable: int) -> int:
     return min(requested, allocatable) * MAX_NODE_SCORE // allocatable
 
 
-def _usage(pod: PodInfo, node: NodeInfo) -> tuple[int, int, int, int]:
-    return (
-        node.non_zero_cpu + pod.non_zero[0],
-        node.allocatable.milli_cpu,
-        node.non_zero_memory + pod.non_zero[1],
-        node.allocatable.memory,
-    )
-
-
 class NodeResourcesFit(Plugin):
     name = FIT
     filters = True
@@ -65,12 +56,24 @@ class NodeResourcesFit(Plugin):
         self.fn = least_allocated if strategy == "LeastAllocated" else most_allocated
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        # The common case first, without building a list: this runs for every pod on hundreds of nodes.
+        req, alloc, used = pod.requests, node.allocatable, node.requested
+        if (
+            len(node.pods) < node.allowed_pods
+            and req.milli_cpu <= alloc.milli_cpu - used.milli_cpu
+            and req.memory <= alloc.memory - used.memory
+            and req.ephemeral <= alloc.ephemeral - used.ephemeral
+            and not req.scalars
+        ):
+            return None
         reasons = insufficient(pod, node)
         return unschedulable(FIT, *reasons) if reasons else None
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
-        cpu, cpu_alloc, mem, mem_alloc = _usage(pod, node)
-        return (self.fn(cpu, cpu_alloc) + self.fn(mem, mem_alloc)) // 2  # cpu and memory, weight 1 each
+        fn = self.fn
+        cpu_alloc, mem_alloc = node.allocatable.milli_cpu, node.allocatable.memory
+        cpu = fn(node.non_zero_cpu + pod.non_zero[0], cpu_alloc)
+        return (cpu + fn(node.non_zero_memory + pod.non_zero[1], mem_alloc)) // 2  # cpu and memory, weight 1
 
 
 class NodeResourcesBalancedAllocation(Plugin):
@@ -85,9 +88,9 @@ class NodeResourcesBalancedAllocation(Plugin):
         return None
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
-        cpu, cpu_alloc, mem, mem_alloc = _usage(pod, node)
-        fc = min(cpu / cpu_alloc, 1.0) if cpu_alloc else 1.0
-        fm = min(mem / mem_alloc, 1.0) if mem_alloc else 1.0
+        cpu_alloc, mem_alloc = node.allocatable.milli_cpu, node.allocatable.memory
+        fc = min((node.non_zero_cpu + pod.non_zero[0]) / cpu_alloc, 1.0) if cpu_alloc else 1.0
+        fm = min((node.non_zero_memory + pod.non_zero[1]) / mem_alloc, 1.0) if mem_alloc else 1.0
         std = abs(fc - fm) / 2  # the standard deviation of two values
         return int((1 - std) * MAX_NODE_SCORE)
 
