@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from pyk8s.client.client import Client
@@ -13,6 +14,7 @@ from pyk8s.controllers.daemonset import DAEMONSETS, NODES, new_daemonset_control
 from pyk8s.controllers.history import CONTROLLER_REVISION_HASH_LABEL, CONTROLLER_REVISIONS
 from pyk8s.controllers.replicaset import PODS
 from tests.controllers._apps import api_server, controllers, make_ready, pods, until
+from tests.controllers.test_job import kubectl, needs_kubectl
 
 Obj = dict[str, Any]
 SELECTOR = "app=agent"
@@ -179,3 +181,24 @@ async def test_on_delete_waits_for_deletion() -> None:
 async def _pods(client: Client, n: int) -> list[Obj] | None:
     got = await pods(client, SELECTOR)
     return got if len(got) == n else None
+
+
+@needs_kubectl
+async def test_kubectl_rollout_status(tmp_path: Path) -> None:
+    async with api_server() as srv, controllers(srv, new_daemonset_controller) as (client, _):
+        for name in ("a", "b"):
+            await client.create(NODES, node(name))
+        await client.create(DAEMONSETS, daemonset("busybox:1"))
+        async with kubelet(client):
+            code, out = await kubectl(srv, tmp_path, "rollout", "status", "daemonset/agent", "--timeout=20s")
+            assert code == 0, out
+            assert 'daemon set "agent" successfully rolled out' in out
+            code, out = await kubectl(srv, tmp_path, "set", "image", "daemonset/agent", "c=busybox:2")
+            assert code == 0, out
+            code, out = await kubectl(srv, tmp_path, "rollout", "status", "daemonset/agent", "--timeout=20s")
+            assert code == 0, out
+            assert 'daemon set "agent" successfully rolled out' in out
+            images = {p["spec"]["containers"][0]["image"] for p in await pods(client, SELECTOR)}
+            assert images == {"busybox:2"}
+            code, out = await kubectl(srv, tmp_path, "rollout", "history", "daemonset/agent")
+            assert code == 0 and "REVISION" in out, out

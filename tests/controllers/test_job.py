@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from pyk8s.client.client import Client
 from pyk8s.controllers.job import COMPLETION_INDEX, JOBS, JobController, format_indexes, parse_indexes
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import PODS
 from tests.controllers._apps import api_server, controllers, pods, until
+from tests.support.apiserver import Server
 
 Obj = dict[str, Any]
 
@@ -37,6 +43,27 @@ def conditions(obj: Obj) -> dict[str, Obj]:
 async def running(client: Client, name: str) -> list[Obj]:
     return [p for p in await pods(client, f"batch.kubernetes.io/job-name={name}")
             if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+
+
+needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+
+
+async def kubectl(server: Server, tmp: Path, *args: str) -> tuple[int, str]:
+    """The real kubectl against the test server (shared with the other workload controller tests)."""
+    config = tmp / "kubeconfig"
+    config.write_text(f"""\
+apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "{server.url}"}}}}]
+users: [{{name: u, user: {{}}}}]
+contexts: [{{name: c, context: {{cluster: c, user: u, namespace: default}}}}]
+current-context: c
+""")
+    proc = await asyncio.create_subprocess_exec(
+        "kubectl", "--kubeconfig", str(config), *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp)})
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode()
 
 
 def test_index_sets_round_trip() -> None:
@@ -182,3 +209,18 @@ async def test_suspend_and_resume() -> None:
             return await running(client, "later") == []
 
         await until(none_running, what="pods deleted on suspend")
+
+
+@needs_kubectl
+async def test_kubectl_wait_for_complete(tmp_path: Path) -> None:
+    async with api_server() as srv, controllers(srv, fast_job_controller) as (client, _):
+        await client.create(JOBS, job("one"))
+        waiter = asyncio.create_task(kubectl(srv, tmp_path, "wait", "--for=condition=complete", "job/one",
+                                             "--timeout=20s"))
+        [pod] = await until(lambda: _exactly(client, "one", 1), what="the pod")
+        await finish(client, pod, "Succeeded")
+        code, out = await waiter
+        assert code == 0, out
+        assert out.strip() == "job.batch/one condition met"
+        code, out = await kubectl(srv, tmp_path, "get", "job", "one")
+        assert code == 0 and "Complete" in out and "1/1" in out, out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pyk8s.client.client import Client
@@ -16,6 +17,7 @@ from pyk8s.controllers.statefulset import (
     new_statefulset_controller,
 )
 from tests.controllers._apps import FakeKubelet, api_server, controllers, make_ready, pods, until
+from tests.controllers.test_job import kubectl, needs_kubectl
 
 Obj = dict[str, Any]
 SELECTOR = "app=web"
@@ -142,3 +144,21 @@ async def test_parallel_creates_at_once() -> None:
         await until(all_three, what="three pods without waiting for readiness")
         await client.delete(PODS, "web-1", "default")
         await until(all_three, what="web-1 recreated under its name")
+
+
+@needs_kubectl
+async def test_kubectl_rollout_status(tmp_path: Path) -> None:
+    async with api_server() as srv, controllers(srv, new_statefulset_controller) as (client, _), \
+            FakeKubelet(client, SELECTOR):
+        await client.create(STATEFULSETS, statefulset(replicas=2))
+        code, out = await kubectl(srv, tmp_path, "rollout", "status", "statefulset/web", "--timeout=20s")
+        assert code == 0, out
+        # the defaulted partition (0) makes kubectl report a partitioned rollout, as with Kubernetes
+        assert "partitioned roll out complete: 2 new pods have been updated" in out
+        code, out = await kubectl(srv, tmp_path, "set", "image", "statefulset/web", "c=busybox:2")
+        assert code == 0, out
+        code, out = await kubectl(srv, tmp_path, "rollout", "status", "statefulset/web", "--timeout=20s")
+        assert code == 0, out
+        assert "partitioned roll out complete: 2 new pods have been updated" in out
+        images = {p["spec"]["containers"][0]["image"] for p in await pods(client, SELECTOR)}
+        assert images == {"busybox:2"}
