@@ -11,6 +11,7 @@ from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.manager import ControllerOptions
 from pyk8s.controllers.nodelifecycle import NodeLifecycleController, tolerates, toleration_seconds
+from pyk8s.kubelet.hollow import HollowConfig, HollowNodes
 from tests.controllers._housekeeping import api_server, running, until
 
 
@@ -159,3 +160,36 @@ async def test_not_ready_node_and_condition_taints() -> None:
                 (NOT_READY, "NoExecute"), (NOT_READY, "NoSchedule"),
                 ("node.kubernetes.io/unschedulable", "NoSchedule"), ("example.com/own", "NoSchedule")}
         await until(tainted, what="not-ready and unschedulable taints beside the user's own")
+
+
+async def test_hollow_agent_killed_node_unreachable_pods_evicted() -> None:
+    async with api_server() as srv, running(srv, NodeLifecycleController, options=OPTS) as (client, _):
+        await client.create(NAMESPACES, {"metadata": {"name": "kube-node-lease"}})
+        agents = {p: HollowNodes(client, HollowConfig(prefix=p, count=1, renew_interval=0.1, workers=2))
+                  for p in ("keep", "kill")}
+        tasks = {p: asyncio.create_task(a.run()) for p, a in agents.items()}
+        try:
+            for a in agents.values():
+                await asyncio.wait_for(a.registered.wait(), 10)
+            await add_pod(client, "web-keep", "keep-0")
+            await add_pod(client, "web-kill", "kill-0")
+            tasks["kill"].cancel()  # the agent dies: its lease is no longer renewed
+            await asyncio.gather(tasks["kill"], return_exceptions=True)
+
+            async def unreachable() -> bool:
+                node = await client.get(NODES, "kill-0")
+                ready = condition(node, "Ready")["status"]
+                return (UNREACHABLE, "NoExecute") in taints(node) and ready == "Unknown"
+            await until(unreachable, within=10, what="killed agent's node unreachable")
+
+            async def evicted() -> bool:
+                pod = await client.get(PODS, "web-kill", "default")
+                return bool(pod["metadata"].get("deletionTimestamp"))
+            await until(evicted, what="pod of the dead node evicted")
+            keep = await client.get(NODES, "keep-0")
+            assert condition(keep, "Ready")["status"] == "True" and taints(keep) == set()
+            assert "deletionTimestamp" not in (await client.get(PODS, "web-keep", "default"))["metadata"]
+        finally:
+            for t in tasks.values():
+                t.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)

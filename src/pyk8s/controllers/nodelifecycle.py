@@ -31,7 +31,7 @@ from pyk8s.api.meta import now_rfc3339
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import NODE_NAME_INDEX, DeletedFinalStateUnknown, node_name_index
 from pyk8s.client.controller import Controller
-from pyk8s.client.events import NORMAL
+from pyk8s.client.events import NORMAL, WARNING
 from pyk8s.controllers.manager import ControllerContext
 
 __all__ = ["NOT_READY", "UNREACHABLE", "NodeLifecycleController", "TaintEvictionController",
@@ -151,6 +151,7 @@ class NodeLifecycleController:
         # Node → (the heartbeat last seen: Ready's lastHeartbeatTime and the Lease's renewTime, when this
         # controller saw it change, on its own monotonic clock).
         self._probes: dict[str, tuple[tuple[str, str], float]] = {}
+        self.recorder = ctx.recorder("node-controller")
         self.eviction = TaintEvictionController(ctx)
 
     async def run(self) -> None:
@@ -223,6 +224,9 @@ class NodeLifecycleController:
         log.info("nodelifecycle: node %s silent for %.0fs; Ready is Unknown", name, now - last[1])
         updated = {**node, "status": {**(node.get("status") or {}), "conditions": conditions}}
         result: Obj = await self.client.update_status(NODES, updated)
+        if (ready or {}).get("status") == "True":
+            self.recorder.record({"kind": "Node", "apiVersion": "v1", **result}, NORMAL, "NodeNotReady",
+                                 f"Node {name} status is now: NodeNotReady")
         return result
 
     async def _sync_taints(self, node: Obj) -> None:
@@ -258,6 +262,9 @@ class NodeLifecycleController:
             except StatusError as e:
                 if e.code not in (404, 409):
                     raise
+                continue
+            self.recorder.record({"kind": "Pod", "apiVersion": "v1", **pod}, WARNING, "NodeNotReady",
+                                 "Node is not ready")
 
 
 class TaintEvictionController(Controller):
@@ -328,7 +335,8 @@ class TaintEvictionController(Controller):
         meta = pod["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
         log.info("taint eviction: deleting pod %s/%s", ns, name)
-        self.recorder.record(pod, NORMAL, "TaintManagerEviction", f"Marking for deletion Pod {ns}/{name}")
+        self.recorder.record({"kind": "Pod", "apiVersion": "v1", **pod}, NORMAL, "TaintManagerEviction",
+                             f"Marking for deletion Pod {ns}/{name}")
         try:
             await self.client.delete(PODS, name, ns,
                                      preconditions={"uid": meta["uid"]} if meta.get("uid") else None)
