@@ -401,6 +401,23 @@ def test_pod_dns_and_host_network() -> None:
     assert check("Pod", host) == []
 
 
+def test_security_contexts() -> None:
+    pod = nginx_pod(securityContext={"runAsUser": -1, "fsGroup": 2000})
+    pod["spec"]["containers"][0]["securityContext"] = {"privileged": True, "allowPrivilegeEscalation": False}
+    assert [c[:2] for c in check("Pod", pod)] == [
+        ("spec.containers[0].securityContext", "FieldValueInvalid"),
+        ("spec.securityContext.runAsUser", "FieldValueInvalid"),
+    ]
+    assert check("Pod", pod)[1][2] == "Invalid value: -1: must be between 0 and 2147483647, inclusive"
+
+
+def test_padded_images_are_refused_in_pods_only() -> None:
+    pod = nginx_pod(containers=[{"name": "web", "image": " nginx"}])
+    assert fields("Pod", pod) == ["spec.containers[0].image"]
+    template = {"metadata": {"name": "t", "namespace": "d"}, "template": {"spec": pod["spec"]}}
+    assert check("PodTemplate", template) == []
+
+
 def test_ephemeral_containers() -> None:
     debug = {
         "name": "debugger",

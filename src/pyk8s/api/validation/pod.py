@@ -249,13 +249,42 @@ def _validate_port_ref(port: Any, path: str) -> list[Cause]:
     return f.type_check(path, port, (int, str), "an integer or a string")
 
 
+def _id_errors(path: str, value: Any) -> list[Cause]:
+    """IsValidUserID / IsValidGroupID."""
+    if value is None:
+        return []
+    if not f.is_int(value) or not 0 <= value <= _MAX_INT32:
+        return [f.invalid(path, value, f"must be between 0 and {_MAX_INT32}, inclusive")]
+    return []
+
+
+def _validate_security_context(context: Any, path: str) -> list[Cause]:
+    """ValidateSecurityContext for one container: ids, and escalation not refused while privileged."""
+    if context is None:
+        return []
+    sc = f.as_dict(context)
+    causes: list[Cause] = []
+    for key in ("runAsUser", "runAsGroup"):
+        causes += _id_errors(f"{path}.{key}", sc.get(key))
+    if sc.get("privileged") is True and sc.get("allowPrivilegeEscalation") is False:
+        causes.append(
+            f.invalid(
+                path, context, "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"
+            )
+        )
+    capabilities = f.as_dict(sc.get("capabilities"))
+    if sc.get("allowPrivilegeEscalation") is False and "CAP_SYS_ADMIN" in f.as_list(capabilities.get("add")):
+        causes.append(f.invalid(path, context, "cannot set `allowPrivilegeEscalation` to false and "
+                                               "`capabilities.Add` CAP_SYS_ADMIN"))  # fmt: skip
+    return causes
+
+
 def _validate_container(c: Obj, path: str, volumes: set[str], host_network: bool, init: bool) -> list[Cause]:
     causes: list[Cause] = []
     image = c.get("image")
     if not image:
         causes.append(f.required(f"{path}.image", ""))
-    elif isinstance(image, str) and image != image.strip():
-        causes.append(f.invalid(f"{path}.image", image, "must not have leading or trailing whitespace"))
+    causes += _validate_security_context(c.get("securityContext"), f"{path}.securityContext")
     causes += f.one_of(
         f"{path}.imagePullPolicy", c.get("imagePullPolicy"), PULL_POLICIES, required_when_empty=False
     )
@@ -565,7 +594,9 @@ def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
     causes += _validate_node_selector_terms(spec.get("affinity"), f"{path}.affinity")
     sec = f.as_dict(spec.get("securityContext"))
     for key in ("runAsUser", "runAsGroup", "fsGroup"):
-        causes += f.non_negative(f"{path}.securityContext.{key}", sec.get(key))
+        causes += _id_errors(f"{path}.securityContext.{key}", sec.get(key))
+    for i, group in enumerate(f.as_list(sec.get("supplementalGroups"))):
+        causes += _id_errors(f"{path}.securityContext.supplementalGroups[{i}]", group)
     gates: set[str] = set()
     for i, gate in enumerate(f.as_list(spec.get("schedulingGates"))):
         name = str(f.as_dict(gate).get("name") or "")
@@ -611,6 +642,14 @@ def validate_pod_template_spec(template: Any, path: str) -> list[Cause]:
 
 def validate_pod(obj: Obj, old: Obj | None) -> list[Cause]:
     causes = validate_pod_spec(obj.get("spec"), "spec")
+    # validateContainersOnlyForPod: templates keep tolerating padded images, for compatibility.
+    spec = f.as_dict(obj.get("spec"))
+    for key in ("containers", "initContainers"):
+        for i, c in enumerate(f.as_list(spec.get(key))):
+            image = f.as_dict(c).get("image")
+            if isinstance(image, str) and image != image.strip():
+                detail = "must not have leading or trailing whitespace"
+                causes.append(f.invalid(f"spec.{key}[{i}].image", image, detail))
     if old is not None:
         causes += _validate_pod_update(f.as_dict(obj.get("spec")), f.as_dict(old.get("spec")))
     return causes
