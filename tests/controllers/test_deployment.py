@@ -13,7 +13,7 @@ from pyk8s.client.client import Client
 from pyk8s.client.events import EVENTS
 from pyk8s.controllers import deployment_util as du
 from pyk8s.controllers.deployment import DEPLOYMENTS, new_deployment_controller
-from pyk8s.controllers.replicaset import REPLICASETS, new_replicaset_controller
+from pyk8s.controllers.replicaset import REPLICASETS, is_pod_ready, new_replicaset_controller
 from tests.controllers._apps import FakeKubelet, api_server, controllers, pods, until
 
 Obj = dict[str, Any]
@@ -89,7 +89,7 @@ async def test_rolling_update_respects_surge_and_unavailable() -> None:
         await client.create(DEPLOYMENTS, deployment("web", 4, strategy=strategy), "default")
         await until(lambda: rolled_out(client, "web"), what="first rollout")
 
-        # Watch every ReplicaSet size the controller writes while the image changes.
+        # Sample the ReplicaSets' sizes and the available pods while the image changes.
         seen: list[tuple[int, int]] = []
         stop = asyncio.Event()
 
@@ -97,7 +97,8 @@ async def test_rolling_update_respects_surge_and_unavailable() -> None:
             while not stop.is_set():
                 rss = await rsets(client)
                 total = sum(rs["spec"]["replicas"] for rs in rss)
-                available = sum((rs.get("status") or {}).get("availableReplicas", 0) for rs in rss)
+                # Available pods as they are (ready, not being deleted), not as statuses report them.
+                available = sum(1 for p in await pods(client, "app=web") if is_pod_ready(p))
                 seen.append((total, available))
                 await asyncio.sleep(0.005)
         sampler = asyncio.create_task(sample())

@@ -438,7 +438,10 @@ class DeploymentController(Controller):
             await self._scale_and_record(rs, replicas(rs) - count, d)
             cleaned += count
         # Then available ones, as far as minAvailable allows.
-        available_now = du.status_count([*old_rss, new_rs], "availableReplicas")
+        # An old ReplicaSet's status may still count pods above a size it was just given (its controller
+        # has not deleted them yet): those will go, so they are not counted as available.
+        available_now = sum(min(int(status(rs).get("availableReplicas") or 0), replicas(rs))
+                            for rs in [*old_rss, new_rs])
         scaled = 0
         if available_now > min_available:
             total = available_now - min_available
