@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pyk8s.api import catalog
@@ -7,7 +8,7 @@ from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.garbagecollector import GarbageCollector
-from tests.controllers._housekeeping import api_server, running, until
+from tests.controllers._housekeeping import api_server, kubectl, running, until, write_kubeconfig
 
 
 def _info(group: str, plural: str) -> ResourceInfo:
@@ -128,3 +129,20 @@ async def test_orphan_keeps_dependents_without_the_reference() -> None:
         dep = await exists(client, CM, "dep")
         assert solo is not None and "ownerReferences" not in solo["metadata"]
         assert dep is not None and [r["name"] for r in dep["metadata"]["ownerReferences"]] == ["other"]
+
+
+async def test_kubectl_cascade_orphan_and_foreground(tmp_path: Path) -> None:
+    async with api_server() as srv, running(srv, GarbageCollector) as (client, _):
+        cfg = write_kubeconfig(srv, tmp_path)
+        for name in ("kept", "gone"):
+            owner = await cm(client, name)
+            await cm(client, f"{name}-child", owner, block=True)
+        rc, out = await kubectl(cfg, "delete", "configmap", "kept", "--cascade=orphan")
+        assert rc == 0, out
+        await until(lambda: gone(client, CM, "kept"), what="orphaning owner removed")
+        child = await exists(client, CM, "kept-child")
+        assert child is not None and "ownerReferences" not in child["metadata"]
+        # --cascade=foreground with kubectl's wait: returns once the owner is gone, after its child.
+        rc, out = await kubectl(cfg, "delete", "configmap", "gone", "--cascade=foreground", "--timeout=20s")
+        assert rc == 0, out
+        assert await gone(client, CM, "gone-child") and await gone(client, CM, "gone")
