@@ -202,3 +202,12 @@ async def test_kubectl_rollout_status(tmp_path: Path) -> None:
             assert images == {"busybox:2"}
             code, out = await kubectl(srv, tmp_path, "rollout", "history", "daemonset/agent")
             assert code == 0 and "REVISION" in out, out
+            code, out = await kubectl(srv, tmp_path, "rollout", "undo", "daemonset/agent")
+            assert code == 0 and "rolled back" in out, out
+            code, out = await kubectl(srv, tmp_path, "rollout", "status", "daemonset/agent", "--timeout=20s")
+            assert code == 0, out
+            images = {p["spec"]["containers"][0]["image"] for p in await pods(client, SELECTOR)}
+            assert images == {"busybox:1"}
+            revisions = (await client.list(CONTROLLER_REVISIONS, "default"))["items"]
+            # the first template is current again, under a new number
+            assert sorted(r["revision"] for r in revisions) == [2, 3]

@@ -162,3 +162,13 @@ async def test_kubectl_rollout_status(tmp_path: Path) -> None:
         assert "partitioned roll out complete: 2 new pods have been updated" in out
         images = {p["spec"]["containers"][0]["image"] for p in await pods(client, SELECTOR)}
         assert images == {"busybox:2"}
+        code, out = await kubectl(srv, tmp_path, "rollout", "undo", "statefulset/web")
+        assert code == 0 and "rolled back" in out, out
+        code, out = await kubectl(srv, tmp_path, "rollout", "status", "statefulset/web", "--timeout=20s")
+        assert code == 0, out
+
+        async def back() -> bool:
+            got = await pods(client, SELECTOR)
+            return len(got) == 2 and {p["spec"]["containers"][0]["image"] for p in got} == {"busybox:1"}
+
+        await until(back, what="the first template back on both pods")
