@@ -787,6 +787,40 @@ def test_persistent_volumes_and_claims() -> None:
     ]
 
 
+def test_volume_and_claim_updates() -> None:
+    pv_spec = {
+        "capacity": {"storage": "10Gi"},
+        "accessModes": ["ReadWriteOnce"],
+        "hostPath": {"path": "/mnt/data"},
+    }
+    pv = {"metadata": {"name": "v"}, "spec": pv_spec}
+    moved = copy.deepcopy(pv)
+    moved["spec"]["hostPath"]["path"] = "/mnt/other"
+    assert [c[:2] for c in check("PersistentVolume", moved, pv)] == [
+        ("spec.persistentvolumesource", "FieldValueForbidden")
+    ]
+    claim_spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "3Gi"}}}
+    claim = {"metadata": {"name": "c", "namespace": "d"}, "spec": claim_spec}
+    bound = copy.deepcopy(claim)
+    bound["spec"]["volumeName"] = "v"
+    assert check("PersistentVolumeClaim", bound, claim) == []  # binding sets volumeName once
+    grown = copy.deepcopy(bound)
+    grown["spec"]["resources"]["requests"]["storage"] = "5Gi"
+    assert check("PersistentVolumeClaim", grown, bound) == []
+    assert check("PersistentVolumeClaim", bound, grown) == [
+        (
+            "spec.resources.requests.storage",
+            "FieldValueForbidden",
+            "Forbidden: field can not be less than previous value",
+        )
+    ]
+    unbound_growth = copy.deepcopy(claim)
+    unbound_growth["spec"]["resources"]["requests"]["storage"] = "5Gi"
+    assert [c[:2] for c in check("PersistentVolumeClaim", unbound_growth, claim)] == [
+        ("spec", "FieldValueForbidden")
+    ]
+
+
 def test_quota_limit_range_and_endpoints() -> None:
     quota = {
         "metadata": {"name": "q", "namespace": "d"},

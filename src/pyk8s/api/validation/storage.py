@@ -57,9 +57,19 @@ def validate_persistent_volume(obj: Obj, old: Obj | None) -> list[Cause]:
     if local is not None and spec.get("nodeAffinity") is None:
         causes.append(f.required("spec.nodeAffinity", "Local volume requires node affinity"))
     if old is not None:
-        old_spec = f.as_dict(old.get("spec"))
-        for key in ("volumeMode",):
-            causes += f.immutable(f"spec.{key}", spec.get(key), old_spec.get(key))
+        causes += _validate_persistent_volume_update(spec, f.as_dict(old.get("spec")), sources)
+    return causes
+
+
+def _validate_persistent_volume_update(spec: Obj, old_spec: Obj, sources: tuple[str, ...]) -> list[Cause]:
+    """ValidatePersistentVolumeUpdate: the volume source and mode are fixed; node affinity once set."""
+    causes: list[Cause] = []
+    if {k: spec.get(k) for k in sources} != {k: old_spec.get(k) for k in sources}:
+        causes.append(f.forbidden("spec.persistentvolumesource",
+                                  "spec.persistentvolumesource is immutable after creation\n"))  # fmt: skip
+    causes += f.immutable("volumeMode", spec.get("volumeMode"), old_spec.get("volumeMode"))  # sic: no "spec."
+    if old_spec.get("nodeAffinity") is not None:
+        causes += f.immutable("nodeAffinity", spec.get("nodeAffinity"), old_spec.get("nodeAffinity"))
     return causes
 
 
@@ -87,19 +97,32 @@ def validate_persistent_volume_claim(obj: Obj, old: Obj | None) -> list[Cause]:
     if spec.get("storageClassName"):
         causes += f.check("spec.storageClassName", str(spec["storageClassName"]), f.dns1123_subdomain)
     if old is not None:
-        old_spec = f.as_dict(old.get("spec"))
-        # Binding may fill volumeName once; resources (expansion) and the attributes class may change.
-        mutable = {"resources", "volumeAttributesClassName"} | (
-            {"volumeName"} if not old_spec.get("volumeName") else set()
-        )
-        if {k: v for k, v in spec.items() if k not in mutable} != {
-            k: v for k, v in old_spec.items() if k not in mutable
-        }:
-            causes.append(
-                f.forbidden(
-                    "spec",
-                    "spec is immutable after creation except resources.requests "
-                    "and volumeAttributesClassName for bound claims",
-                )
-            )
+        causes += _validate_claim_update(spec, f.as_dict(old.get("spec")))
     return causes
+
+
+_CLAIM_UPDATE_ERROR = (
+    "spec is immutable after creation except resources.requests and volumeAttributesClassName "
+    "for bound claims"
+)
+
+
+def _validate_claim_update(spec: Obj, old_spec: Obj) -> list[Cause]:
+    """ValidatePersistentVolumeClaimUpdate: binding may set volumeName once; a bound claim may grow its
+    storage request (never shrink it) and change its attributes class; the rest is fixed."""
+    bound = bool(old_spec.get("volumeName"))
+    mutable = {"resources", "volumeAttributesClassName"} if bound else {"volumeName"}
+    if {k: v for k, v in spec.items() if k not in mutable} != {
+        k: v for k, v in old_spec.items() if k not in mutable
+    }:
+        return [f.forbidden("spec", _CLAIM_UPDATE_ERROR)]
+    if bound:
+        new_size = f.as_dict(f.as_dict(spec.get("resources")).get("requests")).get("storage")
+        old_size = f.as_dict(f.as_dict(old_spec.get("resources")).get("requests")).get("storage")
+        new_amount = resources.quantity("", new_size)[0] if new_size is not None else None
+        old_amount = resources.quantity("", old_size)[0] if old_size is not None else None
+        if new_amount is not None and old_amount is not None and new_amount < old_amount:
+            return [
+                f.forbidden("spec.resources.requests.storage", "field can not be less than previous value")
+            ]
+    return []
