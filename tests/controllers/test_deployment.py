@@ -118,11 +118,13 @@ async def test_rolling_update_respects_surge_and_unavailable() -> None:
         assert d["metadata"]["annotations"][du.REVISION] == "2"
         ps = await pods(client, "app=web")
         assert len(ps) == 4 and all(p["spec"]["containers"][0]["image"] == "nginx:1.26" for p in ps)
-        first_step = f"Scaled up replica set {new['metadata']['name']} from 0 to 1"
+        first_step = f"Scaled up replica set {new['metadata']['name']} to 1"
 
         async def scaling_event() -> bool:
             events = (await client.list(EVENTS, "default")).get("items") or []
-            return any(e["reason"] == "ScalingReplicaSet" and e["message"] == first_step for e in events)
+            messages = {e["message"] for e in events if e["reason"] == "ScalingReplicaSet"}
+            down = f"Scaled down replica set {old['metadata']['name']} to "
+            return first_step in messages and any(m.startswith(down) and " from " in m for m in messages)
         await until(scaling_event, what="ScalingReplicaSet event")
 
 

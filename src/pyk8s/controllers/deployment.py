@@ -279,7 +279,7 @@ class DeploymentController(Controller):
         created.setdefault("apiVersion", "apps/v1")
         if size > 0:
             self.recorder.record(d, NORMAL, "ScalingReplicaSet",
-                                 f"Scaled up replica set {name} from 0 to {size}")
+                                 f"Scaled up replica set {name} to {size}")
         await self._set_deployment_revision(d, str(new_revision))
         st = copy.deepcopy(status(d))
         if du.has_progress_deadline(d):
@@ -343,7 +343,7 @@ class DeploymentController(Controller):
         rs["metadata"], rs["spec"] = updated["metadata"], updated["spec"]
         if size_changes:
             self.recorder.record(d, NORMAL, "ScalingReplicaSet",
-                                 f"Scaled {operation} replica set {meta(rs)['name']} from {old} to {size}")
+                                 f"Scaled {operation} replica set {meta(rs)['name']} to {size} from {old}")
         return size_changes
 
     async def _scale_and_record(self, rs: Obj, size: int, d: Obj) -> bool:
