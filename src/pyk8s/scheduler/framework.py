@@ -96,6 +96,10 @@ class Plugin:
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         return 0
 
+    def score_all(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int]:
+        """Every node's score; plugins on the hot path override it with one loop of their own."""
+        return [self.score(state, pod, n) for n in nodes]
+
     def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
         pass
 
@@ -259,7 +263,7 @@ class Framework:
         for p in self.score_plugins:
             if p.pre_score(state, pod, nodes, snap) is SKIP:
                 continue
-            scores = [p.score(state, pod, n) for n in nodes]
+            scores = p.score_all(state, pod, nodes)
             p.normalize(state, pod, scores)
             w = p.weight
             for i, s in enumerate(scores):
