@@ -1,0 +1,56 @@
+"""The node cache: assumed pods count at once, are confirmed by the informer or forgotten on failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk8s.scheduler.cache import Cache
+from pyk8s.scheduler.nodeinfo import PodInfo
+
+
+def node(name: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "status": {"allocatable": {"cpu": "2", "memory": "1Gi", "pods": "10"}},
+    }
+
+
+def pod(name: str, node_name: str = "", cpu: str = "500m", port: int | None = None) -> dict[str, Any]:
+    c: dict[str, Any] = {"name": "c", "image": "i", "resources": {"requests": {"cpu": cpu}}}
+    if port:
+        c["ports"] = [{"containerPort": port, "hostPort": port}]
+    spec: dict[str, Any] = {"containers": [c]}
+    if node_name:
+        spec["nodeName"] = node_name
+    return {"metadata": {"name": name, "namespace": "default", "uid": name}, "spec": spec}
+
+
+def test_assume_confirm_and_forget() -> None:
+    cache = Cache()
+    cache.add_node(node("a"))
+    ni = cache.node("a")
+    assert ni is not None
+    cache.assume(PodInfo.of(pod("p", "a", port=80)), "a")
+    assert ni.requested.milli_cpu == 500 and ("0.0.0.0", "TCP", 80) in ni.used_ports
+    assert cache.is_assumed("p")
+    cache.add_pod(pod("p", "a", port=80))  # the informer saw the binding
+    assert not cache.is_assumed("p") and ni.requested.milli_cpu == 500 and len(ni.pods) == 1
+    cache.assume(PodInfo.of(pod("q", "a")), "a")
+    cache.forget("q")
+    assert ni.requested.milli_cpu == 500 and len(ni.pods) == 1
+    cache.remove_pod(pod("p", "a"))
+    assert ni.requested.milli_cpu == 0 and not ni.used_ports and not ni.pods
+
+
+def test_pods_before_their_node_and_node_removal() -> None:
+    cache = Cache()
+    cache.add_pod(pod("early", "later"))
+    assert cache.node("later") is None and cache.snapshot().nodes == []
+    cache.add_node(node("later"))
+    ni = cache.node("later")
+    assert ni is not None and ni.requested.milli_cpu == 500
+    assert [n.name for n in cache.snapshot().nodes] == ["later"]
+    cache.remove_node("later")
+    assert cache.snapshot().nodes == []
+    cache.remove_pod(pod("early", "later"))
+    assert cache.pod_count() == 0
