@@ -78,11 +78,12 @@ async def pods(client: Client, selector: str | None = None, namespace: str = "de
     return sorted(items, key=lambda p: p["metadata"]["name"])
 
 
-async def make_ready(client: Client, pod: Obj, node: str = "node-1", ready: bool = True) -> None:
+async def make_ready(client: Client, pod: Obj, node: str = "node-1", ready: bool = True,
+                     since: str | None = None) -> None:
     """What a kubelet would write: the pod Running (and Ready) on a node."""
     m = pod["metadata"]
     status = {"phase": "Running", "conditions": [
-        {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now()}]}
+        {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": since or now()}]}
     try:
         if not pod["spec"].get("nodeName"):
             binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": m["name"]},

@@ -110,6 +110,19 @@ async def test_adopts_orphans_and_releases_pods_that_stop_matching() -> None:
         await until(lambda: _count(client, "app=web", 2), what="a replacement for the released pod")
 
 
+async def test_available_only_after_min_ready_seconds() -> None:
+    async with api_server() as srv, controllers(srv, new_replicaset_controller) as (client, _):
+        await client.create(REPLICASETS, replicaset("web", 2, minReadySeconds=3600), "default")
+        a, b = await until(lambda: _count(client, "app=web", 2), what="2 pods")
+        await make_ready(client, a, since="2020-01-01T00:00:00Z")  # ready for years
+        await make_ready(client, b)  # ready just now
+        await until(lambda: _status_is(client, "web", readyReplicas=2, availableReplicas=1),
+                    what="1 available")
+        await client.patch(REPLICASETS, "web", {"spec": {"minReadySeconds": 0}}, "merge", "default")
+        await until(lambda: _status_is(client, "web", readyReplicas=2, availableReplicas=2),
+                    what="2 available")
+
+
 async def test_replication_controller() -> None:
     async with api_server() as srv, controllers(srv, new_replication_controller) as (client, _):
         rc = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "old"},
