@@ -172,3 +172,21 @@ async def test_kubectl_rollout_status(tmp_path: Path) -> None:
             return len(got) == 2 and {p["spec"]["containers"][0]["image"] for p in got} == {"busybox:1"}
 
         await until(back, what="the first template back on both pods")
+
+
+async def test_adopts_an_orphan_member() -> None:
+    async with api_server() as srv, controllers(srv, new_statefulset_controller) as (client, _):
+        orphan = {"apiVersion": "v1", "kind": "Pod",
+                  "metadata": {"name": "web-0", "namespace": "default", "labels": {"app": "web"}},
+                  "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}}
+        made = await client.create(PODS, orphan)
+        sts = await client.create(STATEFULSETS, statefulset(replicas=1))
+
+        async def adopted() -> Obj | None:
+            pod = await client.get(PODS, "web-0", "default")
+            refs = pod["metadata"].get("ownerReferences") or []
+            return pod if refs and refs[0]["uid"] == sts["metadata"]["uid"] else None
+
+        pod = await until(adopted, what="web-0 adopted")
+        assert pod["metadata"]["uid"] == made["metadata"]["uid"]  # the same pod, not a replacement
+        assert pod["metadata"]["ownerReferences"][0]["controller"] is True

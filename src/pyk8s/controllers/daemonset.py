@@ -6,7 +6,7 @@ daemon pod); a pod already there may stay while only a NoSchedule taint is untol
 unbound with a required node affinity `metadata.name In [node]`, as Kubernetes does, for the scheduler
 to bind. Template changes roll out as RollingUpdate (maxUnavailable, maxSurge) or wait for deletions
 (OnDelete); each template is a ControllerRevision and pods carry its hash in `controller-revision-hash`.
-Orphan pods are not adopted.
+Orphan pods the selector matches are adopted.
 """
 
 from __future__ import annotations
@@ -234,22 +234,24 @@ class DaemonSetController(Controller):
             return None
         current, old_revisions, collisions = await self._revisions(ds)
         hash_ = current["metadata"]["labels"][CONTROLLER_REVISION_HASH_LABEL]
-        by_node = self._pods_by_node(ds)
+        selector = selector_from_label_selector((ds.get("spec") or {}).get("selector"))
+        claimed = await history.claim_pods(self.client, self.pods.lister, PODS, ds, DAEMONSETS, selector)
+        by_node = self._pods_by_node(ds, claimed)
         requeue: float | None = None
         if self.expectations.satisfied(key):
             requeue = await self._manage(ds, key, by_node, hash_)
-            by_node = self._pods_by_node(ds)
+            by_node = self._pods_by_node(ds)  # after our creates and deletes, as far as the cache knows
         live = {f"{name}-{_hash_of(p)}" for pods in by_node.values() for p in pods}
         await history.truncate_history(self.client, old_revisions, live, (ds.get("spec") or {}).get(
             "revisionHistoryLimit"))
         await self._update_status(ds, by_node, hash_, collisions)
         return requeue
 
-    def _pods_by_node(self, ds: Obj) -> dict[str, list[Obj]]:
+    def _pods_by_node(self, ds: Obj, pods: list[Obj] | None = None) -> dict[str, list[Obj]]:
         uid = ds["metadata"]["uid"]
         selector = selector_from_label_selector((ds.get("spec") or {}).get("selector"))
         out: dict[str, list[Obj]] = {}
-        for pod in self.pods.lister.by_index(OWNER_UID_INDEX, uid):
+        for pod in self.pods.lister.by_index(OWNER_UID_INDEX, uid) if pods is None else pods:
             meta = pod["metadata"]
             mine = (controller_of(pod) or {}).get("uid") == uid and selector.matches(meta.get("labels"))
             if not mine or meta.get("deletionTimestamp"):

@@ -12,14 +12,17 @@ Also the owner-reference helpers the workload controllers share.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import orjson
 
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
+from pyk8s.api.labels import Selector
 from pyk8s.api.resource import ResourceInfo
+from pyk8s.client.cache import OWNER_UID_INDEX, Lister
 from pyk8s.client.client import Client, Obj
+from pyk8s.controllers.controller_ref import claim
 
 __all__ = [
     "CONTROLLER_REVISIONS",
@@ -66,6 +69,31 @@ def controller_of(obj: Obj) -> Obj | None:
         if ref.get("controller"):
             return dict(ref)
     return None
+
+
+async def claim_pods(client: Client, pods: Lister, pod_info: ResourceInfo, owner: Obj, info: ResourceInfo,
+                     selector: Selector, filter_: Callable[[Obj], bool] = lambda _: True) -> list[Obj]:
+    """The pods `owner` controls after adopting matching orphans and releasing owned pods its selector
+    no longer matches (ClaimPods). `pods` must have the owner-uid index."""
+    meta = owner["metadata"]
+    uid = meta["uid"]
+    owned = [p for p in pods.by_index(OWNER_UID_INDEX, uid) if (controller_of(p) or {}).get("uid") == uid]
+    orphans = [p for p in pods.list(meta["namespace"], selector) if controller_of(p) is None]
+
+    async def can_adopt() -> bool:
+        """Adopt only for an owner that is, per the API itself, still there (RecheckDeletionTimestamp)."""
+        try:
+            fresh = await client.get(info, meta["name"], meta["namespace"])
+        except StatusError as e:
+            if e.code == 404:
+                return False
+            raise
+        return fresh["metadata"].get("uid") == uid and not fresh["metadata"].get("deletionTimestamp")
+
+    if not orphans and all(selector.matches(p["metadata"].get("labels")) for p in owned):
+        return owned  # nothing to adopt or release: no API calls
+    return await claim(client, pod_info, owner, info.api_version, info.kind, selector, owned + orphans,
+                       filter_, can_adopt)
 
 
 def is_pod_ready(pod: Obj) -> bool:

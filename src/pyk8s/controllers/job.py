@@ -11,7 +11,7 @@ Counting, simpler than Kubernetes' finalizer tracking and documented as such: `s
 the numbers of the job's pods in those phases, never lower than the counts already in the status (the
 controller does not delete finished pods, so they remain to be counted; pods removed by someone else
 keep the count they had reached). Indexed jobs count distinct completed indexes
-(`status.completedIndexes`). Orphan pods are not adopted.
+(`status.completedIndexes`). Orphan pods the selector matches are adopted.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pyk8s.client.controller import Controller
 from pyk8s.client.events import NORMAL, WARNING, EventRecorder
 from pyk8s.client.expectations import ControllerExpectations
 from pyk8s.client.informer import SharedInformerFactory
-from pyk8s.controllers.history import controller_of, controller_ref, is_pod_ready
+from pyk8s.controllers.history import claim_pods, controller_of, controller_ref, is_pod_ready
 from pyk8s.controllers.manager import ControllerContext
 
 __all__ = ["COMPLETION_INDEX", "JOBS", "PODS", "JobController", "format_indexes", "new_job_controller",
@@ -213,12 +213,9 @@ class JobController(Controller):
 
     # Reconcile.
 
-    def _job_pods(self, job: Obj) -> list[Obj]:
-        uid = job["metadata"]["uid"]
+    async def _job_pods(self, job: Obj) -> list[Obj]:
         selector = selector_from_label_selector((job.get("spec") or {}).get("selector"))
-        return [p for p in self.pods.lister.by_index(OWNER_UID_INDEX, uid)
-                if (controller_of(p) or {}).get("uid") == uid
-                and selector.matches(p["metadata"].get("labels"))]
+        return await claim_pods(self.client, self.pods.lister, PODS, job, JOBS, selector)
 
     async def reconcile(self, key: str) -> float | None:
         ns, name = split_key(key)
@@ -234,7 +231,7 @@ class JobController(Controller):
         if not self.expectations.satisfied(key):
             return None
         spec = job.get("spec") or {}
-        pods = self._job_pods(job)
+        pods = await self._job_pods(job)
         active = [p for p in pods if _active(p)]
         terminating = [p for p in pods if _terminating(p)]
         succeeded_pods = [p for p in pods if _phase(p) == "Succeeded"]

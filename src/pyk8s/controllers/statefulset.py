@@ -9,7 +9,8 @@ Ready, and removes from the highest ordinal one at a time; Parallel does both at
 replaces pods from the highest ordinal down to the partition, one at a time, each once the rest are
 ready; OnDelete waits for deletions. Templates are ControllerRevisions; pods carry the revision's name
 in `controller-revision-hash`. Names are stable, so a create that races a stale cache meets 409 and needs
-no expectations (as in Kubernetes). Orphan pods are not adopted.
+no expectations (as in Kubernetes). Orphan pods named as members and matched by the selector are
+adopted.
 """
 
 from __future__ import annotations
@@ -100,11 +101,10 @@ class StatefulSetController(Controller):
             return None
         spec = sts.get("spec") or {}
         current, update, old, collisions = await self._revisions(sts)
-        uid = sts["metadata"]["uid"]
         selector = selector_from_label_selector(spec.get("selector"))
-        pods = [p for p in self.pods.lister.by_index(OWNER_UID_INDEX, uid)
-                if (controller_of(p) or {}).get("uid") == uid
-                and selector.matches(p["metadata"].get("labels")) and _ordinal(name, p) is not None]
+        claimed = await history.claim_pods(self.client, self.pods.lister, PODS, sts, STATEFULSETS, selector,
+                                           lambda p: _ordinal(name, p) is not None)
+        pods = [p for p in claimed if _ordinal(name, p) is not None]
         await self._sync(sts, pods, current, update)
         live = {current["metadata"]["name"], update["metadata"]["name"]} | {
             r for p in pods if (r := _revision_of(p))}
