@@ -418,6 +418,41 @@ def test_padded_images_are_refused_in_pods_only() -> None:
     assert check("PodTemplate", template) == []
 
 
+def test_affinity() -> None:
+    # The docs' pod with node affinity and pod anti-affinity.
+    zones = {
+        "key": "topology.kubernetes.io/zone",
+        "operator": "In",
+        "values": ["antarctica-east1", "antarctica-west1"],
+    }
+    other = {"key": "another-node-label-key", "operator": "In", "values": ["another-node-label-value"]}
+    s2 = {"labelSelector": {"matchExpressions": [{"key": "security", "operator": "In", "values": ["S2"]}]},
+          "topologyKey": "topology.kubernetes.io/zone"}  # fmt: skip
+    affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [zones]}]
+            },
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 1, "preference": {"matchExpressions": [other]}}
+            ],
+        },
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": s2}]
+        },
+    }
+    assert check("Pod", nginx_pod(affinity=affinity)) == []
+    affinity["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"] = 0
+    del affinity["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"][
+        "topologyKey"
+    ]
+    path = "spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]"
+    assert check("Pod", nginx_pod(affinity=affinity)) == [
+        (f"{path}.weight", "FieldValueInvalid", "Invalid value: 0: must be in the range 1-100"),
+        (f"{path}.podAffinityTerm.topologyKey", "FieldValueRequired", "Required value: can not be empty"),
+    ]
+
+
 def test_ephemeral_containers() -> None:
     debug = {
         "name": "debugger",

@@ -474,45 +474,100 @@ def _validate_spread(constraints: Any, path: str) -> list[Cause]:
     return causes
 
 
-def _validate_node_selector_terms(affinity: Any, path: str) -> list[Cause]:
+def _validate_node_selector_requirements(requirements: Any, path: str) -> list[Cause]:
+    """validateNodeSelectorRequirement: In/NotIn need values, Exists/DoesNotExist none, Gt/Lt one."""
     causes: list[Cause] = []
-    node = f.as_dict(f.as_dict(affinity).get("nodeAffinity"))
-    required = node.get("requiredDuringSchedulingIgnoredDuringExecution")
-    if required is None:
-        return causes
-    req_path = f"{path}.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
-    terms = f.as_list(f.as_dict(required).get("nodeSelectorTerms"))
-    if not terms:
-        causes.append(f.required(req_path, "must have at least one node selector term"))
-    for i, term in enumerate(terms):
-        for j, req in enumerate(f.as_list(f.as_dict(term).get("matchExpressions"))):
-            p = f"{req_path}[{i}].matchExpressions[{j}]"
-            req = f.as_dict(req)
-            op = req.get("operator")
-            values = f.as_list(req.get("values"))
-            if op in ("In", "NotIn"):
-                if not values:
-                    causes.append(
-                        f.required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'")
-                    )
-            elif op in ("Exists", "DoesNotExist"):
-                if values:
-                    causes.append(
-                        f.forbidden(
-                            f"{p}.values",
-                            "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-                        )
-                    )
-            elif op in ("Gt", "Lt"):
-                if len(values) != 1:
-                    causes.append(
-                        f.required(
-                            f"{p}.values", "must be specified single value when `operator` is 'Lt' or 'Gt'"
-                        )
-                    )
-            else:
-                causes.append(f.invalid(f"{p}.operator", op, "not a valid selector operator"))
-            causes += f.check(f"{p}.key", str(req.get("key") or ""), f.qualified_name)
+    for j, raw in enumerate(f.as_list(requirements)):
+        p = f"{path}[{j}]"
+        req = f.as_dict(raw)
+        op = req.get("operator")
+        values = f.as_list(req.get("values"))
+        if op in ("In", "NotIn"):
+            if not values:
+                causes.append(
+                    f.required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+                )
+        elif op in ("Exists", "DoesNotExist"):
+            if values:
+                detail = "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+                causes.append(f.forbidden(f"{p}.values", detail))
+        elif op in ("Gt", "Lt"):
+            if len(values) != 1:
+                detail = "must be specified single value when `operator` is 'Lt' or 'Gt'"
+                causes.append(f.required(f"{p}.values", detail))
+        else:
+            causes.append(f.invalid(f"{p}.operator", op, "not a valid selector operator"))
+        causes += f.check(f"{p}.key", f.key(req.get("key") or ""), f.qualified_name)
+    return causes
+
+
+def _validate_weight(term: Obj, path: str) -> list[Cause]:
+    weight = term.get("weight")
+    if not f.is_int(weight) or not 1 <= weight <= 100:
+        return [f.invalid(f"{path}.weight", weight, "must be in the range 1-100")]
+    return []
+
+
+def _validate_pod_affinity_term(term: Any, path: str) -> list[Cause]:
+    """validatePodAffinityTerm: a selector, namespaces that are labels, and a topology key."""
+    term = f.as_dict(term)
+    causes = validate_label_selector(term.get("labelSelector"), f"{path}.labelSelector")
+    causes += validate_label_selector(term.get("namespaceSelector"), f"{path}.namespaceSelector")
+    for name in f.as_list(term.get("namespaces")):
+        causes += f.check(f"{path}.namespace", f.key(name), f.dns1123_label)
+    key = term.get("topologyKey")
+    if not key:
+        causes.append(f.required(f"{path}.topologyKey", "can not be empty"))
+    else:
+        causes += f.check(f"{path}.topologyKey", f.key(key), f.qualified_name)
+    return causes
+
+
+def _validate_affinity(affinity: Any, path: str) -> list[Cause]:
+    """validateAffinity: node affinity terms and preferences, pod (anti-)affinity terms and weights."""
+    causes: list[Cause] = []
+    affinity = f.as_dict(affinity)
+    node = affinity.get("nodeAffinity")
+    if node is not None:
+        node = f.as_dict(node)
+        n_path = f"{path}.nodeAffinity"
+        required = node.get("requiredDuringSchedulingIgnoredDuringExecution")
+        if required is not None:
+            req_path = f"{n_path}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+            terms = f.as_list(f.as_dict(required).get("nodeSelectorTerms"))
+            if not terms:
+                causes.append(f.required(req_path, "must have at least one node selector term"))
+            for i, term in enumerate(terms):
+                expressions = f.as_dict(term).get("matchExpressions")
+                causes += _validate_node_selector_requirements(
+                    expressions, f"{req_path}[{i}].matchExpressions"
+                )
+        pref_path = f"{n_path}.preferredDuringSchedulingIgnoredDuringExecution"
+        for i, pref in enumerate(f.as_list(node.get("preferredDuringSchedulingIgnoredDuringExecution"))):
+            pref = f.as_dict(pref)
+            causes += _validate_weight(pref, f"{pref_path}[{i}]")
+            expressions = f.as_dict(pref.get("preference")).get("matchExpressions")
+            causes += _validate_node_selector_requirements(
+                expressions, f"{pref_path}[{i}].preference.matchExpressions"
+            )
+    for kind in ("podAffinity", "podAntiAffinity"):
+        pod_affinity = f.as_dict(affinity.get(kind))
+        k_path = f"{path}.{kind}"
+        for i, term in enumerate(
+            f.as_list(pod_affinity.get("requiredDuringSchedulingIgnoredDuringExecution"))
+        ):
+            causes += _validate_pod_affinity_term(
+                term, f"{k_path}.requiredDuringSchedulingIgnoredDuringExecution[{i}]"
+            )
+        pref_path = f"{k_path}.preferredDuringSchedulingIgnoredDuringExecution"
+        for i, pref in enumerate(
+            f.as_list(pod_affinity.get("preferredDuringSchedulingIgnoredDuringExecution"))
+        ):
+            pref = f.as_dict(pref)
+            causes += _validate_weight(pref, f"{pref_path}[{i}]")
+            causes += _validate_pod_affinity_term(
+                pref.get("podAffinityTerm"), f"{pref_path}[{i}].podAffinityTerm"
+            )
     return causes
 
 
@@ -591,7 +646,7 @@ def validate_pod_spec(spec: Any, path: str) -> list[Cause]:
     )
     causes += validate_tolerations(spec.get("tolerations"), f"{path}.tolerations")
     causes += _validate_spread(spec.get("topologySpreadConstraints"), f"{path}.topologySpreadConstraints")
-    causes += _validate_node_selector_terms(spec.get("affinity"), f"{path}.affinity")
+    causes += _validate_affinity(spec.get("affinity"), f"{path}.affinity")
     sec = f.as_dict(spec.get("securityContext"))
     for key in ("runAsUser", "runAsGroup", "fsGroup"):
         causes += _id_errors(f"{path}.securityContext.{key}", sec.get(key))
