@@ -224,7 +224,11 @@ class DeploymentController(Controller):
         new_revision = du.max_revision(old_rss) + 1
         if existing is not None:
             rs = copy.deepcopy(existing)
-            if self._set_new_rs_annotations(d, rs, new_revision, exists=True):
+            min_ready = int(spec(d).get("minReadySeconds") or 0)
+            min_ready_changed = int(spec(rs).get("minReadySeconds") or 0) != min_ready
+            if min_ready_changed:
+                rs["spec"]["minReadySeconds"] = min_ready
+            if self._set_new_rs_annotations(d, rs, new_revision, exists=True) or min_ready_changed:
                 rs = await self.client.update(REPLICASETS, rs)
                 existing.clear()
                 existing.update(rs)
