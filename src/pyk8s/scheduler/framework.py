@@ -237,8 +237,6 @@ class Framework:
                     )
             total = len(nodes)
         want = num_feasible_nodes_to_find(len(snap.nodes), self.percentage)
-        if pod.pod.get("status", {}).get("nominatedNodeName") and allowed is None:
-            want = total  # keep it simple: look everywhere for a pod that preempted
         feasible: list[NodeInfo] = []
         start = self.next_start % total if total else 0
         run = self.run_filters
@@ -282,7 +280,15 @@ class Framework:
         """One scheduling cycle; raises FitError when no node fits."""
         if not snap.nodes:
             raise FitError(pod, 0, Diagnosis())
-        state: CycleState = {}
+        nominated = (pod.pod.get("status") or {}).get("nominatedNodeName")
+        if nominated and nominated in snap.by_name:  # evaluateNominatedNode: where it preempted, if it fits
+            state: CycleState = {}
+            pre = self.run_pre_filter(state, pod, snap, Diagnosis())
+            if pre is not None and (pre[1] is None or nominated in pre[1]):
+                node = snap.by_name[nominated]
+                if self.run_filters(pre[0], state, pod, extra(node) if extra else node) is None:
+                    return ScheduleResult(nominated, 1, 1), state
+        state = {}
         diagnosis = Diagnosis()
         found = self.find_feasible(state, pod, snap, diagnosis, extra)
         if not found or not found[0]:

@@ -272,7 +272,22 @@ class Scheduler:
         )
 
     async def _evict(self, preemptor: Obj, cand: Candidate) -> None:
-        """prepareCandidate: mark each victim with DisruptionTarget, delete it, tell it why."""
+        """prepareCandidate: mark each victim with DisruptionTarget, delete it, tell it why; lower-priority
+        pods nominated to the node lose their nomination."""
+        priority = int(preemptor["spec"].get("priority") or 0)
+        for p in list(self._nominated.get(cand.node, {}).values()):
+            if p.priority < priority:
+                self._unnominate(p.uid)
+                meta = p.pod["metadata"]
+                with contextlib.suppress(StatusError):
+                    await self.client.patch(
+                        PODS,
+                        meta["name"],
+                        {"status": {"nominatedNodeName": None}},
+                        "merge",
+                        meta["namespace"],
+                        subresource="status",
+                    )
         for v in cand.victims:
             meta = v.pod["metadata"]
             cond = {
