@@ -213,3 +213,23 @@ async def test_what_kubectl_create_sends_is_valid(kubectl: Kubectl) -> None:
     assert spec["ports"][0] == {"name": "80-8080", "port": 80, "targetPort": 8080, "nodePort": 30080,
                                 "protocol": "TCP"}  # fmt: skip
     assert (spec["externalTrafficPolicy"], spec["sessionAffinity"]) == ("Cluster", "None")
+
+
+async def test_kubectl_apply_updates_are_validated(kubectl: Kubectl) -> None:
+    template = {
+        "metadata": {"labels": {"app": "app"}},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1.26"}]},
+    }
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "app"},
+                  "spec": {"selector": {"matchLabels": {"app": "app"}}, "template": template}}  # fmt: skip
+    code, _, err = await kubectl("apply", "-f", "-", stdin=deployment)
+    assert code == 0, err
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.27"
+    code, _, err = await kubectl("apply", "-f", "-", stdin=deployment)
+    assert code == 0, err
+    deployment["spec"]["selector"]["matchLabels"]["tier"] = "web"
+    deployment["spec"]["template"]["metadata"]["labels"]["tier"] = "web"
+    code, _, err = await kubectl("apply", "-f", "-", stdin=deployment)
+    assert code == 1
+    assert 'The Deployment "app" is invalid: spec.selector: Invalid value: v1.LabelSelector{' in err
+    assert err.strip().endswith("field is immutable")
