@@ -84,6 +84,10 @@ class SchedulingQueue:
     def __len__(self) -> int:
         return len(self._pods)
 
+    @property
+    def has_parked(self) -> bool:
+        return bool(self._parked)
+
     def where(self, key: str) -> str | None:
         return self._where.get(key)
 

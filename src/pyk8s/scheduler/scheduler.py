@@ -359,7 +359,7 @@ class Scheduler:
         if _assigned(pod):
             self._unnominate(pod["metadata"]["uid"])
             self.cache.add_pod(pod)
-            if self.queue._parked:
+            if self.queue.has_parked:
                 self.queue.move_all(q.ASSIGNED_POD_ADD)
         elif self._responsible(pod) and not pod["metadata"].get("deletionTimestamp"):
             self._track_nomination(pod)
@@ -372,11 +372,11 @@ class Scheduler:
                 self.queue.delete(key)
                 self._unnominate(new["metadata"]["uid"])
                 self.cache.add_pod(new)
-                if self.queue._parked:
+                if self.queue.has_parked:
                     self.queue.move_all(q.ASSIGNED_POD_ADD)
                 return
             self.cache.update_pod(new)
-            if (old["metadata"].get("labels") != new["metadata"].get("labels")) and self.queue._parked:
+            if (old["metadata"].get("labels") != new["metadata"].get("labels")) and self.queue.has_parked:
                 self.queue.move_all(q.ASSIGNED_POD_UPDATE)
             return
         if not self._responsible(new) or new["metadata"].get("deletionTimestamp"):
