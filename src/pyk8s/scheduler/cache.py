@@ -4,6 +4,7 @@ observed. The cycle reads it in place (it never awaits), so no snapshot copy is 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +102,12 @@ class Cache:
         uid = pod["metadata"]["uid"]
         node = pod["spec"]["nodeName"]
         st = self._pods.get(uid)
+        if st is not None and st.assumed and st.node == node:
+            # The binding came back: same pod, same node, same requests; only the object is newer.
+            pi = dataclasses.replace(st.info, pod=pod, labels=pod["metadata"].get("labels") or {})
+            self._node(node).pods[uid] = pi
+            self._pods[uid] = _PodState(pi, node, assumed=False)
+            return
         if st is not None:
             self._remove(uid, st)
         pi = PodInfo.of(pod)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from datetime import UTC, datetime
@@ -209,7 +210,7 @@ class Scheduler:
             return
         node = result.node
         assumed = {**pod, "spec": {**pod["spec"], "nodeName": node}}
-        self.cache.assume(PodInfo.of(assumed), node)
+        self.cache.assume(dataclasses.replace(pi, pod=assumed), node)
         self.queue.done(qp.key)
         self._unnominate(pi.uid)
         self._spawn(self._bind(pod, node))
