@@ -144,13 +144,7 @@ _DNS1035_ERR = (
 )
 _CONFIG_KEY_FMT = "[-._a-zA-Z0-9]+"
 _CONFIG_KEY_ERR = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
-_C_IDENT_FMT = "[A-Za-z_][A-Za-z0-9_]*"
-_C_IDENT_ERR = (
-    "a valid C identifier must start with alphabetic character or '_', followed by a string of "
-    "alphanumeric characters or '_'"
-)
-
-_RE = {fmt: re.compile(fmt) for fmt in (_DNS1035_FMT, _CONFIG_KEY_FMT, _C_IDENT_FMT)}
+_RE = {fmt: re.compile(fmt) for fmt in (_DNS1035_FMT, _CONFIG_KEY_FMT)}
 
 
 def dns1035_label(value: str) -> list[str]:
@@ -171,12 +165,6 @@ def config_map_key(value: str) -> list[str]:
     elif value.startswith(".."):
         errs.append("must not start with '..'")
     return errs
-
-
-def c_identifier(value: str) -> list[str]:
-    if _RE[_C_IDENT_FMT].fullmatch(value):
-        return []
-    return [regex_error(_C_IDENT_ERR, _C_IDENT_FMT, "my_name", "MY_NAME", "MyName")]
 
 
 def relaxed_env_var_name(value: str) -> list[str]:
