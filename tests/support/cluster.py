@@ -11,11 +11,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 KUBECTL = shutil.which("kubectl") or "kubectl"
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -41,7 +43,7 @@ class Cluster:
         return f"https://127.0.0.1:{self.port}"
 
     def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """Run the real kubectl against this cluster; with check, a failure raises with its stderr."""
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
@@ -90,3 +92,44 @@ def start_cluster(
             cluster.stop()
             raise RuntimeError("pyk8s server did not become ready:\n" + "".join(cluster.output[-50:]))
     return cluster
+
+
+@dataclass
+class Agent:
+    process: subprocess.Popen[str]
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_agent(cluster: Cluster, data_dir: Path, *args: str) -> Agent:
+    """`pyk8s agent` joined with the cluster's token; its output goes to DATA_DIR/agent.log."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = (cluster.data_dir / "token").read_text().strip()
+    log = data_dir / "agent.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pyk8s.cli.main", "agent", "--server", cluster.url, "--token", token,
+             "--data-dir", str(data_dir), *args],
+            stdout=out, stderr=subprocess.STDOUT, text=True)
+    return Agent(proc, log)
+
+
+def wait_for(check: Callable[[], T], within: float = 30, what: str = "condition") -> T:
+    """Poll `check` until it returns something true; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within:.0f}s waiting for {what}")
+        time.sleep(0.2)
