@@ -224,3 +224,24 @@ async def test_kubectl_wait_for_complete(tmp_path: Path) -> None:
         assert out.strip() == "job.batch/one condition met"
         code, out = await kubectl(srv, tmp_path, "get", "job", "one")
         assert code == 0 and "Complete" in out and "1/1" in out, out
+
+
+async def test_container_restarts_count_toward_backoff_limit_on_failure() -> None:
+    async with api_server() as srv, controllers(srv, fast_job_controller) as (client, _):
+        spec = job("restarts", backoffLimit=1)["spec"]
+        spec["template"]["spec"]["restartPolicy"] = "OnFailure"
+        await client.create(JOBS, {**job("restarts"), "spec": spec})
+        [pod] = await until(lambda: _exactly(client, "restarts", 1), what="the pod")
+        m = pod["metadata"]
+        crashing = {"name": "c", "image": "busybox", "imageID": "", "ready": False, "restartCount": 2,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+        await client.patch(PODS, m["name"], {"status": {"phase": "Running", "containerStatuses": [crashing]}},
+                           "merge", "default", subresource="status")
+
+        async def failed() -> Obj | None:
+            j = await client.get(JOBS, "restarts", "default")
+            return j if "Failed" in conditions(j) else None
+
+        done = await until(failed, what="the Failed condition")
+        assert conditions(done)["Failed"]["reason"] == "BackoffLimitExceeded"
+        assert await running(client, "restarts") == []  # the crashing pod was stopped

@@ -190,3 +190,29 @@ async def test_adopts_an_orphan_member() -> None:
         pod = await until(adopted, what="web-0 adopted")
         assert pod["metadata"]["uid"] == made["metadata"]["uid"]  # the same pod, not a replacement
         assert pod["metadata"]["ownerReferences"][0]["controller"] is True
+
+
+async def test_claims_of_scaled_down_pods_follow_them_when_asked() -> None:
+    async with api_server() as srv, controllers(srv, new_statefulset_controller) as (client, _), \
+            FakeKubelet(client, SELECTOR):
+        policy = {"whenDeleted": "Retain", "whenScaled": "Delete"}
+        await client.create(STATEFULSETS, statefulset(replicas=2, volumeClaimTemplates=CLAIMS,
+                                                      persistentVolumeClaimRetentionPolicy=policy))
+
+        async def ready(n: int) -> bool:
+            st = await status(client)
+            return st.get("readyReplicas") == n and st.get("replicas") == n
+
+        await until(lambda: ready(2), what="two ready")
+        web1 = await client.get(PODS, "web-1", "default")
+        await client.patch(STATEFULSETS, "web", {"spec": {"replicas": 1}}, "merge", "default")
+
+        async def gone() -> bool:
+            return await names(client) == ["web-0"]
+
+        await until(gone, what="web-1 removed")
+        claim = await client.get(PVCS, "www-web-1", "default")
+        [ref] = claim["metadata"]["ownerReferences"]
+        assert (ref["kind"], ref["name"], ref["uid"]) == ("Pod", "web-1", web1["metadata"]["uid"])
+        kept = await client.get(PVCS, "www-web-0", "default")
+        assert not kept["metadata"].get("ownerReferences")

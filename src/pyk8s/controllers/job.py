@@ -116,6 +116,17 @@ def _pod_index(pod: Obj) -> int | None:
         return None
 
 
+def _restarts(spec: Obj, active: list[Obj]) -> int:
+    """With restartPolicy OnFailure the kubelet restarts failed containers in place; each restart counts
+    toward backoffLimit as a failed pod would (pastBackoffLimitOnFailure)."""
+    template_spec = (spec.get("template") or {}).get("spec") or {}
+    if template_spec.get("restartPolicy") != "OnFailure":
+        return 0
+    return sum(int(cs.get("restartCount") or 0) for p in active
+               for key in ("initContainerStatuses", "containerStatuses")
+               for cs in (p.get("status") or {}).get(key) or [])
+
+
 def _condition(status: Obj, type_: str) -> Obj | None:
     for cond in status.get("conditions") or []:
         if cond.get("type") == type_:
@@ -261,7 +272,7 @@ class JobController(Controller):
             deadline = spec.get("activeDeadlineSeconds")
             backoff_limit = int(spec.get("backoffLimit", 6) or 0)
             running_for = None if suspended or start is None else now_ts - start
-            if failed > backoff_limit:
+            if failed + _restarts(spec, active) > backoff_limit:
                 finishing = {"type": "FailureTarget", "reason": "BackoffLimitExceeded",
                              "message": _BACKOFF_MESSAGE}
             elif running_for is not None and deadline is not None and running_for >= int(deadline):

@@ -3,12 +3,14 @@
 Pod `<set>-<ordinal>` for every ordinal from `spec.ordinals.start`, labelled
 `statefulset.kubernetes.io/pod-name` and `apps.kubernetes.io/pod-index`, with hostname and subdomain
 (`serviceName`) for stable DNS, and a PersistentVolumeClaim `<claim>-<set>-<ordinal>` per
-volumeClaimTemplate (kept when the set goes, unless persistentVolumeClaimRetentionPolicy.whenDeleted is
-Delete). OrderedReady creates in ascending order, each pod waiting for its predecessors to be Running and
-Ready, and removes from the highest ordinal one at a time; Parallel does both at once. RollingUpdate
-replaces pods from the highest ordinal down to the partition, one at a time, each once the rest are
-ready; OnDelete waits for deletions. Templates are ControllerRevisions; pods carry the revision's name
-in `controller-revision-hash`. Names are stable, so a create that races a stale cache meets 409 and needs
+volumeClaimTemplate (kept when the set goes or scales down, unless persistentVolumeClaimRetentionPolicy
+says Delete: then the set, or the removed pod, owns the claim for the garbage collector).
+
+OrderedReady creates in ascending order, each pod waiting for its predecessors to be Running and Ready,
+and removes from the highest ordinal one at a time; Parallel does both at once. RollingUpdate replaces
+pods from the highest ordinal down to the partition, one at a time, each once the rest are ready;
+OnDelete waits for deletions. Templates are ControllerRevisions; pods carry the revision's name in
+`controller-revision-hash`. Names are stable, so a create that races a stale cache meets 409 and needs
 no expectations (as in Kubernetes). Orphan pods named as members and matched by the selector are
 adopted.
 """
@@ -202,6 +204,26 @@ class StatefulSetController(Controller):
         self.recorder.record(sts, NORMAL, "SuccessfulCreate",
                              f"create Pod {pod_name} in StatefulSet {set_name} successful")
 
+    async def _claims_follow_pod(self, sts: Obj, pod: Obj) -> None:
+        """persistentVolumeClaimRetentionPolicy.whenScaled Delete: a pod removed by a scale down owns its
+        claims, so the garbage collector deletes them with it."""
+        spec = sts.get("spec") or {}
+        if (spec.get("persistentVolumeClaimRetentionPolicy") or {}).get("whenScaled") != "Delete":
+            return
+        ordinal = _ordinal(sts["metadata"]["name"], pod)
+        assert ordinal is not None
+        meta = pod["metadata"]
+        ref = {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"],
+               "controller": True, "blockOwnerDeletion": True}
+        for template in spec.get("volumeClaimTemplates") or []:
+            cname = claim_name(template["metadata"]["name"], sts["metadata"]["name"], ordinal)
+            try:
+                await self.client.patch(PVCS, cname, {"metadata": {"ownerReferences": [ref]}}, "merge",
+                                        sts["metadata"]["namespace"])
+            except StatusError as e:
+                if e.code != 404:
+                    raise
+
     async def _delete_pod(self, sts: Obj, pod: Obj) -> None:
         set_name, pod_name = sts["metadata"]["name"], pod["metadata"]["name"]
         try:
@@ -262,6 +284,7 @@ class StatefulSetController(Controller):
                 continue
             if ordered and not all(_healthy(p) for p in by_ordinal.values()):
                 return
+            await self._claims_follow_pod(sts, victim)
             await self._delete_pod(sts, victim)
             if ordered:
                 return
