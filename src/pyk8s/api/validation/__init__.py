@@ -89,7 +89,7 @@ NAME_RULES: dict[tuple[str, str], NameRule] = {
     (_RBAC, "ClusterRoleBinding"): name_is_path_segment,
 }
 
-# Create-only request kinds whose metadata Kubernetes does not validate.
+# Kinds whose metadata Kubernetes does not validate: create-only requests, and core events.
 _NO_META = {
     ("", "Event"),  # core events keep the legacy rules only, for old clients
     ("", "Binding"),
@@ -104,6 +104,8 @@ _NO_META = {
 
 def validate(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
     """Every problem with `obj` (an update of `old` when given), with field paths; [] when valid."""
+    if not isinstance(obj, dict):
+        return f.type_check("", obj, dict, "an object")
     key = (info.group, info.kind)
     causes: list[Cause] = []
     if key not in _NO_META:
@@ -113,9 +115,9 @@ def validate(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None
         # Built-in kinds also hold finalizers without a domain to Kubernetes' own names.
         for fin in f.as_list(f.as_dict(obj.get("metadata")).get("finalizers")):
             causes += f.check("metadata.finalizers", str(fin), core.kube_finalizer_errors)
-        if old is not None:
+        if isinstance(old, dict):
             causes += validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
     validator = VALIDATORS.get(key)
     if validator is not None:
-        causes += validator(obj, old)
+        causes += validator(obj, old if isinstance(old, dict) else None)
     return causes
