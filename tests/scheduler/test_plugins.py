@@ -424,3 +424,23 @@ def test_num_feasible_nodes_to_find() -> None:
     assert num_feasible_nodes_to_find(1000) == 420  # 50% - 1000/125
     assert num_feasible_nodes_to_find(10000) == 500  # at least 5%
     assert num_feasible_nodes_to_find(200, 10) == 100  # never fewer than 100
+
+
+def test_nodes_left_out_by_a_pre_filter() -> None:
+    fw = Framework(default_plugins())
+    only_b = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["b"]}]}
+                ]
+            }
+        }
+    }
+    d = Diagnosis()
+    pod = mkpod(containers=[req("8")], affinity=only_b)
+    found = fw.find_feasible({}, pod, _snap(mknode("a"), mknode("b"), mknode("c")), d)
+    assert found is not None and found[0] == []
+    assert fit_error_message(3, d) == (
+        "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't satisfy plugin(s) [NodeAffinity]."
+    )

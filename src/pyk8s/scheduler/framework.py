@@ -130,6 +130,7 @@ class Diagnosis:
     node_status: dict[str, Status] = field(default_factory=dict)
     pre_filter_msg: str = ""
     post_filter_msg: str = ""
+    restricted_by: list[str] = field(default_factory=list)  # PreFilters that narrowed the nodes
 
 
 class FitError(Exception):
@@ -201,6 +202,7 @@ class Framework:
                 return None
             if isinstance(r, set):
                 allowed = r if allowed is None else allowed & r
+                diagnosis.restricted_by.append(p.name)
             active.append(p)
         return active, allowed
 
@@ -230,11 +232,15 @@ class Framework:
         total = len(nodes)
         if allowed is not None:
             nodes = [snap.by_name[n] for n in allowed if n in snap.by_name]
+            # Nodes a PreFilter left out (Go prints the plugin list as "[A B]").
+            absent = unschedulable(
+                diagnosis.restricted_by[0],
+                f"node(s) didn't satisfy plugin(s) [{' '.join(sorted(diagnosis.restricted_by))}]",
+                resolvable=False,
+            )
             for n in snap.nodes:
                 if n.name not in allowed:
-                    diagnosis.node_status[n.name] = unschedulable(
-                        "NodeAffinity", "node(s) didn't match Pod's node affinity/selector", resolvable=False
-                    )
+                    diagnosis.node_status[n.name] = absent
             total = len(nodes)
         want = num_feasible_nodes_to_find(len(snap.nodes), self.percentage)
         feasible: list[NodeInfo] = []
