@@ -256,6 +256,10 @@ class Scheduler:
         async with self._bind_slots:
             try:
                 await self.client.create_subresource(PODS, meta["name"], "binding", body, meta["namespace"])
+            except asyncio.CancelledError:  # stopped (or leadership lost): the pod is not placed
+                self.cache.forget(meta["uid"])
+                self.queue.add(pod)
+                raise
             except Exception as err:
                 self.cache.forget(meta["uid"])
                 self.queue.move_all(q.ASSIGNED_POD_DELETE)
