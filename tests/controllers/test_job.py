@@ -245,3 +245,40 @@ async def test_container_restarts_count_toward_backoff_limit_on_failure() -> Non
         done = await until(failed, what="the Failed condition")
         assert conditions(done)["Failed"]["reason"] == "BackoffLimitExceeded"
         assert await running(client, "restarts") == []  # the crashing pod was stopped
+
+
+async def test_pod_failure_policy() -> None:
+    policy = {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                        {"action": "FailJob", "onExitCodes": {"containerName": "c", "operator": "In",
+                                                              "values": [42]}}]}
+    async with api_server() as srv, controllers(srv, fast_job_controller) as (client, _):
+        await client.create(JOBS, job("policy", backoffLimit=0, podFailurePolicy=policy))
+        [pod] = await until(lambda: _exactly(client, "policy", 1), what="the pod")
+        m = pod["metadata"]
+        evicted = {"phase": "Failed", "conditions": [{"type": "DisruptionTarget", "status": "True",
+                                                      "reason": "EvictionByEvictionAPI"}]}
+        await client.patch(PODS, m["name"], {"status": evicted}, "merge", "default", subresource="status")
+        # ignored: not counted against backoffLimit 0, and replaced
+        second = await until(lambda: _other_than(client, "policy", m["name"]), what="a replacement")
+        j = await client.get(JOBS, "policy", "default")
+        assert "failed" not in j["status"] and not conditions(j).get("Failed")
+        exited = {"phase": "Failed", "containerStatuses": [
+            {"name": "c", "image": "busybox", "imageID": "", "ready": False, "restartCount": 0,
+             "state": {"terminated": {"exitCode": 42, "reason": "Error"}}}]}
+        await client.patch(PODS, second["metadata"]["name"], {"status": exited}, "merge", "default",
+                           subresource="status")
+
+        async def failed() -> Obj | None:
+            j = await client.get(JOBS, "policy", "default")
+            return j if "Failed" in conditions(j) else None
+
+        done = await until(failed, what="the job failed by the policy")
+        cond = conditions(done)["Failed"]
+        assert cond["reason"] == "PodFailurePolicy"
+        assert cond["message"] == (f"Container c for pod default/{second['metadata']['name']} failed with "
+                                   "exit code 42 matching FailJob rule at index 1")
+
+
+async def _other_than(client: Client, name: str, pod_name: str) -> Obj | None:
+    got = [p for p in await running(client, name) if p["metadata"]["name"] != pod_name]
+    return got[0] if len(got) == 1 else None

@@ -2,7 +2,9 @@
 
 completions and parallelism, completionMode NonIndexed or Indexed (each index's pod labelled and
 annotated `batch.kubernetes.io/job-completion-index`, hostname `<job>-<index>`), backoffLimit with an
-exponential back-off between replacements of failed pods, activeDeadlineSeconds, suspend, and the
+exponential back-off between replacements of failed pods (container restarts count under OnFailure),
+podFailurePolicy rules (FailJob, Ignore, Count; FailIndex counts, as backoffLimitPerIndex is not
+implemented), activeDeadlineSeconds, suspend, and the
 conditions of Kubernetes 1.32: SuccessCriteriaMet then Complete, FailureTarget then Failed — the terminal
 condition only once no pod of the job is still running, so `kubectl wait --for=condition=complete` means
 what it says.
@@ -125,6 +127,34 @@ def _restarts(spec: Obj, active: list[Obj]) -> int:
     return sum(int(cs.get("restartCount") or 0) for p in active
                for key in ("initContainerStatuses", "containerStatuses")
                for cs in (p.get("status") or {}).get(key) or [])
+
+
+def _failure_policy_match(policy: Obj, pod: Obj) -> tuple[str, str] | None:
+    """(action, message) of the first podFailurePolicy rule a failed pod matches (matchPodFailurePolicy).
+    Exit code 0 never matches; onPodConditions match a condition's type and status (default True)."""
+    meta = pod["metadata"]
+    pod_status = pod.get("status") or {}
+    statuses = (pod_status.get("initContainerStatuses") or []) + (pod_status.get("containerStatuses") or [])
+    for index, rule in enumerate(policy.get("rules") or []):
+        action = str(rule.get("action") or "")
+        on_exit = rule.get("onExitCodes")
+        if on_exit:
+            values = set(on_exit.get("values") or [])
+            for cs in statuses:
+                if on_exit.get("containerName") and cs.get("name") != on_exit["containerName"]:
+                    continue
+                code = ((cs.get("state") or {}).get("terminated") or {}).get("exitCode")
+                if not code or (code in values) != (on_exit.get("operator") == "In"):
+                    continue
+                return action, (f"Container {cs.get('name')} for pod {meta['namespace']}/{meta['name']} "
+                                f"failed with exit code {code} matching {action} rule at index {index}")
+        for want in rule.get("onPodConditions") or []:
+            for cond in pod_status.get("conditions") or []:
+                wanted = (want.get("type"), want.get("status", "True"))
+                if (cond.get("type"), cond.get("status")) == wanted:
+                    return action, (f"Pod {meta['namespace']}/{meta['name']} has condition {cond['type']} "
+                                    f"matching {action} rule at index {index}")
+    return None
 
 
 def _condition(status: Obj, type_: str) -> Obj | None:
@@ -253,6 +283,16 @@ class JobController(Controller):
         completions = spec.get("completions")
         parallelism = int(spec.get("parallelism", 1) or 0)
 
+        fail_job: str | None = None
+        if spec.get("podFailurePolicy"):
+            counted: list[Obj] = []
+            for p in failed_pods:
+                action, message = _failure_policy_match(spec["podFailurePolicy"], p) or ("Count", "")
+                if action == "FailJob" and fail_job is None:
+                    fail_job = message
+                if action != "Ignore":  # Ignore: the failure does not count toward backoffLimit
+                    counted.append(p)
+            failed_pods = counted
         failed = max(int(status.get("failed") or 0), len(failed_pods))
         if indexed:
             done = parse_indexes(status.get("completedIndexes"))
@@ -272,7 +312,9 @@ class JobController(Controller):
             deadline = spec.get("activeDeadlineSeconds")
             backoff_limit = int(spec.get("backoffLimit", 6) or 0)
             running_for = None if suspended or start is None else now_ts - start
-            if failed + _restarts(spec, active) > backoff_limit:
+            if fail_job is not None:
+                finishing = {"type": "FailureTarget", "reason": "PodFailurePolicy", "message": fail_job}
+            elif failed + _restarts(spec, active) > backoff_limit:
                 finishing = {"type": "FailureTarget", "reason": "BackoffLimitExceeded",
                              "message": _BACKOFF_MESSAGE}
             elif running_for is not None and deadline is not None and running_for >= int(deadline):
