@@ -127,6 +127,14 @@ async def test_pods_run_complete_and_are_deleted_like_a_kubelet_would() -> None:
             return "web" not in names
 
         await until(gone, what="web deleted")
+        # A pod bound later, as the scheduler binds, is seen and played too.
+        late = pod("late", "")
+        del late["spec"]["nodeName"]
+        await client.create(PODS, late)
+        await client.create_subresource(PODS, "late", "binding", {
+            "apiVersion": "v1", "kind": "Binding", "metadata": {"name": "late"},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": "hollow-0"}}, "default")
+        await until(lambda: phase("late", "Running"), what="late Running")
         # A pod bound to a node the agent does not play is left alone.
         assert (await client.get(PODS, "elsewhere", "default"))["status"]["phase"] == "Pending"
 

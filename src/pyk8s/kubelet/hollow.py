@@ -112,7 +112,8 @@ class HollowNodes(Controller):
         self._leases: dict[str, Obj] = {}
         self.registered = asyncio.Event()
         self.informers = SharedInformerFactory(client)
-        self.pods = self.informers.informer(PODS)
+        # Bound pods only: the scheduler's pending pods are none of a node's business.
+        self.pods = self.informers.informer(PODS, field_selector="spec.nodeName!=")
         self.nodes = self.informers.informer(NODES, label_selector="type=hollow")
         self.pods.add_handler(self._pod_event, lambda _old, new: self._pod_event(new), None)
         self.nodes.add_handler(self._node_event, lambda _old, new: self._node_event(new), self._node_event)
