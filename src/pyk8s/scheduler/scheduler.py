@@ -253,22 +253,21 @@ class Scheduler:
             "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
             "target": {"apiVersion": "v1", "kind": "Node", "name": node},
         }
-        async with self._bind_slots:
-            try:
+        try:
+            async with self._bind_slots:
                 await self.client.create_subresource(PODS, meta["name"], "binding", body, meta["namespace"])
-            except asyncio.CancelledError:  # stopped (or leadership lost): the pod is not placed
-                self.cache.forget(meta["uid"])
-                self.queue.add(pod)
-                raise
-            except Exception as err:
-                self.cache.forget(meta["uid"])
-                self.queue.move_all(q.ASSIGNED_POD_DELETE)
-                if isinstance(err, StatusError) and err.code == 404:
-                    return
-                message = f"Binding rejected: {err}"
-                self.recorder.record(pod, "Warning", "FailedScheduling", message)
-                self.queue.add_unschedulable(pod, error=True)
+        except asyncio.CancelledError:  # stopped (or leadership lost): the pod is not placed
+            self.cache.forget(meta["uid"])
+            self.queue.add(pod)
+            raise
+        except Exception as err:
+            self.cache.forget(meta["uid"])
+            self.queue.move_all(q.ASSIGNED_POD_DELETE)
+            if isinstance(err, StatusError) and err.code == 404:
                 return
+            self.recorder.record(pod, "Warning", "FailedScheduling", f"Binding rejected: {err}")
+            self.queue.add_unschedulable(pod, error=True)
+            return
         self.cache.finish_binding(meta["uid"])
         self._conditions.pop(meta["uid"], None)
         self.scheduled += 1
