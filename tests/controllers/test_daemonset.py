@@ -211,3 +211,36 @@ async def test_kubectl_rollout_status(tmp_path: Path) -> None:
             revisions = (await client.list(CONTROLLER_REVISIONS, "default"))["items"]
             # the first template is current again, under a new number
             assert sorted(r["revision"] for r in revisions) == [2, 3]
+
+
+async def test_surge_starts_the_new_pod_before_the_old_goes() -> None:
+    strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    async with api_server() as srv, controllers(srv, new_daemonset_controller) as (client, _):
+        for name in ("a", "b"):
+            await client.create(NODES, node(name))
+        await client.create(DAEMONSETS, daemonset("busybox:1", updateStrategy=strategy))
+        async with kubelet(client):
+            async def images() -> dict[str, list[str]]:
+                out: dict[str, list[str]] = {}
+                for p in await pods(client, SELECTOR):
+                    out.setdefault(target_node(p) or "", []).append(p["spec"]["containers"][0]["image"])
+                return out
+
+            async def all_on(image: str) -> bool:
+                return await images() == {"a": [image], "b": [image]}
+
+            await until(lambda: all_on("busybox:1"), what="first generation")
+            await client.patch(DAEMONSETS, "agent", {"spec": {"template": {"spec": {"containers": [
+                {"name": "c", "image": "busybox:2"}]}}}}, "strategic", "default")
+            seen_two = False
+
+            async def rolled() -> bool:
+                nonlocal seen_two
+                now = await images()
+                seen_two = seen_two or any(len(v) == 2 for v in now.values())
+                # never a node without a pod: maxUnavailable 0
+                assert set(now) == {"a", "b"}, now
+                return now == {"a": ["busybox:2"], "b": ["busybox:2"]}
+
+            await until(rolled, within=15, what="surged rollout done")
+            assert seen_two  # a node held the old and the new pod at once

@@ -216,3 +216,33 @@ async def test_claims_of_scaled_down_pods_follow_them_when_asked() -> None:
         assert (ref["kind"], ref["name"], ref["uid"]) == ("Pod", "web-1", web1["metadata"]["uid"])
         kept = await client.get(PVCS, "www-web-0", "default")
         assert not kept["metadata"].get("ownerReferences")
+
+
+async def test_on_delete_updates_only_deleted_pods() -> None:
+    async with api_server() as srv, controllers(srv, new_statefulset_controller) as (client, _), \
+            FakeKubelet(client, SELECTOR):
+        await client.create(STATEFULSETS, statefulset(replicas=2, updateStrategy={"type": "OnDelete"}))
+
+        async def ready() -> Obj | None:
+            st = await status(client)
+            return st if st.get("readyReplicas") == 2 else None
+
+        await until(ready, what="two ready")
+        await client.patch(STATEFULSETS, "web", {"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "image": "busybox:2"}]}}}}, "strategic", "default")
+
+        async def observed() -> Obj | None:
+            st = await status(client)
+            return st if st.get("observedGeneration") == 2 else None
+
+        st = await until(observed, what="the new template observed")
+        assert st["currentRevision"] != st["updateRevision"]
+        assert {p["spec"]["containers"][0]["image"] for p in await pods(client, SELECTOR)} == {"busybox:1"}
+        await client.delete(PODS, "web-1", "default", grace_period_seconds=0)
+
+        async def web1_updated() -> bool:
+            got = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"]
+                   for p in await pods(client, SELECTOR)}
+            return got == {"web-0": "busybox:1", "web-1": "busybox:2"}
+
+        await until(web1_updated, what="web-1 recreated from the new template")
