@@ -22,7 +22,7 @@ run: setup
 	$(BIN)/pyk8s server $(ARGS)
 
 lint: setup
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
