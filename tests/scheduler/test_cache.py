@@ -54,3 +54,15 @@ def test_pods_before_their_node_and_node_removal() -> None:
     assert cache.snapshot().nodes == []
     cache.remove_pod(pod("early", "later"))
     assert cache.pod_count() == 0
+
+
+def test_tainted_and_cordoned_nodes_tracked() -> None:
+    cache = Cache()
+    tainted = node("a")
+    tainted["spec"] = {"taints": [{"key": "k", "effect": "NoSchedule"}], "unschedulable": True}
+    cache.add_node(tainted)
+    cache.add_node(node("b"))
+    snap = cache.snapshot()
+    assert snap.tainted == {"a"} and snap.cordoned == {"a"}
+    cache.update_node(node("a"))  # taint and cordon lifted
+    assert not snap.tainted and not snap.cordoned

@@ -27,6 +27,8 @@ class Cache:
         self._nodes: dict[str, NodeInfo] = {}
         self._pods: dict[str, _PodState] = {}  # uid → state
         self._snapshot: Snapshot | None = None
+        self._tainted: set[str] = set()
+        self._cordoned: set[str] = set()
         self.namespace_labels: Any = lambda ns: None
 
     # --- nodes ------------------------------------------------------------------------------------
@@ -42,6 +44,11 @@ class Cache:
         ni = self._node(name)
         had = ni.node is not None
         ni.set_node(node)
+        for names, present in ((self._tainted, ni.taints), (self._cordoned, ni.unschedulable)):
+            if present:
+                names.add(name)
+            else:
+                names.discard(name)
         if not had:
             self._snapshot = None
         return ni
@@ -52,6 +59,8 @@ class Cache:
         ni = self._nodes.get(name)
         if ni is None:
             return
+        self._tainted.discard(name)
+        self._cordoned.discard(name)
         if ni.pods:  # its pods stay accounted until they are deleted
             ni.node = None
         else:
@@ -66,7 +75,7 @@ class Cache:
         """The nodes in a stable order; rebuilt only when nodes come or go."""
         if self._snapshot is None:
             nodes = [n for n in self._nodes.values() if n.node is not None]
-            self._snapshot = Snapshot(nodes, self.namespace_labels)
+            self._snapshot = Snapshot(nodes, self.namespace_labels, self._tainted, self._cordoned)
         return self._snapshot
 
     @property

@@ -50,15 +50,23 @@ class Snapshot:
     preemption swaps in clones with `replace`."""
 
     def __init__(
-        self, nodes: Sequence[NodeInfo], namespaces: Callable[[str], dict[str, str] | None] = lambda ns: None
+        self,
+        nodes: Sequence[NodeInfo],
+        namespaces: Callable[[str], dict[str, str] | None] = lambda ns: None,
+        tainted: set[str] | None = None,
+        cordoned: set[str] | None = None,
     ) -> None:
         self.nodes = list(nodes)
         self.by_name = {n.name: n for n in self.nodes}
         self.namespace_labels = namespaces
+        # Names of nodes with taints and of cordoned nodes (the cache passes its live sets), so that pods
+        # skip those filters in clusters that have neither.
+        self.tainted = tainted if tainted is not None else {n.name for n in self.nodes if n.taints}
+        self.cordoned = cordoned if cordoned is not None else {n.name for n in self.nodes if n.unschedulable}
 
     def replace(self, node: NodeInfo) -> Snapshot:
-        s = Snapshot([node if n.name == node.name else n for n in self.nodes], self.namespace_labels)
-        return s
+        nodes = [node if n.name == node.name else n for n in self.nodes]
+        return Snapshot(nodes, self.namespace_labels, self.tainted, self.cordoned)
 
     def with_affinity(self) -> list[NodeInfo]:
         return [n for n in self.nodes if n.with_affinity]

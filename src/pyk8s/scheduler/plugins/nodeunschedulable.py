@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyk8s.scheduler.framework import CycleState, Plugin, Status, unschedulable
+from pyk8s.scheduler.framework import SKIP, CycleState, Plugin, Snapshot, Status, unschedulable
 from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
 from pyk8s.scheduler.plugins.tainttoleration import tolerated, tolerations_of
 
@@ -18,6 +18,9 @@ def fits(pod: PodInfo, node: NodeInfo) -> bool:
 class NodeUnschedulable(Plugin):
     name = NAME
     filters = True
+
+    def pre_filter(self, state: CycleState, pod: PodInfo, snap: Snapshot) -> Status | set[str] | None:
+        return None if snap.cordoned else SKIP
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         return None if fits(pod, node) else unschedulable(NAME, ERR_REASON, resolvable=False)

@@ -80,13 +80,16 @@ class TaintToleration(Plugin):
     scores = True
     weight = 3
 
+    def pre_filter(self, state: CycleState, pod: PodInfo, snap: Snapshot) -> Status | set[str] | None:
+        return None if snap.tainted else SKIP
+
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         return fits(pod, node)
 
     def pre_score(
         self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot
     ) -> Status | None:
-        if not any(n.taints for n in nodes):
+        if not snap.tainted:
             return SKIP
         state[NAME] = [
             t for t in tolerations_of(pod) if (t.get("effect") or "PreferNoSchedule") == "PreferNoSchedule"
