@@ -219,28 +219,37 @@ async def test_surge_starts_the_new_pod_before_the_old_goes() -> None:
         for name in ("a", "b"):
             await client.create(NODES, node(name))
         await client.create(DAEMONSETS, daemonset("busybox:1", updateStrategy=strategy))
+
+        async def images() -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for p in await pods(client, SELECTOR):
+                out.setdefault(target_node(p) or "", []).append(p["spec"]["containers"][0]["image"])
+            return {k: sorted(v) for k, v in out.items()}
+
         async with kubelet(client):
-            async def images() -> dict[str, list[str]]:
-                out: dict[str, list[str]] = {}
-                for p in await pods(client, SELECTOR):
-                    out.setdefault(target_node(p) or "", []).append(p["spec"]["containers"][0]["image"])
-                return out
+            async def first() -> bool:
+                st = (await client.get(DAEMONSETS, "agent", "default")).get("status") or {}
+                # available, or the rollout would rightly replace the old pods at once
+                ready = st.get("numberAvailable") == 2
+                return ready and await images() == {"a": ["busybox:1"], "b": ["busybox:1"]}
 
-            async def all_on(image: str) -> bool:
-                return await images() == {"a": [image], "b": [image]}
+            await until(first, what="first generation available")
+        # no kubelet now: the surged pod cannot become ready, so the rollout holds still where it is
+        await client.patch(DAEMONSETS, "agent", {"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "image": "busybox:2"}]}}}}, "strategic", "default")
 
-            await until(lambda: all_on("busybox:1"), what="first generation")
-            await client.patch(DAEMONSETS, "agent", {"spec": {"template": {"spec": {"containers": [
-                {"name": "c", "image": "busybox:2"}]}}}}, "strategic", "default")
-            seen_two = False
+        async def surged() -> dict[str, list[str]] | None:
+            now = await images()
+            return now if sorted(map(len, now.values())) == [1, 2] else None
 
+        held = await until(surged, what="one node with the old and the new pod")
+        two = next(n for n, v in held.items() if len(v) == 2)
+        assert held[two] == ["busybox:1", "busybox:2"]
+        assert held["b" if two == "a" else "a"] == ["busybox:1"]  # maxSurge 1: the other node waits
+        async with kubelet(client):
             async def rolled() -> bool:
-                nonlocal seen_two
                 now = await images()
-                seen_two = seen_two or any(len(v) == 2 for v in now.values())
-                # never a node without a pod: maxUnavailable 0
-                assert set(now) == {"a", "b"}, now
+                assert set(now) == {"a", "b"}, now  # never a node without a pod: maxUnavailable 0
                 return now == {"a": ["busybox:2"], "b": ["busybox:2"]}
 
             await until(rolled, within=15, what="surged rollout done")
-            assert seen_two  # a node held the old and the new pod at once
