@@ -10,8 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from pyk8s.client.client import Client
-from pyk8s.controllers.daemonset import DAEMONSETS, NODES, new_daemonset_controller, target_node, tolerates
+from pyk8s.client.events import EVENTS
+from pyk8s.controllers.daemonset import (
+    DAEMONSETS,
+    NODES,
+    DaemonSetController,
+    new_daemonset_controller,
+    target_node,
+    tolerates,
+)
 from pyk8s.controllers.history import CONTROLLER_REVISION_HASH_LABEL, CONTROLLER_REVISIONS
+from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import PODS
 from tests.controllers._apps import api_server, controllers, make_ready, pods, until
 from tests.controllers.test_job import kubectl, needs_kubectl
@@ -253,3 +262,33 @@ async def test_surge_starts_the_new_pod_before_the_old_goes() -> None:
                 return now == {"a": ["busybox:2"], "b": ["busybox:2"]}
 
             await until(rolled, within=15, what="surged rollout done")
+
+
+async def test_failed_pods_are_replaced_with_backoff() -> None:
+    def factory(ctx: ControllerContext) -> DaemonSetController:
+        return DaemonSetController(ctx.client, ctx.informers, ctx.recorder("daemonset-controller"),
+                                   failed_pod_backoff=0.05)
+
+    async with api_server() as srv, controllers(srv, factory) as (client, [ctrl]):
+        await client.create(NODES, node("a"))
+        await client.create(DAEMONSETS, daemonset())
+        seen: list[str] = []
+        for round_ in range(2):
+            async def fresh() -> Obj | None:
+                got = [p for p in await pods(client, SELECTOR) if p["metadata"]["name"] not in seen]
+                return got[0] if got else None
+
+            pod = await until(fresh, what=f"pod {round_}")
+            seen.append(pod["metadata"]["name"])
+            await client.patch(PODS, pod["metadata"]["name"], {"status": {"phase": "Failed"}}, "merge",
+                               "default", subresource="status")
+        await until(fresh, what="the second failed pod replaced after its back-off")
+        assert set(ctrl._failed_backoff) == {"default/agent/a"}
+        delay, _ = ctrl._failed_backoff["default/agent/a"]
+        assert delay == 0.1  # doubled once: the second failure waited longer than the first
+
+        async def warned() -> bool:
+            events = (await client.list(EVENTS, "default"))["items"]
+            return sum(e.get("count", 1) for e in events if e["reason"] == "FailedDaemonPod") >= 2
+
+        await until(warned, what="FailedDaemonPod events")

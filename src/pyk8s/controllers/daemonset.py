@@ -15,6 +15,7 @@ import asyncio
 import copy
 import logging
 import math
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -171,11 +172,14 @@ class DaemonSetController(Controller):
     name = "daemonset"
 
     def __init__(self, client: Client, informers: SharedInformerFactory, recorder: EventRecorder, *,
-                 workers: int = 2) -> None:
+                 workers: int = 2, failed_pod_backoff: float = 1.0) -> None:
         super().__init__(workers=workers)
         self.client = client
         self.recorder = recorder
         self.expectations = ControllerExpectations()
+        self.failed_pod_backoff = failed_pod_backoff
+        self.max_failed_pod_backoff = 900.0
+        self._failed_backoff: dict[str, tuple[float, float]] = {}  # "ns/ds/node" → (delay, since)
         self.sets = informers.informer(DAEMONSETS)
         self.pods = informers.informer(PODS)
         self.nodes = informers.informer(NODES)
@@ -229,6 +233,8 @@ class DaemonSetController(Controller):
         ds = self.sets.lister.get(name, ns)
         if ds is None:
             self.expectations.delete_expectations(key)
+            for k in [k for k in self._failed_backoff if k.startswith(f"{key}/")]:
+                del self._failed_backoff[k]
             return None
         if ds["metadata"].get("deletionTimestamp"):
             return None
@@ -301,6 +307,7 @@ class DaemonSetController(Controller):
         add_daemon_tolerations(template_spec)
         create: list[str] = []
         delete: list[Obj] = []
+        backoff_wait: float | None = None
         nodes = {n["metadata"]["name"]: n for n in self.nodes.lister.list()}
         for node_name, node in nodes.items():
             should_run, should_continue = _node_should_run(template_spec, node)
@@ -310,10 +317,14 @@ class DaemonSetController(Controller):
             elif should_continue:
                 failed = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
                 for p in failed:
+                    wait = self._failed_pod_backoff(f"{key}/{node_name}")
+                    if wait > 0:  # a kubelet that keeps rejecting the pod must not make us hot-loop
+                        backoff_wait = wait if backoff_wait is None else min(backoff_wait, wait)
+                        continue
                     self.recorder.record(ds, WARNING, "FailedDaemonPod",
                                          f"Found failed daemon pod {p['metadata']['namespace']}/"
                                          f"{p['metadata']['name']} on node {node_name}, will try to kill it")
-                delete.extend(failed)
+                    delete.append(p)
                 alive = [p for p in pods if p not in failed]  # a failed one is replaced on the next sync
                 if len(alive) > 1 and not self._surging(ds, alive, hash_):
                     delete.extend(alive[1:])  # keep the oldest
@@ -327,7 +338,20 @@ class DaemonSetController(Controller):
             create += more_create
             delete += more_delete
         await self._sync_nodes(ds, key, create, delete, hash_)
+        if backoff_wait is not None:
+            requeue = backoff_wait if requeue is None else min(requeue, backoff_wait)
         return requeue
+
+    def _failed_pod_backoff(self, key: str) -> float:
+        """Seconds until a failed pod on this node may be deleted again (failedPodsBackoff: 1 s doubling
+        to 15 min); 0 means now, and starts the next, longer, wait."""
+        now = time.monotonic()
+        delay, since = self._failed_backoff.get(key, (0.0, 0.0))
+        if delay and now - since < delay:
+            return delay - (now - since)
+        self._failed_backoff[key] = (min(delay * 2, self.max_failed_pod_backoff) if delay
+                                     else self.failed_pod_backoff, now)
+        return 0.0
 
     def _surging(self, ds: Obj, pods: list[Obj], hash_: str) -> bool:
         """Two pods on a node during a surge rollout: the old one goes once the new one is available."""
