@@ -265,6 +265,8 @@ class JobController(Controller):
             self.expectations.delete_expectations(key)
             self._backoff.pop(key, None)
             return None
+        if job["metadata"].get("deletionTimestamp"):
+            return None  # being deleted (foreground: the garbage collector removes its pods; never fight it)
         status: Obj = copy.deepcopy(job.get("status") or {})
         if _is_true(status, "Complete") or _is_true(status, "Failed"):
             self._backoff.pop(key, None)
