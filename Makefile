@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: setup run test lint unit e2e bench clean
 
 setup: debian $(STAMP)
+	$(BIN)/pyk8s images seed
 
 debian:
 	@scripts/install-debian-packages

@@ -15,10 +15,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pyk8s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from pyk8s.cli import agent, server
+    from pyk8s.cli import agent, images, server
 
     server.add_parser(sub)
     agent.add_parser(sub)
+    images.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,225 @@
+"""Pulling an image over the OCI distribution API into the store.
+
+Manifest (an index or list resolves to linux/<host arch>), config and layers, each checked against its
+digest; blobs already in the store are not fetched again. Authentication as registries ask for it: a
+`WWW-Authenticate: Bearer realm=…,service=…` challenge sends us to the token endpoint (with basic
+credentials when we have them); a `Basic` challenge takes the credentials directly. Credentials come from
+imagePullSecrets first, then `registries.yaml`. Failures are ImagePullError (reason ErrImagePull) carrying
+the registry's own words: "manifest unknown", "unauthorized: authentication required" …
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import re
+import ssl
+
+import aiohttp
+import orjson
+
+from pyk8s.kubelet.cri import Image, ImagePullError, RegistryAuth
+from pyk8s.kubelet.images import oci, reference
+from pyk8s.kubelet.images.registries import Endpoint, HostConfig, RegistriesConfig
+from pyk8s.kubelet.images.store import DigestMismatch, ImageStore
+
+MANIFEST_ACCEPT = ", ".join((oci.OCI_INDEX, oci.DOCKER_LIST, oci.OCI_MANIFEST, oci.DOCKER_MANIFEST))
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+_PARALLEL_BLOBS = 4
+_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_read=60)
+
+
+class _Unreachable(Exception):
+    """The endpoint could not be spoken to at all: try the next one."""
+
+
+class _RegistryError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _credentials(registry: str, ep: Endpoint, auths: list[RegistryAuth], cfg: HostConfig) -> tuple[str, str]:
+    for a in auths:
+        if reference.registry_host(a.server) in (ep.host, registry):
+            if a.username or a.password:
+                return a.username, a.password
+            if a.auth:
+                user, _, password = base64.b64decode(a.auth).decode().partition(":")
+                return user, password
+    if cfg.username or cfg.password:
+        return cfg.username, cfg.password
+    if cfg.auth:
+        user, _, password = base64.b64decode(cfg.auth).decode().partition(":")
+        return user, password
+    return "", ""
+
+
+async def _error_text(resp: aiohttp.ClientResponse) -> str:
+    """The registry's `errors` list as docker prints it: "manifest unknown: manifest unknown"."""
+    try:
+        doc = orjson.loads(await resp.read())
+        errs = [f"{str(e.get('code', '')).lower().replace('_', ' ')}: {e.get('message', '')}"
+                for e in doc.get("errors") or []]
+        if errs:
+            return "; ".join(errs)
+    except (orjson.JSONDecodeError, AttributeError, aiohttp.ClientError):
+        pass
+    return f"unexpected status from the registry: {resp.status} {resp.reason}"
+
+
+class _Registry:
+    """One endpoint's session: a base URL that answered, and the Authorization header it asked for."""
+
+    def __init__(self, session: aiohttp.ClientSession, ep: Endpoint, repo: str,
+                 creds: tuple[str, str], ssl_ctx: ssl.SSLContext | bool) -> None:
+        self._session = session
+        self._ep = ep
+        self._repo = repo
+        self._creds = creds
+        self._ssl = ssl_ctx
+        self._base = ""
+        self._authorization = ""
+
+    async def _open(self, url: str, accept: str) -> aiohttp.ClientResponse:
+        headers = {"Accept": accept}
+        if self._authorization:
+            headers["Authorization"] = self._authorization
+        return await self._session.get(url, headers=headers, ssl=self._ssl)
+
+    async def get(self, path: str, accept: str = "*/*") -> aiohttp.ClientResponse:
+        """GET `/v2/<repo>/<path>`, authenticating when challenged; raises _RegistryError unless 200."""
+        urls = [self._base] if self._base else list(self._ep.urls)
+        for i, base in enumerate(urls):
+            url = f"{base}{self._ep.path}/v2/{self._repo}/{path}"
+            try:
+                resp = await self._open(url, accept)
+                if resp.status == 401 and not self._authorization:
+                    challenge = resp.headers.get("WWW-Authenticate", "")
+                    resp.release()
+                    await self._authenticate(challenge)
+                    resp = await self._open(url, accept)
+            except (TimeoutError, aiohttp.ClientConnectionError, ssl.SSLError) as e:
+                if i + 1 < len(urls):
+                    continue  # a loopback registry without TLS: try http
+                raise _Unreachable(f"failed to do request: GET {url}: {e}") from e
+            self._base = base
+            if resp.status != 200:
+                text = await _error_text(resp)
+                resp.release()
+                raise _RegistryError(resp.status, text)
+            return resp
+        raise _Unreachable(f"no usable address for {self._ep.host}")
+
+    async def _authenticate(self, challenge: str) -> None:
+        scheme, _, rest = challenge.partition(" ")
+        user, password = self._creds
+        if scheme.lower() == "basic":
+            if not (user or password):
+                return  # the retry answers 401 with the registry's message
+            self._authorization = aiohttp.BasicAuth(user, password).encode()
+        elif scheme.lower() == "bearer":
+            params = dict(_CHALLENGE_PARAM.findall(rest))
+            realm = params.get("realm", "")
+            if not realm:
+                raise _RegistryError(401, f"unauthorized: bad challenge from the registry: {challenge}")
+            query = {"scope": params.get("scope") or f"repository:{self._repo}:pull"}
+            if params.get("service"):
+                query["service"] = params["service"]
+            auth = aiohttp.BasicAuth(user, password) if (user or password) else None
+            try:
+                async with self._session.get(realm, params=query, auth=auth, ssl=self._ssl) as resp:
+                    if resp.status != 200:
+                        raise _RegistryError(resp.status, f"failed to fetch an anonymous token: "
+                                             f"{await _error_text(resp)}" if auth is None else
+                                             f"failed to fetch an oauth token: {await _error_text(resp)}")
+                    doc = orjson.loads(await resp.read())
+            except (TimeoutError, aiohttp.ClientError) as e:
+                raise _Unreachable(f"failed to fetch a token from {realm}: {e}") from e
+            token = doc.get("token") or doc.get("access_token")
+            if not token:
+                raise _RegistryError(401, "unauthorized: the token endpoint returned no token")
+            self._authorization = f"Bearer {token}"
+
+    async def manifest(self, ref: str, expected: str | None) -> tuple[str, bytes, str]:
+        resp = await self.get(f"manifests/{ref}", MANIFEST_ACCEPT)
+        body = await resp.read()
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        if expected and digest != expected:
+            raise DigestMismatch(f"manifest digest {digest} does not match {expected}")
+        return digest, body, resp.headers.get("Content-Type", "").split(";")[0]
+
+    async def blob(self, store: ImageStore, digest: str) -> None:
+        resp = await self.get(f"blobs/{digest}")
+        w = store.blob_writer(digest)
+        try:
+            async for chunk in resp.content.iter_chunked(1 << 18):
+                w.write(chunk)
+            await asyncio.to_thread(w.commit)
+        except BaseException:
+            w.abort()
+            raise
+        finally:
+            resp.release()
+
+
+async def _pull_from(store: ImageStore, ref: reference.Reference, reg: _Registry) -> tuple[str, str]:
+    """Fetch everything the image needs; return its top-level digest and media type."""
+    top, body, content_type = await reg.manifest(ref.reference, ref.digest or None)
+    store.write_blob(body, top)
+    doc = orjson.loads(body)
+    mt = oci.media_type(doc, content_type)
+    digest = top
+    while oci.media_type(doc, content_type) in oci.INDEX_TYPES:
+        chosen = oci.choose_platform(doc)
+        if chosen is None:
+            raise ImagePullError(f'failed to pull image "{ref}": no matching manifest for '
+                                 f"linux/{oci.host_arch()} in the manifest list entries")
+        digest, body, content_type = await reg.manifest(chosen["digest"], chosen["digest"])
+        store.write_blob(body, digest)
+        doc = orjson.loads(body)
+    if oci.media_type(doc, content_type) not in oci.MANIFEST_TYPES:
+        raise ImagePullError(f'failed to pull image "{ref}": unsupported manifest type {content_type!r}')
+    wanted = [doc["config"]["digest"], *(layer["digest"] for layer in doc.get("layers") or [])]
+    limit = asyncio.Semaphore(_PARALLEL_BLOBS)
+
+    async def fetch(d: str) -> None:
+        if store.has_blob(d):
+            return
+        async with limit:
+            await store.once(f"blob:{d}", lambda: reg.blob(store, d))
+
+    await asyncio.gather(*(fetch(d) for d in wanted))
+    return top, mt
+
+
+async def pull(store: ImageStore, name: str, auths: list[RegistryAuth]) -> Image:
+    ref = reference.parse(name)
+    try:
+        config = RegistriesConfig.load(store.registries_file)
+    except (OSError, ValueError, AttributeError) as e:
+        raise ImagePullError(f"cannot read registries.yaml: {e}") from e
+    failure = ""
+    async with aiohttp.ClientSession(timeout=_TIMEOUT) as session:
+        for ep in config.endpoints(ref.registry):
+            host_cfg = config.host_config(ep.host)
+            try:
+                reg = _Registry(session, ep, ref.repository, _credentials(ref.registry, ep, auths, host_cfg),
+                                host_cfg.ssl_context())
+                top, mt = await _pull_from(store, ref, reg)
+                break
+            except _Unreachable as e:
+                failure = str(e)
+            except _RegistryError as e:
+                failure = str(e)
+            except DigestMismatch as e:
+                failure = f"content verification failed: {e}"
+            except (TimeoutError, aiohttp.ClientError, OSError) as e:
+                failure = f"failed to read from {ep.host}: {e}"
+        else:
+            raise ImagePullError(f'failed to pull and unpack image "{ref}": {failure}')
+    try:
+        return await store.register(top, [name], mt)
+    except Exception as e:
+        raise ImagePullError(f'failed to pull and unpack image "{ref}": failed to unpack: {e}') from e
