@@ -1,0 +1,117 @@
+"""Named network namespaces: a fresh netns bind-mounted onto a file, as `ip netns add` makes them.
+
+The namespace is made by a short-lived thread that unshares its own network namespace and bind-mounts
+`/proc/thread-self/ns/net` onto the file: no process is spawned, and the mount keeps the namespace
+alive after the thread is gone. The directory holding the files is a shared mount (as iproute2 makes
+/run/netns), so unmounting a namespace also unmounts the copies other mount namespaces (containers)
+inherited, and the namespace really goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import errno
+import os
+import threading
+
+_CLONE_NEWNET = 0x40000000
+_MS_BIND = 4096
+_MS_REC = 16384
+_MS_SHARED = 1 << 20
+_MNT_DETACH = 2
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+
+_shared_dirs: set[str] = set()
+_shared_lock = threading.Lock()
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str, target: str, flags: int) -> int:
+    return int(_libc.mount(source.encode(), target.encode(), b"none", flags, None))
+
+
+def _ensure_shared_dir(directory: str) -> None:
+    """Make `directory` a shared mount point, bind-mounting it onto itself first if it is none."""
+    with _shared_lock:
+        if directory in _shared_dirs:
+            return
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        if _mount("", directory, _MS_SHARED | _MS_REC) != 0:
+            if ctypes.get_errno() != errno.EINVAL:  # EINVAL: not a mount point yet
+                _check(-1, f"make {directory} shared")
+            _check(_mount(directory, directory, _MS_BIND | _MS_REC), f"bind-mount {directory}")
+            _check(_mount("", directory, _MS_SHARED | _MS_REC), f"make {directory} shared")
+        _shared_dirs.add(directory)
+
+
+def _new_netns_on(path: str) -> None:
+    """Runs in a throw-away thread: unshare this thread's netns and pin it on `path`."""
+    _check(_libc.unshare(_CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+    _check(_mount("/proc/thread-self/ns/net", path, _MS_BIND), f"bind-mount netns on {path}")
+
+
+def create_netns_sync(path: str) -> None:
+    directory = os.path.dirname(path)
+    _ensure_shared_dir(directory)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    os.close(fd)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            _new_netns_on(path)
+        except BaseException as e:  # handed to the caller
+            failure.append(e)
+
+    # A dedicated thread, never a pool thread: it leaves in the new namespace and must not be reused.
+    thread = threading.Thread(target=run, name="netns-create", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        raise failure[0]
+
+
+async def create_netns(path: str) -> None:
+    """Create a new network namespace pinned on `path` (which must not exist yet)."""
+    await asyncio.to_thread(create_netns_sync, path)
+
+
+def is_netns(path: str) -> bool:
+    """True when `path` holds a live network namespace (an nsfs mount), not a left-over plain file."""
+    try:
+        st = os.stat(path)
+        parent = os.stat(os.path.dirname(path) or ".")
+    except OSError:
+        return False
+    return st.st_dev != parent.st_dev
+
+
+def delete_netns_sync(path: str) -> None:
+    """Unmount and remove the namespace file; missing files and mounts are fine (idempotent)."""
+    if _libc.umount2(path.encode(), _MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):  # EINVAL: not mounted
+            raise OSError(err, f"unmount {path}: {os.strerror(err)}")
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+async def delete_netns(path: str) -> None:
+    await asyncio.to_thread(delete_netns_sync, path)
