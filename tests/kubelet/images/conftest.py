@@ -1,0 +1,179 @@
+"""Fixtures for the image store: OCI layouts built in Python, skopeo, and Debian's docker-registry."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pyk8s.kubelet.images import ImageStore
+
+SKOPEO = shutil.which("skopeo")
+REGISTRY = shutil.which("docker-registry")
+
+# A layer is a list of entries: (name, content) a file, (name, None) a directory, (name, "->target") a symlink.
+Layer = list[tuple[str, "bytes | str | None"]]
+
+
+def layer_tar(entries: Layer) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, content in entries:
+            ti = tarfile.TarInfo(name)
+            if content is None:
+                ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+                tf.addfile(ti)
+            elif isinstance(content, str):
+                ti.type, ti.linkname = tarfile.SYMTYPE, content.removeprefix("->")
+                tf.addfile(ti)
+            else:
+                ti.size, ti.mode = len(content), 0o644
+                tf.addfile(ti, io.BytesIO(content))
+    return buf.getvalue()
+
+
+class Layout:
+    """An OCI image layout directory written by hand, so tests control every byte."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        (path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+        (path / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+        self.index: list[dict[str, object]] = []
+
+    def blob(self, data: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        (self.path / "blobs" / "sha256" / digest[7:]).write_bytes(data)
+        return digest
+
+    def manifest(self, layers: list[Layer], *, gzip_layers: bool = True, arch: str = "amd64",
+                 cmd: list[str] | None = None) -> tuple[dict[str, object], str]:
+        """Write an image; return its manifest descriptor and config digest."""
+        descs, diff_ids = [], []
+        for entries in layers:
+            raw = layer_tar(entries)
+            diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
+            data = gzip.compress(raw, mtime=0) if gzip_layers else raw
+            mt = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if gzip_layers else "")
+            descs.append({"mediaType": mt, "digest": self.blob(data), "size": len(data)})
+        config = json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": cmd or ["sh"]},
+                             "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+        cfg = self.blob(config)
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                          "digest": cfg, "size": len(config)},
+                               "layers": descs}).encode()
+        desc = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": self.blob(manifest),
+                "size": len(manifest), "platform": {"os": "linux", "architecture": arch}}
+        return desc, cfg
+
+    def multiarch(self, manifests: list[dict[str, object]]) -> dict[str, object]:
+        index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                            "manifests": manifests}).encode()
+        return {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": self.blob(index),
+                "size": len(index)}
+
+    def tag(self, desc: dict[str, object], name: str) -> None:
+        self.index.append({**desc, "annotations": {"org.opencontainers.image.ref.name": name}})
+        (self.path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": self.index}))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ImageStore:
+    return ImageStore(tmp_path / "agent" / "images", tmp_path / "agent" / "registries.yaml")
+
+
+def skopeo(*args: str) -> None:
+    assert SKOPEO, "skopeo is not installed"
+    r = subprocess.run([SKOPEO, "--insecure-policy", *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Registry:
+    host: str  # 127.0.0.1:PORT
+    log: Path
+
+    def requests(self, needle: str) -> int:
+        """How many requests whose URI contains `needle` the registry has answered."""
+        return sum(1 for line in self.log.read_text().splitlines()
+                   if "response completed" in line and needle in line)
+
+    def push(self, src: str, repo_tag: str, creds: str = "") -> None:
+        extra = ["--dest-creds", creds] if creds else []
+        skopeo("copy", "--all", "--dest-tls-verify=false", *extra, src, f"docker://{self.host}/{repo_tag}")
+
+
+def _start_registry(tmp: Path, auth: dict[str, object] | None) -> Iterator[Registry]:
+    if not REGISTRY:
+        pytest.skip("docker-registry is not installed")
+    port = free_port()
+    config = {"version": 0.1, "log": {"level": "info", "accesslog": {"disabled": True}},
+              "storage": {"filesystem": {"rootdirectory": str(tmp / "data")}, "delete": {"enabled": True}},
+              "http": {"addr": f"127.0.0.1:{port}"}}
+    if auth:
+        config["auth"] = auth
+    (tmp / "config.yml").write_text(json.dumps(config))  # JSON is YAML
+    log = tmp / "registry.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([REGISTRY, "serve", str(tmp / "config.yml")], stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except urllib.error.HTTPError:
+                break  # 401: up, and asking for credentials
+            except OSError:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "docker-registry did not start"
+                time.sleep(0.05)
+        yield Registry(f"127.0.0.1:{port}", log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    yield from _start_registry(tmp_path_factory.mktemp("registry"), None)
+
+
+@pytest.fixture
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A registry asking for basic credentials alice:s3cret (htpasswd, bcrypt)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    tmp = tmp_path_factory.mktemp("registry")
+    hashed = crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH))
+    (tmp / "htpasswd").write_text(f"alice:{hashed}\n")
+    os.chmod(tmp / "htpasswd", 0o600)
+    yield from _start_registry(tmp, {"htpasswd": {"realm": "test-realm", "path": str(tmp / "htpasswd")}})
