@@ -139,6 +139,7 @@ class LinuxResources:
     cpu_period: int = 100_000
     memory_limit: int = 0  # bytes; 0: unlimited
     pids_limit: int = 0  # 0: unlimited
+    oom_score_adj: int = 0  # the container's /proc/<pid>/oom_score_adj (by QoS class)
 
 
 @dataclass

@@ -1,0 +1,376 @@
+"""The per-container monitor (our conmon/containerd-shim): run as `python -S -I monitor.py DIR`.
+
+Standard library only and no pyk8s imports, so it starts in a few milliseconds without site-packages.
+It detaches from the kubelet (double fork, own session) so containers outlive the kubelet, becomes the
+child subreaper so the container's init is reparented to it, starts the container with `runc run -d`
+(or `runsc create` + `start` + `wait`), reports `{"ok": …}` on its stdout, then copies the container's
+output into the CRI log file, serves attach on DIR/attach.sock, and on exit writes DIR/exit.json (exit
+code, time, OOM kill) and leaves.
+
+Attach frames, both ways: 1 byte stream, 4 bytes big-endian length, payload. Client to monitor:
+0 stdin, 3 close stdin, 4 resize ("W H"). Monitor to client: 1 stdout, 2 stderr, 5 exit code.
+"""
+
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+PARTIAL_LIMIT = 16 * 1024  # a line longer than this is logged in P(artial) pieces, as containerd does
+
+
+def _now_rfc3339(ns: int) -> str:
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + ".%09dZ" % frac
+
+
+class LogWriter:
+    """CRI log format: `<RFC3339Nano> <stream> <F|P> <content>` per line."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640) if path else -1
+        self.pending = {"stdout": b"", "stderr": b""}
+
+    def _emit(self, stream: str, tag: str, content: bytes) -> None:
+        if self.fd >= 0:
+            head = ("%s %s %s " % (_now_rfc3339(time.time_ns()), stream, tag)).encode()
+            os.write(self.fd, head + content + b"\n")
+
+    def feed(self, stream: str, data: bytes) -> None:
+        buf = self.pending[stream] + data
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                break
+            line, buf = buf[:nl], buf[nl + 1 :]
+            if line.endswith(b"\r"):  # a tty ends lines with CRLF
+                line = line[:-1]
+            self._emit(stream, "F", line)
+        while len(buf) >= PARTIAL_LIMIT:
+            self._emit(stream, "P", buf[:PARTIAL_LIMIT])
+            buf = buf[PARTIAL_LIMIT:]
+        self.pending[stream] = buf
+
+    def flush(self) -> None:
+        for stream, buf in self.pending.items():
+            if buf:
+                self._emit(stream, "F", buf)
+        self.pending = {"stdout": b"", "stderr": b""}
+
+
+def _write_json(path: str, obj: object) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.rename(tmp, path)
+
+
+def _runtime_error(log_path: str, fallback: bytes) -> str:
+    """runc's own error message from its JSON log (the last error line)."""
+    message = ""
+    try:
+        with open(log_path) as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("level") in ("error", "fatal"):
+                    message = entry.get("msg", "")
+    except OSError:
+        pass
+    return message or fallback.decode(errors="replace").strip() or "container could not be started"
+
+
+def _oom_killed(memory_cgroup: str) -> bool:
+    if not memory_cgroup:
+        return False
+    try:
+        with open(os.path.join(memory_cgroup, "memory.oom_control")) as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and int(value) > 0:
+                    return True
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+class Monitor:
+    def __init__(self, cdir: str, cfg: dict) -> None:  # type: ignore[type-arg]
+        self.cdir = cdir
+        self.cfg = cfg
+        self.log = LogWriter(cfg.get("log_path", ""))
+        self.clients: list[socket.socket] = []
+        self.stdin_w = -1
+        self.master = -1  # pty master with a tty
+        self.outputs: dict[int, str] = {}  # fd -> stream name
+        self.reaped: dict[int, int] = {}  # pid -> wait status
+
+    # -- start ------------------------------------------------------------------------------------------
+
+    def base_cmd(self) -> list[str]:
+        c = self.cfg
+        return [c["runtime_path"], "--root", c["root"], "--log", os.path.join(self.cdir, "runtime.log"),
+                "--log-format", "json", *c.get("global_flags", [])]
+
+    def start(self) -> int:
+        """Start the container; returns the pid to wait for. Raises RuntimeError with the runtime's
+        message when it cannot run."""
+        import subprocess
+
+        c = self.cfg
+        tty = bool(c.get("tty"))
+        pid_file = os.path.join(self.cdir, "init.pid")
+        child_fds: list[int] = []
+        console = None
+        if tty:
+            # Unix socket paths are short (108 bytes): bind relative to our cwd (the container's
+            # directory) and give runc the path through /proc.
+            if os.path.exists("console.sock"):
+                os.unlink("console.sock")
+            console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            console.bind("console.sock")
+            console.listen(1)
+            stdio = [subprocess.DEVNULL] * 3
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            self.outputs = {out_r: "stdout", err_r: "stderr"}
+            child_fds += [out_w, err_w]
+            if c.get("stdin"):
+                in_r, self.stdin_w = os.pipe()
+                child_fds.append(in_r)
+                stdio = [in_r, out_w, err_w]
+            else:
+                stdio = [subprocess.DEVNULL, out_w, err_w]
+        if c["kind"] == "runsc":
+            cmd = [*self.base_cmd(), "create", "--bundle", c["bundle"], "--pid-file", pid_file]
+        else:
+            cmd = [*self.base_cmd(), "run", "-d", "--bundle", c["bundle"], "--pid-file", pid_file]
+        if console is not None:
+            cmd += ["--console-socket", "/proc/%d/cwd/console.sock" % os.getpid()]
+        cmd.append(c["id"])
+        proc = subprocess.Popen(cmd, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+        if console is not None:
+            # runc hands over the pty master on the console socket, or exits on failure.
+            err_poll = select.poll()
+            err_poll.register(console.fileno(), select.POLLIN)
+            while proc.poll() is None and not err_poll.poll(20):
+                pass
+            if err_poll.poll(0):
+                conn, _ = console.accept()
+                _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+                conn.close()
+                self.master = fds[0]
+                self.outputs = {self.master: "stdout"}
+            console.close()
+            os.unlink("console.sock")
+        rc = proc.wait()
+        if rc == 0 and c["kind"] == "runsc":
+            rc = subprocess.run([*self.base_cmd(), "start", c["id"]], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode
+        for fd in child_fds:
+            os.close(fd)
+        if rc != 0:
+            raise RuntimeError(_runtime_error(os.path.join(self.cdir, "runtime.log"), b""))
+        if c["kind"] == "runsc":
+            # The container's process lives inside the sandbox: `runsc wait` reports its exit status.
+            waiter = subprocess.Popen([*self.base_cmd(), "wait", c["id"]], stdin=subprocess.DEVNULL,
+                                      stdout=open(os.path.join(self.cdir, "wait.json"), "w"),
+                                      stderr=subprocess.DEVNULL)
+            return waiter.pid
+        with open(pid_file) as f:
+            return int(f.read().strip())
+
+    # -- serve --------------------------------------------------------------------------------------------
+
+    def send_all(self, stream: int, data: bytes) -> None:
+        frame = struct.pack(">BI", stream, len(data)) + data
+        for client in list(self.clients):
+            try:
+                client.sendall(frame)
+            except OSError:
+                self.drop(client)
+
+    def drop(self, client: socket.socket) -> None:
+        if client in self.clients:
+            self.clients.remove(client)
+            self.poll.unregister(client.fileno())
+            client.close()
+            if self.cfg.get("stdin_once") and self.stdin_w >= 0:
+                os.close(self.stdin_w)
+                self.stdin_w = -1
+
+    def client_input(self, client: socket.socket, bufs: dict[int, bytes]) -> None:
+        try:
+            data = client.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self.drop(client)
+            return
+        buf = bufs.get(client.fileno(), b"") + data
+        while len(buf) >= 5:
+            stream, size = struct.unpack(">BI", buf[:5])
+            if len(buf) < 5 + size:
+                break
+            payload, buf = buf[5 : 5 + size], buf[5 + size :]
+            if stream == 0:
+                target = self.master if self.master >= 0 else self.stdin_w
+                if target >= 0:
+                    try:
+                        os.write(target, payload)
+                    except OSError:
+                        pass
+            elif stream == 3 and self.stdin_w >= 0:
+                os.close(self.stdin_w)
+                self.stdin_w = -1
+            elif stream == 4 and self.master >= 0:
+                import fcntl
+                import termios
+
+                width, height = (int(x) for x in payload.split())
+                fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        bufs[client.fileno()] = buf
+
+    def serve(self, pid: int) -> int:
+        """Copy output until the container has exited and its output is drained; returns the status."""
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])  # the kubelet's mask is inherited
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        attach_path = "attach.sock"  # relative: see start()
+        if os.path.exists(attach_path):
+            os.unlink(attach_path)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(attach_path)
+        listener.listen(16)
+        self.poll = select.poll()
+        self.poll.register(wake_r, select.POLLIN)
+        self.poll.register(listener.fileno(), select.POLLIN)
+        for fd in self.outputs:
+            self.poll.register(fd, select.POLLIN)
+        by_fd: dict[int, socket.socket] = {}
+        bufs: dict[int, bytes] = {}
+        status: int | None = None
+        drain_deadline = 0.0
+        while True:
+            # Reap everything (we are the subreaper); remember the container's status.
+            while True:
+                try:
+                    wpid, wstatus = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if wpid == 0:
+                    break
+                self.reaped[wpid] = wstatus
+            if status is None and pid in self.reaped:
+                status = self.reaped[pid]
+                drain_deadline = time.monotonic() + 2.0
+            if status is not None and (not self.outputs or time.monotonic() > drain_deadline):
+                break
+            timeout = None if status is None else max(0, int((drain_deadline - time.monotonic()) * 1000))
+            for fd, _ in self.poll.poll(timeout):
+                if fd == wake_r:
+                    os.read(wake_r, 4096)
+                elif fd == listener.fileno():
+                    client, _ = listener.accept()
+                    self.clients.append(client)
+                    by_fd[client.fileno()] = client
+                    self.poll.register(client.fileno(), select.POLLIN)
+                elif fd in self.outputs:
+                    try:
+                        data = os.read(fd, 65536)
+                    except OSError:  # EIO: the pty's other side is gone
+                        data = b""
+                    if not data:
+                        self.poll.unregister(fd)
+                        del self.outputs[fd]
+                        continue
+                    self.log.feed(self.outputs[fd], data)
+                    self.send_all(1 if self.outputs[fd] == "stdout" else 2, data)
+                elif fd in by_fd:
+                    self.client_input(by_fd[fd], bufs)
+        self.log.flush()
+        listener.close()
+        os.unlink(attach_path)
+        return status if status is not None else 0
+
+
+def _exit_code(kind: str, cdir: str, status: int) -> int:
+    if kind == "runsc":
+        try:
+            with open(os.path.join(cdir, "wait.json")) as f:
+                reported = json.load(f)
+            code = int(reported.get("exitStatus", 0))
+            # runsc reports the raw wait status.
+            return os.waitstatus_to_exitcode(code) if os.WIFSIGNALED(code) else os.WEXITSTATUS(code)
+        except (OSError, ValueError):
+            return 255
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def main() -> None:
+    cdir = sys.argv[1]
+    with open(os.path.join(cdir, "monitor.json")) as f:
+        cfg = json.load(f)
+    # Detach: the first child is reaped by the kubelet at once; the grandchild lives on.
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    import ctypes
+
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    report = os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.chdir(cdir)
+    monitor = Monitor(cdir, cfg)
+    try:
+        pid = monitor.start()
+    except Exception as e:  # noqa: BLE001 - any failure to start is the container's start error
+        _write_json(os.path.join(cdir, "exit.json"), {
+            "exit_code": 128, "finished_at": time.time(), "started_at": 0.0, "oom": False,
+            "reason": "ContainerCannotRun", "message": str(e)})
+        os.write(report, json.dumps({"ok": False, "message": str(e)}).encode())
+        os.close(report)
+        return
+    started_at = time.time()
+    _write_json(os.path.join(cdir, "started.json"), {"pid": pid, "started_at": started_at,
+                                                     "monitor_pid": os.getpid()})
+    os.write(report, json.dumps({"ok": True, "pid": pid}).encode())
+    os.close(report)
+    try:
+        status = monitor.serve(pid)
+    except Exception:  # still record how the container ends
+        import traceback
+
+        traceback.print_exc()
+        status = monitor.reaped.get(pid)
+        if status is None:
+            try:
+                status = os.waitpid(pid, 0)[1]
+            except ChildProcessError:
+                status = 255 << 8
+    code = _exit_code(cfg["kind"], cdir, status)
+    oom = _oom_killed(cfg.get("memory_cgroup", ""))
+    _write_json(os.path.join(cdir, "exit.json"), {
+        "exit_code": code, "finished_at": time.time(), "started_at": started_at, "oom": oom})
+    monitor.send_all(5, str(code).encode())
+    for client in monitor.clients:
+        client.close()
+
+
+if __name__ == "__main__":
+    main()

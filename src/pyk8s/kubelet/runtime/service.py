@@ -1,0 +1,563 @@
+"""RuncRuntime: cri.RuntimeService over runc (and runsc for the `runsc` handler).
+
+All state lives on disk under `state_dir` (sandboxes/<id>/, containers/<id>/), so a new runtime object
+after a kubelet restart finds every sandbox and container again; containers run under their own
+monitor process (monitor.py) and never depend on the kubelet being alive.
+
+A sandbox holds no process: its IPC and UTS namespaces (hostname set) are created by one `unshare` and
+kept alive by bind mounts under the sandbox directory, as the network namespace is by the network
+plugin (or by us, with only loopback, when there is no PodNetwork). Containers join them by path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+
+from pyk8s.kubelet import cri
+from pyk8s.kubelet.runtime import nsutil, spec
+from pyk8s.kubelet.runtime.securepath import UnsafePathError, check_working_dir
+from pyk8s.kubelet.runtime.streams import AttachStream, ExecStream
+
+MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.py")
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+class PodNetwork(Protocol):
+    """What the runtime needs of `pyk8s.kubelet.network.PodNetwork`."""
+
+    async def create_netns(self, sandbox_id: str) -> str: ...
+
+    async def setup(self, sandbox_id: str, netns_path: str, port_mappings: list[cri.PortMapping]) -> str: ...
+
+    async def teardown(self, sandbox_id: str, netns_path: str, port_mappings: list[cri.PortMapping]) -> None: ...
+
+    async def delete_netns(self, netns_path: str) -> None: ...
+
+
+class NotFoundError(KeyError):
+    """No sandbox or container with that id."""
+
+
+class ContainerStartError(RuntimeError):
+    """runc could not start the container (bad binary, missing file …): runc's message. The container
+    is then exited with reason ContainerCannotRun and exit code 128."""
+
+
+def _write_json(path: str, obj: Any) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.replace(tmp, path)
+
+
+def _read_json(path: str) -> Any:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+async def _run(*cmd: str, check: bool = True) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(*cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                stderr=subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    text = out.decode(errors="replace").strip()
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])}…: {text}")
+    return proc.returncode or 0, text
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+async def _wait_exit(pid: int, timeout: float | None) -> bool:
+    """Wait for a process that is not our child to end (pidfd: no polling). True if it did."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    try:
+        await asyncio.wait_for(done, timeout)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+class RuncRuntime:
+    def __init__(self, state_dir: str, images: cri.ImageService, network: PodNetwork | None, *,
+                 runc: str = "runc", runsc: str = "runsc") -> None:
+        self.state_dir = os.path.abspath(state_dir)
+        self.images = images
+        self.network = network
+        self.runc = shutil.which(runc) or runc
+        self.runsc = shutil.which(runsc) or ""
+        self.sandbox_root = os.path.join(self.state_dir, "sandboxes")
+        self.container_root = os.path.join(self.state_dir, "containers")
+        for d in (self.sandbox_root, self.container_root):
+            os.makedirs(d, mode=0o700, exist_ok=True)
+        self._version = ""
+
+    # -- identity ---------------------------------------------------------------------------------------
+
+    def handlers(self) -> list[str]:
+        return ["runc", "runsc"] if self.runsc else ["runc"]
+
+    def version(self) -> str:
+        if not self._version:
+            out = subprocess.run([self.runc, "--version"], capture_output=True, text=True).stdout
+            first = out.split("\n", 1)[0].split()
+            self._version = "runc://" + (first[2].split("+")[0] if len(first) > 2 else "unknown")
+        return self._version
+
+    def _tool(self, kind: str) -> list[str]:
+        if kind == "runsc":
+            return [self.runsc, "--root", os.path.join(self.state_dir, "runsc-root")]
+        return [self.runc, "--root", os.path.join(self.state_dir, "runc-root")]
+
+    # -- sandboxes --------------------------------------------------------------------------------------
+
+    def _sdir(self, sandbox_id: str) -> str:
+        return os.path.join(self.sandbox_root, os.path.basename(sandbox_id))
+
+    def _load_sandbox(self, sandbox_id: str) -> dict[str, Any]:
+        rec = _read_json(os.path.join(self._sdir(sandbox_id), "sandbox.json"))
+        if rec is None:
+            raise NotFoundError(f"pod sandbox {sandbox_id!r} not found")
+        return dict(rec)
+
+    def _save_sandbox(self, rec: dict[str, Any]) -> None:
+        _write_json(os.path.join(self._sdir(rec["id"]), "sandbox.json"), rec)
+
+    @staticmethod
+    def _pod_cgroup(config: dict[str, Any]) -> str:
+        return "/" + (config.get("cgroup_parent") or f"pyk8s/pod{config['pod_uid']}").strip("/")
+
+    def _write_files(self, sdir: str, config: cri.SandboxConfig) -> None:
+        if config.host_network:
+            with open("/etc/hosts") as f:
+                hosts = f.read()
+        else:
+            hosts = ("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
+                     "ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\n"
+                     "fe00::2\tip6-allrouters\n")
+        for ip, names in config.host_aliases:
+            hosts += f"{ip}\t{chr(9).join(names)}\n"
+        with open(os.path.join(sdir, "hosts"), "w") as f:
+            f.write(hosts)
+        if config.dns is None:
+            with open("/etc/resolv.conf") as f:
+                resolv = f.read()
+        else:
+            lines = [f"search {' '.join(config.dns.searches)}"] if config.dns.searches else []
+            lines += [f"nameserver {s}" for s in config.dns.servers]
+            if config.dns.options:
+                lines.append(f"options {' '.join(config.dns.options)}")
+            resolv = "\n".join(lines) + "\n"
+        with open(os.path.join(sdir, "resolv.conf"), "w") as f:
+            f.write(resolv)
+        with open(os.path.join(sdir, "hostname"), "w") as f:
+            f.write((socket.gethostname() if config.host_network else config.hostname) + "\n")
+
+    async def run_pod_sandbox(self, config: cri.SandboxConfig) -> str:
+        sandbox_id = secrets.token_hex(32)
+        sdir = self._sdir(sandbox_id)
+        os.makedirs(os.path.join(sdir, "ns"), mode=0o700)
+        rec: dict[str, Any] = {
+            "id": sandbox_id, "config": dataclasses.asdict(config), "state": "notready", "ip": "",
+            "created_at": time.time(), "netns": "", "own_netns": False, "ipc": "", "uts": "",
+        }
+        self._save_sandbox(rec)
+        try:
+            await self._setup_sandbox(rec, config, sdir)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.remove_pod_sandbox(sandbox_id)
+            raise
+        return sandbox_id
+
+    async def _setup_sandbox(self, rec: dict[str, Any], config: cri.SandboxConfig, sdir: str) -> None:
+        self._write_files(sdir, config)
+        ns = os.path.join(sdir, "ns")
+        unshare = ["unshare", f"--ipc={ns}/ipc"]
+        script = ""
+        if not config.host_network:
+            unshare.append(f"--uts={ns}/uts")
+            script = 'hostname "$1"'
+            rec["uts"] = f"{ns}/uts"
+            if self.network is None:  # an isolated namespace with loopback only
+                unshare.append(f"--net={ns}/net")
+                script += " && ip link set lo up"
+                rec["netns"], rec["own_netns"] = f"{ns}/net", True
+        for name in ("ipc", "uts", "net"):
+            if any(a.startswith(f"--{name}=") for a in unshare):
+                open(os.path.join(ns, name), "w").close()
+        rec["ipc"] = f"{ns}/ipc"
+        self._save_sandbox(rec)  # from here on, cleanup knows what to undo
+        namespaces = _run(*unshare, "/bin/sh", "-c", script or "true", "-", config.hostname)
+        if config.host_network or self.network is None:
+            await namespaces
+        else:
+            netns = await self.network.create_netns(rec["id"])
+            rec["netns"] = netns
+            self._save_sandbox(rec)
+            _, rec["ip"] = await asyncio.gather(namespaces,
+                                                self.network.setup(rec["id"], netns, config.port_mappings))
+        rec["state"] = "ready"
+        self._save_sandbox(rec)
+
+    async def stop_pod_sandbox(self, sandbox_id: str) -> None:
+        try:
+            rec = self._load_sandbox(sandbox_id)
+        except NotFoundError:
+            return
+        for c in await self.list_containers(sandbox_id):
+            if c.state in ("running", "unknown"):
+                await self.stop_container(c.id, 0)
+        if rec["netns"]:
+            if rec["own_netns"]:
+                nsutil.unmount(rec["netns"])
+            elif self.network is not None:
+                mappings = [cri.PortMapping(**m) for m in rec["config"]["port_mappings"]]
+                await self.network.teardown(sandbox_id, rec["netns"], mappings)
+                await self.network.delete_netns(rec["netns"])
+            rec["netns"] = ""
+        for key in ("ipc", "uts"):
+            if rec[key]:
+                nsutil.unmount(rec[key])
+                rec[key] = ""
+        rec["state"] = "notready"
+        self._save_sandbox(rec)
+
+    async def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        try:
+            rec = self._load_sandbox(sandbox_id)
+        except NotFoundError:
+            return
+        await self.stop_pod_sandbox(sandbox_id)
+        for c in await self.list_containers(sandbox_id):
+            await self.remove_container(c.id)
+        self._remove_cgroup(self._pod_cgroup(rec["config"]))
+        shutil.rmtree(self._sdir(sandbox_id), ignore_errors=True)
+
+    @staticmethod
+    def _remove_cgroup(path: str) -> None:
+        controllers: list[str] = []
+        with contextlib.suppress(OSError):
+            controllers = os.listdir(CGROUP_ROOT)
+        for ctrl in controllers:
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(CGROUP_ROOT, ctrl, path.lstrip("/")))
+
+    def _sandbox_status(self, rec: dict[str, Any]) -> cri.SandboxStatus:
+        cfg = rec["config"]
+        sdir = self._sdir(rec["id"])
+        return cri.SandboxStatus(
+            id=rec["id"], pod_uid=cfg["pod_uid"], namespace=cfg["namespace"], name=cfg["name"],
+            state=rec["state"], ip=rec["ip"], created_at=rec["created_at"],
+            runtime_handler=cfg["runtime_handler"], netns_path=rec["netns"],
+            hosts_path=os.path.join(sdir, "hosts"), resolv_path=os.path.join(sdir, "resolv.conf"),
+            hostname_path=os.path.join(sdir, "hostname"))
+
+    async def pod_sandbox_status(self, sandbox_id: str) -> cri.SandboxStatus:
+        return self._sandbox_status(self._load_sandbox(sandbox_id))
+
+    async def list_pod_sandboxes(self) -> list[cri.SandboxStatus]:
+        out = []
+        for sid in sorted(os.listdir(self.sandbox_root)):
+            with contextlib.suppress(NotFoundError):
+                out.append(self._sandbox_status(self._load_sandbox(sid)))
+        return out
+
+    # -- containers -------------------------------------------------------------------------------------
+
+    def _cdir(self, container_id: str) -> str:
+        return os.path.join(self.container_root, os.path.basename(container_id))
+
+    def _load_container(self, container_id: str) -> dict[str, Any]:
+        rec = _read_json(os.path.join(self._cdir(container_id), "container.json"))
+        if rec is None:
+            raise NotFoundError(f"container {container_id!r} not found")
+        return dict(rec)
+
+    async def create_container(self, sandbox_id: str, config: cri.ContainerConfig) -> str:
+        sbox = self._load_sandbox(sandbox_id)
+        scfg = sbox["config"]
+        kind = "runsc" if scfg["runtime_handler"] == "runsc" else "runc"
+        if kind == "runsc" and not self.runsc:
+            raise RuntimeError("runtime handler runsc is not installed on this node")
+        layers = self.images.layer_dirs(config.image)
+        image = await self.images.image_status(config.image)
+        container_id = secrets.token_hex(32)
+        cdir = self._cdir(container_id)
+        rootfs = os.path.join(cdir, "rootfs")
+        for d in ("rootfs", "upper", "work"):
+            os.makedirs(os.path.join(cdir, d), mode=0o755)
+        log_path = ""
+        if config.log_path:
+            log_path = os.path.join(scfg["log_directory"], config.log_path)
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        rec = {
+            "id": container_id, "sandbox_id": sandbox_id, "name": config.name, "attempt": config.attempt,
+            "image": config.image, "image_id": image.id if image else config.image, "kind": kind,
+            "created_at": time.time(), "log_path": log_path, "labels": config.labels,
+            "annotations": config.annotations,
+        }
+        _write_json(os.path.join(cdir, "container.json"), rec)
+        try:
+            nsutil.mount_overlay(layers, os.path.join(cdir, "upper"), os.path.join(cdir, "work"), rootfs)
+            check_working_dir(rootfs, config.working_dir)
+            sandbox = spec.SandboxPaths(
+                hostname=scfg["hostname"], netns=sbox["netns"], ipc_ns=sbox["ipc"], uts_ns=sbox["uts"],
+                hosts_path=os.path.join(self._sdir(sandbox_id), "hosts"),
+                resolv_path=os.path.join(self._sdir(sandbox_id), "resolv.conf"),
+                hostname_path=os.path.join(self._sdir(sandbox_id), "hostname"),
+                host_network=scfg["host_network"])
+            cgroups_path = f"{self._pod_cgroup(scfg)}/{container_id}"
+            annotations = {**config.annotations, "io.kubernetes.cri.container-type": "container",
+                           "io.kubernetes.cri.sandbox-id": sandbox_id}
+            oci = spec.build(config, rootfs=rootfs, sandbox=sandbox, cgroups_path=cgroups_path,
+                             image_config=image.config if image else None, gvisor=kind == "runsc",
+                             annotations=annotations)
+            _write_json(os.path.join(cdir, "config.json"), oci)
+            global_flags = ["--network=host"] if kind == "runsc" and scfg["host_network"] else []
+            _write_json(os.path.join(cdir, "monitor.json"), {
+                "kind": kind, "runtime_path": self._tool(kind)[0], "root": self._tool(kind)[2],
+                "global_flags": global_flags, "id": container_id, "bundle": cdir, "log_path": log_path,
+                "tty": config.tty, "stdin": config.stdin, "stdin_once": config.stdin_once,
+                "memory_cgroup": f"{CGROUP_ROOT}/memory{cgroups_path}"})
+        except BaseException as e:
+            with contextlib.suppress(Exception):
+                await self.remove_container(container_id)
+            if isinstance(e, UnsafePathError):
+                raise ValueError(str(e)) from e
+            raise
+        return container_id
+
+    async def start_container(self, container_id: str) -> None:
+        self._load_container(container_id)
+        cdir = self._cdir(container_id)
+        with open(os.path.join(cdir, "monitor.log"), "ab") as errlog:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-S", "-I", MONITOR, cdir, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=errlog)
+            out, _ = await proc.communicate()
+        try:
+            report = json.loads(out)
+        except ValueError:
+            report = {"ok": False, "message": f"container monitor failed: {out!r}"}
+        if not report.get("ok"):
+            raise ContainerStartError(report.get("message", "container could not be started"))
+
+    def _status(self, rec: dict[str, Any]) -> cri.ContainerStatus:
+        cdir = self._cdir(rec["id"])
+        started = _read_json(os.path.join(cdir, "started.json")) or {}
+        exited = _read_json(os.path.join(cdir, "exit.json"))
+        st = cri.ContainerStatus(
+            id=rec["id"], sandbox_id=rec["sandbox_id"], name=rec["name"], attempt=rec["attempt"],
+            state="created", image=rec["image"], image_id=rec["image_id"], created_at=rec["created_at"],
+            started_at=started.get("started_at", 0.0), log_path=rec["log_path"],
+            labels=dict(rec["labels"]))
+        if exited is not None:
+            st.state = "exited"
+            st.exit_code = exited["exit_code"]
+            st.finished_at = exited["finished_at"]
+            if exited.get("reason"):
+                st.reason, st.message = exited["reason"], exited.get("message", "")
+            elif exited.get("oom"):
+                st.reason = "OOMKilled"
+            else:
+                st.reason = "Completed" if st.exit_code == 0 else "Error"
+        elif started:
+            if _alive(started["monitor_pid"]):
+                st.state, st.pid = "running", started["pid"]
+            else:
+                st.state, st.reason = "unknown", "Error"
+                st.message = "the container's monitor is gone"
+        return st
+
+    async def container_status(self, container_id: str) -> cri.ContainerStatus:
+        return self._status(self._load_container(container_id))
+
+    async def list_containers(self, sandbox_id: str | None = None) -> list[cri.ContainerStatus]:
+        out = []
+        for cid in sorted(os.listdir(self.container_root)):
+            try:
+                rec = self._load_container(cid)
+            except NotFoundError:
+                continue
+            if sandbox_id is None or rec["sandbox_id"] == sandbox_id:
+                out.append(self._status(rec))
+        return out
+
+    async def _kill(self, rec: dict[str, Any], sig: str) -> None:
+        await _run(*self._tool(rec["kind"]), "kill", rec["id"], sig, check=False)
+
+    async def stop_container(self, container_id: str, grace_seconds: float) -> None:
+        rec = self._load_container(container_id)
+        started = _read_json(os.path.join(self._cdir(container_id), "started.json"))
+        if not started or os.path.exists(os.path.join(self._cdir(container_id), "exit.json")):
+            return
+        monitor = started["monitor_pid"]
+        if grace_seconds > 0:
+            await self._kill(rec, "SIGTERM")
+            if await _wait_exit(monitor, grace_seconds):
+                return
+        await self._kill(rec, "SIGKILL")
+        if not await _wait_exit(monitor, 10):
+            # A monitor that does not notice: end it so nothing is left running.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(monitor, signal.SIGKILL)
+
+    async def remove_container(self, container_id: str) -> None:
+        try:
+            rec = self._load_container(container_id)
+        except NotFoundError:
+            return
+        cdir = self._cdir(container_id)
+        status = self._status(rec)
+        if status.state in ("running", "unknown"):
+            await self.stop_container(container_id, 0)
+        tool = self._tool(rec["kind"])
+        await _run(*tool, "delete", "--force", container_id, check=False)
+        nsutil.unmount(os.path.join(cdir, "rootfs"))
+        sbox = _read_json(os.path.join(self._sdir(rec["sandbox_id"]), "sandbox.json"))
+        if sbox is not None:  # runc deletes the cgroup of a container it knows; make sure
+            self._remove_cgroup(f"{self._pod_cgroup(sbox['config'])}/{container_id}")
+        shutil.rmtree(cdir, ignore_errors=True)
+
+    # -- exec, attach, port-forward ---------------------------------------------------------------------
+
+    def _running(self, container_id: str) -> dict[str, Any]:
+        rec = self._load_container(container_id)
+        if self._status(rec).state != "running":
+            raise RuntimeError(f"container {container_id} is not running")
+        return rec
+
+    async def _spawn_exec(self, container_id: str, cmd: list[str], *, stdin: bool,
+                          tty: bool) -> ExecStream:
+        rec = self._running(container_id)
+        pid_file = os.path.join(self._cdir(container_id), f"exec-{secrets.token_hex(4)}.pid")
+        argv = [*self._tool(rec["kind"]), "exec", "--pid-file", pid_file]
+        if tty:
+            argv.append("--tty")
+        argv += [container_id, *cmd]
+        if tty:
+            master, slave = os.openpty()
+
+            def controlling_tty() -> None:  # runc reads its size from the terminal it runs on
+                import fcntl
+                import termios
+
+                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                    preexec_fn=controlling_tty)
+            finally:
+                os.close(slave)
+            if not stdin:
+                os.write(master, b"\x04")
+            return ExecStream(proc, master, pid_file)
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        return ExecStream(proc, -1, pid_file)
+
+    async def exec(self, container_id: str, cmd: list[str], *, stdin: bool, tty: bool) -> cri.Stream:
+        return await self._spawn_exec(container_id, cmd, stdin=stdin, tty=tty)
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout_seconds: float) -> cri.ExecResult:
+        stream = await self._spawn_exec(container_id, cmd, stdin=False, tty=False)
+
+        async def collect(it: AsyncIterator[bytes]) -> bytes:
+            return b"".join([chunk async for chunk in it])
+
+        out_task = asyncio.ensure_future(collect(stream.stdout()))
+        err_task = asyncio.ensure_future(collect(stream.stderr()))
+        try:
+            code = await asyncio.wait_for(stream.wait(), timeout_seconds if timeout_seconds > 0 else None)
+        except TimeoutError:
+            await stream.kill()
+            await stream.wait()
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(stream.pid_file)
+        return cri.ExecResult(exit_code=code, stdout=await out_task, stderr=await err_task)
+
+    async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> cri.Stream:
+        self._running(container_id)
+        cdir = self._cdir(container_id)
+        # Through a directory fd: the socket's full path may exceed the 108 bytes of sun_path.
+        dirfd = os.open(cdir, os.O_PATH)
+        try:
+            reader, writer = await asyncio.open_unix_connection(f"/proc/self/fd/{dirfd}/attach.sock")
+        finally:
+            os.close(dirfd)
+
+        def exit_code() -> int:
+            exited = _read_json(os.path.join(cdir, "exit.json"))
+            return int(exited["exit_code"]) if exited else -1
+
+        return AttachStream(reader, writer, exit_code)
+
+    async def port_forward(self, sandbox_id: str, port: int) -> tuple[Callable[[bytes], Awaitable[None]],
+                                                                       AsyncIterator[bytes]]:
+        rec = self._load_sandbox(sandbox_id)
+        loop = asyncio.get_running_loop()
+        if rec["config"]["host_network"]:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        else:
+            if not rec["netns"]:
+                raise RuntimeError(f"pod sandbox {sandbox_id} has no network namespace")
+            sock = await loop.run_in_executor(None, nsutil.socket_in_netns, rec["netns"])
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, ("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            raise
+        reader, writer = await asyncio.open_connection(sock=sock)
+
+        async def send(data: bytes) -> None:
+            if data:
+                writer.write(data)
+                await writer.drain()
+            elif writer.can_write_eof():
+                writer.write_eof()
+
+        async def received() -> AsyncIterator[bytes]:
+            try:
+                while data := await reader.read(65536):
+                    yield data
+            finally:
+                writer.close()
+
+        return send, received()
