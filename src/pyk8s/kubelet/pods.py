@@ -1,0 +1,857 @@
+"""The kubelet's pods: one informer on the pods bound to this node, one worker per pod.
+
+A worker is an asyncio task woken by events — the pod changed in the API, a container of it changed in the
+runtime (the PLEG's relist), a probe result changed, a back-off expired — and each wake runs one `sync`:
+sandbox, volumes, images, init containers in order, containers, restarts with back-off, and the status
+written through the status subresource when it changed. Kubernetes' `pod_workers.go` and
+`kuberuntime_manager.go` `SyncPod`, cut to one process.
+
+On start the runtime is asked what it runs (`list_pod_sandboxes`, `list_containers`): sandboxes of known
+pods are adopted with their containers (never restarted); sandboxes of pods no longer in the API are
+removed once the informer has synced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from pyk8s.api import catalog
+from pyk8s.api.errors import StatusError
+from pyk8s.api.resource import ResourceInfo
+from pyk8s.client.cache import DeletedFinalStateUnknown
+from pyk8s.client.client import Client
+from pyk8s.client.events import NORMAL, WARNING, EventRecorder
+from pyk8s.client.informer import SharedInformerFactory
+from pyk8s.kubelet import cri
+from pyk8s.kubelet.env import EnvError, container_argv, container_env, merge_image_env
+from pyk8s.kubelet.lifecycle import run_hook
+from pyk8s.kubelet.probes import LIVENESS, STARTUP, Prober
+from pyk8s.kubelet.qos import container_resources, pod_cgroup_parent, qos_class
+from pyk8s.kubelet.security import security_config, verify_run_as_non_root
+from pyk8s.kubelet.status import ContainerView, container_status, merge_conditions, pod_phase, rfc3339
+
+__all__ = ["PodManager", "PodVolumesLike", "PodWorker", "PodsConfig", "VolumeManagerLike"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+
+def _info(group: str, kind: str) -> ResourceInfo:
+    found = catalog.by_kind(group, kind)
+    assert found is not None, kind
+    return found
+
+
+PODS = _info("", "Pod")
+CONFIGMAPS = _info("", "ConfigMap")
+SECRETS = _info("", "Secret")
+RUNTIME_CLASSES = _info("node.k8s.io", "RuntimeClass")
+
+LABEL_POD_UID = "io.kubernetes.pod.uid"
+LABEL_POD_NAME = "io.kubernetes.pod.name"
+LABEL_POD_NAMESPACE = "io.kubernetes.pod.namespace"
+LABEL_CONTAINER_NAME = "io.kubernetes.container.name"
+
+_MIN_GRACE_AFTER_HOOK = 2.0  # Kubernetes' minimumGracePeriodInSeconds
+_KEEP_EXITED = 2  # dead incarnations kept per container: the current state and lastState
+
+
+class PodVolumesLike(Protocol):
+    def mounts_for(self, container: Obj) -> list[cri.Mount]: ...
+
+
+class VolumeManagerLike(Protocol):
+    """`pyk8s.kubelet.volumes.VolumeManager`'s face, as the pod worker uses it."""
+
+    async def setup(self, pod: Obj) -> PodVolumesLike: ...
+
+    async def teardown(self, pod_uid: str) -> None: ...
+
+
+@dataclass
+class PodsConfig:
+    node_name: str
+    node_ip: str
+    log_root: str  # per-pod log directories go under it
+    relist_period: float = 1.0  # the PLEG's relist: how soon an exited container is noticed
+    backoff_base: float = 10.0  # CrashLoopBackOff and ImagePullBackOff: 10 s doubling …
+    backoff_cap: float = 300.0  # … up to 5 min
+    backoff_reset: float = 600.0  # a container that ran this long starts its back-off afresh
+    error_resync: float = 1.0  # a pod whose sync failed is tried again this soon (then its back-off)
+    allocatable: Callable[[], dict[str, str]] = field(default=dict)
+
+
+@dataclass
+class _Backoff:
+    delay: float
+    until: float = 0.0
+
+
+def _stable_policy(spec: Obj) -> str:
+    return spec.get("restartPolicy") or "Always"
+
+
+def _default_pull_policy(image: str) -> str:
+    last = image.rsplit("/", 1)[-1]
+    if "@" in last:
+        return "IfNotPresent"
+    tag = last.partition(":")[2]
+    return "Always" if tag in ("", "latest") else "IfNotPresent"
+
+
+def _docker_auths(secret: Obj) -> list[cri.RegistryAuth]:
+    """imagePullSecrets (kubernetes.io/dockerconfigjson or dockercfg) as registry credentials."""
+    data = secret.get("data") or {}
+    raw = data.get(".dockerconfigjson") or data.get(".dockercfg")
+    if not raw:
+        return []
+    try:
+        parsed = orjson.loads(base64.b64decode(raw))
+    except (ValueError, orjson.JSONDecodeError):
+        return []
+    auths = parsed.get("auths", parsed) if ".dockerconfigjson" in data else parsed
+    out = []
+    for server, entry in (auths or {}).items():
+        if isinstance(entry, dict):
+            out.append(cri.RegistryAuth(server=server, username=entry.get("username", ""),
+                                        password=entry.get("password", ""), auth=entry.get("auth", ""),
+                                        identity_token=entry.get("identitytoken", "")))
+    return out
+
+
+class PodWorker:
+    """One pod's life on this node. `update(pod)` and `wake()` never block; `run()` is the task."""
+
+    def __init__(self, manager: PodManager, pod: Obj, adopted: cri.SandboxStatus | None = None) -> None:
+        self.m = manager
+        self.pod = pod
+        self.uid: str = pod["metadata"]["uid"]
+        self.removed = False  # gone from the API (force deleted): kill and clean up
+        self.sandbox_id = adopted.id if adopted else ""
+        self.pod_ip = adopted.ip if adopted else ""
+        self.volumes: PodVolumesLike | None = None
+        self.waiting: dict[str, tuple[str, str]] = {}  # container → (reason, message) while not running
+        self.image_ids: dict[str, str] = {}
+        self.restart_backoff: dict[str, _Backoff] = {}
+        self.pull_backoff: dict[str, _Backoff] = {}
+        self.probers: dict[str, Prober] = {}  # container id → its probes
+        self.kill_requests: dict[str, str] = {}  # container id → why (a failed liveness probe …)
+        self.terminal = False
+        self.done = asyncio.Event()
+        self.last_status: Obj | None = None
+        self.start_time = (pod.get("status") or {}).get("startTime") or rfc3339(time.time())
+        self.deadline_failed = False
+        self._wake = asyncio.Event()
+        self._wake.set()
+        self._timers: list[asyncio.TimerHandle] = []
+
+    # --- the worker's face -------------------------------------------------------------------------
+
+    def update(self, pod: Obj) -> None:
+        self.pod = pod
+        self.wake()
+
+    def remove(self) -> None:
+        self.removed = True
+        self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def wake_in(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._timers = [t for t in self._timers if not t.cancelled() and t.when() > loop.time()]
+        self._timers.append(loop.call_later(max(0.0, delay), self._wake.set))
+
+    @property
+    def key(self) -> str:
+        meta = self.pod["metadata"]
+        return f"{meta.get('namespace')}/{meta.get('name')}"
+
+    async def run(self) -> None:
+        backoff = self.m.config.error_resync
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                try:
+                    if await self.sync():
+                        return
+                    backoff = self.m.config.error_resync
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("kubelet: syncing pod %s failed", self.key)
+                    self.wake_in(backoff)
+                    backoff = min(self.m.config.backoff_cap, backoff * 2)
+        finally:
+            for t in self._timers:
+                t.cancel()
+            for p in self.probers.values():
+                await p.stop()
+            self.probers.clear()
+            self.done.set()
+
+    # --- one sync ----------------------------------------------------------------------------------
+
+    async def sync(self) -> bool:
+        """Bring the pod one step closer to its spec; True when the worker is finished."""
+        meta = self.pod["metadata"]
+        if self.removed or meta.get("deletionTimestamp"):
+            await self._terminate()
+            return True
+        if self.terminal:
+            return False
+        spec = self.pod.get("spec") or {}
+        if not self.sandbox_id and not await self._create_sandbox():
+            await self._write_status(await self._views(), init_pending=True)
+            return False
+        if self.volumes is None and not await self._setup_volumes():
+            await self._write_status(await self._views(), init_pending=True)
+            return False
+
+        views = await self._views()
+        await self._handle_kill_requests(views)
+        deadline = spec.get("activeDeadlineSeconds")
+        if deadline is not None and not self.deadline_failed:
+            left = float(deadline) - (time.time() - _parse_time(self.start_time))
+            if left <= 0:
+                self.deadline_failed = True
+                message = "Pod was active on the node longer than the specified deadline"
+                self.m.recorder.record(self.pod, NORMAL, "DeadlineExceeded", message)
+                await self._kill_all(self._grace())
+            else:
+                self.wake_in(left)
+        if self.deadline_failed:
+            views = await self._views()
+            await self._write_status(views, init_pending=False, failed=("DeadlineExceeded",
+                                     "Pod was active on the node longer than the specified deadline"))
+            await self._finish()
+            return False
+
+        policy = _stable_policy(spec)
+        init_pending, init_failed = await self._sync_init(spec, views, policy)
+        if not init_pending and not init_failed:
+            for c in spec.get("containers") or []:
+                await self._sync_container(c, views[c["name"]], policy, sidecar=False)
+            views = await self._views()
+        phase = await self._write_status(views, init_pending=init_pending or init_failed,
+                                         init_failed=init_failed)
+        if phase in ("Succeeded", "Failed"):
+            await self._finish()
+        return False
+
+    async def _views(self) -> dict[str, ContainerView]:
+        """The runtime's incarnations of each container of the spec, newest last."""
+        spec = self.pod.get("spec") or {}
+        found: dict[str, list[cri.ContainerStatus]] = {}
+        if self.sandbox_id:
+            for c in await self.m.runtime.list_containers(self.sandbox_id):
+                found.setdefault(c.name, []).append(c)
+        views: dict[str, ContainerView] = {}
+        for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+            incs = sorted(found.get(c["name"], []), key=lambda s: (s.attempt, s.created_at))
+            reason, message = self.waiting.get(c["name"], ("", ""))
+            latest = incs[-1] if incs else None
+            prober = self.probers.get(latest.id) if latest else None
+            running = latest is not None and latest.state == "running"
+            if running:
+                reason = message = ""
+            started = running and (prober.started if prober else "startupProbe" not in c)
+            ready = started and (prober.ready if prober else "readinessProbe" not in c)
+            views[c["name"]] = ContainerView(
+                spec=c, incarnations=incs, waiting_reason=reason, waiting_message=message, ready=ready,
+                started=started,
+                image_id=self.image_ids.get(c["name"]) or (latest.image_id if latest else ""),
+                scheme=self.m.scheme)
+        # Probers of incarnations that are no longer running stop.
+        running_ids = {v.latest.id for v in views.values() if v.latest and v.latest.state == "running"}
+        for cid in [cid for cid in self.probers if cid not in running_ids]:
+            await self.probers.pop(cid).stop()
+        for v in views.values():
+            latest = v.latest
+            if latest and latest.state == "running" and latest.id not in self.probers \
+                    and self._has_probes(v.spec):
+                self._start_prober(v.spec, latest.id)
+        return views
+
+    @staticmethod
+    def _has_probes(c: Obj) -> bool:
+        return any(c.get(k) for k in ("livenessProbe", "readinessProbe", "startupProbe"))
+
+    # --- sandbox and volumes -----------------------------------------------------------------------
+
+    async def _create_sandbox(self) -> bool:
+        spec = self.pod.get("spec") or {}
+        meta = self.pod["metadata"]
+        handler = "runc"
+        rc_name = spec.get("runtimeClassName")
+        if rc_name:
+            rc = self.m.runtime_class(rc_name)
+            if rc is None:
+                self._sandbox_failed(f'RuntimeClass "{rc_name}" not found')
+                return False
+            handler = rc.get("handler", "")
+            if handler not in self.m.runtime.handlers():
+                self._sandbox_failed(f'no runtime for "{handler}" is configured')
+                return False
+        dns = spec.get("dnsConfig") or {}
+        dns_cfg = None
+        if dns and spec.get("dnsPolicy") == "None":
+            dns_cfg = cri.DNSConfig(tuple(dns.get("nameservers") or ()), tuple(dns.get("searches") or ()),
+                                    tuple(f"{o['name']}:{o['value']}" if o.get("value") else o["name"]
+                                          for o in dns.get("options") or []))
+        ports = [cri.PortMapping(container_port=int(p["containerPort"]), host_port=int(p["hostPort"]),
+                                 protocol=p.get("protocol", "TCP"), host_ip=p.get("hostIP", ""))
+                 for c in spec.get("containers") or [] for p in c.get("ports") or [] if p.get("hostPort")]
+        hostname = spec.get("hostname") or meta["name"]
+        config = cri.SandboxConfig(
+            pod_uid=self.uid, namespace=meta["namespace"], name=meta["name"], hostname=hostname[:63],
+            runtime_handler=handler, host_network=bool(spec.get("hostNetwork")), dns=dns_cfg,
+            host_aliases=[(a["ip"], list(a.get("hostnames") or [])) for a in spec.get("hostAliases") or []],
+            port_mappings=ports, cgroup_parent=pod_cgroup_parent(self.pod),
+            log_directory=f"{self.m.config.log_root}/{meta['namespace']}_{meta['name']}_{self.uid}",
+            labels={LABEL_POD_UID: self.uid, LABEL_POD_NAME: meta["name"],
+                    LABEL_POD_NAMESPACE: meta["namespace"]})
+        try:
+            self.sandbox_id = await self.m.runtime.run_pod_sandbox(config)
+        except Exception as e:
+            self._sandbox_failed(str(e))
+            return False
+        self.m.sandboxes[self.sandbox_id] = self
+        status = await self.m.runtime.pod_sandbox_status(self.sandbox_id)
+        self.pod_ip = self.m.config.node_ip if spec.get("hostNetwork") else status.ip
+        return True
+
+    def _sandbox_failed(self, message: str) -> None:
+        self.m.recorder.record(self.pod, WARNING, "FailedCreatePodSandBox",
+                               f"Failed to create pod sandbox: {message}")
+        self.wake_in(self.m.config.error_resync)
+
+    async def _setup_volumes(self) -> bool:
+        if self.m.volumes is None:
+            self.volumes = _NoVolumes()
+            return True
+        try:
+            self.volumes = await self.m.volumes.setup(self.pod)
+        except Exception as e:
+            self.m.recorder.record(self.pod, WARNING, getattr(e, "reason", "FailedMount"), str(e))
+            self.wake_in(self.m.config.error_resync)
+            return False
+        return True
+
+    # --- init containers and containers ------------------------------------------------------------
+
+    async def _sync_init(self, spec: Obj, views: dict[str, ContainerView], policy: str) -> tuple[bool, bool]:
+        """(initialisation still pending, an init container failed for good)."""
+        for c in spec.get("initContainers") or []:
+            view = views[c["name"]]
+            latest = view.latest
+            if c.get("restartPolicy") == "Always":  # a sidecar: keeps running beside the containers
+                await self._sync_container(c, view, "Always", sidecar=True)
+                latest = (await self._views())[c["name"]].latest
+                prober = self.probers.get(latest.id) if latest else None
+                if latest is None or latest.state != "running" or (prober is not None and not prober.started):
+                    return True, False
+                continue
+            if latest is None:
+                await self._start(c, 0)
+                return True, False
+            if latest.state in ("running", "created"):
+                return True, False
+            if latest.exit_code == 0:
+                continue
+            if policy == "Never":
+                return False, True
+            await self._sync_container(c, view, "OnFailure", sidecar=False)
+            return True, False
+        return False, False
+
+    async def _sync_container(self, c: Obj, view: ContainerView, policy: str, *, sidecar: bool) -> None:
+        latest = view.latest
+        if latest is None:
+            await self._start(c, 0)
+            return
+        if latest.state in ("running", "created"):
+            return
+        if policy == "Never" or (policy == "OnFailure" and latest.exit_code == 0):
+            return
+        name = c["name"]
+        meta = self.pod["metadata"]
+        b = self.restart_backoff.get(name)
+        now = time.time()
+        ran = (latest.finished_at - latest.started_at) if latest.started_at else 0.0
+        if b is None or ran >= self.m.config.backoff_reset:
+            b = self.restart_backoff[name] = _Backoff(0.0)
+        wait = latest.finished_at + b.delay - now
+        if wait > 0:
+            pod_ref = f"{meta['name']}_{meta['namespace']}({self.uid})"
+            delay = int(b.delay) if b.delay >= 1 else b.delay
+            self.waiting[name] = ("CrashLoopBackOff", f"back-off {delay}s restarting failed container={name} "
+                                                      f"pod={pod_ref}")
+            self.m.recorder.record(self.pod, WARNING, "BackOff",
+                                   f"Back-off restarting failed container {name} in pod {pod_ref}")
+            self.wake_in(wait)
+            return
+        b.delay = min(self.m.config.backoff_cap, b.delay * 2 if b.delay else self.m.config.backoff_base)
+        await self._prune(view)
+        await self._start(c, latest.attempt + 1)
+
+    async def _prune(self, view: ContainerView) -> None:
+        """Dead incarnations beyond the newest few go (their logs with them), as the container GC does."""
+        dead = [c for c in view.incarnations if c.state == "exited"]
+        for c in dead[:-(_KEEP_EXITED - 1)] if len(dead) >= _KEEP_EXITED else []:
+            with contextlib.suppress(Exception):
+                await self.m.runtime.remove_container(c.id)
+
+    async def _start(self, c: Obj, attempt: int) -> None:
+        """Image, config, create, start, postStart: each failure becomes the container's waiting reason."""
+        name = c["name"]
+        self.waiting.pop(name, None)
+        image = await self._ensure_image(c)
+        if image is None:
+            return
+        self.image_ids[name] = image.repo_digests[0] if image.repo_digests else image.id
+        try:
+            config = await self._container_config(c, image, attempt)
+        except EnvError as e:
+            self.waiting[name] = ("CreateContainerConfigError", str(e))
+            self.m.recorder.record(self.pod, WARNING, "Failed", f"Error: {e}")
+            self.wake_in(self.m.config.error_resync)
+            return
+        try:
+            cid = await self.m.runtime.create_container(self.sandbox_id, config)
+        except Exception as e:
+            self.waiting[name] = ("CreateContainerError", str(e))
+            self.m.recorder.record(self.pod, WARNING, "Failed", f"Error: {e}")
+            self.wake_in(self.m.config.error_resync)
+            return
+        self.m.recorder.record(self.pod, NORMAL, "Created", f"Created container: {name}")
+        try:
+            await self.m.runtime.start_container(cid)
+        except Exception as e:  # the runtime records the container as exited (ContainerCannotRun)
+            self.m.recorder.record(self.pod, WARNING, "Failed", f"Error: {e}")
+            return
+        self.m.recorder.record(self.pod, NORMAL, "Started", f"Started container {name}")
+        if self._has_probes(c):
+            self._start_prober(c, cid)
+        if (c.get("lifecycle") or {}).get("postStart"):
+            err = await run_hook("postStart", runtime=self.m.runtime, container=c, container_id=cid,
+                                 pod_ip=self.pod_ip, seconds=self._grace())
+            if err is not None:
+                self.m.recorder.record(self.pod, WARNING, "FailedPostStartHook", err)
+                self.m.recorder.record(self.pod, NORMAL, "Killing",
+                                       f"FailedPostStartHook: Stopping container {name}")
+                await self.m.runtime.stop_container(cid, self._grace())
+
+    async def _ensure_image(self, c: Obj) -> cri.Image | None:
+        name, ref = c["name"], c.get("image", "")
+        policy = c.get("imagePullPolicy") or _default_pull_policy(ref)
+        present = await self.m.images.image_status(ref)
+        if policy == "Never" or (present is not None and policy == "IfNotPresent"):
+            if present is None:
+                msg = f'Container image "{ref}" is not present with pull policy of Never'
+                self.waiting[name] = ("ErrImageNeverPull", msg)
+                self.m.recorder.record(self.pod, WARNING, "ErrImageNeverPull", msg)
+                return None
+            self.m.recorder.record(self.pod, NORMAL, "Pulled",
+                                   f'Container image "{ref}" already present on machine')
+            return present
+        b = self.pull_backoff.get(ref)
+        now = time.time()
+        if b is not None and now < b.until:
+            self.waiting[name] = ("ImagePullBackOff", f'Back-off pulling image "{ref}"')
+            self.m.recorder.record(self.pod, NORMAL, "BackOff", f'Back-off pulling image "{ref}"')
+            self.m.recorder.record(self.pod, WARNING, "Failed", "Error: ImagePullBackOff")
+            self.wake_in(b.until - now)
+            return None
+        self.m.recorder.record(self.pod, NORMAL, "Pulling", f'Pulling image "{ref}"')
+        began = time.monotonic()
+        try:
+            image = await self.m.images.pull_image(ref, await self._pull_auth())
+        except cri.ImagePullError as e:
+            delay = min(self.m.config.backoff_cap, b.delay * 2) if b else self.m.config.backoff_base
+            self.pull_backoff[ref] = _Backoff(delay, time.time() + delay)
+            self.waiting[name] = (e.reason, str(e))
+            self.m.recorder.record(self.pod, WARNING, "Failed", f'Failed to pull image "{ref}": {e}')
+            self.m.recorder.record(self.pod, WARNING, "Failed", f"Error: {e.reason}")
+            # The next sync shows ImagePullBackOff; the one after the back-off pulls again.
+            self.wake_in(min(self.m.config.error_resync, delay))
+            return None
+        took = time.monotonic() - began
+        self.pull_backoff.pop(ref, None)
+        self.m.recorder.record(self.pod, NORMAL, "Pulled",
+                               f'Successfully pulled image "{ref}" in {took:.3f}s ({took:.3f}s including '
+                               f"waiting). Image size: {image.size} bytes.")
+        return image
+
+    async def _pull_auth(self) -> list[cri.RegistryAuth] | None:
+        refs = (self.pod.get("spec") or {}).get("imagePullSecrets") or []
+        out: list[cri.RegistryAuth] = []
+        for ref in refs:
+            secret = await self.m.get_object(SECRETS, ref.get("name", ""), self.pod["metadata"]["namespace"])
+            if secret is not None:
+                out.extend(_docker_auths(secret))
+        return out or None
+
+    async def _container_config(self, c: Obj, image: cri.Image, attempt: int) -> cri.ContainerConfig:
+        ns = self.pod["metadata"]["namespace"]
+        pod = self._pod_with_ips()
+        env = await container_env(pod, c, allocatable=self.m.config.allocatable(),
+                                  configmap=lambda n: self.m.get_object(CONFIGMAPS, n, ns),
+                                  secret=lambda n: self.m.get_object(SECRETS, n, ns))
+        err = verify_run_as_non_root(self.pod, c, image.config.user)
+        if err is not None:
+            raise EnvError(err)
+        env = merge_image_env(image.config, env)
+        argv = container_argv(c, image.config, env)
+        security = security_config(self.pod, c)
+        if security.run_as_user is None and image.config.user:
+            user, _, group = image.config.user.partition(":")
+            if user.isdigit():
+                security.run_as_user = int(user)
+                if group.isdigit() and security.run_as_group is None:
+                    security.run_as_group = int(group)
+        return cri.ContainerConfig(
+            name=c["name"], image=image.id, args=argv, env=env,
+            working_dir=c.get("workingDir") or image.config.working_dir,
+            mounts=self.volumes.mounts_for(c) if self.volumes else [],
+            resources=container_resources(c), security=security, attempt=attempt,
+            tty=bool(c.get("tty")), stdin=bool(c.get("stdin")), stdin_once=bool(c.get("stdinOnce")),
+            log_path=f"{c['name']}/{attempt}.log",
+            labels={LABEL_POD_UID: self.uid, LABEL_CONTAINER_NAME: c["name"],
+                    LABEL_POD_NAME: self.pod["metadata"]["name"], LABEL_POD_NAMESPACE: ns})
+
+    def _pod_with_ips(self) -> Obj:
+        """The pod as fieldRefs see it: status.podIP and hostIP are known before the API has them."""
+        status = dict(self.pod.get("status") or {})
+        status["podIP"] = self.pod_ip
+        status["podIPs"] = [{"ip": self.pod_ip}] if self.pod_ip else []
+        status["hostIP"] = self.m.config.node_ip
+        status["hostIPs"] = [{"ip": self.m.config.node_ip}]
+        return {**self.pod, "status": status}
+
+    # --- probes ------------------------------------------------------------------------------------
+
+    def _start_prober(self, c: Obj, cid: str) -> None:
+        name = c["name"]
+
+        def on_result(kind: str, ok: bool) -> None:
+            if not ok and kind in (LIVENESS, STARTUP):
+                self.kill_requests[cid] = f"Container {name} failed {kind.lower()} probe, will be restarted"
+            self.wake()
+
+        def on_failure(kind: str, output: str) -> None:
+            self.m.recorder.record(self.pod, WARNING, "Unhealthy", f"{kind} probe failed: {output}".rstrip())
+
+        prober = Prober(runtime=self.m.runtime, container=c, container_id=cid, pod_ip=self.pod_ip,
+                        on_result=on_result, on_failure=on_failure)
+        self.probers[cid] = prober
+        prober.start()
+
+    async def _handle_kill_requests(self, views: dict[str, ContainerView]) -> None:
+        for v in views.values():
+            latest = v.latest
+            if latest is None or latest.id not in self.kill_requests:
+                continue
+            why = self.kill_requests.pop(latest.id)
+            if latest.state == "running":
+                self.m.recorder.record(self.pod, NORMAL, "Killing", why)
+                prober = self.probers.pop(latest.id, None)
+                if prober is not None:
+                    await prober.stop()
+                await self.m.runtime.stop_container(latest.id, self._grace())
+        if self.kill_requests:
+            views.update(await self._views())
+
+    # --- status ------------------------------------------------------------------------------------
+
+    async def _write_status(self, views: dict[str, ContainerView], *, init_pending: bool,
+                            init_failed: bool = False, failed: tuple[str, str] | None = None) -> str:
+        spec = self.pod.get("spec") or {}
+        current = self.pod.get("status") or {}
+        init_names = [c["name"] for c in spec.get("initContainers") or []]
+        names = [c["name"] for c in spec.get("containers") or []]
+        init_statuses = [container_status(views[n]) for n in init_names]
+        statuses = [container_status(views[n]) for n in names]
+        if init_pending:
+            for s in statuses:
+                if "waiting" in s["state"] and s["state"]["waiting"]["reason"] == "ContainerCreating" \
+                        and self.sandbox_id:
+                    s["state"]["waiting"]["reason"] = "PodInitializing"
+        phase = "Failed" if failed else pod_phase(_stable_policy(spec), init_pending, statuses, init_failed)
+        terminal = phase in ("Succeeded", "Failed")
+        unready = [n for n, s in zip(names, statuses, strict=True) if not s["ready"]]
+        incomplete = [n for n in init_names if not views[n].latest or ((
+            views[n].latest.state != "exited" or views[n].latest.exit_code != 0)  # type: ignore[union-attr]
+            and views[n].spec.get("restartPolicy") != "Always")]
+        completed = "PodCompleted" if terminal else ""
+        sandbox_ok = bool(self.sandbox_id) and not terminal
+        ready_cond = ("True", "", "") if not unready and not terminal else (
+            "False", completed or "ContainersNotReady",
+            "" if completed else f"containers with unready status: [{' '.join(unready)}]")
+        wanted = {
+            "PodReadyToStartContainers": ("True" if sandbox_ok else "False", "", ""),
+            "Initialized": ("True", completed, "") if not init_pending or not incomplete else (
+                "False", "ContainersNotInitialized",
+                f"containers with incomplete status: [{' '.join(incomplete)}]"),
+            "ContainersReady": ready_cond,
+            "Ready": ready_cond,
+        }
+        if not init_pending and not init_failed:
+            wanted["Initialized"] = ("True", completed, "")
+        now = rfc3339(time.time()) or ""
+        base = self.last_status or current
+        status: Obj = {
+            "phase": phase,
+            "conditions": merge_conditions(base.get("conditions") or current.get("conditions") or [], wanted,
+                                           now),
+            "hostIP": self.m.config.node_ip,
+            "hostIPs": [{"ip": self.m.config.node_ip}],
+            "startTime": self.start_time,
+            "qosClass": qos_class(self.pod),
+            "containerStatuses": statuses,
+        }
+        if self.pod_ip:
+            status["podIP"] = self.pod_ip
+            status["podIPs"] = [{"ip": self.pod_ip}]
+        if init_statuses:
+            status["initContainerStatuses"] = init_statuses
+        if failed:
+            status["reason"], status["message"] = failed
+        # PodScheduled and readiness gates set by others stay as the API has them.
+        kept = {c.get("type") for c in status["conditions"]}
+        status["conditions"] += [c for c in current.get("conditions") or [] if c.get("type") not in kept]
+        if status != self.last_status:
+            meta = self.pod["metadata"]
+            try:
+                body = {"metadata": {"uid": self.uid}, "status": status}
+                await self.m.client.patch(PODS, meta["name"], body, "merge", meta["namespace"],
+                                          subresource="status")
+            except StatusError as e:
+                if e.code not in (404, 409):
+                    raise
+            self.last_status = status
+        return phase
+
+    # --- endings -----------------------------------------------------------------------------------
+
+    def _grace(self) -> float:
+        meta, spec = self.pod["metadata"], self.pod.get("spec") or {}
+        grace = meta.get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = spec.get("terminationGracePeriodSeconds", 30)
+        return float(grace)
+
+    async def _kill_all(self, grace: float) -> None:
+        """preStop hooks, then SIGTERM and SIGKILL after what is left of the grace period."""
+        if not self.sandbox_id:
+            return
+        spec = self.pod.get("spec") or {}
+        specs = {c["name"]: c for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]}
+        running = [c for c in await self.m.runtime.list_containers(self.sandbox_id) if c.state == "running"]
+
+        async def kill(c: cri.ContainerStatus) -> None:
+            began = time.monotonic()
+            cspec = specs.get(c.name, {"name": c.name})
+            self.m.recorder.record(self.pod, NORMAL, "Killing", f"Stopping container {c.name}")
+            if grace > 0 and (cspec.get("lifecycle") or {}).get("preStop"):
+                try:
+                    err = await asyncio.wait_for(
+                        run_hook("preStop", runtime=self.m.runtime, container=cspec, container_id=c.id,
+                                 pod_ip=self.pod_ip, seconds=grace), grace)
+                except TimeoutError:
+                    err = f"PreStopHook for Container \"{c.name}\" did not complete in {grace:g}s"
+                if err is not None:
+                    self.m.recorder.record(self.pod, WARNING, "FailedPreStopHook", err)
+                left = max(_MIN_GRACE_AFTER_HOOK, grace - (time.monotonic() - began))
+            else:
+                left = grace
+            prober = self.probers.pop(c.id, None)
+            if prober is not None:
+                await prober.stop()
+            await self.m.runtime.stop_container(c.id, left)
+
+        await asyncio.gather(*(kill(c) for c in running))
+
+    async def _finish(self) -> None:
+        """A pod that reached Succeeded or Failed: what still runs (sidecars) stops, the sandbox too."""
+        if self.terminal:
+            return
+        self.terminal = True
+        await self._kill_all(self._grace())
+        if self.sandbox_id:
+            await self.m.runtime.stop_pod_sandbox(self.sandbox_id)
+
+    async def _terminate(self) -> None:
+        """Deleted: stop everything gracefully, clean up, then confirm the deletion to the API."""
+        grace = 0.0 if self.removed and not self.pod["metadata"].get("deletionTimestamp") else self._grace()
+        await self._kill_all(grace)
+        await self.m.cleanup_sandbox(self.uid, self.sandbox_id)
+        if self.removed:
+            return
+        meta = self.pod["metadata"]
+        with contextlib.suppress(StatusError):  # gone already, or a new pod of the same name
+            await self.m.client.delete(PODS, meta["name"], meta["namespace"], grace_period_seconds=0,
+                                       preconditions={"uid": self.uid})
+
+
+class _NoVolumes:
+    def mounts_for(self, container: Obj) -> list[cri.Mount]:
+        return []
+
+
+def _parse_time(value: str | None) -> float:
+    if not value:
+        return time.time()
+    from datetime import UTC, datetime
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+class PodManager:
+    """The pods bound to this node: an informer, a worker per pod, the PLEG relist, adoption and
+    orphan cleanup after a restart. `await run()` until cancelled."""
+
+    def __init__(self, client: Client, config: PodsConfig, *, runtime: cri.RuntimeService,
+                 images: cri.ImageService, volumes: VolumeManagerLike | None,
+                 recorder: EventRecorder | None = None) -> None:
+        self.client = client
+        self.config = config
+        self.runtime = runtime
+        self.images = images
+        self.volumes = volumes
+        self.recorder = recorder or EventRecorder(client, "kubelet", config.node_name)
+        self.scheme = runtime.version().partition("://")[0] or "runc"
+        self.informers = SharedInformerFactory(client)
+        self.pods = self.informers.informer(PODS, field_selector=f"spec.nodeName={config.node_name}")
+        self.runtime_classes = self.informers.informer(RUNTIME_CLASSES)
+        self.workers: dict[str, PodWorker] = {}  # pod uid → worker
+        self.sandboxes: dict[str, PodWorker] = {}  # sandbox id → worker
+        self._found: dict[str, cri.SandboxStatus] = {}  # pod uid → a sandbox found at start
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.synced = asyncio.Event()
+        self.pods.add_handler(self._on_add, self._on_update, self._on_delete)
+
+    # --- events ------------------------------------------------------------------------------------
+
+    def _on_add(self, pod: Obj) -> None:
+        uid = pod["metadata"]["uid"]
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.update(pod)
+            return
+        status = pod.get("status") or {}
+        if status.get("phase") in ("Succeeded", "Failed") and uid not in self._found \
+                and not pod["metadata"].get("deletionTimestamp"):
+            return  # finished before we (re)started: nothing of it runs here
+        worker = PodWorker(self, pod, self._found.pop(uid, None))
+        self.workers[uid] = worker
+        if worker.sandbox_id:
+            self.sandboxes[worker.sandbox_id] = worker
+        task = asyncio.create_task(self._run_worker(worker), name=f"pod {worker.key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_update(self, old: Obj, new: Obj) -> None:
+        if old["metadata"].get("uid") != new["metadata"].get("uid"):
+            self._on_delete(old)
+        self._on_add(new)
+
+    def _on_delete(self, pod: Obj | DeletedFinalStateUnknown) -> None:
+        obj = pod.obj if isinstance(pod, DeletedFinalStateUnknown) else pod
+        worker = self.workers.get(obj["metadata"].get("uid", ""))
+        if worker is not None:
+            worker.remove()
+
+    async def _run_worker(self, worker: PodWorker) -> None:
+        try:
+            await worker.run()
+        finally:
+            if self.workers.get(worker.uid) is worker:
+                del self.workers[worker.uid]
+            self.sandboxes.pop(worker.sandbox_id, None)
+
+    # --- helpers for workers -----------------------------------------------------------------------
+
+    def runtime_class(self, name: str) -> Obj | None:
+        return self.runtime_classes.lister.get(name)
+
+    async def get_object(self, info: ResourceInfo, name: str, namespace: str) -> Obj | None:
+        try:
+            return await self.client.get(info, name, namespace)
+        except StatusError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    async def cleanup_sandbox(self, uid: str, sandbox_id: str) -> None:
+        if sandbox_id:
+            await self.runtime.stop_pod_sandbox(sandbox_id)
+            for c in await self.runtime.list_containers(sandbox_id):
+                with contextlib.suppress(Exception):
+                    await self.runtime.remove_container(c.id)
+            await self.runtime.remove_pod_sandbox(sandbox_id)
+            self.sandboxes.pop(sandbox_id, None)
+        if self.volumes is not None:
+            await self.volumes.teardown(uid)
+
+    # --- running -----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        found = await self.runtime.list_pod_sandboxes()
+        extra: list[cri.SandboxStatus] = []
+        for s in sorted(found, key=lambda s: s.created_at):
+            if s.pod_uid in self._found:
+                extra.append(self._found[s.pod_uid])  # an older sandbox of the same pod
+            self._found[s.pod_uid] = s
+        self.informers.start()
+        relist = asyncio.create_task(self._relist(), name="kubelet pleg")
+        try:
+            await self.informers.wait_for_sync()
+            # Sandboxes of pods the API no longer has (deleted while we were away), and stale extras.
+            orphans = extra + list(self._found.values())
+            self._found.clear()
+            for s in orphans:
+                log.info("kubelet: removing sandbox %s of pod %s/%s (no such pod)", s.id, s.namespace, s.name)
+                try:
+                    await self.cleanup_sandbox(s.pod_uid, s.id)
+                except Exception:
+                    log.exception("kubelet: removing orphan sandbox %s failed", s.id)
+            self.synced.set()
+            await asyncio.Event().wait()
+        finally:
+            relist.cancel()
+            tasks = list(self._tasks)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(relist, *tasks, return_exceptions=True)
+            await self.informers.stop()
+
+    async def _relist(self) -> None:
+        """Kubernetes' generic PLEG: one runtime listing per period, workers woken for what changed."""
+        seen: dict[str, tuple[str, str, float]] = {}
+        while True:
+            await asyncio.sleep(self.config.relist_period)
+            try:
+                containers = await self.runtime.list_containers()
+            except Exception as e:
+                log.warning("kubelet: relisting containers failed: %s", e)
+                continue
+            now = {c.id: (c.sandbox_id, c.state, c.finished_at) for c in containers}
+            changed = {v[0] for k, v in now.items() if seen.get(k) != v}
+            changed |= {v[0] for k, v in seen.items() if k not in now}
+            seen = now
+            for sandbox_id in changed:
+                worker = self.sandboxes.get(sandbox_id)
+                if worker is not None:
+                    worker.wake()

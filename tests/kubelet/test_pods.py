@@ -1,0 +1,219 @@
+"""The pod state machine over the fake runtime, against a real in-process API server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.controllers._housekeeping import until
+from tests.kubelet._harness import NODE, conditions, container, kubelet, pod, state
+from tests.kubelet.fakeruntime import FakeRuntime
+
+
+def waiting(p: dict[str, Any], name: str = "c") -> str:
+    return str(state(p, name).get("state", {}).get("waiting", {}).get("reason", ""))
+
+
+def running(name: str = "c") -> Any:
+    return lambda p: "running" in state(p, name).get("state", {})
+
+
+async def test_pod_runs_with_ip_status_conditions_and_events() -> None:
+    async with kubelet() as env:
+        await env.create(pod("p", container("c")))
+        p = await env.wait("p", lambda p: p["status"].get("phase") == "Running"
+                           and conditions(p).get("Ready") == "True")
+        st = p["status"]
+        assert st["podIP"].startswith("10.88.0.") and st["podIPs"] == [{"ip": st["podIP"]}]
+        assert st["hostIP"] == "192.0.2.10" and st["qosClass"] == "BestEffort" and st["startTime"]
+        cs = state(p, "c")
+        assert cs["ready"] and cs["started"] and cs["restartCount"] == 0
+        assert cs["containerID"].startswith("runc://")
+        assert cs["imageID"].startswith("docker.io/library/busybox@sha256:")
+        assert set(conditions(p)) >= {"PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready"}
+        reasons = [r for _, r, _ in await env.events("p")]
+        assert reasons[:3] == ["Pulled", "Created", "Started"]
+        sandbox = next(iter(env.runtime.sandbox_configs.values()))
+        assert sandbox.cgroup_parent == f"/kubepods/besteffort/pod{p['metadata']['uid']}"
+
+
+async def test_exit_codes_and_phases_by_restart_policy() -> None:
+    async with kubelet() as env:
+        await env.create(pod("ok", container("c", "exit", "0"), restart="Never"))
+        await env.create(pod("bad", container("c", "exit", "3"), restart="Never"))
+        await env.create(pod("oom", container("c", "oom"), restart="Never"))
+        ok = await env.wait("ok", lambda p: p["status"].get("phase") == "Succeeded")
+        assert state(ok, "c")["state"]["terminated"]["reason"] == "Completed"
+        assert conditions(ok)["Ready"] == "False"
+        bad = await env.wait("bad", lambda p: p["status"].get("phase") == "Failed")
+        term = state(bad, "c")["state"]["terminated"]
+        assert (term["exitCode"], term["reason"]) == (3, "Error")
+        oom = await env.wait("oom", lambda p: p["status"].get("phase") == "Failed")
+        assert state(oom, "c")["state"]["terminated"]["reason"] == "OOMKilled"
+
+
+async def test_crashloop_backoff_restarts_with_growing_delay() -> None:
+    async with kubelet() as env:
+        await env.create(pod("crash", container("c", "exit", "1")))
+        p = await env.wait("crash", lambda p: state(p, "c").get("restartCount", 0) >= 2
+                           and state(p, "c")["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff",
+                           within=10)
+        cs = state(p, "c")
+        assert cs["lastState"]["terminated"]["exitCode"] == 1
+        assert "back-off" in cs["state"]["waiting"]["message"]
+        assert p["status"]["phase"] == "Running"
+        assert ("Warning", "BackOff") in [(t, r) for t, r, _ in await env.events("crash")]
+
+
+async def test_on_failure_restarts_until_success() -> None:
+    async with kubelet() as env:
+        await env.create(pod("once", container("c", "exit", "0"), restart="OnFailure"))
+        p = await env.wait("once", lambda p: p["status"].get("phase") == "Succeeded")
+        assert state(p, "c")["restartCount"] == 0
+
+
+async def test_init_containers_run_in_order_before_containers() -> None:
+    async with kubelet() as env:
+        spec = pod("init", container("main"), initContainers=[container("i1", "exit", "0", "0.05"),
+                                                              container("i2", "exit", "0")])
+        await env.create(spec)
+        p = await env.wait("init", running("main"))
+        assert env.runtime.started == ["i1", "i2", "main"]
+        assert state(p, "i1", init=True)["state"]["terminated"]["reason"] == "Completed"
+        assert conditions(p)["Initialized"] == "True"
+
+
+async def test_failed_init_container_with_never_fails_pod() -> None:
+    async with kubelet() as env:
+        await env.create(pod("initbad", container("main"), restart="Never",
+                             initContainers=[container("i1", "exit", "2")]))
+        p = await env.wait("initbad", lambda p: p["status"].get("phase") == "Failed")
+        assert "main" not in env.runtime.started
+        assert state(p, "main")["state"]["waiting"]["reason"] == "PodInitializing"
+
+
+async def test_sidecar_init_container_keeps_running() -> None:
+    async with kubelet() as env:
+        side = container("side", restartPolicy="Always")
+        await env.create(pod("sc", container("main", "exit", "0", "0.1"), restart="Never",
+                             initContainers=[side]))
+        p = await env.wait("sc", lambda p: p["status"].get("phase") == "Succeeded", within=5)
+        assert env.runtime.started[:2] == ["side", "main"]
+        # The sidecar is stopped once the pod finished.
+        assert all(c.status.state == "exited" for c in env.runtime.containers.values())
+        assert p["status"]["phase"] == "Succeeded"
+
+
+async def test_missing_image_err_image_pull_then_back_off() -> None:
+    async with kubelet() as env:
+        c = container("c", image="registry.invalid/nope:1")
+        c["image"] = "registry.invalid/nope:1"
+        await env.create(pod("img", c))
+        p = await env.wait("img", lambda p: state(p, "c").get("state", {}).get("waiting", {}).get("reason")
+                           == "ImagePullBackOff")
+        assert p["status"]["phase"] == "Pending"
+        events = await env.events("img")
+        assert ("Normal", "Pulling", 'Pulling image "registry.invalid/nope:1"') in events
+        assert ("Warning", "Failed", "Error: ErrImagePull") in events
+        assert ("Normal", "BackOff", 'Back-off pulling image "registry.invalid/nope:1"') in events
+
+
+async def test_image_pull_secrets_reach_the_image_service() -> None:
+    import base64
+    import json
+    async with kubelet() as env:
+        from pyk8s.api import catalog
+        secrets = catalog.lookup("", "v1", "secrets")
+        assert secrets
+        cfg = {"auths": {"reg.example:5000": {"username": "u", "password": "p"}}}
+        await env.client.create(secrets, {"metadata": {"name": "pull", "namespace": "default"},
+                                          "type": "kubernetes.io/dockerconfigjson",
+                                          "data": {".dockerconfigjson": base64.b64encode(
+                                              json.dumps(cfg).encode()).decode()}})
+        env.images.remote["reg.example:5000/app:1"] = env.images.present["busybox"]
+        c = container("c")
+        c["image"] = "reg.example:5000/app:1"
+        await env.create(pod("auth", c, imagePullSecrets=[{"name": "pull"}]))
+        await env.wait("auth", running())
+        ref, auth = env.images.pulls[-1]
+        assert ref == "reg.example:5000/app:1"
+        assert auth and (auth[0].server, auth[0].username, auth[0].password) == ("reg.example:5000", "u", "p")
+
+
+async def test_run_as_non_root_refuses_root_image() -> None:
+    async with kubelet() as env:
+        await env.create(pod("nonroot", container("c", securityContext={"runAsNonRoot": True})))
+        p = await env.wait("nonroot", lambda p: waiting(p) == "CreateContainerConfigError")
+        message = state(p, "c")["state"]["waiting"]["message"]
+        assert "container has runAsNonRoot and image will run as root" in message
+
+
+async def test_missing_runtime_class_fails_with_event() -> None:
+    async with kubelet() as env:
+        await env.create(pod("rc", container("c"), runtimeClassName="nosuch"))
+
+        async def event() -> bool:
+            return ("Warning", "FailedCreatePodSandBox",
+                    'Failed to create pod sandbox: RuntimeClass "nosuch" not found') in await env.events("rc")
+        await until(event, what="FailedCreatePodSandBox event")
+        assert not env.runtime.sandboxes
+
+
+async def test_deletion_runs_prestop_stops_gracefully_and_confirms() -> None:
+    async with kubelet() as env:
+        hooks: list[list[str]] = []
+        env.runtime.exec_handlers["c"] = lambda cmd: hooks.append(cmd) or 0
+        c = container("c", lifecycle={"preStop": {"exec": {"command": ["echo", "bye"]}}})
+        await env.create(pod("del", c, terminationGracePeriodSeconds=5))
+        await env.wait("del", running())
+        from tests.kubelet._harness import PODS
+        await env.client.delete(PODS, "del", "default")
+
+        async def gone() -> bool:
+            try:
+                await env.get("del")
+            except Exception:
+                return True
+            return False
+        await until(gone, what="pod deleted by the kubelet")
+        assert hooks == [["echo", "bye"]]
+        assert env.runtime.stops and env.runtime.stops[0][0] == "c" and 0 < env.runtime.stops[0][1] <= 5
+        assert not env.runtime.sandboxes and env.runtime.removed_sandboxes
+
+
+async def test_restart_adopts_running_containers_and_removes_orphans() -> None:
+    runtime = FakeRuntime()
+    from tests.controllers._housekeeping import api_server
+    async with api_server() as srv:
+        async with kubelet(runtime, srv) as env:
+            await env.create(pod("keep", container("c")))
+            await env.create(pod("gone", container("c")))
+            await env.wait("keep", running())
+            await env.wait("gone", running())
+        keep_id = next(cid for cid, c in runtime.containers.items()
+                       if runtime.sandboxes[c.status.sandbox_id].name == "keep")
+        # While the kubelet is away, "gone" is removed from the API for good.
+        from pyk8s.client.client import Client
+        from pyk8s.client.transport import HTTPTransport
+        from tests.kubelet._harness import PODS
+        client = Client(HTTPTransport(srv.url))
+        await client.delete(PODS, "gone", "default", grace_period_seconds=0)
+        await client.close()
+        started_before = list(runtime.started)
+        async with kubelet(runtime, srv) as env:
+            await until(lambda: _async(len(runtime.sandboxes) == 1), what="orphan removed")
+            p = await env.wait("keep", running())
+            assert runtime.containers[keep_id].status.state == "running"
+            assert runtime.started == started_before  # nothing started again
+            assert state(p, "c")["containerID"] == f"runc://{keep_id}"
+
+
+async def _async(value: Any) -> Any:
+    return value
+
+
+async def test_active_deadline_fails_pod() -> None:
+    async with kubelet() as env:
+        await env.create(pod("dl", container("c"), activeDeadlineSeconds=1))
+        p = await env.wait("dl", lambda p: p["status"].get("phase") == "Failed", within=5)
+        assert p["status"]["reason"] == "DeadlineExceeded"
+        assert NODE
