@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -191,7 +192,8 @@ async def request_token(client: Client, pod: Obj, audience: str, expiration: int
     answer = await client.create_subresource(SERVICEACCOUNTS, sa, "token", body, meta.get("namespace"))
     status = answer.get("status") or {}
     expires = datetime.strptime(status["expirationTimestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    return Token(status["token"], now, expires.timestamp())
+    # The life the server granted, placed on the caller's clock.
+    return Token(status["token"], now, now + (expires.timestamp() - time.time()))
 
 
 async def projected_payload(client: Client, pod: Obj, source: Obj, token: TokenSource) -> Payload:
