@@ -48,19 +48,19 @@ class Node:
     bridge: str
     procs: list[asyncio.subprocess.Process] = field(default_factory=list)
 
-    async def run(self, *args: str, timeout: float = 10.0) -> tuple[int, str]:
+    async def run(self, *args: str, limit: float = 10.0) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.STDOUT)
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+            out, _ = await asyncio.wait_for(proc.communicate(), limit)
         except TimeoutError:
             proc.kill()
             await proc.wait()
             raise
         return proc.returncode or 0, out.decode()
 
-    async def in_pod(self, netns_path: str, *args: str, timeout: float = 10.0) -> tuple[int, str]:
-        return await self.run("nsenter", f"--net={netns_path}", *args, timeout=timeout)
+    async def in_pod(self, netns_path: str, *args: str, limit: float = 10.0) -> tuple[int, str]:
+        return await self.run("nsenter", f"--net={netns_path}", *args, limit=limit)
 
     async def serve_pong(self, netns_path: str, port: int) -> None:
         """A TCP server in the pod answering "pong" to every connection (killed at the test's end)."""

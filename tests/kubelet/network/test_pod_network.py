@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import random
 import secrets
+import subprocess
+from collections.abc import Iterator
 
 import pytest
 
 from pyk8s.kubelet.cri import PortMapping
 from pyk8s.kubelet.network import CNIError, PodNetwork
-from pyk8s.kubelet.network.pod_network import masquerade_chain
+from pyk8s.kubelet.network.masquerade import chain_name
 from tests.kubelet.network.conftest import CNI_BIN, Node, in_pod_until_ok, ip, tcp_read
 
 
 def sid() -> str:
     return secrets.token_hex(16)
+
+
+def exists(path: str) -> bool:
+    return os.path.exists(path)
 
 
 def reservations(net: PodNetwork) -> list[str]:
@@ -61,27 +68,71 @@ async def test_two_pods_reach_each_other_and_the_node(node: Node, net: PodNetwor
     assert (await tcp_read(ip_a, 5000)).strip() == b"pong"
 
 
-async def test_masquerade_for_traffic_leaving_the_pod_cidr(node: Node, net: PodNetwork) -> None:
-    """An outside host with no route back to the pod CIDR answers only if the pod's packets leave
-    with the node's address."""
+@contextlib.contextmanager
+def outside_host(node: Node, near: str, far: str) -> Iterator[str]:
+    """A netns linked to the node by a veth (node side `near`/30, its side `far`/30), with a route
+    back to the node's pod CIDR only through the node, and a rule counting what arrives by source."""
     outside = f"pyk8s-out-{secrets.token_hex(3)}"
     ip("netns", "add", outside)
     try:
         veth = f"pko{secrets.token_hex(3)}"
         ip("-n", node.name, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", outside)
-        ip("-n", node.name, "addr", "add", "198.51.100.1/30", "dev", veth)
+        ip("-n", node.name, "addr", "add", f"{near}/30", "dev", veth)
         ip("-n", node.name, "link", "set", veth, "up")
-        ip("-n", outside, "addr", "add", "198.51.100.2/30", "dev", "eth0")
+        ip("-n", outside, "addr", "add", f"{far}/30", "dev", "eth0")
         ip("-n", outside, "link", "set", "eth0", "up")
-        assert "10.88." not in ip("-n", outside, "route")
-
-        s = sid()
-        path = await net.create_netns(s)
-        await net.setup(s, path, [])
-        await in_pod_until_ok(node, path, "/bin/busybox", "ping", "-c", "1", "-W", "2", "198.51.100.2")
-        assert masquerade_chain("pyk8s", s) in await nat_rules(node)
+        ip("-n", outside, "route", "add", node.cidr, "via", near)
+        yield outside
     finally:
         ip("netns", "del", outside)
+
+
+def packets_from(outside: str, source: str) -> int:
+    """Packets the outside host received from `source` (a counting rule added on first use)."""
+    rule = ["INPUT", "-s", source, "-p", "icmp"]
+    check = subprocess.run(["ip", "netns", "exec", outside, "iptables", "-w", "-C", *rule], check=False,
+                           capture_output=True)
+    if check.returncode != 0:
+        subprocess.run(["ip", "netns", "exec", outside, "iptables", "-w", "-A", *rule], check=True)
+        return 0
+    out = subprocess.run(["ip", "netns", "exec", outside, "iptables", "-w", "-nvxL", "INPUT"], check=True,
+                         capture_output=True, text=True).stdout
+    return sum(int(line.split()[0]) for line in out.splitlines()[2:] if f" {source} " in line)
+
+
+async def test_masquerade_for_traffic_leaving_the_cluster_cidr(node: Node, net: PodNetwork) -> None:
+    with outside_host(node, "198.51.100.1", "198.51.100.2") as outside:
+        s = sid()
+        path = await net.create_netns(s)
+        pod_ip = await net.setup(s, path, [])
+        for source in (pod_ip, "198.51.100.1"):
+            packets_from(outside, source)  # installs the counting rules
+        await in_pod_until_ok(node, path, "/bin/busybox", "ping", "-c", "1", "-W", "2", "198.51.100.2")
+        assert packets_from(outside, "198.51.100.1") >= 1  # it came from the node's address
+        assert packets_from(outside, pod_ip) == 0
+        rules = await nat_rules(node)
+        assert f"-A POSTROUTING -s {node.cidr}" in rules and f"-j {chain_name(node.bridge)}" in rules
+
+
+async def test_no_masquerade_inside_the_cluster_cidr(node: Node, tmp_path: str) -> None:
+    """A pod on another node (an address in the cluster CIDR) sees the pod's own IP."""
+    third = int(node.cidr.split(".")[2])
+    other = f"10.88.{(third + 1) % 254 + 1}"
+    net = PodNetwork(os.path.join(str(tmp_path), "cni"), CNI_BIN, node.bridge, cluster_cidr="10.88.0.0/16")
+    net.set_pod_cidr(node.cidr)
+    try:
+        with outside_host(node, f"{other}.1", f"{other}.2") as outside:
+            s = sid()
+            path = await net.create_netns(s)
+            pod_ip = await net.setup(s, path, [])
+            for source in (pod_ip, f"{other}.1"):
+                packets_from(outside, source)  # installs the counting rules
+            await in_pod_until_ok(node, path, "/bin/busybox", "ping", "-c", "1", "-W", "2", f"{other}.2")
+            assert packets_from(outside, pod_ip) >= 1
+            assert packets_from(outside, f"{other}.1") == 0
+    finally:
+        net.cleanup_all()
+    assert chain_name(node.bridge) not in await nat_rules(node)  # cleanup_all removed the node rule
 
 
 async def test_host_port_reaches_the_pod_from_node_loopback_and_address(node: Node, net: PodNetwork) -> None:
@@ -113,14 +164,14 @@ async def test_teardown_leaves_nothing_and_is_idempotent(node: Node, net: PodNet
     ports = [PortMapping(container_port=80, host_port=random.randint(20000, 30000))]
     pod_ip = await net.setup(s, path, ports)
     rules = await nat_rules(node)
-    assert s in rules and masquerade_chain("pyk8s", s) in rules and "CNI-DN-" in rules
+    assert s in rules and "CNI-DN-" in rules
     assert len(reservations(net)) == 1
     assert "veth" in await veths(node)
     assert await net.status(s, path) == pod_ip
 
     await net.teardown(s, path, ports)
     rules = await nat_rules(node)
-    assert s not in rules and masquerade_chain("pyk8s", s) not in rules and "CNI-DN-" not in rules
+    assert s not in rules and "CNI-DN-" not in rules
     assert pod_ip not in rules
     assert reservations(net) == []
     assert await veths(node) == ""
@@ -128,7 +179,7 @@ async def test_teardown_leaves_nothing_and_is_idempotent(node: Node, net: PodNet
     await net.teardown(s, path, ports)  # again: nothing to do, no error
 
     await net.delete_netns(path)
-    assert not os.path.exists(path)
+    assert not exists(path)
     assert os.path.basename(path) not in ip("netns", "list")
     await net.delete_netns(path)  # again: fine
 
@@ -140,7 +191,7 @@ async def test_teardown_after_the_netns_is_gone_still_frees_everything(node: Nod
     await net.delete_netns(path)
     await net.teardown(s, path, [])
     rules = await nat_rules(node)
-    assert s not in rules and masquerade_chain("pyk8s", s) not in rules
+    assert s not in rules
     assert reservations(net) == []
     assert await veths(node) == ""
 
@@ -192,4 +243,4 @@ async def test_twenty_concurrent_setups_get_distinct_ips_and_tear_down_cleanly(
     assert await veths(node) == ""
     rules = await nat_rules(node)
     assert not any(s in rules for s in ids) and "CNI-DN-" not in rules
-    assert not any(os.path.exists(p) for p in paths)
+    assert not any(exists(p) for p in paths)

@@ -1,8 +1,9 @@
 """Pod networking for one node: a network namespace per sandbox wired by the reference CNI plugins.
 
-The network list is `bridge` (a node bridge that is the pods' gateway, masquerading traffic that
-leaves the pod CIDR, hairpin on) with `host-local` IPAM from the node's pod CIDR, `portmap` for
-hostPorts (only when the pod has some: it costs iptables work), and `loopback` to bring `lo` up.
+The network list is `bridge` (a node bridge that is the pods' gateway, hairpin on) with `host-local`
+IPAM from the node's pod CIDR, `portmap` for hostPorts (only when the pod has some: it costs iptables
+work), and `loopback` to bring `lo` up. Masquerading is one node-wide rule (see masquerade.py) rather
+than the bridge plugin's per-pod `ipMasq`.
 Like libcni, every ADD's config and result are kept under the state dir, so DEL gets the same config
 and prevResult and the pod IP is known again after a kubelet restart.
 """
@@ -11,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import ipaddress
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import threading
@@ -25,7 +24,7 @@ from typing import Any
 import orjson
 
 from pyk8s.kubelet import cri
-from pyk8s.kubelet.network import cni, netns
+from pyk8s.kubelet.network import cni, masquerade, netns
 
 NETWORK_NAME = "pyk8s"
 IFNAME = "eth0"
@@ -34,12 +33,14 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
 class PodNetwork:
     def __init__(self, state_dir: str, cni_bin_dir: str = "/usr/lib/cni", bridge: str = "pyk8s0", *,
-                 netns_dir: str = "/run/netns") -> None:
+                 netns_dir: str = "/run/netns", cluster_cidr: str = "") -> None:
+        """`cluster_cidr`: pod traffic to it is not masqueraded (default: the node's pod CIDR)."""
         self.state_dir = state_dir
         self.bin_dirs = [cni_bin_dir]
         self.bridge = bridge
         self.netns_dir = netns_dir
         self.pod_cidr = ""
+        self.cluster_cidr = str(ipaddress.ip_network(cluster_cidr, strict=False)) if cluster_cidr else ""
         self._results_dir = os.path.join(state_dir, "results")
         self._netns_records = os.path.join(state_dir, "netns")
         self._ipam_dir = os.path.join(state_dir, "ipam")
@@ -47,7 +48,8 @@ class PodNetwork:
             os.makedirs(d, mode=0o700, exist_ok=True)
         self._locks: dict[str, list[Any]] = {}  # sandbox id -> [lock, users]
         # The first ADD creates the bridge and its gateway address; concurrent first ADDs would race
-        # on them, so ADDs wait for one to have succeeded (then they run in parallel).
+        # on them, so ADDs wait for one to have succeeded (then they run in parallel). The node's
+        # masquerade rule is written before it.
         self._bridge_lock = asyncio.Lock()
         self._bridge_ready = False
 
@@ -57,7 +59,9 @@ class PodNetwork:
         net = ipaddress.ip_network(cidr, strict=False)
         if net.version != 4:
             raise ValueError(f"pod CIDR {cidr}: only IPv4 is supported")
-        self.pod_cidr = str(net)
+        if str(net) != self.pod_cidr:
+            self.pod_cidr = str(net)
+            self._bridge_ready = False  # the masquerade rule follows the pod CIDR
 
     def conflist(self, port_mappings: list[cri.PortMapping]) -> cni.JSON:
         """The CNI network configuration list for a pod with these hostPort mappings."""
@@ -67,7 +71,7 @@ class PodNetwork:
             "type": "bridge",
             "bridge": self.bridge,
             "isGateway": True,
-            "ipMasq": True,
+            "ipMasq": False,  # masquerade.py does it once for the node
             "hairpinMode": True,
             "ipam": {
                 "type": "host-local",
@@ -126,6 +130,9 @@ class PodNetwork:
                     result = await self._add(sandbox_id, netns_path, conflist, runtime_config)
                 else:
                     async with self._bridge_lock:
+                        if not self._bridge_ready:
+                            await masquerade.ensure(self.bridge, self.pod_cidr,
+                                                    self.cluster_cidr or self.pod_cidr)
                         result = await self._add(sandbox_id, netns_path, conflist, runtime_config)
                         self._bridge_ready = True
                 ip = pod_ip(result)
@@ -163,10 +170,6 @@ class PodNetwork:
         # The spec lets the runtime pass no netns once it is gone; the plugins then free what they can.
         await cni.del_network_list(self.bin_dirs, conflist, sandbox_id, netns_path if alive else "",
                                    IFNAME, runtime_config, result)
-        if not alive:
-            # bridge's DEL finds the masquerade rules through the addresses inside the netns; with the
-            # netns gone they would stay, so remove them by the chain name it gave them.
-            await asyncio.to_thread(_remove_masquerade, conflist["name"], sandbox_id)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._result_path(sandbox_id))
 
@@ -191,7 +194,8 @@ class PodNetwork:
     # -- for tests -------------------------------------------------------------------------------------
 
     def cleanup_all(self) -> None:
-        """Tear down every sandbox this state dir knows, delete its netns, the bridge and the state."""
+        """Tear down every sandbox this state dir knows, delete its netns, the masquerade rule, the
+        bridge and the state dir."""
         def run() -> None:
             asyncio.run(self._cleanup_all())
 
@@ -214,6 +218,7 @@ class PodNetwork:
             path = _read_text(os.path.join(self._netns_records, sandbox_id))
             with contextlib.suppress(OSError):
                 await self.delete_netns(path)
+        await masquerade.remove(self.bridge)
 
     # -- state -----------------------------------------------------------------------------------------
 
@@ -279,21 +284,3 @@ def _listdir(path: str) -> list[str]:
         return [n for n in os.listdir(path) if not n.endswith(".tmp")]
     except FileNotFoundError:
         return []
-
-
-def masquerade_chain(network: str, container_id: str) -> str:
-    """The nat chain the bridge plugin's ipMasq makes per container (its utils.FormatChainName)."""
-    return "CNI-" + hashlib.sha512(f"{network}{container_id}".encode()).hexdigest()[:24]
-
-
-def _remove_masquerade(network: str, container_id: str) -> None:
-    chain = masquerade_chain(network, container_id)
-    rules = subprocess.run(["iptables", "-w", "-t", "nat", "-S", "POSTROUTING"], capture_output=True,
-                           text=True, check=False).stdout
-    for line in rules.splitlines():
-        words = shlex.split(line)
-        if words[:2] == ["-A", "POSTROUTING"] and words[-2:] == ["-j", chain]:
-            subprocess.run(["iptables", "-w", "-t", "nat", "-D", *words[1:]], capture_output=True,
-                           check=False)
-    for flag in ("-F", "-X"):
-        subprocess.run(["iptables", "-w", "-t", "nat", flag, chain], capture_output=True, check=False)
