@@ -1,22 +1,137 @@
+"""Containers under runc: exit codes and reasons, CRI logs, limits, the sandbox's files and namespaces."""
+
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pyk8s.kubelet.runtime import RuncRuntime
+import pytest
+
+from pyk8s.kubelet import cri
+from pyk8s.kubelet.runtime import ContainerStartError, RuncRuntime
 from tests.kubelet.runtime.conftest import container_config, needs_root, sandbox_config, wait_for
 
 pytestmark = needs_root
 
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) (F|P) (.*)$")
 
-async def test_exit_codes_and_reasons(runtime: RuncRuntime, cgroup_parent: str, tmp_path: Path) -> None:
+
+async def run_to_exit(runtime: RuncRuntime, sid: str, cfg: cri.ContainerConfig) -> cri.ContainerStatus:
+    cid = await runtime.create_container(sid, cfg)
+    await runtime.start_container(cid)
+
+    async def exited() -> cri.ContainerStatus | None:
+        st = await runtime.container_status(cid)
+        return st if st.state == "exited" else None
+
+    return await wait_for(exited)  # type: ignore[return-value]
+
+
+async def test_exit_codes_reasons_and_logs(runtime: RuncRuntime, cgroup_parent: str, tmp_path: Path) -> None:
     sid = await runtime.run_pod_sandbox(sandbox_config(cgroup_parent, tmp_path))
-    ok = await runtime.create_container(sid, container_config(["sh", "-c", "echo hi; hostname"]))
-    await runtime.start_container(ok)
+    ok = await run_to_exit(runtime, sid, container_config(
+        ["sh", "-c", "echo out; echo err >&2; printf partial"], log_path="ok/0.log"))
+    assert (ok.exit_code, ok.reason, ok.state) == (0, "Completed", "exited")
+    assert ok.started_at > 0 and ok.finished_at >= ok.started_at
+    lines = Path(ok.log_path).read_text().splitlines()
+    parsed = [LOG_LINE.match(line).groups() for line in lines]  # type: ignore[union-attr]
+    assert ("stdout", "F", "out") in parsed and ("stderr", "F", "err") in parsed
+    assert ("stdout", "F", "partial") in parsed  # the unterminated last line is flushed at exit
 
-    async def exited(cid: str) -> bool:
-        return (await runtime.container_status(cid)).state == "exited"
+    bad = await run_to_exit(runtime, sid, container_config(["sh", "-c", "exit 3"], log_path="bad/0.log"))
+    assert (bad.exit_code, bad.reason) == (3, "Error")
 
-    await wait_for(lambda: exited(ok))
-    st = await runtime.container_status(ok)
-    assert (st.exit_code, st.reason) == (0, "Completed")
-    print(open(st.log_path).read())
+    # A line longer than 16 KiB is split into P(artial) pieces and ends with F.
+    long = await run_to_exit(runtime, sid, container_config(
+        ["sh", "-c", "head -c 40000 /dev/zero | tr '\\0' x; echo"], log_path="long/0.log"))
+    tags = [LOG_LINE.match(x).group(2) for x in Path(long.log_path).read_text().splitlines()]  # type: ignore[union-attr]
+    assert tags == ["P", "P", "F"]
+
+
+async def test_container_cannot_run(runtime: RuncRuntime, cgroup_parent: str, tmp_path: Path) -> None:
+    sid = await runtime.run_pod_sandbox(sandbox_config(cgroup_parent, tmp_path))
+    cid = await runtime.create_container(sid, container_config(["/no/such/binary"]))
+    with pytest.raises(ContainerStartError, match="no such file or directory"):
+        await runtime.start_container(cid)
+    st = await runtime.container_status(cid)
+    assert (st.state, st.exit_code, st.reason) == ("exited", 128, "ContainerCannotRun")
+    assert "/no/such/binary" in st.message
+
+
+async def test_oom_killed(runtime: RuncRuntime, cgroup_parent: str, tmp_path: Path) -> None:
+    sid = await runtime.run_pod_sandbox(sandbox_config(cgroup_parent, tmp_path))
+    cfg = container_config(["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo done"],
+                           resources=cri.LinuxResources(memory_limit=16 * 1024 * 1024))
+    st = await run_to_exit(runtime, sid, cfg)
+    assert (st.reason, st.exit_code) == ("OOMKilled", 137)
+
+
+async def test_sandbox_files_namespaces_and_security(runtime: RuncRuntime, cgroup_parent: str,
+                                                     tmp_path: Path) -> None:
+    cfg = sandbox_config(cgroup_parent, tmp_path, dns=cri.DNSConfig(servers=("10.43.0.10",),
+                                                                     searches=("default.svc.cluster.local",)),
+                         host_aliases=[("10.1.2.3", ["foo.local"])])
+    sid = await runtime.run_pod_sandbox(cfg)
+    status = await runtime.pod_sandbox_status(sid)
+    assert status.state == "ready" and status.netns_path
+    script = ("hostname; cat /etc/resolv.conf /etc/hosts; id -u; id -g; id -G; ls /sys/class/net; "
+              "readlink /proc/self/ns/ipc; grep CapBnd /proc/self/status; grep Seccomp: /proc/self/status; "
+              "cat /proc/self/oom_score_adj; touch /x 2>&1 || echo readonly-rootfs; pwd")
+    sec = cri.SecurityConfig(run_as_user=1000, run_as_group=2000, supplemental_groups=(3000,),
+                             read_only_rootfs=True, capabilities_drop=("ALL",), capabilities_add=("NET_ADMIN",))
+    one = await run_to_exit(runtime, sid, container_config(
+        ["sh", "-c", script], security=sec, working_dir="/tmp", log_path="one/0.log",
+        resources=cri.LinuxResources(oom_score_adj=500, cpu_shares=512, cpu_quota=50000, pids_limit=64)))
+    two = await run_to_exit(runtime, sid, container_config(
+        ["sh", "-c", "readlink /proc/self/ns/ipc"], log_path="two/0.log"))
+    out = [LOG_LINE.match(x).group(3) for x in Path(one.log_path).read_text().splitlines()]  # type: ignore[union-attr]
+    assert one.exit_code == 0, out
+    assert out[0] == "mypod"
+    assert "nameserver 10.43.0.10" in out and "search default.svc.cluster.local" in out
+    assert "10.1.2.3\tfoo.local" in out
+    assert out[out.index("10.1.2.3\tfoo.local") + 1 : out.index("10.1.2.3\tfoo.local") + 4] == [
+        "1000", "2000", "2000 3000"]
+    assert "lo" in out and "eth0" not in out  # no PodNetwork: loopback only
+    ipc = next(x for x in out if x.startswith("ipc:"))
+    two_out = Path(two.log_path).read_text()
+    assert ipc in two_out  # both containers share the sandbox's IPC namespace
+    assert "CapBnd:\t0000000000001000" in out  # NET_ADMIN only
+    assert "Seccomp:\t2" in out
+    assert "500" in out
+    assert "readonly-rootfs" in out[-2] or any("Read-only" in x for x in out)
+    assert out[-1] == "/tmp"
+    # Limits reached the container's cgroup under the pod's.
+    pod_cg = Path("/sys/fs/cgroup/cpu") / cfg.cgroup_parent
+    assert pod_cg.is_dir()
+
+
+async def test_stop_with_grace_and_cleanup(runtime: RuncRuntime, cgroup_parent: str, tmp_path: Path) -> None:
+    cfg = sandbox_config(cgroup_parent, tmp_path)
+    sid = await runtime.run_pod_sandbox(cfg)
+    # sh as pid 1 ignores SIGTERM: stop must fall back to SIGKILL after the grace period.
+    cid = await runtime.create_container(sid, container_config(["sleep", "1000"]))
+    await runtime.start_container(cid)
+    trapper = await runtime.create_container(sid, container_config(
+        ["sh", "-c", "trap 'exit 7' TERM; while true; do sleep 0.1; done"], name="t", log_path="t/0.log"))
+    await runtime.start_container(trapper)
+    running = await runtime.container_status(cid)
+    assert running.state == "running" and running.pid > 0
+    await runtime.stop_container(trapper, 10)
+    st = await runtime.container_status(trapper)
+    assert (st.state, st.exit_code) == ("exited", 7)
+    await runtime.stop_container(cid, 0.2)
+    st = await runtime.container_status(cid)
+    assert (st.state, st.exit_code, st.reason) == ("exited", 137, "Error")
+
+    rootfs = Path(runtime.state_dir) / "containers" / cid / "rootfs"
+    await runtime.stop_pod_sandbox(sid)
+    assert (await runtime.pod_sandbox_status(sid)).state == "notready"
+    await runtime.remove_pod_sandbox(sid)
+    assert await runtime.list_pod_sandboxes() == [] and await runtime.list_containers() == []
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert runtime.state_dir not in mounts and str(rootfs) not in mounts
+    for ctrl in ("cpu", "memory", "pids", "freezer"):
+        assert not (Path("/sys/fs/cgroup") / ctrl / cfg.cgroup_parent).exists()
+    procs = [p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists()]
+    assert not any(cid.encode() in c or sid.encode() in c for c in procs)
+    await runtime.remove_pod_sandbox(sid)  # idempotent

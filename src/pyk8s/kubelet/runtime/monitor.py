@@ -49,6 +49,9 @@ class LogWriter:
             line, buf = buf[:nl], buf[nl + 1 :]
             if line.endswith(b"\r"):  # a tty ends lines with CRLF
                 line = line[:-1]
+            while len(line) > PARTIAL_LIMIT:
+                self._emit(stream, "P", line[:PARTIAL_LIMIT])
+                line = line[PARTIAL_LIMIT:]
             self._emit(stream, "F", line)
         while len(buf) >= PARTIAL_LIMIT:
             self._emit(stream, "P", buf[:PARTIAL_LIMIT])
