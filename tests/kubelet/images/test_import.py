@@ -1,4 +1,5 @@
 """Importing OCI layouts and docker-archives; layers extracted once, whiteouts in overlay form."""
+# ruff: noqa: ASYNC240 - tests read a few small files inline
 
 from __future__ import annotations
 
@@ -154,7 +155,7 @@ async def test_not_an_archive(store: ImageStore, tmp_path: Path) -> None:
 
 async def test_tags_move_and_remove(store: ImageStore, tmp_path: Path) -> None:
     two_images(tmp_path / "layout")
-    app1, app2 = await store.import_archive(tmp_path / "layout")
+    _, app2 = await store.import_archive(tmp_path / "layout")
     await store.remove_image("example.com/app1:v1")
     assert await store.image_status("example.com/app1:v1") is None
     assert [i.id for i in await store.list_images()] == [app2.id]

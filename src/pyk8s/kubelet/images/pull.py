@@ -56,6 +56,10 @@ def _credentials(registry: str, ep: Endpoint, auths: list[RegistryAuth], cfg: Ho
     return "", ""
 
 
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 async def _error_text(resp: aiohttp.ClientResponse) -> str:
     """The registry's `errors` list as docker prints it: "manifest unknown: manifest unknown"."""
     try:
@@ -118,7 +122,7 @@ class _Registry:
         if scheme.lower() == "basic":
             if not (user or password):
                 return  # the retry answers 401 with the registry's message
-            self._authorization = aiohttp.BasicAuth(user, password).encode()
+            self._authorization = _basic(user, password)
         elif scheme.lower() == "bearer":
             params = dict(_CHALLENGE_PARAM.findall(rest))
             realm = params.get("realm", "")
@@ -127,12 +131,12 @@ class _Registry:
             query = {"scope": params.get("scope") or f"repository:{self._repo}:pull"}
             if params.get("service"):
                 query["service"] = params["service"]
-            auth = aiohttp.BasicAuth(user, password) if (user or password) else None
+            auth = {"Authorization": _basic(user, password)} if (user or password) else {}
             try:
-                async with self._session.get(realm, params=query, auth=auth, ssl=self._ssl) as resp:
+                async with self._session.get(realm, params=query, headers=auth, ssl=self._ssl) as resp:
                     if resp.status != 200:
                         raise _RegistryError(resp.status, f"failed to fetch an anonymous token: "
-                                             f"{await _error_text(resp)}" if auth is None else
+                                             f"{await _error_text(resp)}" if not auth else
                                              f"failed to fetch an oauth token: {await _error_text(resp)}")
                     doc = orjson.loads(await resp.read())
             except (TimeoutError, aiohttp.ClientError) as e:
