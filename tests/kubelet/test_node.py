@@ -68,7 +68,8 @@ async def test_node_registers_with_capacity_info_conditions_lease_and_runtime_cl
             await until(renewed, what="lease")
 
             # The node IPAM controller's podCIDR reaches the network.
-            await client.patch(NODES, "n1", {"spec": {"podCIDR": "10.42.3.0/24", "podCIDRs": ["10.42.3.0/24"]}})
+            cidr = "10.42.3.0/24"
+            await client.patch(NODES, "n1", {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
             await until(lambda: _ready(cidrs == ["10.42.3.0/24"]), what="podCIDR handed on")
         finally:
             task.cancel()
