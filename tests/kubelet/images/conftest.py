@@ -177,3 +177,99 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
     (tmp / "htpasswd").write_text(f"alice:{hashed}\n")
     os.chmod(tmp / "htpasswd", 0o600)
     yield from _start_registry(tmp, {"htpasswd": {"realm": "test-realm", "path": str(tmp / "htpasswd")}})
+
+
+class TokenServer:
+    """A registry token service (docker's token auth): basic credentials alice:s3cret get the scope they
+    ask for; anyone else gets a token granting nothing. Tokens are RS256 JWTs carrying their certificate
+    (x5c), which the registry trusts through its rootcertbundle."""
+
+    def __init__(self, tmp: Path) -> None:
+        import datetime
+        import http.server
+        import threading
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test token issuer")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(hours=1))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        self.cert_file = tmp / "token.pem"
+        self.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        import base64
+
+        self._x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+        self._key = key
+        self.requests: list[tuple[str, str]] = []  # (scope, user)
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.handle(self)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.realm = f"http://127.0.0.1:{self._httpd.server_address[1]}/token"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def handle(self, req: object) -> None:
+        import base64
+        import urllib.parse
+
+        import jwt
+
+        assert hasattr(req, "path") and hasattr(req, "headers")
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(req.path).query)
+        user = ""
+        auth = req.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            u, _, p = base64.b64decode(auth[6:]).decode().partition(":")
+            user = u if (u, p) == ("alice", "s3cret") else ""
+        access = []
+        for scope in query.get("scope", []):
+            self.requests.append((scope, user))
+            kind, _, rest = scope.partition(":")
+            repo, _, actions = rest.rpartition(":")
+            if user:
+                access.append({"type": kind, "name": repo, "actions": actions.split(",")})
+        now = int(time.time())
+        token = jwt.encode({"iss": "test-issuer", "sub": user, "aud": query.get("service", [""])[0],
+                            "exp": now + 300, "nbf": now - 10, "iat": now, "jti": os.urandom(8).hex(),
+                            "access": access}, self._key, algorithm="RS256", headers={"x5c": [self._x5c]})
+        body = json.dumps({"token": token}).encode()
+        req.send_response(200)  # type: ignore[attr-defined]
+        req.send_header("Content-Type", "application/json")  # type: ignore[attr-defined]
+        req.send_header("Content-Length", str(len(body)))  # type: ignore[attr-defined]
+        req.end_headers()  # type: ignore[attr-defined]
+        req.wfile.write(body)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, TokenServer]]:
+    """A registry using bearer token auth, and its token service."""
+    tmp = tmp_path_factory.mktemp("registry")
+    tokens = TokenServer(tmp)
+    try:
+        auth = {"token": {"realm": tokens.realm, "service": "test-registry", "issuer": "test-issuer",
+                          "rootcertbundle": str(tokens.cert_file)}}
+        for reg in _start_registry(tmp, auth):
+            yield reg, tokens
+    finally:
+        tokens.close()

@@ -12,7 +12,7 @@ import pytest
 from pyk8s.kubelet.cri import ImagePullError, RegistryAuth
 from pyk8s.kubelet.images import ImageStore
 
-from .conftest import Layout, Registry, free_port
+from .conftest import Layout, Registry, TokenServer, free_port
 from .test_import import two_images
 
 
@@ -133,3 +133,19 @@ async def test_mirror_from_registries_yaml(tmp_path: Path, registry: Registry) -
     assert image.repo_tags == ("docker.io/library/mirrored:v1",)
     assert await store.image_status("docker.io/library/mirrored:v1") == image
     assert registry.requests("/v2/library/mirrored/manifests/v1") == 1
+
+
+async def test_bearer_token_auth(store: ImageStore, token_registry: tuple[Registry, TokenServer],
+                                 tmp_path: Path) -> None:
+    registry, tokens = token_registry
+    lay = two_images(tmp_path / "layout")
+    registry.push(layout_ref(lay, "example.com/app1:v1"), "private/app1:v1", creds="alice:s3cret")
+    ref = f"{registry.host}/private/app1:v1"
+    # Anonymous: the token service answers, but the token grants nothing; the registry's word is shown.
+    with pytest.raises(ImagePullError, match="unauthorized") as e:
+        await store.pull_image(ref)
+    assert e.value.reason == "ErrImagePull"
+    alice = RegistryAuth(server=registry.host, username="alice", password="s3cret")
+    image = await store.pull_image(ref, [alice])
+    assert image.repo_tags == (ref,)
+    assert ("repository:private/app1:pull", "alice") in tokens.requests
