@@ -47,21 +47,25 @@ async def test_default_account_and_api_access_volume(client: Client) -> None:
     spec = pod["spec"]
     assert spec["serviceAccountName"] == "default"
     [volume] = spec["volumes"]
-    assert volume["name"].startswith("kube-api-access-") and len(volume["name"]) == len("kube-api-access-") + 5
+    prefix = "kube-api-access-"
+    assert volume["name"].startswith(prefix) and len(volume["name"]) == len(prefix) + 5
     assert volume["projected"] == token_volume_source()
     for c in spec["containers"] + spec["initContainers"]:
-        assert c["volumeMounts"] == [{"name": volume["name"], "readOnly": True, "mountPath": TOKEN_MOUNT_PATH}]
+        assert c["volumeMounts"] == [
+            {"name": volume["name"], "readOnly": True, "mountPath": TOKEN_MOUNT_PATH}]
 
 
 async def test_opt_outs_and_own_mounts(client: Client) -> None:
     pod = await client.create(PODS, _pod("off", automountServiceAccountToken=False))
     assert "volumes" not in pod["spec"] or not pod["spec"]["volumes"]
-    await client.create(SERVICEACCOUNTS, {"metadata": {"name": "quiet"}, "automountServiceAccountToken": False,
+    await client.create(SERVICEACCOUNTS, {"metadata": {"name": "quiet"},
+                                          "automountServiceAccountToken": False,
                                           "imagePullSecrets": [{"name": "regcred"}]}, "default")
     pod = await client.create(PODS, _pod("quiet", serviceAccountName="quiet"))
     assert not pod["spec"].get("volumes") and pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
     # the pod's own choice wins over the account's
-    pod = await client.create(PODS, _pod("loud", serviceAccountName="quiet", automountServiceAccountToken=True))
+    pod = await client.create(PODS, _pod("loud", serviceAccountName="quiet",
+                                         automountServiceAccountToken=True))
     assert pod["spec"]["volumes"][0]["name"].startswith("kube-api-access-")
     # a container with its own mount at the token path keeps it; no volume is needed then
     own = _pod("own", volumes=[{"name": "mine", "emptyDir": {}}])
