@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.client.client import Client
 from pyk8s.controllers.manager import REGISTRY, ControllerOptions
 from pyk8s.controllers.rootcacert import DESCRIPTION, RootCACertPublisher
 from tests.controllers._housekeeping import api_server, running, until
+from tests.support.apiserver import info
 
-NS = catalog.lookup("", "v1", "namespaces")
-CM = catalog.lookup("", "v1", "configmaps")
-assert NS is not None and CM is not None
+NS = info("", "namespaces")
+CM = info("", "configmaps")
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
