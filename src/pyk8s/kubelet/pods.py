@@ -83,6 +83,7 @@ class PodsConfig:
     node_name: str
     node_ip: str
     log_root: str  # per-pod log directories go under it
+    cgroup_root: str = "/kubepods"  # pod cgroups go under it (tests use a root of their own)
     relist_period: float = 1.0  # the PLEG's relist: how soon an exited container is noticed
     backoff_base: float = 10.0  # CrashLoopBackOff and ImagePullBackOff: 10 s doubling …
     backoff_cap: float = 300.0  # … up to 5 min
@@ -319,7 +320,7 @@ class PodWorker:
             pod_uid=self.uid, namespace=meta["namespace"], name=meta["name"], hostname=hostname[:63],
             runtime_handler=handler, host_network=bool(spec.get("hostNetwork")), dns=dns_cfg,
             host_aliases=[(a["ip"], list(a.get("hostnames") or [])) for a in spec.get("hostAliases") or []],
-            port_mappings=ports, cgroup_parent=pod_cgroup_parent(self.pod),
+            port_mappings=ports, cgroup_parent=pod_cgroup_parent(self.pod, root=self.m.config.cgroup_root),
             log_directory=f"{self.m.config.log_root}/{meta['namespace']}_{meta['name']}_{self.uid}",
             labels={LABEL_POD_UID: self.uid, LABEL_POD_NAME: meta["name"],
                     LABEL_POD_NAMESPACE: meta["namespace"]})

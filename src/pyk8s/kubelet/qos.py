@@ -75,13 +75,13 @@ def qos_class(pod: Obj) -> str:
     return GUARANTEED if guaranteed else BURSTABLE
 
 
-def pod_cgroup_parent(pod: Obj, qos: str | None = None) -> str:
+def pod_cgroup_parent(pod: Obj, qos: str | None = None, root: str = "/kubepods") -> str:
     """The pod's cgroup (cgroupfs driver): Guaranteed pods sit right under /kubepods."""
     uid = pod["metadata"]["uid"]
     qos = qos or qos_class(pod)
     if qos == GUARANTEED:
-        return f"/kubepods/pod{uid}"
-    return f"/kubepods/{qos.lower()}/pod{uid}"
+        return f"{root}/pod{uid}"
+    return f"{root}/{qos.lower()}/pod{uid}"
 
 
 def container_resources(container: Obj, pids_limit: int = 0) -> cri.LinuxResources:
