@@ -1,11 +1,12 @@
 """`pyk8s agent`: join a cluster as a node.
 
 The agent trusts the server through the join token's CA hash and gets its client certificate through a
-CertificateSigningRequest (`pyk8s.kubelet.bootstrap`). Only hollow mode exists so far: `--hollow COUNT`
-plays COUNT kwok-style nodes `<node-name>-0 …` (default prefix `hollow`) that run no containers. In hollow
-mode the agent holds one client certificate, CN `system:node:<prefix>`, for all of its nodes: the API
-server's RBAC grants `system:node` to the group `system:nodes`, so one identity may speak for every node
-it plays (a Node authorizer, which would tie a certificate to one node, does not exist yet).
+CertificateSigningRequest (`pyk8s.kubelet.bootstrap`), then runs a kubelet (`pyk8s.kubelet.kubelet`).
+`--hollow COUNT` instead plays COUNT kwok-style nodes `<node-name>-0 …` (default prefix `hollow`) that run
+no containers. In hollow mode the agent holds one client certificate, CN `system:node:<prefix>`, for all
+of its nodes: the API server's RBAC grants `system:node` to the group `system:nodes`, so one identity may
+speak for every node it plays (a Node authorizer, which would tie a certificate to one node, does not exist
+yet).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def add_parser(sub: Any) -> None:
                    help="the join token K10<ca hash>::<id>.<secret> (the server's DATA_DIR/token)")
     p.add_argument("--data-dir", default="/var/lib/pyk8s/agent", help="where the agent keeps its certificate")
     p.add_argument("--node-name", default="", help="the node name (hollow mode: the prefix, default hollow)")
+    p.add_argument("--node-ip", default="", help="the node's InternalIP (default: the default route's)")
     p.add_argument("--hollow", type=int, default=0, metavar="COUNT",
                    help="play COUNT hollow nodes that run no containers (for tests and benchmarks)")
     p.add_argument("--hollow-cpu", default="32")
@@ -40,14 +42,11 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.hollow <= 0:
-        print("pyk8s agent: only hollow nodes exist so far; run with --hollow COUNT", file=sys.stderr)
-        return 2
     from pyk8s.api.errors import StatusError
     from pyk8s.kubelet.bootstrap import BootstrapError
 
     try:
-        asyncio.run(_run_hollow(args))
+        asyncio.run(_run_hollow(args) if args.hollow > 0 else _run_kubelet(args))
     except BootstrapError as e:
         print(f"pyk8s agent: {e}", file=sys.stderr)
         return 1
@@ -85,6 +84,37 @@ async def _run_hollow(args: argparse.Namespace) -> None:
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         if task.done():
             task.result()  # a failure of the nodes ends the agent with its error
+    finally:
+        for t in (task, waiter):
+            t.cancel()
+        await asyncio.gather(task, waiter, return_exceptions=True)
+        await client.close()
+
+
+async def _run_kubelet(args: argparse.Namespace) -> None:
+    """A real node: the kubelet over runc, the node's image store, CNI and volumes."""
+    from pyk8s.kubelet.bootstrap import bootstrap_credentials, node_client
+    from pyk8s.kubelet.kubelet import build_kubelet
+
+    name = args.node_name or socket.gethostname().lower()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    creds = await bootstrap_credentials(args.server, args.token, name, Path(args.data_dir))
+    client = node_client(creds)
+    kubelet = build_kubelet(client, name, args.data_dir, node_ip=args.node_ip or None)
+    task = asyncio.create_task(kubelet.run(), name="kubelet")
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        registered = asyncio.create_task(kubelet.node.registered.wait())
+        await asyncio.wait({task, registered}, return_when=asyncio.FIRST_COMPLETED)
+        if kubelet.node.registered.is_set():
+            print(f"pyk8s agent: ready (node {name})", flush=True)
+        registered.cancel()
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()
     finally:
         for t in (task, waiter):
             t.cancel()
