@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tarfile
 import time
@@ -25,7 +26,8 @@ from pyk8s.kubelet.images import ImageStore
 SKOPEO = shutil.which("skopeo")
 REGISTRY = shutil.which("docker-registry")
 
-# A layer is a list of entries: (name, bytes) a file, (name, None) a directory, (name, "->target") a symlink.
+# A layer is a list of entries: (name, bytes) a file, (name, None) a directory, (name, "->target") a
+# symlink, (name, "=>target") a hard link.
 Layer = list[tuple[str, "bytes | str | None"]]
 
 
@@ -34,7 +36,10 @@ def layer_tar(entries: Layer) -> bytes:
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
         for name, content in entries:
             ti = tarfile.TarInfo(name)
-            if content is None:
+            if isinstance(content, str) and content.startswith("=>"):  # a hard link
+                ti.type, ti.linkname = tarfile.LNKTYPE, content[2:]
+                tf.addfile(ti)
+            elif content is None:
                 ti.type, ti.mode = tarfile.DIRTYPE, 0o755
                 tf.addfile(ti)
             elif isinstance(content, str):
@@ -60,15 +65,21 @@ class Layout:
         (self.path / "blobs" / "sha256" / digest[7:]).write_bytes(data)
         return digest
 
-    def manifest(self, layers: list[Layer], *, gzip_layers: bool = True, arch: str = "amd64",
+    def manifest(self, layers: list[Layer], *, compression: str = "gzip", arch: str = "amd64",
                  cmd: list[str] | None = None) -> tuple[dict[str, object], str]:
-        """Write an image; return its manifest descriptor and config digest."""
+        """Write an image (layers compressed with gzip, zstd or none); return its manifest descriptor and
+        config digest."""
         descs, diff_ids = [], []
         for entries in layers:
             raw = layer_tar(entries)
             diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
-            data = gzip.compress(raw, mtime=0) if gzip_layers else raw
-            mt = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if gzip_layers else "")
+            if compression == "gzip":
+                data = gzip.compress(raw, mtime=0)
+            elif compression == "zstd":
+                data = subprocess.run(["zstd", "-q", "-c"], input=raw, capture_output=True, check=True).stdout
+            else:
+                data = raw
+            mt = "application/vnd.oci.image.layer.v1.tar" + (f"+{compression}" if compression else "")
             descs.append({"mediaType": mt, "digest": self.blob(data), "size": len(data)})
         config = json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": cmd or ["sh"]},
                              "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
@@ -124,7 +135,8 @@ class Registry:
         skopeo("copy", "--all", "--dest-tls-verify=false", *extra, src, f"docker://{self.host}/{repo_tag}")
 
 
-def _start_registry(tmp: Path, auth: dict[str, object] | None) -> Iterator[Registry]:
+def _start_registry(tmp: Path, auth: dict[str, object] | None,
+                    tls: tuple[Path, Path] | None = None) -> Iterator[Registry]:
     if not REGISTRY:
         pytest.skip("docker-registry is not installed")
     port = free_port()
@@ -133,6 +145,9 @@ def _start_registry(tmp: Path, auth: dict[str, object] | None) -> Iterator[Regis
               "http": {"addr": f"127.0.0.1:{port}"}}
     if auth:
         config["auth"] = auth
+    if tls:
+        certs = {"certificate": str(tls[0]), "key": str(tls[1])}
+        config["http"] = {"addr": f"127.0.0.1:{port}", "tls": certs}
     (tmp / "config.yml").write_text(json.dumps(config))  # JSON is YAML
     log = tmp / "registry.log"
     with open(log, "wb") as out:
@@ -141,7 +156,11 @@ def _start_registry(tmp: Path, auth: dict[str, object] | None) -> Iterator[Regis
         deadline = time.monotonic() + 15
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                if tls:
+                    ctx = ssl.create_default_context(cafile=str(tls[0]))
+                    urllib.request.urlopen(f"https://127.0.0.1:{port}/v2/", timeout=1, context=ctx)
+                else:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
                 break
             except urllib.error.HTTPError:
                 break  # 401: up, and asking for credentials
@@ -273,3 +292,41 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[R
             yield reg, tokens
     finally:
         tokens.close()
+
+
+def self_signed(tmp: Path, common_name: str, ip: str = "") -> tuple[Path, Path, object]:
+    """A self-signed CA certificate (for `ip` when given): (cert.pem, key.pem, private key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(hours=1))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True))
+    if ip:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+    cert = builder.sign(key, hashes.SHA256())
+    cert_file, key_file = tmp / f"{common_name}.pem", tmp / f"{common_name}-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file, key
+
+
+@pytest.fixture
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, Path]]:
+    """A registry serving HTTPS with a certificate from its own CA: (registry, the CA file)."""
+    tmp = tmp_path_factory.mktemp("registry")
+    cert, key, _ = self_signed(tmp, "registry", "127.0.0.1")
+    for reg in _start_registry(tmp, None, (cert, key)):
+        yield reg, cert

@@ -162,3 +162,25 @@ async def test_tags_move_and_remove(store: ImageStore, tmp_path: Path) -> None:
     await store.remove_image(app2.id)
     assert await store.list_images() == []
     await store.remove_image("example.com/nothing:v1")  # idempotent, as CRI RemoveImage
+
+
+async def test_zstd_and_uncompressed_layers_and_hard_links(store: ImageStore, tmp_path: Path) -> None:
+    lay = Layout(tmp_path / "layout")
+    dz, _ = lay.manifest([[("z", b"zstd")], [("bin", None), ("bin/a", b"A"), ("bin/b", "=>bin/a")]],
+                         compression="zstd")
+    dp, _ = lay.manifest([[("plain", b"p")]], compression="")
+    lay.tag(dz, "example.com/z:v1")
+    lay.tag(dp, "example.com/plain:v1")
+    z, plain = await store.import_archive(tmp_path / "layout")
+    low, top = (Path(d) for d in store.layer_dirs(z.id))
+    assert (low / "z").read_bytes() == b"zstd"
+    assert os.stat(top / "bin/a").st_ino == os.stat(top / "bin/b").st_ino
+    assert Path(store.layer_dirs(plain.id)[0], "plain").read_bytes() == b"p"
+
+
+async def test_hard_link_cannot_leave_the_layer(store: ImageStore, tmp_path: Path) -> None:
+    lay = Layout(tmp_path / "layout")
+    d, _ = lay.manifest([[("evil", "=>../../../../etc/passwd")]])
+    lay.tag(d, "example.com/evil:v1")
+    with pytest.raises(LayerError, match="leaves the layer"):
+        await store.import_archive(tmp_path / "layout")

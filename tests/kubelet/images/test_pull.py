@@ -149,3 +149,18 @@ async def test_bearer_token_auth(store: ImageStore, token_registry: tuple[Regist
     image = await store.pull_image(ref, [alice])
     assert image.repo_tags == (ref,)
     assert ("repository:private/app1:pull", "alice") in tokens.requests
+
+
+async def test_https_registry_with_ca_file(tmp_path: Path, tls_registry: tuple[Registry, Path]) -> None:
+    registry, ca = tls_registry
+    lay = two_images(tmp_path / "layout")
+    registry.push(layout_ref(lay, "example.com/app1:v1"), "team/app1:v1")
+    ref = f"{registry.host}/team/app1:v1"
+    store = ImageStore.for_data_dir(tmp_path / "node")
+    with pytest.raises(ImagePullError, match="certificate verify failed"):
+        await store.pull_image(ref)  # an unknown CA is refused
+    assert store.registries_file is not None
+    store.registries_file.write_text(json.dumps({"configs": {registry.host: {"tls": {"ca_file": str(ca)}}}}))
+    image = await store.pull_image(ref)
+    assert image.repo_tags == (ref,)
+    assert registry.requests("/v2/team/app1/manifests/v1") == 1  # only the trusted attempt got through

@@ -59,7 +59,7 @@ def open_uncompressed(blob_path: str) -> Iterator[IO[bytes]]:
             zstd = shutil.which("zstd")
             if zstd is None:
                 raise LayerError("a zstd-compressed layer needs the zstd program")
-            proc = subprocess.Popen([zstd, "-dcq"], stdin=f, stdout=subprocess.PIPE)
+            proc = subprocess.Popen([zstd, "-dcq", "--", blob_path], stdout=subprocess.PIPE)
             assert proc.stdout is not None
             try:
                 yield proc.stdout
@@ -117,7 +117,8 @@ def _members(tf: tarfile.TarFile, root: str) -> Iterator[tarfile.TarInfo]:
             continue
         if m.islnk():
             link = _clean(m.linkname)
-            if not _inside(root, os.path.realpath(os.path.join(root, link))):
+            real_dir = os.path.realpath(os.path.dirname(os.path.join(root, link)))
+            if not link or not _inside(root, real_dir):
                 raise LayerError(f"hard link {rel!r} points outside the layer")
             m.linkname = link
         target = os.path.join(parent, base)

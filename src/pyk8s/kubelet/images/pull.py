@@ -105,8 +105,10 @@ class _Registry:
                     await self._authenticate(challenge)
                     resp = await self._open(url, accept)
             except (TimeoutError, aiohttp.ClientConnectionError, ssl.SSLError) as e:
-                if i + 1 < len(urls):
-                    continue  # a loopback registry without TLS: try http
+                # A loopback registry without TLS: try http. One whose certificate we reject speaks TLS:
+                # plain http would only hide the reason.
+                if i + 1 < len(urls) and not isinstance(e, aiohttp.ClientConnectorCertificateError):
+                    continue
                 raise _Unreachable(f"failed to do request: GET {url}: {e}") from e
             self._base = base
             if resp.status != 200:
@@ -223,7 +225,9 @@ async def pull(store: ImageStore, name: str, auths: list[RegistryAuth]) -> Image
                 failure = f"failed to read from {ep.host}: {e}"
         else:
             raise ImagePullError(f'failed to pull and unpack image "{ref}": {failure}')
+    # A reference with a digest names no tag (containerd and docker drop one written beside it).
+    names = [f"{ref.name}@{ref.digest}"] if ref.digest else [name]
     try:
-        return await store.register(top, [name], mt)
+        return await store.register(top, names, mt)
     except Exception as e:
         raise ImagePullError(f'failed to pull and unpack image "{ref}": failed to unpack: {e}') from e

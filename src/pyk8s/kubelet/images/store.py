@@ -86,7 +86,7 @@ class ImageStore:
         if not layout.exists():
             self._atomic_write(layout, b'{"imageLayoutVersion":"1.0.0"}')
         self._inflight: dict[str, asyncio.Future[Any]] = {}
-        self._index_cache: tuple[int, list[dict[str, Any]]] | None = None
+        self._index_cache: tuple[tuple[int, int, int], list[dict[str, Any]]] | None = None
         self._json_cache: dict[str, dict[str, Any]] = {}
 
     @classmethod
@@ -213,14 +213,15 @@ class ImageStore:
     def _entries(self) -> list[dict[str, Any]]:
         path = self.root / "index.json"
         try:
-            mtime = path.stat().st_mtime_ns
+            st = path.stat()
         except FileNotFoundError:
             return []
-        if self._index_cache and self._index_cache[0] == mtime:
+        version = (st.st_ino, st.st_mtime_ns, st.st_size)  # every write is a new file: a new inode
+        if self._index_cache and self._index_cache[0] == version:
             return self._index_cache[1]
         doc = orjson.loads(path.read_bytes())
         entries = [d for d in doc.get("manifests") or [] if isinstance(d, dict)]
-        self._index_cache = (mtime, entries)
+        self._index_cache = (version, entries)
         return entries
 
     def _update_index(self, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
