@@ -25,15 +25,20 @@ class _Chunks:
             yield chunk
 
 
-def _read_fd(fd: int, out: _Chunks, done: Callable[[], None]) -> None:
+def _read_fd(fd: int, out: _Chunks, done: Callable[[], None], first: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
+    seen = False
 
     def readable() -> None:
+        nonlocal seen
         try:
             data = os.read(fd, 65536)
         except OSError:  # EIO once the terminal's other side is closed
             data = b""
         if data:
+            if not seen:
+                seen = True
+                first()
             out.queue.put_nowait(data)
         else:
             loop.remove_reader(fd)
@@ -54,9 +59,13 @@ class ExecStream:
         self._out = _Chunks()
         self._err = _Chunks()
         self._readers: list[asyncio.Task[None]] = []
+        self._size: tuple[int, int] | None = None
         if master >= 0:
+            import tty
+
+            tty.setraw(master)  # the container's terminal echoes and edits; ours passes bytes through
             os.set_blocking(master, False)
-            _read_fd(master, self._out, lambda: None)
+            _read_fd(master, self._out, lambda: None, self._first_output)
             self._err.queue.put_nowait(None)
         else:
             self._readers = [asyncio.create_task(self._pump(proc.stdout, self._out)),
@@ -89,7 +98,18 @@ class ExecStream:
 
     async def resize(self, width: int, height: int) -> None:
         if self.master >= 0:
+            self._size = (width, height)
             fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+            # runc copies its terminal's size into the container's on SIGWINCH.
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGWINCH)
+
+    def _first_output(self) -> None:
+        """A resize sent while runc was still starting may be lost: once the container's terminal
+        speaks, runc is relaying, so have it copy the size again."""
+        if self._size is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGWINCH)
 
     async def wait(self) -> int:
         code = await self.proc.wait()
