@@ -1,11 +1,12 @@
 """Importing OCI layouts and docker-archives; layers extracted once, whiteouts in overlay form."""
-# ruff: noqa: ASYNC240 - tests read a few small files inline
+# ruff: noqa: ASYNC221, ASYNC240 - tests read a few small files and run mount inline
 
 from __future__ import annotations
 
 import json
 import os
 import stat
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -184,3 +185,25 @@ async def test_hard_link_cannot_leave_the_layer(store: ImageStore, tmp_path: Pat
     lay.tag(d, "example.com/evil:v1")
     with pytest.raises(LayerError, match="leaves the layer"):
         await store.import_archive(tmp_path / "layout")
+
+
+async def test_layers_mount_as_overlay_lowerdirs(store: ImageStore, tmp_path: Path) -> None:
+    """The kernel reads our whiteouts: a deleted file and an opaque directory's old content are gone."""
+    two_images(tmp_path / "layout")
+    await store.import_archive(tmp_path / "layout")
+    app2 = await store.image_status("example.com/app2:v1")
+    assert app2 is not None
+    target = tmp_path / "rootfs"
+    target.mkdir()
+    lower = ":".join(reversed(store.layer_dirs(app2.id)))  # overlayfs lists the top layer first
+    mounted = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lower}", str(target)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"overlayfs is not available here: {mounted.stderr.strip()}")
+    try:
+        assert sorted(os.listdir(target / "keep")) == ["new"]
+        assert not (target / "bin" / "tool").exists()
+        assert (target / "etc/os").read_bytes() == b"base\n"
+        assert (target / "app2").read_bytes() == b"two"
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
