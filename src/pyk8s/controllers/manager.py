@@ -98,6 +98,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Runnable]] = {
     "garbagecollector": lazy("pyk8s.controllers.garbagecollector", "GarbageCollector"),
     "serviceaccount": lazy("pyk8s.controllers.serviceaccount", "ServiceAccountsController"),
     "root-ca-cert-publisher": lazy("pyk8s.controllers.rootcacert", "RootCACertPublisher"),
+    "persistentvolume-binder": lazy("pyk8s.controllers.pvbinder", "PersistentVolumeBinder"),
     "podgc": lazy("pyk8s.controllers.podgc", "PodGCController"),
     "ttl-after-finished": lazy("pyk8s.controllers.ttlafterfinished", "TTLAfterFinishedController"),
     "nodelifecycle": lazy("pyk8s.controllers.nodelifecycle", "NodeLifecycleController"),
