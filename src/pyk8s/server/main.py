@@ -11,9 +11,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import ssl
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
@@ -46,11 +48,22 @@ def run_server(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig.from_args(args)
     try:
-        asyncio.run(serve(config))
+        run_loop(serve(config))
     except OSError as e:  # a taken port, an unwritable data dir: say so plainly
         print(f"pyk8s server: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop when PYK8S_EVENT_LOOP is not `asyncio`: the API server spends much of its time in the event
+    loop's socket and TLS handling, which uvloop does in C."""
+    if os.environ.get("PYK8S_EVENT_LOOP", "uvloop") == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
 
 
 def _info(group: str, kind: str) -> ResourceInfo:
