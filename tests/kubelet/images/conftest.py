@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.server
 import io
 import json
 import os
@@ -205,7 +206,6 @@ class TokenServer:
 
     def __init__(self, tmp: Path) -> None:
         import datetime
-        import http.server
         import threading
 
         from cryptography import x509
@@ -235,6 +235,9 @@ class TokenServer:
             def do_GET(self) -> None:
                 server.handle(self)
 
+            def do_POST(self) -> None:
+                server.handle(self)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -243,19 +246,23 @@ class TokenServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
 
-    def handle(self, req: object) -> None:
+    def handle(self, req: http.server.BaseHTTPRequestHandler) -> None:
         import base64
         import urllib.parse
 
         import jwt
 
-        assert hasattr(req, "path") and hasattr(req, "headers")
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(req.path).query)
         user = ""
         auth = req.headers.get("Authorization", "")
         if auth.startswith("Basic "):
             u, _, p = base64.b64decode(auth[6:]).decode().partition(":")
             user = u if (u, p) == ("alice", "s3cret") else ""
+        if req.command == "POST":  # OAuth2: a refresh token for a token
+            length = int(req.headers.get("Content-Length", "0"))
+            query = urllib.parse.parse_qs(req.rfile.read(length).decode())
+            if query.get("grant_type") == ["refresh_token"]:
+                user = "alice" if query.get("refresh_token") == ["refresh-alice"] else ""
         access = []
         for scope in query.get("scope", []):
             self.requests.append((scope, user))
@@ -267,12 +274,13 @@ class TokenServer:
         token = jwt.encode({"iss": "test-issuer", "sub": user, "aud": query.get("service", [""])[0],
                             "exp": now + 300, "nbf": now - 10, "iat": now, "jti": os.urandom(8).hex(),
                             "access": access}, self._key, algorithm="RS256", headers={"x5c": [self._x5c]})
-        body = json.dumps({"token": token}).encode()
-        req.send_response(200)  # type: ignore[attr-defined]
-        req.send_header("Content-Type", "application/json")  # type: ignore[attr-defined]
-        req.send_header("Content-Length", str(len(body)))  # type: ignore[attr-defined]
-        req.end_headers()  # type: ignore[attr-defined]
-        req.wfile.write(body)  # type: ignore[attr-defined]
+        body = json.dumps({"access_token": token} if req.command == "POST" else
+                          {"token": token}).encode()
+        req.send_response(200)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
 
     def close(self) -> None:
         self._httpd.shutdown()

@@ -149,6 +149,13 @@ async def test_bearer_token_auth(store: ImageStore, token_registry: tuple[Regist
     image = await store.pull_image(ref, [alice])
     assert image.repo_tags == (ref,)
     assert ("repository:private/app1:pull", "alice") in tokens.requests
+    # A pull secret holding an identity token (docker login with OAuth): traded for an access token.
+    other = ImageStore(tmp_path / "other")
+    token = RegistryAuth(server=registry.host, identity_token="refresh-alice")
+    assert (await other.pull_image(ref, [token])).id == image.id
+    with pytest.raises(ImagePullError, match="unauthorized"):
+        await ImageStore(tmp_path / "third").pull_image(ref, [RegistryAuth(server=registry.host,
+                                                                           identity_token="stolen")])
 
 
 async def test_https_registry_with_ca_file(tmp_path: Path, tls_registry: tuple[Registry, Path]) -> None:

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import re
 import ssl
+from dataclasses import dataclass
 
 import aiohttp
 import orjson
@@ -40,20 +41,34 @@ class _RegistryError(Exception):
         self.status = status
 
 
-def _credentials(registry: str, ep: Endpoint, auths: list[RegistryAuth], cfg: HostConfig) -> tuple[str, str]:
-    for a in auths:
-        if reference.registry_host(a.server) in (ep.host, registry):
-            if a.username or a.password:
-                return a.username, a.password
-            if a.auth:
-                user, _, password = base64.b64decode(a.auth).decode().partition(":")
-                return user, password
-    if cfg.username or cfg.password:
-        return cfg.username, cfg.password
-    if cfg.auth:
-        user, _, password = base64.b64decode(cfg.auth).decode().partition(":")
-        return user, password
-    return "", ""
+@dataclass(frozen=True)
+class _Creds:
+    user: str = ""
+    password: str = ""
+    identity_token: str = ""  # docker's OAuth2 refresh token, traded at the token endpoint
+
+
+def _decode(auth: str) -> tuple[str, str]:
+    try:
+        user, _, password = base64.b64decode(auth).decode().partition(":")
+    except ValueError:
+        return "", ""
+    return user, password
+
+
+def _credentials(registry: str, ep: Endpoint, auths: list[RegistryAuth], cfg: HostConfig) -> _Creds:
+    """Pull secrets naming the endpoint or the registry first, then registries.yaml."""
+    candidates = [(a.username, a.password, a.auth, a.identity_token) for a in auths
+                  if reference.registry_host(a.server) in (ep.host, registry)]
+    candidates.append((cfg.username, cfg.password, cfg.auth, cfg.identity_token))
+    for user, password, auth, token in candidates:
+        if token:
+            return _Creds(user, password, token)
+        if user or password:
+            return _Creds(user, password)
+        if auth:
+            return _Creds(*_decode(auth))
+    return _Creds()
 
 
 def _basic(user: str, password: str) -> str:
@@ -77,7 +92,7 @@ class _Registry:
     """One endpoint's session: a base URL that answered, and the Authorization header it asked for."""
 
     def __init__(self, session: aiohttp.ClientSession, ep: Endpoint, repo: str,
-                 creds: tuple[str, str], ssl_ctx: ssl.SSLContext | bool) -> None:
+                 creds: _Creds, ssl_ctx: ssl.SSLContext | bool) -> None:
         self._session = session
         self._ep = ep
         self._repo = repo
@@ -120,11 +135,10 @@ class _Registry:
 
     async def _authenticate(self, challenge: str) -> None:
         scheme, _, rest = challenge.partition(" ")
-        user, password = self._creds
+        creds = self._creds
         if scheme.lower() == "basic":
-            if not (user or password):
-                return  # the retry answers 401 with the registry's message
-            self._authorization = _basic(user, password)
+            if creds.user or creds.password:  # else the retry answers 401 with the registry's message
+                self._authorization = _basic(creds.user, creds.password)
         elif scheme.lower() == "bearer":
             params = dict(_CHALLENGE_PARAM.findall(rest))
             realm = params.get("realm", "")
@@ -133,17 +147,25 @@ class _Registry:
             query = {"scope": params.get("scope") or f"repository:{self._repo}:pull"}
             if params.get("service"):
                 query["service"] = params["service"]
-            auth = {"Authorization": _basic(user, password)} if (user or password) else {}
             try:
-                async with self._session.get(realm, params=query, headers=auth, ssl=self._ssl) as resp:
+                if creds.identity_token:  # OAuth2: trade the refresh token for an access token
+                    form = {**query, "grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                            "client_id": "pyk8s"}
+                    req = self._session.post(realm, data=form, ssl=self._ssl)
+                else:
+                    basic = {"Authorization": _basic(creds.user, creds.password)} if (
+                        creds.user or creds.password) else {}
+                    req = self._session.get(realm, params=query, headers=basic, ssl=self._ssl)
+                async with req as resp:
                     if resp.status != 200:
-                        raise _RegistryError(resp.status, f"failed to fetch an anonymous token: "
-                                             f"{await _error_text(resp)}" if not auth else
-                                             f"failed to fetch an oauth token: {await _error_text(resp)}")
+                        raise _RegistryError(resp.status, f"failed to fetch a token from {realm}: "
+                                             f"{await _error_text(resp)}")
                     doc = orjson.loads(await resp.read())
             except (TimeoutError, aiohttp.ClientError) as e:
                 raise _Unreachable(f"failed to fetch a token from {realm}: {e}") from e
-            token = doc.get("token") or doc.get("access_token")
+            except orjson.JSONDecodeError as e:
+                raise _RegistryError(401, f"the token endpoint {realm} answered no JSON: {e}") from e
+            token = doc.get("token") or doc.get("access_token") if isinstance(doc, dict) else None
             if not token:
                 raise _RegistryError(401, "unauthorized: the token endpoint returned no token")
             self._authorization = f"Bearer {token}"
