@@ -89,7 +89,8 @@ async def kubelet(runtime: FakeRuntime | None = None, server: Server | None = No
         rt = runtime or FakeRuntime()
         images = FakeImages()
         cfg = PodsConfig(node_name=NODE, node_ip="192.0.2.10", log_root="/nonexistent/logs",
-                         relist_period=0.02, backoff_base=0.3, backoff_cap=1.2, error_resync=0.1, **config)
+                         relist_period=0.02, backoff_base=0.3, backoff_cap=1.2, error_resync=0.1,
+                         probe_time_scale=0.05, **config)
         manager = PodManager(client, cfg, runtime=rt, images=images, volumes=None, recorder=recorder)
         task = asyncio.create_task(manager.run())
         try:

@@ -89,6 +89,7 @@ class PodsConfig:
     backoff_cap: float = 300.0  # … up to 5 min
     backoff_reset: float = 600.0  # a container that ran this long starts its back-off afresh
     error_resync: float = 1.0  # a pod whose sync failed is tried again this soon (then its back-off)
+    probe_time_scale: float = 1.0  # probe periods and delays multiplied by it (shorter in tests)
     allocatable: Callable[[], dict[str, str]] = field(default=dict)
 
 
@@ -556,7 +557,8 @@ class PodWorker:
             self.m.recorder.record(self.pod, WARNING, "Unhealthy", f"{kind} probe failed: {output}".rstrip())
 
         prober = Prober(runtime=self.m.runtime, container=c, container_id=cid, pod_ip=self.pod_ip,
-                        on_result=on_result, on_failure=on_failure)
+                        on_result=on_result, on_failure=on_failure,
+                        time_scale=self.m.config.probe_time_scale)
         self.probers[cid] = prober
         prober.start()
 

@@ -114,13 +114,14 @@ class Prober:
     """The probes of one running container: a task each, stopped when the container stops."""
 
     def __init__(self, *, runtime: cri.RuntimeService, container: Obj, container_id: str, pod_ip: str,
-                 on_result: OnResult, on_failure: OnFailure) -> None:
+                 on_result: OnResult, on_failure: OnFailure, time_scale: float = 1.0) -> None:
         self.runtime = runtime
         self.container = container
         self.container_id = container_id
         self.pod_ip = pod_ip
         self.on_result = on_result
         self.on_failure = on_failure
+        self.time_scale = time_scale  # < 1 in tests: periods and delays shrink (the API wants whole seconds)
         self.started = "startupProbe" not in container
         self.ready = "readinessProbe" not in container
         self.alive = True
@@ -146,8 +147,8 @@ class Prober:
     async def _loop(self, kind: str, spec: Obj) -> None:
         if kind != STARTUP:
             await self._started_event.wait()  # liveness and readiness wait for the startup probe
-        await asyncio.sleep(float(spec.get("initialDelaySeconds") or 0))
-        period = float(spec.get("periodSeconds") or 10)
+        await asyncio.sleep(float(spec.get("initialDelaySeconds") or 0) * self.time_scale)
+        period = float(spec.get("periodSeconds") or 10) * self.time_scale
         timeout = float(spec.get("timeoutSeconds") or 1)
         success_threshold = int(spec.get("successThreshold") or 1)
         failure_threshold = int(spec.get("failureThreshold") or 3)
