@@ -112,8 +112,11 @@ async def test_stop_with_grace_and_cleanup(runtime: RuncRuntime, cgroup_parent: 
     cid = await runtime.create_container(sid, container_config(["sleep", "1000"]))
     await runtime.start_container(cid)
     trapper = await runtime.create_container(sid, container_config(
-        ["sh", "-c", "trap 'exit 7' TERM; while true; do sleep 0.1; done"], name="t", log_path="t/0.log"))
+        ["sh", "-c", "trap 'exit 7' TERM; echo trapping; while true; do sleep 0.1; done"], name="t",
+        log_path="t/0.log"))
     await runtime.start_container(trapper)
+    log = Path((await runtime.container_status(trapper)).log_path)
+    await wait_for(lambda: log.exists() and "trapping" in log.read_text())  # the trap is set
     running = await runtime.container_status(cid)
     assert running.state == "running" and running.pid > 0
     await runtime.stop_container(trapper, 10)
