@@ -171,3 +171,18 @@ async def test_https_registry_with_ca_file(tmp_path: Path, tls_registry: tuple[R
     image = await store.pull_image(ref)
     assert image.repo_tags == (ref,)
     assert registry.requests("/v2/team/app1/manifests/v1") == 1  # only the trusted attempt got through
+
+
+async def test_mirror_down_falls_back_to_the_registry(tmp_path: Path, registry: Registry) -> None:
+    lay = two_images(tmp_path / "layout")
+    registry.push(layout_ref(lay, "example.com/app1:v1"), "team/app1:v1")
+    store = ImageStore.for_data_dir(tmp_path / "node")
+    dead = f"127.0.0.1:{free_port()}"
+    assert store.registries_file is not None
+    store.registries_file.write_text(json.dumps({"mirrors": {registry.host: {"endpoint": [f"http://{dead}"]}}}))
+    image = await store.pull_image(f"{registry.host}/team/app1:v1")
+    assert image.repo_tags == (f"{registry.host}/team/app1:v1",)
+    with pytest.raises(ImagePullError) as e:
+        await store.pull_image(f"{registry.host}/team/app1:nope")
+    assert f"{dead}: failed to do request" in str(e.value)
+    assert f"{registry.host}: manifest unknown" in str(e.value)

@@ -228,7 +228,7 @@ async def pull(store: ImageStore, name: str, auths: list[RegistryAuth]) -> Image
         config = RegistriesConfig.load(store.registries_file)
     except (OSError, ValueError, AttributeError) as e:
         raise ImagePullError(f"cannot read registries.yaml: {e}") from e
-    failure = ""
+    failures: list[tuple[str, str]] = []
     async with aiohttp.ClientSession(timeout=_TIMEOUT) as session:
         for ep in config.endpoints(ref.registry):
             host_cfg = config.host_config(ep.host)
@@ -237,16 +237,17 @@ async def pull(store: ImageStore, name: str, auths: list[RegistryAuth]) -> Image
                                 host_cfg.ssl_context())
                 top, mt = await _pull_from(store, ref, reg)
                 break
-            except _Unreachable as e:
-                failure = str(e)
-            except _RegistryError as e:
-                failure = str(e)
+            except (_Unreachable, _RegistryError) as e:
+                failures.append((ep.host, str(e)))
             except DigestMismatch as e:
-                failure = f"content verification failed: {e}"
+                failures.append((ep.host, f"content verification failed: {e}"))
             except (TimeoutError, aiohttp.ClientError, OSError) as e:
-                failure = f"failed to read from {ep.host}: {e}"
+                failures.append((ep.host, f"failed to read from {ep.host}: {e}"))
         else:
-            raise ImagePullError(f'failed to pull and unpack image "{ref}": {failure}')
+            # One endpoint: its words. Mirrors too: each one's, so a mirror's "manifest unknown" is not
+            # hidden behind the upstream's connection error.
+            why = failures[0][1] if len(failures) == 1 else "; ".join(f"{h}: {m}" for h, m in failures)
+            raise ImagePullError(f'failed to pull and unpack image "{ref}": {why}')
     # A reference with a digest names no tag (containerd and docker drop one written beside it).
     names = [f"{ref.name}@{ref.digest}"] if ref.digest else [name]
     try:
