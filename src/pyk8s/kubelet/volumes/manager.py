@@ -108,6 +108,19 @@ def _make_volume_dir(kind: str, source: Obj, path: str, fs_group: int | None) ->
         _set_ownership(path, fs_group, read_only=False)
 
 
+def _remove_pod_dir(directory: str) -> None:
+    for point in mounts.mounts_under(directory):
+        try:
+            mounts.unmount(point)
+        except OSError as e:
+            log.warning("unmounting %s: %s", point, e)
+    left = mounts.mounts_under(directory)
+    if left:
+        # Never delete through a mount: a subPath bind leads into a volume's (or the host's) files.
+        raise OSError(f"mounts still present under the pod's directory: {', '.join(left)}")
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 @dataclass
 class _Volume:
     name: str
@@ -191,6 +204,15 @@ class VolumeManager:
         self.root_dir = root_dir
         self._clock = clock
         self._pods: dict[str, _PodState] = {}
+        # One pod's setup, refresh and teardown never interleave (a refresh must not write a secret into
+        # a directory whose tmpfs teardown just unmounted).
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, pod_uid: str) -> asyncio.Lock:
+        lock = self._locks.get(pod_uid)
+        if lock is None:
+            lock = self._locks[pod_uid] = asyncio.Lock()
+        return lock
 
     def pod_dir(self, pod_uid: str) -> str:
         return os.path.join(self.root_dir, "pods", pod_uid)
@@ -208,16 +230,17 @@ class VolumeManager:
         uid = (pod.get("metadata") or {}).get("uid", "")
         if not uid:
             raise VolumeError("FailedMount", "pod has no uid")
-        state = self._pods.get(uid) or _PodState(pod)
-        state.pod = pod
-        volumes = (pod.get("spec") or {}).get("volumes") or []
-        results = await asyncio.gather(*(self._setup_one(state, v) for v in volumes),
-                                       return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        self._pods[uid] = state
-        return PodVolumes(pod, self.pod_dir(uid), state.volumes)
+        async with self._lock(uid):
+            state = self._pods.get(uid) or _PodState(pod)
+            state.pod = pod
+            volumes = (pod.get("spec") or {}).get("volumes") or []
+            results = await asyncio.gather(*(self._setup_one(state, v) for v in volumes),
+                                           return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            self._pods[uid] = state
+            return PodVolumes(pod, self.pod_dir(uid), state.volumes)
 
     async def _setup_one(self, state: _PodState, volume: Obj) -> None:
         name = volume.get("name", "")
@@ -314,12 +337,17 @@ class VolumeManager:
     async def refresh(self) -> None:
         """Rewrite the API-backed volumes of every pod set up here: configMap and secret changes, and
         projected tokens past 80 % of their life, reach running containers (atomically)."""
-        for uid, state in list(self._pods.items()):
+        await asyncio.gather(*(self._refresh_pod(uid, state) for uid, state in list(self._pods.items())))
+
+    async def _refresh_pod(self, uid: str, state: _PodState) -> None:
+        async with self._lock(uid):
+            if self._pods.get(uid) is not state:
+                return  # torn down meanwhile
             fs_group = ((state.pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
             for volume in (state.pod.get("spec") or {}).get("volumes") or []:
                 kind = _kind(volume)
                 vol = state.volumes.get(volume.get("name", ""))
-                if kind not in _API_KINDS or vol is None or uid not in self._pods:
+                if kind not in _API_KINDS or vol is None:
                     continue
                 try:
                     await self._publish(state, kind, volume.get(kind) or {}, vol.path, fs_group)
@@ -329,15 +357,7 @@ class VolumeManager:
 
     async def teardown(self, pod_uid: str) -> None:
         """Unmount and remove everything of the pod (idempotent; works for pods of an earlier run)."""
-        self._pods.pop(pod_uid, None)
-        directory = self.pod_dir(pod_uid)
-        for point in mounts.mounts_under(directory):
-            try:
-                mounts.unmount(point)
-            except OSError as e:
-                log.warning("unmounting %s: %s", point, e)
-        left = mounts.mounts_under(directory)
-        if left:
-            # Never delete through a mount: a subPath bind leads into a volume's (or the host's) files.
-            raise OSError(f"mounts still present under the pod's directory: {', '.join(left)}")
-        shutil.rmtree(directory, ignore_errors=True)
+        async with self._lock(pod_uid):
+            self._pods.pop(pod_uid, None)
+            _remove_pod_dir(self.pod_dir(pod_uid))
+        self._locks.pop(pod_uid, None)

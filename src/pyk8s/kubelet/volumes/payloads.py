@@ -3,6 +3,7 @@ volume plugins compute it (keys or items, defaultMode and per-item modes, option
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
@@ -200,16 +201,22 @@ async def projected_payload(client: Client, pod: Obj, source: Obj, token: TokenS
     mode = source.get("defaultMode")
     mode = DEFAULT_MODE if mode is None else mode
     namespace = (pod.get("metadata") or {}).get("namespace", "")
-    out: Payload = {}
-    for s in source.get("sources") or []:
+
+    async def one(s: Obj) -> Payload:
         if s.get("configMap") is not None:
-            out.update(await configmap_payload(client, namespace, s["configMap"], mode))
-        elif s.get("secret") is not None:
-            out.update(await secret_payload(client, namespace, s["secret"], mode, "name"))
-        elif s.get("downwardAPI") is not None:
-            out.update(await downward_payload(client, pod, s["downwardAPI"].get("items") or [], mode))
-        elif s.get("serviceAccountToken") is not None:
+            return await configmap_payload(client, namespace, s["configMap"], mode)
+        if s.get("secret") is not None:
+            return await secret_payload(client, namespace, s["secret"], mode, "name")
+        if s.get("downwardAPI") is not None:
+            return await downward_payload(client, pod, s["downwardAPI"].get("items") or [], mode)
+        if s.get("serviceAccountToken") is not None:
             sat = s["serviceAccountToken"]
             tok = await token(pod, sat.get("audience") or "", int(sat.get("expirationSeconds") or 3600))
-            out[sat.get("path") or "token"] = FileProjection(tok.token.encode(), mode)
+            return {sat.get("path") or "token": FileProjection(tok.token.encode(), mode)}
+        return {}
+
+    # The sources are independent API reads (a TokenRequest, a ConfigMap …): ask for them at once.
+    out: Payload = {}
+    for part in await asyncio.gather(*(one(s) for s in source.get("sources") or [])):
+        out.update(part)
     return out
