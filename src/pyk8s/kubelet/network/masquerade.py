@@ -43,23 +43,30 @@ async def ensure(bridge: str, pod_cidr: str, cluster_cidr: str) -> None:
     rc, out = await _iptables("iptables-restore", "-w", "--noflush", stdin=rules.encode())
     if rc != 0:
         raise RuntimeError(f"iptables-restore of {chain} failed: {out.strip()}")
-    rc, _ = await _iptables("iptables", "-w", "-t", "nat", "-C", *_jump(pod_cidr, chain))
-    if rc != 0:
+    sources = await _jump_sources(chain)
+    for stale in sources - {pod_cidr}:  # the node's pod CIDR changed
+        await _iptables("iptables", "-w", "-t", "nat", "-D", *_jump(stale, chain))
+    if pod_cidr not in sources:
         rc, out = await _iptables("iptables", "-w", "-t", "nat", "-A", *_jump(pod_cidr, chain))
         if rc != 0:
             raise RuntimeError(f"adding the jump to {chain} failed: {out.strip()}")
 
 
+async def _jump_sources(chain: str) -> set[str]:
+    """The source CIDRs of POSTROUTING's jumps to `chain`."""
+    _, listing = await _iptables("iptables", "-w", "-t", "nat", "-S", "POSTROUTING")
+    sources = set()
+    for line in listing.splitlines():
+        words = line.split()
+        if words[:2] == ["-A", "POSTROUTING"] and words[-2:] == ["-j", chain] and "-s" in words:
+            sources.add(words[words.index("-s") + 1])
+    return sources
+
+
 async def remove(bridge: str) -> None:
     """Remove the chain and every POSTROUTING jump to it (idempotent)."""
     chain = chain_name(bridge)
-    _, listing = await _iptables("iptables", "-w", "-t", "nat", "-S", "POSTROUTING")
-    for line in listing.splitlines():
-        words = line.split()
-        if words[:2] == ["-A", "POSTROUTING"] and words[-2:] == ["-j", chain]:
-            # Delete by rule number would race; the spec of the rule is ours, so rebuild it.
-            source = words[words.index("-s") + 1] if "-s" in words else ""
-            if source:
-                await _iptables("iptables", "-w", "-t", "nat", "-D", *_jump(source, chain))
+    for source in await _jump_sources(chain):
+        await _iptables("iptables", "-w", "-t", "nat", "-D", *_jump(source, chain))
     await _iptables("iptables", "-w", "-t", "nat", "-F", chain)
     await _iptables("iptables", "-w", "-t", "nat", "-X", chain)

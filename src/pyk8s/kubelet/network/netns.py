@@ -64,6 +64,10 @@ def _new_netns_on(path: str) -> None:
 def create_netns_sync(path: str) -> None:
     directory = os.path.dirname(path)
     _ensure_shared_dir(directory)
+    if os.path.lexists(path):
+        if is_netns(path):
+            raise FileExistsError(errno.EEXIST, "network namespace exists", path)
+        os.unlink(path)  # a file left by a crash before its mount: no namespace holds it
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
     os.close(fd)
     failure: list[BaseException] = []

@@ -129,6 +129,11 @@ class PodNetwork:
         conflist = self.conflist(port_mappings)
         runtime_config = self.runtime_config(port_mappings)
         async with self._lock(sandbox_id):
+            cached = self._load(sandbox_id)
+            if cached is not None and cached.get("result") and netns.is_netns(netns_path):
+                # Set up already (a retried call): a second ADD would be refused by host-local, and
+                # rolling that back would tear down the network the pod has.
+                return pod_ip(cached["result"])
             # Recorded before ADD, so a crash mid-ADD still leaves what DEL needs to clean up.
             self._save(sandbox_id, {"netns": netns_path, "conflist": conflist,
                                     "runtimeConfig": runtime_config, "result": None})
@@ -194,6 +199,11 @@ class PodNetwork:
         for outcome in done:
             if isinstance(outcome, BaseException):
                 raise outcome
+        if not alive and result:
+            # The kernel removes a veth once its netns dies, but asynchronously, and never while a
+            # process still holds the netns: delete the host end ourselves.
+            await _delete_links([str(i["name"]) for i in result.get("interfaces") or []
+                                 if not i.get("sandbox") and i.get("name") != self.bridge])
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._result_path(sandbox_id))
 
@@ -284,6 +294,13 @@ def pod_ip(result: cni.JSON) -> str:
             if ipaddress.ip_address(address).version == 4:
                 return address
     raise ValueError(f"CNI result has no IPv4 address: {result!r}")
+
+
+async def _delete_links(names: list[str]) -> None:
+    for name in names:
+        proc = await asyncio.create_subprocess_exec(
+            "ip", "link", "del", name, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        await proc.wait()  # "Cannot find device" is fine: it is gone already
 
 
 def _checked_id(sandbox_id: str) -> str:
