@@ -207,3 +207,14 @@ async def test_layers_mount_as_overlay_lowerdirs(store: ImageStore, tmp_path: Pa
         assert (target / "app2").read_bytes() == b"two"
     finally:
         subprocess.run(["umount", str(target)], check=True)
+
+
+def test_stale_work_is_swept(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path / "images")
+    old, fresh = store.root / "tmp" / "layer-old", store.root / "tmp" / "blob-fresh"
+    old.mkdir()
+    (old / "f").write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(old, (0, 0))
+    ImageStore(tmp_path / "images")
+    assert not old.exists() and fresh.exists()

@@ -20,6 +20,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -85,9 +86,22 @@ class ImageStore:
         layout = self.root / "oci-layout"
         if not layout.exists():
             self._atomic_write(layout, b'{"imageLayoutVersion":"1.0.0"}')
+        self._sweep_tmp()
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._index_cache: tuple[tuple[int, int, int], list[dict[str, Any]]] | None = None
         self._json_cache: dict[str, dict[str, Any]] = {}
+
+    def _sweep_tmp(self, age: float = 3600.0) -> None:
+        """Remove work a crashed process left behind; anything that young may still be in use."""
+        cutoff = time.time() - age
+        with os.scandir(self.root / "tmp") as entries:
+            for e in entries:
+                with contextlib.suppress(OSError):
+                    if e.stat(follow_symlinks=False).st_mtime < cutoff:
+                        if e.is_dir(follow_symlinks=False):
+                            shutil.rmtree(e.path, ignore_errors=True)
+                        else:
+                            os.unlink(e.path)
 
     @classmethod
     def for_data_dir(cls, data_dir: str | os.PathLike[str]) -> ImageStore:
