@@ -1,0 +1,191 @@
+"""A real node: `pyk8s agent` (no --hollow) runs the kubelet over runc and the seed busybox image, joined to
+a real `pyk8s server`, driven through the real kubectl: a pod Running with an IP, exit codes, restart
+back-off, init containers in order, a failing liveness probe restarting a container, a memory limit ending
+in OOMKilled, a missing image in ImagePullBackOff, and a SIGKILLed and restarted kubelet that leaves its
+running containers untouched. Pods use the host network here, so the test adds no bridge or NAT rules to
+the machine (pod networking through CNI has its own tests in network namespaces of their own)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.cluster import Agent, Cluster, start_agent, start_cluster, wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None
+                                or not os.path.exists("/bin/busybox"), reason="needs root, runc and busybox")
+
+
+@dataclass
+class Node:
+    cluster: Cluster
+    data_dir: Path
+    name: str
+    agent: Agent
+
+    def start_agent(self) -> None:
+        agent = start_agent(self.cluster, self.data_dir, "--node-name", self.name, "--node-ip", "127.0.0.1")
+        self.agent = agent
+        wait_for(lambda: "pyk8s agent: ready" in agent.log.read_text() or agent.process.poll() is not None,
+                 within=60, what="the agent ready")
+        assert agent.process.poll() is None, agent.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[Node]:
+    cluster = start_cluster()
+    data_dir = cluster.data_dir / "node"
+    n = Node(cluster, data_dir, f"kubelet-e2e-{secrets.token_hex(3)}", None)  # type: ignore[arg-type]
+    try:
+        n.start_agent()
+        yield n
+    finally:
+        cluster.kubectl("delete", "pods", "--all", "--wait=false", check=False)
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: not _json(cluster, "get", "pods")["items"], within=30, what="pods gone")
+        if n.agent is not None:
+            n.agent.stop()
+        cluster.stop()
+        _cleanup_runtime(data_dir)
+        shutil.rmtree(cluster.data_dir, ignore_errors=True)
+
+
+def _cleanup_runtime(data_dir: Path) -> None:
+    """Whatever the kubelet left (a failed test): sandboxes, containers, mounts, cgroups."""
+    import asyncio
+
+    from pyk8s.kubelet.images import ImageStore
+    from pyk8s.kubelet.runtime import RuncRuntime
+
+    async def clean() -> None:
+        rt = RuncRuntime(str(data_dir / "agent" / "runtime"), ImageStore.for_data_dir(data_dir), None)
+        for s in await rt.list_pod_sandboxes():
+            await rt.stop_pod_sandbox(s.id)
+            for c in await rt.list_containers(s.id):
+                await rt.remove_container(c.id)
+            await rt.remove_pod_sandbox(s.id)
+
+    if (data_dir / "agent" / "runtime").is_dir():
+        asyncio.run(clean())
+
+
+def _json(cluster: Cluster, *args: str) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(cluster.kubectl(*args, "-o", "json").stdout)
+    return out
+
+
+def apply(cluster: Cluster, obj: dict[str, Any]) -> None:
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(obj))
+
+
+def pod(name: str, node_name: str, *containers: dict[str, Any], restart: str = "Always",
+        **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"nodeName": node_name, "restartPolicy": restart, "hostNetwork": True,
+                     "terminationGracePeriodSeconds": 1, "containers": list(containers), **spec}}
+
+
+def bb(name: str, script: str = "sleep 3600", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "image": "busybox", "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c", script], **extra}
+
+
+def get(cluster: Cluster, name: str) -> dict[str, Any]:
+    return _json(cluster, "get", "pod", name)
+
+
+def cstate(p: dict[str, Any], name: str = "c", init: bool = False) -> dict[str, Any]:
+    key = "initContainerStatuses" if init else "containerStatuses"
+    return next((dict(s) for s in p.get("status", {}).get(key) or [] if s["name"] == name), {})
+
+
+def until_pod(cluster: Cluster, name: str, check: Any, within: float = 60, what: str = "") -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def probe() -> bool:
+        found.update(get(cluster, name))
+        return bool(check(found))
+    wait_for(probe, within=within, what=what or f"pod {name}")
+    return found
+
+
+def test_busybox_pod_runs_with_ip_and_exit_codes(node: Node) -> None:
+    cluster, name = node.cluster, node.name
+    apply(cluster, pod("e2e-run", name, bb("c")))
+    apply(cluster, pod("e2e-exit", name, bb("c", "exit 7"), restart="Never"))
+    p = until_pod(cluster, "e2e-run", lambda p: p["status"].get("phase") == "Running"
+                  and cstate(p).get("ready"), what="busybox Running and ready")
+    assert p["status"]["podIP"] == "127.0.0.1" and p["status"]["hostIP"] == "127.0.0.1"
+    assert cstate(p)["containerID"].startswith("runc://") and p["status"]["qosClass"] == "BestEffort"
+    row = cluster.kubectl("get", "pod", "e2e-run").stdout.splitlines()[1].split()
+    assert row[1:3] == ["1/1", "Running"]
+    e = until_pod(cluster, "e2e-exit", lambda p: p["status"].get("phase") == "Failed", what="exit 7")
+    assert cstate(e)["state"]["terminated"]["exitCode"] == 7
+    assert cstate(e)["state"]["terminated"]["reason"] == "Error"
+    events = cluster.kubectl("get", "events", "--field-selector", "involvedObject.name=e2e-run").stdout
+    assert "Started" in events and "Created" in events
+
+
+def test_restart_back_off_and_init_containers(node: Node) -> None:
+    cluster, name = node.cluster, node.name
+    apply(cluster, pod("e2e-crash", name, bb("c", "exit 1")))
+    apply(cluster, pod("e2e-init", name, bb("c"), initContainers=[bb("i1", "sleep 0.3"), bb("i2", "true")]))
+    p = until_pod(cluster, "e2e-crash", lambda p: cstate(p).get("state", {}).get("waiting", {}).get("reason")
+                  == "CrashLoopBackOff", what="CrashLoopBackOff")
+    assert cstate(p)["lastState"]["terminated"]["exitCode"] == 1 and cstate(p)["restartCount"] >= 1
+    assert "CrashLoopBackOff" in cluster.kubectl("get", "pod", "e2e-crash").stdout
+    i = until_pod(cluster, "e2e-init", lambda p: "running" in cstate(p).get("state", {}), what="init done")
+    i1, i2 = cstate(i, "i1", True)["state"]["terminated"], cstate(i, "i2", True)["state"]["terminated"]
+    assert i1["reason"] == i2["reason"] == "Completed"
+    assert i1["finishedAt"] <= i2["startedAt"] <= cstate(i)["state"]["running"]["startedAt"]
+
+
+def test_liveness_restart_and_oom_kill(node: Node) -> None:
+    cluster, name = node.cluster, node.name
+    probe = {"exec": {"command": ["test", "-e", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 1}
+    apply(cluster, pod("e2e-live", name, bb("c", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 3600",
+                                           livenessProbe=probe)))
+    apply(cluster, pod("e2e-oom", name, bb("c", "head -c 300m /dev/zero | tail > /dev/null",
+                                          resources={"limits": {"memory": "32Mi"}}), restart="Never"))
+    until_pod(cluster, "e2e-live", lambda p: cstate(p).get("restartCount", 0) >= 1, what="liveness restart")
+    events = cluster.kubectl("get", "events", "--field-selector", "involvedObject.name=e2e-live").stdout
+    assert "Unhealthy" in events and "failed liveness probe, will be restarted" in events
+    o = until_pod(cluster, "e2e-oom", lambda p: p["status"].get("phase") == "Failed", what="OOMKilled")
+    assert cstate(o)["state"]["terminated"]["reason"] == "OOMKilled"
+
+
+def test_missing_image_shows_image_pull_back_off(node: Node) -> None:
+    cluster, name = node.cluster, node.name
+    c = bb("c")
+    c["image"] = "127.0.0.1:1/missing/image:1"
+    apply(cluster, pod("e2e-img", name, c))
+    until_pod(cluster, "e2e-img", lambda p: cstate(p).get("state", {}).get("waiting", {}).get("reason")
+              == "ImagePullBackOff", what="ImagePullBackOff")
+    assert "ImagePullBackOff" in cluster.kubectl("get", "pod", "e2e-img").stdout
+
+
+def test_sigkilled_kubelet_leaves_running_containers_untouched(node: Node) -> None:
+    cluster, name = node.cluster, node.name
+    apply(cluster, pod("e2e-keep", name, bb("c")))
+    p = until_pod(cluster, "e2e-keep", lambda p: cstate(p).get("ready"), what="e2e-keep ready")
+    cid, started = cstate(p)["containerID"], cstate(p)["state"]["running"]["startedAt"]
+    # Kill the agent the hard way, then start it again on the same data dir.
+    node.agent.stop(signal.SIGKILL)
+    node.start_agent()
+    cluster.kubectl("label", "pod", "e2e-keep", "poked=yes")  # wakes the adopted worker
+    p = until_pod(cluster, "e2e-keep", lambda p: p["metadata"].get("labels", {}).get("poked") == "yes")
+    wait_for(lambda: get(cluster, "e2e-keep")["status"].get("phase") == "Running", what="still Running")
+    p = get(cluster, "e2e-keep")
+    assert cstate(p)["containerID"] == cid and cstate(p)["restartCount"] == 0
+    assert cstate(p)["state"]["running"]["startedAt"] == started
+    cluster.kubectl("delete", "pod", "e2e-keep", "--wait=true", "--timeout=60s")
