@@ -17,6 +17,7 @@ from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.volumes import VolumeManager, mounts
 from pyk8s.server.pki import ensure_pki
+from tests.kubelet.runtime.conftest import busybox_layer, cgroup_parent, runtime  # noqa: F401 (fixtures)
 from tests.support.apiserver import PODS, Server, info, start_server
 
 SERVICEACCOUNTS = info("", "serviceaccounts")
