@@ -155,7 +155,9 @@ async def test_host_port_reaches_the_pod_from_node_loopback_and_address(node: No
     s = sid()
     path = await net.create_netns(s)
     host_port = random.randint(20000, 30000)
-    pod_ip = await net.setup(s, path, [PortMapping(container_port=8080, host_port=host_port)])
+    # A containerPort without hostPort maps nothing (as Kubernetes).
+    mappings = [PortMapping(container_port=8080, host_port=host_port), PortMapping(9, host_port=0)]
+    pod_ip = await net.setup(s, path, mappings)
     await node.serve_pong(path, 8080)
     assert (await tcp_read(pod_ip, 8080)).strip() == b"pong"
     assert (await tcp_read("127.0.0.1", host_port)).strip() == b"pong"

@@ -126,6 +126,7 @@ class PodNetwork:
     async def setup(self, sandbox_id: str, netns_path: str, port_mappings: list[cri.PortMapping]) -> str:
         """Wire the sandbox's netns into the pod network; returns the pod IP. A failed ADD is undone."""
         _checked_id(sandbox_id)
+        port_mappings = [p for p in port_mappings if p.host_port > 0]  # containerPort alone maps nothing
         conflist = self.conflist(port_mappings)
         runtime_config = self.runtime_config(port_mappings)
         async with self._lock(sandbox_id):
@@ -184,6 +185,7 @@ class PodNetwork:
             conflist, runtime_config = cached["conflist"], cached["runtimeConfig"]
             result = cached.get("result")
         elif self.pod_cidr:
+            port_mappings = [p for p in port_mappings if p.host_port > 0]
             conflist, runtime_config = self.conflist(port_mappings), self.runtime_config(port_mappings)
             result = None
         else:
