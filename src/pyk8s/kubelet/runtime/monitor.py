@@ -3,7 +3,7 @@
 Standard library only and no pyk8s imports, so it starts in a few milliseconds without site-packages.
 It detaches from the kubelet (double fork, own session) so containers outlive the kubelet, becomes the
 child subreaper so the container's init is reparented to it, starts the container with `runc run -d`
-(or `runsc create` + `start` + `wait`), reports `{"ok": …}` on its stdout, then copies the container's
+(or `runsc create` + `start`), reports `{"ok": …}` on its stdout, then copies the container's
 output into the CRI log file, serves attach on DIR/attach.sock, and on exit writes DIR/exit.json (exit
 code, time, OOM kill) and leaves.
 
@@ -118,7 +118,7 @@ class Monitor:
 
     def base_cmd(self) -> list[str]:
         c = self.cfg
-        return [c["runtime_path"], "--root", c["root"], "--log", os.path.join(self.cdir, "runtime.log"),
+        return [*c.get("prefix", []), c["runtime_path"], "--root", c["root"], "--log", os.path.join(self.cdir, "runtime.log"),
                 "--log-format", "json", *c.get("global_flags", [])]
 
     def start(self) -> int:
@@ -181,12 +181,8 @@ class Monitor:
             os.close(fd)
         if rc != 0:
             raise RuntimeError(_runtime_error(os.path.join(self.cdir, "runtime.log"), b""))
-        if c["kind"] == "runsc":
-            # The container's process lives inside the sandbox: `runsc wait` reports its exit status.
-            waiter = subprocess.Popen([*self.base_cmd(), "wait", c["id"]], stdin=subprocess.DEVNULL,
-                                      stdout=open(os.path.join(self.cdir, "wait.json"), "w"),
-                                      stderr=subprocess.DEVNULL)
-            return waiter.pid
+        # runc: the container's init; runsc: the sandbox process, which exits with the container's
+        # status. Either is reparented to us (the subreaper) once the runtime's command has exited.
         with open(pid_file) as f:
             return int(f.read().strip())
 
@@ -306,16 +302,7 @@ class Monitor:
         return status if status is not None else 0
 
 
-def _exit_code(kind: str, cdir: str, status: int) -> int:
-    if kind == "runsc":
-        try:
-            with open(os.path.join(cdir, "wait.json")) as f:
-                reported = json.load(f)
-            code = int(reported.get("exitStatus", 0))
-            # runsc reports the raw wait status.
-            return os.waitstatus_to_exitcode(code) if os.WIFSIGNALED(code) else os.WEXITSTATUS(code)
-        except (OSError, ValueError):
-            return 255
+def _exit_code(status: int) -> int:
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
@@ -366,7 +353,7 @@ def main() -> None:
                 status = os.waitpid(pid, 0)[1]
             except ChildProcessError:
                 status = 255 << 8
-    code = _exit_code(cfg["kind"], cdir, status)
+    code = _exit_code(status)
     oom = _oom_killed(cfg.get("memory_cgroup", ""))
     _write_json(os.path.join(cdir, "exit.json"), {
         "exit_code": code, "finished_at": time.time(), "started_at": started_at, "oom": oom})

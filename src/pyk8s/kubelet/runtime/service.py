@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import glob
 import json
 import os
 import secrets
@@ -135,9 +136,12 @@ class RuncRuntime:
             self._version = "runc://" + (first[2].split("+")[0] if len(first) > 2 else "unknown")
         return self._version
 
-    def _tool(self, kind: str) -> list[str]:
-        if kind == "runsc":
-            return [self.runsc, "--root", os.path.join(self.state_dir, "runsc-root")]
+    def _tool(self, rec: dict[str, Any]) -> list[str]:
+        """The runtime command line for a container (its record)."""
+        if rec["kind"] == "runsc":
+            netns = rec.get("netns", "")
+            prefix = ["nsenter", f"--net={netns}"] if netns and os.path.exists(netns) else []
+            return [*prefix, self.runsc, "--root", os.path.join(self.state_dir, "runsc-root")]
         return [self.runc, "--root", os.path.join(self.state_dir, "runc-root")]
 
     # -- sandboxes --------------------------------------------------------------------------------------
@@ -326,6 +330,7 @@ class RuncRuntime:
             "id": container_id, "sandbox_id": sandbox_id, "name": config.name, "attempt": config.attempt,
             "image": config.image, "image_id": image.id if image else config.image, "kind": kind,
             "created_at": time.time(), "log_path": log_path, "labels": config.labels,
+            "netns": sbox["netns"] if kind == "runsc" else "",
             "annotations": config.annotations,
         }
         _write_json(os.path.join(cdir, "container.json"), rec)
@@ -339,16 +344,26 @@ class RuncRuntime:
                 hostname_path=os.path.join(self._sdir(sandbox_id), "hostname"),
                 host_network=scfg["host_network"])
             cgroups_path = f"{self._pod_cgroup(scfg)}/{container_id}"
+            # runsc: each container is its own gVisor sandbox in the pod's network namespace (runsc
+            # reads these annotations; "container" would join a runsc sandbox we do not run).
             annotations = {**config.annotations, "io.kubernetes.cri.container-type": "container",
                            "io.kubernetes.cri.sandbox-id": sandbox_id}
+            if kind == "runsc":
+                annotations.update({"io.kubernetes.cri.container-type": "sandbox",
+                                    "io.kubernetes.cri.sandbox-id": container_id})
             oci = spec.build(config, rootfs=rootfs, sandbox=sandbox, cgroups_path=cgroups_path,
                              image_config=image.config if image else None, gvisor=kind == "runsc",
                              annotations=annotations)
             _write_json(os.path.join(cdir, "config.json"), oci)
-            global_flags = ["--network=host"] if kind == "runsc" and scfg["host_network"] else []
+            # runsc of this Debian release takes every network namespace for the root one on this kernel
+            # (its check looks for /proc/sys/net/core/rmem_default, which is now per namespace) and
+            # refuses its own netstack there; so the sandbox is created inside the pod's namespace and
+            # uses it directly (--network=host: gVisor's hostinet, in the pod's namespace). Every runsc
+            # command runs there: its control socket is abstract, so it is per network namespace.
+            global_flags = ["--network=host"] if kind == "runsc" else []
             _write_json(os.path.join(cdir, "monitor.json"), {
-                "kind": kind, "runtime_path": self._tool(kind)[0], "root": self._tool(kind)[2],
-                "global_flags": global_flags, "id": container_id, "bundle": cdir, "log_path": log_path,
+                "kind": kind, "runtime_path": self._tool(rec)[-3], "root": self._tool(rec)[-1],
+                "global_flags": global_flags, "prefix": self._tool(rec)[:-3], "id": container_id, "bundle": cdir, "log_path": log_path,
                 "tty": config.tty, "stdin": config.stdin, "stdin_once": config.stdin_once,
                 "memory_cgroup": f"{CGROUP_ROOT}/memory{cgroups_path}"})
         except BaseException as e:
@@ -416,7 +431,7 @@ class RuncRuntime:
         return out
 
     async def _kill(self, rec: dict[str, Any], sig: str) -> None:
-        await _run(*self._tool(rec["kind"]), "kill", rec["id"], sig, check=False)
+        await _run(*self._tool(rec), "kill", rec["id"], sig, check=False)
 
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
         rec = self._load_container(container_id)
@@ -443,8 +458,12 @@ class RuncRuntime:
         status = self._status(rec)
         if status.state in ("running", "unknown"):
             await self.stop_container(container_id, 0)
-        tool = self._tool(rec["kind"])
+        tool = self._tool(rec)
         await _run(*tool, "delete", "--force", container_id, check=False)
+        if rec["kind"] == "runsc":  # runsc leaves its lock file behind
+            for leftover in glob.glob(os.path.join(tool[-1], f"*{container_id}*")):
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
         nsutil.unmount(os.path.join(cdir, "rootfs"))
         sbox = _read_json(os.path.join(self._sdir(rec["sandbox_id"]), "sandbox.json"))
         if sbox is not None:  # runc deletes the cgroup of a container it knows; make sure
@@ -463,7 +482,7 @@ class RuncRuntime:
                           tty: bool) -> ExecStream:
         rec = self._running(container_id)
         pid_file = os.path.join(self._cdir(container_id), f"exec-{secrets.token_hex(4)}.pid")
-        argv = [*self._tool(rec["kind"]), "exec", "--pid-file", pid_file]
+        argv = [*self._tool(rec), "exec", "--pid-file", pid_file]
         if tty:
             argv.append("--tty")
         argv += [container_id, *cmd]

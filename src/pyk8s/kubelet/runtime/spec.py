@@ -156,10 +156,9 @@ def build(config: cri.ContainerConfig, *, rootfs: str, sandbox: SandboxPaths, cg
 
     namespaces: list[dict[str, str]] = [{"type": "pid"}, {"type": "mount"}]
     if gvisor:
-        # gVisor's sandbox has its own IPC and UTS; it joins the pod's network namespace by path.
+        # gVisor's sandbox has its own IPC and UTS. Its network: runsc is started inside the pod's
+        # network namespace with --network=host (see service.py), so no namespace entry here.
         namespaces += [{"type": "ipc"}, {"type": "uts"}]
-        if not sandbox.host_network:
-            namespaces.append({"type": "network", "path": sandbox.netns})
     else:
         namespaces.append({"type": "ipc", "path": sandbox.ipc_ns} if sandbox.ipc_ns else {"type": "ipc"})
         if sandbox.uts_ns:

@@ -1,0 +1,62 @@
+"""The same bundles under gVisor (handler runsc)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pyk8s.kubelet import cri
+from pyk8s.kubelet.runtime import RuncRuntime
+from tests.kubelet.runtime.conftest import container_config, needs_root, sandbox_config, wait_for
+
+pytestmark = [needs_root, pytest.mark.skipif(shutil.which("runsc") is None, reason="needs runsc")]
+
+
+async def test_runsc_runs_a_container(runtime: RuncRuntime, cgroup_parent: str, tmp_path: Path) -> None:
+    assert "runsc" in runtime.handlers()
+    cfg = sandbox_config(cgroup_parent, tmp_path, runtime_handler="runsc")
+    sid = await runtime.run_pod_sandbox(cfg)
+    assert (await runtime.pod_sandbox_status(sid)).runtime_handler == "runsc"
+    done = await runtime.create_container(sid, container_config(
+        ["sh", "-c", "hostname; cat /etc/resolv.conf >/dev/null; exit 3"], name="done", log_path="d/0.log"))
+    await runtime.start_container(done)
+
+    async def exited() -> cri.ContainerStatus | None:
+        st = await runtime.container_status(done)
+        return st if st.state == "exited" else None
+
+    st = await wait_for(exited, 30)
+    assert isinstance(st, cri.ContainerStatus)
+    assert (st.exit_code, st.reason) == (3, "Error")
+    assert "stdout F mypod" in Path(st.log_path).read_text()
+
+    live = await runtime.create_container(sid, container_config(
+        ["httpd", "-f", "-p", "8081", "-h", "/www"], name="live", log_path="l/0.log"))
+    await runtime.start_container(live)
+    assert (await runtime.container_status(live)).state == "running"
+    # dmesg inside shows gVisor's kernel, not the host's.
+    res = await runtime.exec_sync(live, ["dmesg"], 30)
+    assert res.exit_code == 0 and b"Starting gVisor" in res.stdout
+    # The pod's network namespace is the container's: port-forward reaches httpd.
+
+    async def get() -> bytes | None:
+        try:
+            send, received = await runtime.port_forward(sid, 8081)
+        except OSError:
+            return None
+        await send(b"GET /index.html HTTP/1.0\r\n\r\n")
+        return b"".join([c async for c in received])
+
+    body = await wait_for(get, 30)
+    assert isinstance(body, bytes) and b"hello from the pod" in body
+
+    await runtime.stop_container(live, 1)
+    assert (await runtime.container_status(live)).state == "exited"
+    await runtime.remove_pod_sandbox(sid)
+    assert await runtime.list_containers() == []
+    procs = [p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists()]
+    assert not any(live.encode() in c or done.encode() in c for c in procs)
+    assert runtime.state_dir not in Path("/proc/self/mountinfo").read_text()
+    assert not list((Path(runtime.state_dir) / "runsc-root").glob(f"*{live}*"))
