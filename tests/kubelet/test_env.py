@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pyk8s.kubelet import cri
-from pyk8s.kubelet.env import EnvError, container_argv, container_env, expand, merge_image_env
+from pyk8s.kubelet.env import EnvError, container_argv, container_env, expand, merge_image_env, service_env
 
 POD: dict[str, Any] = {
     "metadata": {"name": "p", "namespace": "ns", "uid": "u-1", "labels": {"app": "web"},
@@ -99,3 +99,18 @@ def test_argv_merges_image_entrypoint_and_cmd() -> None:
 def test_image_env_is_overridden_by_the_pod() -> None:
     image = cri.ImageConfig(env=("PATH=/bin", "A=image"))
     assert merge_image_env(image, [("A", "pod"), ("B", "b")]) == [("PATH", "/bin"), ("A", "pod"), ("B", "b")]
+
+
+def test_service_links() -> None:
+    svc = {"metadata": {"name": "my-db", "namespace": "ns"},
+           "spec": {"clusterIP": "10.43.0.9", "ports": [{"name": "sql", "port": 5432, "protocol": "TCP"},
+                                                        {"port": 53, "protocol": "UDP"}]}}
+    headless = {"metadata": {"name": "h"}, "spec": {"clusterIP": "None", "ports": [{"port": 1}]}}
+    env = service_env([svc, headless])
+    assert env == {
+        "MY_DB_SERVICE_HOST": "10.43.0.9", "MY_DB_SERVICE_PORT": "5432", "MY_DB_SERVICE_PORT_SQL": "5432",
+        "MY_DB_PORT": "tcp://10.43.0.9:5432",
+        "MY_DB_PORT_5432_TCP": "tcp://10.43.0.9:5432", "MY_DB_PORT_5432_TCP_PROTO": "tcp",
+        "MY_DB_PORT_5432_TCP_PORT": "5432", "MY_DB_PORT_5432_TCP_ADDR": "10.43.0.9",
+        "MY_DB_PORT_53_UDP": "udp://10.43.0.9:53", "MY_DB_PORT_53_UDP_PROTO": "udp",
+        "MY_DB_PORT_53_UDP_PORT": "53", "MY_DB_PORT_53_UDP_ADDR": "10.43.0.9"}

@@ -217,3 +217,27 @@ async def test_active_deadline_fails_pod() -> None:
         p = await env.wait("dl", lambda p: p["status"].get("phase") == "Failed", within=5)
         assert p["status"]["reason"] == "DeadlineExceeded"
         assert NODE
+
+
+async def test_container_config_env_argv_and_service_links() -> None:
+    from pyk8s.api import catalog
+    services = catalog.lookup("", "v1", "services")
+    assert services
+    async with kubelet() as env:
+        spec = {"ports": [{"port": 80}], "clusterIP": "10.43.0.10"}
+        svc = await env.client.create(services, {"metadata": {"name": "web", "namespace": "default"},
+                                                 "spec": spec})
+        ip = svc["spec"]["clusterIP"]
+        await until(lambda: _async(env.manager.services.lister.get_by_key("default/web") is not None),
+                    what="service cached")
+        c = container("c", "echo", "$(GREETING) from $(POD)", env=[
+            {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "GREETING", "value": "hello"}])
+        await env.create(pod("cfg", c))
+        await env.wait("cfg", running())
+        config = next(fc.config for fc in env.runtime.containers.values() if fc.config.name == "c")
+        assert config.args == ["echo", "hello from cfg"]
+        vars_ = dict(config.env)
+        assert vars_["PATH"] == "/usr/bin:/bin"  # from the image
+        assert vars_["WEB_SERVICE_HOST"] == ip and vars_["WEB_SERVICE_PORT"] == "80"
+        assert config.log_path == "c/0.log" and config.labels["io.kubernetes.container.name"] == "c"

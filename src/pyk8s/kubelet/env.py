@@ -13,7 +13,8 @@ from typing import Any
 from pyk8s.api.quantity import parse_quantity
 from pyk8s.kubelet import cri
 
-__all__ = ["EnvError", "container_argv", "container_env", "expand", "field_value", "resource_value"]
+__all__ = ["EnvError", "container_argv", "container_env", "expand", "field_value", "merge_image_env",
+           "resource_value", "service_env"]
 
 Obj = dict[str, Any]
 # name → object or None when it does not exist
@@ -195,3 +196,32 @@ def container_argv(container: Obj, image: cri.ImageConfig, env: list[tuple[str, 
     if args:
         return list(image.entrypoint) + args
     return list(image.entrypoint) + list(image.cmd)
+
+
+def service_env(services: list[Obj]) -> dict[str, str]:
+    """Docker-links-style variables for services (the kubelet's getServiceEnvVarMap): FOO_SERVICE_HOST,
+    FOO_SERVICE_PORT[_NAME], FOO_PORT, FOO_PORT_<port>_<proto>[_PROTO|_PORT|_ADDR]."""
+    env: dict[str, str] = {}
+    for svc in services:
+        spec = svc.get("spec") or {}
+        ip = spec.get("clusterIP") or ""
+        ports = spec.get("ports") or []
+        if not ip or ip == "None" or not ports:
+            continue
+        name = svc["metadata"]["name"].upper().replace("-", "_")
+        env[f"{name}_SERVICE_HOST"] = ip
+        env[f"{name}_SERVICE_PORT"] = str(ports[0]["port"])
+        for p in ports:
+            if p.get("name"):
+                env[f"{name}_SERVICE_PORT_{p['name'].upper().replace('-', '_')}"] = str(p["port"])
+        for i, p in enumerate(ports):
+            proto = (p.get("protocol") or "TCP")
+            url = f"{proto.lower()}://{ip}:{p['port']}"
+            if i == 0:
+                env[f"{name}_PORT"] = url
+            prefix = f"{name}_PORT_{p['port']}_{proto.upper()}"
+            env[prefix] = url
+            env[f"{prefix}_PROTO"] = proto.lower()
+            env[f"{prefix}_PORT"] = str(p["port"])
+            env[f"{prefix}_ADDR"] = ip
+    return env

@@ -32,7 +32,7 @@ from pyk8s.client.client import Client
 from pyk8s.client.events import NORMAL, WARNING, EventRecorder
 from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.kubelet import cri
-from pyk8s.kubelet.env import EnvError, container_argv, container_env, merge_image_env
+from pyk8s.kubelet.env import EnvError, container_argv, container_env, merge_image_env, service_env
 from pyk8s.kubelet.lifecycle import run_hook
 from pyk8s.kubelet.probes import LIVENESS, STARTUP, Prober
 from pyk8s.kubelet.qos import container_resources, pod_cgroup_parent, qos_class
@@ -55,6 +55,7 @@ def _info(group: str, kind: str) -> ResourceInfo:
 PODS = _info("", "Pod")
 CONFIGMAPS = _info("", "ConfigMap")
 SECRETS = _info("", "Secret")
+SERVICES = _info("", "Service")
 RUNTIME_CLASSES = _info("node.k8s.io", "RuntimeClass")
 
 LABEL_POD_UID = "io.kubernetes.pod.uid"
@@ -510,6 +511,7 @@ class PodWorker:
         ns = self.pod["metadata"]["namespace"]
         pod = self._pod_with_ips()
         env = await container_env(pod, c, allocatable=self.m.config.allocatable(),
+                                  service_env=self.m.service_env(self.pod),
                                   configmap=lambda n: self.m.get_object(CONFIGMAPS, n, ns),
                                   secret=lambda n: self.m.get_object(SECRETS, n, ns))
         err = verify_run_as_non_root(self.pod, c, image.config.user)
@@ -738,6 +740,7 @@ class PodManager:
         self.informers = SharedInformerFactory(client)
         self.pods = self.informers.informer(PODS, field_selector=f"spec.nodeName={config.node_name}")
         self.runtime_classes = self.informers.informer(RUNTIME_CLASSES)
+        self.services = self.informers.informer(SERVICES)
         self.workers: dict[str, PodWorker] = {}  # pod uid → worker
         self.sandboxes: dict[str, PodWorker] = {}  # sandbox id → worker
         self._found: dict[str, cri.SandboxStatus] = {}  # pod uid → a sandbox found at start
@@ -785,6 +788,16 @@ class PodManager:
             self.sandboxes.pop(worker.sandbox_id, None)
 
     # --- helpers for workers -----------------------------------------------------------------------
+
+    def service_env(self, pod: Obj) -> dict[str, str]:
+        """The master service always; the pod's namespace's services unless enableServiceLinks is false."""
+        ns = pod["metadata"]["namespace"]
+        wanted = [s for s in self.services.lister.list()
+                  if s["metadata"].get("namespace") == "default" and s["metadata"]["name"] == "kubernetes"]
+        if (pod.get("spec") or {}).get("enableServiceLinks", True):
+            # A service of the pod's namespace shadows the master service's variables of the same name.
+            wanted += [s for s in self.services.lister.list() if s["metadata"].get("namespace") == ns]
+        return service_env(wanted)
 
     def runtime_class(self, name: str) -> Obj | None:
         return self.runtime_classes.lister.get(name)
