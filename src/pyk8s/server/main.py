@@ -11,11 +11,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import ssl
 import sys
-from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
@@ -33,8 +31,9 @@ from pyk8s.apiserver.auth.audit import AuditLog
 from pyk8s.apiserver.auth.policy import bootstrap_policy
 from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_revision
 from pyk8s.controllers.manager import ControllerOptions
-from pyk8s.server.components import run_components
+from pyk8s.server.components import ComponentsProcess
 from pyk8s.server.config import ServerConfig
+from pyk8s.server.loop import run_loop
 from pyk8s.server.pki import Pki, ensure_pki
 from pyk8s.store.factory import open_store
 
@@ -53,17 +52,6 @@ def run_server(args: argparse.Namespace) -> int:
         print(f"pyk8s server: {e}", file=sys.stderr)
         return 1
     return 0
-
-
-def run_loop(main: Coroutine[Any, Any, None]) -> None:
-    """uvloop when PYK8S_EVENT_LOOP is not `asyncio`: the API server spends much of its time in the event
-    loop's socket and TLS handling, which uvloop does in C."""
-    if os.environ.get("PYK8S_EVENT_LOOP", "uvloop") == "uvloop":
-        import uvloop
-
-        uvloop.run(main)
-    else:
-        asyncio.run(main)
 
 
 def _info(group: str, kind: str) -> ResourceInfo:
@@ -160,13 +148,13 @@ async def serve(config: ServerConfig) -> None:
         await _wait_ready(f"{url}:{config.https_port}", pki.client_ssl_context())
         log.info("serving on https://%s:%d; kubeconfig %s", config.bind_address, config.https_port,
                  pki.kubeconfig)
-        components = asyncio.create_task(run_components(config.socket, ControllerOptions(
+        components = asyncio.create_task(ComponentsProcess(config.socket, ControllerOptions(
             node_monitor_grace_period=config.node_monitor_grace_period,
             default_toleration_seconds=config.default_not_ready_toleration_seconds,
             cluster_cidr=config.cluster_cidr,
             ca_cert_pem=pki.ca_cert.read_bytes(),
             ca_key_pem=pki.ca_key.read_bytes(),
-        )), name="components")
+        )).run(), name="components")
         print("pyk8s: ready", flush=True)
         await stop.wait()
         log.info("stopping")
