@@ -108,6 +108,9 @@ async def test_secret_on_tmpfs_with_fsgroup(env: Env) -> None:
     assert read(sdir, "password") == "hunter2"
     # fsGroup: group-owned, and group-readable (0400 | 0440)
     assert st.st_gid == 2000 and stat.S_IMODE(st.st_mode) == 0o440
+    published = os.readlink(os.path.join(sdir, "..data"))
+    await env.volumes.refresh()
+    assert os.readlink(os.path.join(sdir, "..data")) == published  # fsGroup's bits are not a change
     scratch = os.stat(vols.host_path("scratch"))
     assert scratch.st_gid == 2000 and stat.S_IMODE(scratch.st_mode) == 0o2777
 
@@ -268,3 +271,17 @@ async def test_unsupported_volume_kind(env: Env) -> None:
     pod = await make_pod(env, "p15", [{"name": "n", "nfs": {"server": "example.invalid", "path": "/"}}])
     with pytest.raises(VolumeError, match="no volume plugin matched"):
         await env.volumes.setup(pod)
+
+
+async def test_token_file_private_to_the_pods_user(env: Env) -> None:
+    """With a common runAsUser and an fsGroup, the token is 0600 owned by that user, then group-readable
+    through fsGroup (0640), as the kubelet writes it."""
+    pod = await make_pod(env, "p16", [{"name": "t", "projected": {"sources": [
+        {"serviceAccountToken": {"path": "token"}},
+        {"downwardAPI": {"items": [{"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}}],
+        serviceAccountName="default", securityContext={"runAsUser": 1234, "fsGroup": 5678})
+    vols = await env.volumes.setup(pod)
+    token = os.stat(os.path.join(vols.host_path("t"), "token"))
+    assert (token.st_uid, token.st_gid, stat.S_IMODE(token.st_mode)) == (1234, 5678, 0o640)
+    name = os.stat(os.path.join(vols.host_path("t"), "name"))
+    assert (name.st_uid, name.st_gid, stat.S_IMODE(name.st_mode)) == (0, 5678, 0o644)

@@ -42,8 +42,9 @@ def _current(target: str) -> str | None:
     return os.path.join(target, link)
 
 
-def _same(ts_dir: str, payload: Payload) -> bool:
-    """Whether the published payload already is `payload` (same paths, bytes and modes)."""
+def _same(ts_dir: str, payload: Payload, mode_mask: int) -> bool:
+    """Whether the published payload already is `payload` (same paths, bytes, and modes apart from the
+    bits in `mode_mask`)."""
     found: set[str] = set()
     for root, _dirs, files in os.walk(ts_dir):
         for name in files:
@@ -53,7 +54,8 @@ def _same(ts_dir: str, payload: Payload) -> bool:
     for path, proj in payload.items():
         full = os.path.join(ts_dir, path)
         st = os.lstat(full)
-        if st.st_mode & 0o7777 != proj.mode or (proj.uid >= 0 and st.st_uid != proj.uid):
+        if (st.st_mode & 0o7777 | mode_mask) != (proj.mode | mode_mask) \
+                or (proj.uid >= 0 and st.st_uid != proj.uid):
             return False
         with open(full, "rb") as f:
             if f.read() != proj.data:
@@ -61,11 +63,13 @@ def _same(ts_dir: str, payload: Payload) -> bool:
     return True
 
 
-def write(target: str, payload: Payload, set_perms: Callable[[str], None] | None = None) -> bool:
+def write(target: str, payload: Payload, set_perms: Callable[[str], None] | None = None,
+          mode_mask: int = 0) -> bool:
     """Publish `payload` (relative path → file) in `target`; True when something changed. `set_perms` is
-    called with the new timestamped directory before it becomes visible (fsGroup ownership)."""
+    called with the new timestamped directory before it becomes visible (fsGroup ownership); `mode_mask`
+    are the mode bits it may add, which do not count as a change."""
     old = _current(target)
-    if old is not None and os.path.isdir(old) and _same(old, payload):
+    if old is not None and os.path.isdir(old) and _same(old, payload, mode_mask):
         return False
     stamp = datetime.now(UTC).strftime("..%Y_%m_%d_%H_%M_%S.")
     ts_dir = tempfile.mkdtemp(prefix=stamp, dir=target)

@@ -301,7 +301,8 @@ class VolumeManager:
                        fs_group: int | None) -> None:
         payload = await self._payload(state, kind, source)
         changed = atomic_writer.write(
-            path, payload, set_perms=lambda d: _set_ownership(d, fs_group, read_only=True)
+            path, payload, set_perms=lambda d: _set_ownership(d, fs_group, read_only=True),
+            mode_mask=0 if fs_group is None else _RO_MASK,
         )
         if changed:
             _set_ownership(path, fs_group, read_only=True)

@@ -197,10 +197,27 @@ async def request_token(client: Client, pod: Obj, audience: str, expiration: int
     return Token(status["token"], now, now + (expires.timestamp() - time.time()))
 
 
+def fs_user(pod: Obj) -> int | None:
+    """Kubernetes' FsUserFrom: the runAsUser every container of the pod shares, or None."""
+    spec = pod.get("spec") or {}
+    pod_user = (spec.get("securityContext") or {}).get("runAsUser")
+    users = {(c.get("securityContext") or {}).get("runAsUser", pod_user)
+             for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])}
+    if len(users) != 1:
+        return None
+    (user,) = users
+    return user if isinstance(user, int) else None
+
+
 async def projected_payload(client: Client, pod: Obj, source: Obj, token: TokenSource) -> Payload:
     mode = source.get("defaultMode")
     mode = DEFAULT_MODE if mode is None else mode
     namespace = (pod.get("metadata") or {}).get("namespace", "")
+    # As the kubelet: with an fsGroup or a common runAsUser the token is private to that user (0600),
+    # owned by it; fsGroup ownership then opens it to the group.
+    user = fs_user(pod)
+    has_group = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup") is not None
+    token_mode = 0o600 if user is not None or has_group else mode
 
     async def one(s: Obj) -> Payload:
         if s.get("configMap") is not None:
@@ -212,7 +229,8 @@ async def projected_payload(client: Client, pod: Obj, source: Obj, token: TokenS
         if s.get("serviceAccountToken") is not None:
             sat = s["serviceAccountToken"]
             tok = await token(pod, sat.get("audience") or "", int(sat.get("expirationSeconds") or 3600))
-            return {sat.get("path") or "token": FileProjection(tok.token.encode(), mode)}
+            return {sat.get("path") or "token": FileProjection(tok.token.encode(), token_mode,
+                                                               uid=-1 if user is None else user)}
         return {}
 
     # The sources are independent API reads (a TokenRequest, a ConfigMap …): ask for them at once.
