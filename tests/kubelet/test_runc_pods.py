@@ -22,7 +22,8 @@ from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.images import ImageStore, ensure_seed_image
 from pyk8s.kubelet.pods import PodManager, PodsConfig
 from pyk8s.kubelet.runtime import RuncRuntime
-from tests.controllers._housekeeping import api_server
+from pyk8s.kubelet.volumes import VolumeManager
+from tests.controllers._housekeeping import api_server, until
 from tests.kubelet._harness import NODE, Env, conditions, state
 from tests.support.apiserver import Server
 
@@ -50,7 +51,8 @@ async def real_kubelet(tmp: Path, srv: Server, cgroup_root: str) -> AsyncIterato
     runtime = RuncRuntime(str(tmp / "runtime"), images, None)
     cfg = PodsConfig(node_name=NODE, node_ip="127.0.0.1", log_root=str(tmp / "logs"), cgroup_root=cgroup_root,
                      relist_period=0.1, backoff_base=0.5, backoff_cap=2.0, error_resync=0.2)
-    manager = PodManager(client, cfg, runtime=runtime, images=images, volumes=None, recorder=recorder)
+    volumes = VolumeManager(client, str(tmp / "volumes"))
+    manager = PodManager(client, cfg, runtime=runtime, images=images, volumes=volumes, recorder=recorder)
     task = asyncio.create_task(manager.run())
     try:
         async with asyncio.timeout(10):
@@ -158,3 +160,33 @@ async def test_restarted_kubelet_adopts_running_containers(node: tuple[Path, Ser
         p = await env.wait("keep", lambda p: p["metadata"].get("labels") == {"x": "y"}, within=5)
         assert state(p, "c")["containerID"] == cid and state(p, "c")["restartCount"] == 0
         assert state(p, "c")["state"]["running"]["startedAt"] == started
+
+
+async def test_volumes_reach_containers_and_are_torn_down(node: tuple[Path, Server, str]) -> None:
+    from pyk8s.api import catalog
+    configmaps = catalog.lookup("", "v1", "configmaps")
+    assert configmaps
+    tmp = node[0]
+    async with real_kubelet(*node) as env:
+        await env.client.create(configmaps, {"metadata": {"name": "cfg", "namespace": "default"},
+                                             "data": {"greeting": "hello"}})
+        writer = bb("w", "cp /cfg/greeting /shared/out")
+        writer["volumeMounts"] = [{"name": "cfg", "mountPath": "/cfg"},
+                                  {"name": "shared", "mountPath": "/shared"}]
+        reader = bb("c", "test \"$(cat /shared/out)\" = hello && sleep 3600")
+        reader["volumeMounts"] = [{"name": "shared", "mountPath": "/shared", "readOnly": True}]
+        await env.create(pod("vol", reader, initContainers=[writer], volumes=[
+            {"name": "cfg", "configMap": {"name": "cfg"}}, {"name": "shared", "emptyDir": {}}]))
+        p = await env.wait("vol", lambda p: conditions(p).get("Ready") == "True", within=15)
+        uid = p["metadata"]["uid"]
+        assert state(p, "c")["restartCount"] == 0
+        assert any(uid in d for d in os.listdir(tmp / "volumes" / "pods"))
+        await env.client.delete(env.manager.pods.info, "vol", "default")
+
+        async def gone() -> bool:
+            try:
+                await env.get("vol")
+            except Exception:
+                return not (tmp / "volumes" / "pods" / uid).exists()
+            return False
+        await until(gone, within=15, what="pod deleted and its volumes torn down")
