@@ -111,7 +111,7 @@ def container_config(args: list[str], **kw: object) -> cri.ContainerConfig:
     return cfg
 
 
-async def wait_for(check: Callable[[], object], timeout: float = 10.0) -> object:
+async def wait_for(check: Callable[[], object], timeout: float = 10.0) -> object:  # noqa: ASYNC109
     """Poll `check` until it returns something truthy (a deadline, never a bare sleep)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -123,3 +123,22 @@ async def wait_for(check: Callable[[], object], timeout: float = 10.0) -> object
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(0.02)
+
+
+def read_text(path: str | Path) -> str:
+    return Path(path).read_text()
+
+
+def mountinfo() -> str:
+    return Path("/proc/self/mountinfo").read_text()
+
+
+def cmdlines() -> list[bytes]:
+    """Every process's command line (for leak checks)."""
+    out = []
+    for p in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            out.append(p.read_bytes())
+        except OSError:
+            pass
+    return out

@@ -9,7 +9,15 @@ import pytest
 
 from pyk8s.kubelet import cri
 from pyk8s.kubelet.runtime import ContainerStartError, RuncRuntime
-from tests.kubelet.runtime.conftest import container_config, needs_root, sandbox_config, wait_for
+from tests.kubelet.runtime.conftest import (
+    cmdlines,
+    container_config,
+    mountinfo,
+    needs_root,
+    read_text,
+    sandbox_config,
+    wait_for,
+)
 
 pytestmark = needs_root
 
@@ -33,7 +41,7 @@ async def test_exit_codes_reasons_and_logs(runtime: RuncRuntime, cgroup_parent: 
         ["sh", "-c", "echo out; echo err >&2; printf partial"], log_path="ok/0.log"))
     assert (ok.exit_code, ok.reason, ok.state) == (0, "Completed", "exited")
     assert ok.started_at > 0 and ok.finished_at >= ok.started_at
-    lines = Path(ok.log_path).read_text().splitlines()
+    lines = read_text(ok.log_path).splitlines()
     parsed = [LOG_LINE.match(line).groups() for line in lines]  # type: ignore[union-attr]
     assert ("stdout", "F", "out") in parsed and ("stderr", "F", "err") in parsed
     assert ("stdout", "F", "partial") in parsed  # the unterminated last line is flushed at exit
@@ -44,7 +52,7 @@ async def test_exit_codes_reasons_and_logs(runtime: RuncRuntime, cgroup_parent: 
     # A line longer than 16 KiB is split into P(artial) pieces and ends with F.
     long = await run_to_exit(runtime, sid, container_config(
         ["sh", "-c", "head -c 40000 /dev/zero | tr '\\0' x; echo"], log_path="long/0.log"))
-    tags = [LOG_LINE.match(x).group(2) for x in Path(long.log_path).read_text().splitlines()]  # type: ignore[union-attr]
+    tags = [LOG_LINE.match(x).group(2) for x in read_text(long.log_path).splitlines()]  # type: ignore[union-attr]
     assert tags == ["P", "P", "F"]
 
 
@@ -78,13 +86,14 @@ async def test_sandbox_files_namespaces_and_security(runtime: RuncRuntime, cgrou
               "readlink /proc/self/ns/ipc; grep CapBnd /proc/self/status; grep Seccomp: /proc/self/status; "
               "cat /proc/self/oom_score_adj; touch /x 2>&1 || echo readonly-rootfs; pwd")
     sec = cri.SecurityConfig(run_as_user=1000, run_as_group=2000, supplemental_groups=(3000,),
-                             read_only_rootfs=True, capabilities_drop=("ALL",), capabilities_add=("NET_ADMIN",))
+                             read_only_rootfs=True, capabilities_drop=("ALL",),
+                             capabilities_add=("NET_ADMIN",))
     one = await run_to_exit(runtime, sid, container_config(
         ["sh", "-c", script], security=sec, working_dir="/tmp", log_path="one/0.log",
         resources=cri.LinuxResources(oom_score_adj=500, cpu_shares=512, cpu_quota=50000, pids_limit=64)))
     two = await run_to_exit(runtime, sid, container_config(
         ["sh", "-c", "readlink /proc/self/ns/ipc"], log_path="two/0.log"))
-    out = [LOG_LINE.match(x).group(3) for x in Path(one.log_path).read_text().splitlines()]  # type: ignore[union-attr]
+    out = [LOG_LINE.match(x).group(3) for x in read_text(one.log_path).splitlines()]  # type: ignore[union-attr]
     assert one.exit_code == 0, out
     assert out[0] == "mypod"
     assert "nameserver 10.43.0.10" in out and "search default.svc.cluster.local" in out
@@ -93,7 +102,7 @@ async def test_sandbox_files_namespaces_and_security(runtime: RuncRuntime, cgrou
         "1000", "2000", "2000 3000"]
     assert "lo" in out and "eth0" not in out  # no PodNetwork: loopback only
     ipc = next(x for x in out if x.startswith("ipc:"))
-    two_out = Path(two.log_path).read_text()
+    two_out = read_text(two.log_path)
     assert ipc in two_out  # both containers share the sandbox's IPC namespace
     assert "CapBnd:\t0000000000001000" in out  # NET_ADMIN only
     assert "Seccomp:\t2" in out
@@ -131,10 +140,10 @@ async def test_stop_with_grace_and_cleanup(runtime: RuncRuntime, cgroup_parent: 
     assert (await runtime.pod_sandbox_status(sid)).state == "notready"
     await runtime.remove_pod_sandbox(sid)
     assert await runtime.list_pod_sandboxes() == [] and await runtime.list_containers() == []
-    mounts = Path("/proc/self/mountinfo").read_text()
+    mounts = mountinfo()
     assert runtime.state_dir not in mounts and str(rootfs) not in mounts
     for ctrl in ("cpu", "memory", "pids", "freezer"):
         assert not (Path("/sys/fs/cgroup") / ctrl / cfg.cgroup_parent).exists()
-    procs = [p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists()]
+    procs = cmdlines()
     assert not any(cid.encode() in c or sid.encode() in c for c in procs)
     await runtime.remove_pod_sandbox(sid)  # idempotent

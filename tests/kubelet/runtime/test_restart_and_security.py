@@ -15,7 +15,9 @@ from pyk8s.kubelet.runtime import RuncRuntime
 from tests.kubelet.runtime.conftest import (
     FakeImages,
     container_config,
+    mountinfo,
     needs_root,
+    read_text,
     sandbox_config,
     wait_for,
 )
@@ -44,7 +46,8 @@ async def test_kubelet_killed_containers_survive(runtime: RuncRuntime, cgroup_pa
             os.kill(os.getpid(), signal.SIGKILL)
         asyncio.run(main())
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(  # noqa: ASYNC221 - the process must be killed mid-way, synchronously is fine
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == -9, proc.stderr
     sid, done, live = proc.stdout.split()
 
@@ -61,7 +64,7 @@ async def test_kubelet_killed_containers_survive(runtime: RuncRuntime, cgroup_pa
     assert (by_id[done].exit_code, by_id[done].reason) == (2, "Error")
     assert by_id[live].state == "running" and by_id[live].pid > 0
     pid = by_id[live].pid
-    assert Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sleep")
+    assert read_text(f"/proc/{pid}/cmdline").encode().startswith(b"sleep")
     # The same process, not a restarted one; and it still answers exec.
     res = await fresh.exec_sync(live, ["echo", "still here"], 10)
     assert res.stdout == b"still here\n"
@@ -94,7 +97,7 @@ async def test_working_dir_cannot_reach_the_host(runtime: RuncRuntime, cgroup_pa
             await rt.create_container(sid, container_config(["pwd"], working_dir=wd))
     # Nothing was left behind by the refused creations.
     assert await runtime.list_containers() == []
-    assert f"{runtime.state_dir}/containers/" not in Path("/proc/self/mountinfo").read_text()
+    assert f"{runtime.state_dir}/containers/" not in mountinfo()
 
 
 async def test_mounts_do_not_follow_symlinks_out_of_the_rootfs(runtime: RuncRuntime, cgroup_parent: str,
@@ -129,4 +132,4 @@ async def test_mounts_do_not_follow_symlinks_out_of_the_rootfs(runtime: RuncRunt
     assert st.exit_code == 0  # type: ignore[union-attr]
     assert list(host_dir.iterdir()) == []  # nothing mounted over or written to the host directory
     assert (volume / "written").exists()
-    assert str(host_dir) not in Path("/proc/self/mountinfo").read_text()
+    assert str(host_dir) not in mountinfo()

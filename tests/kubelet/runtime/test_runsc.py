@@ -9,7 +9,15 @@ import pytest
 
 from pyk8s.kubelet import cri
 from pyk8s.kubelet.runtime import RuncRuntime
-from tests.kubelet.runtime.conftest import container_config, needs_root, sandbox_config, wait_for
+from tests.kubelet.runtime.conftest import (
+    cmdlines,
+    container_config,
+    mountinfo,
+    needs_root,
+    read_text,
+    sandbox_config,
+    wait_for,
+)
 
 pytestmark = [needs_root, pytest.mark.skipif(shutil.which("runsc") is None, reason="needs runsc")]
 
@@ -30,7 +38,7 @@ async def test_runsc_runs_a_container(runtime: RuncRuntime, cgroup_parent: str, 
     st = await wait_for(exited, 30)
     assert isinstance(st, cri.ContainerStatus)
     assert (st.exit_code, st.reason) == (3, "Error")
-    assert "stdout F mypod" in Path(st.log_path).read_text()
+    assert "stdout F mypod" in read_text(st.log_path)
 
     live = await runtime.create_container(sid, container_config(
         ["httpd", "-f", "-p", "8081", "-h", "/www"], name="live", log_path="l/0.log"))
@@ -56,7 +64,7 @@ async def test_runsc_runs_a_container(runtime: RuncRuntime, cgroup_parent: str, 
     assert (await runtime.container_status(live)).state == "exited"
     await runtime.remove_pod_sandbox(sid)
     assert await runtime.list_containers() == []
-    procs = [p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists()]
+    procs = cmdlines()
     assert not any(live.encode() in c or done.encode() in c for c in procs)
-    assert runtime.state_dir not in Path("/proc/self/mountinfo").read_text()
+    assert runtime.state_dir not in mountinfo()
     assert not list((Path(runtime.state_dir) / "runsc-root").glob(f"*{live}*"))

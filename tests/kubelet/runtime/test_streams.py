@@ -7,7 +7,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from pyk8s.kubelet.runtime import RuncRuntime
-from tests.kubelet.runtime.conftest import container_config, needs_root, sandbox_config, wait_for
+from tests.kubelet.runtime.conftest import (
+    container_config,
+    needs_root,
+    read_text,
+    sandbox_config,
+    wait_for,
+)
 
 pytestmark = needs_root
 
@@ -16,7 +22,7 @@ async def collect(it: AsyncIterator[bytes]) -> bytes:
     return b"".join([c async for c in it])
 
 
-async def read_until(it: AsyncIterator[bytes], needle: bytes, timeout: float = 10) -> bytes:
+async def read_until(it: AsyncIterator[bytes], needle: bytes, timeout: float = 10) -> bytes:  # noqa: ASYNC109
     buf = b""
 
     async def go() -> bytes:
@@ -85,7 +91,7 @@ async def test_attach(runtime: RuncRuntime, cgroup_parent: str, tmp_path: Path) 
     assert await asyncio.wait_for(stream.wait(), 10) == 3
     st = await runtime.container_status(cid)
     assert st.exit_code == 3
-    assert "stdout F got-one" in Path(st.log_path).read_text()
+    assert "stdout F got-one" in read_text(st.log_path)
 
     # With a tty: the container's terminal echoes and its output arrives.
     tid = await running(runtime, sid, ["sh"], stdin=True, tty=True, name="t", log_path="t/0.log")

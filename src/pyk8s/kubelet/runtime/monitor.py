@@ -25,7 +25,7 @@ PARTIAL_LIMIT = 16 * 1024  # a line longer than this is logged in P(artial) piec
 
 def _now_rfc3339(ns: int) -> str:
     secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + ".%09dZ" % frac
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
 
 class LogWriter:
@@ -37,7 +37,7 @@ class LogWriter:
 
     def _emit(self, stream: str, tag: str, content: bytes) -> None:
         if self.fd >= 0:
-            head = ("%s %s %s " % (_now_rfc3339(time.time_ns()), stream, tag)).encode()
+            head = f"{_now_rfc3339(time.time_ns())} {stream} {tag} ".encode()
             os.write(self.fd, head + content + b"\n")
 
     def feed(self, stream: str, data: bytes) -> None:
@@ -118,8 +118,9 @@ class Monitor:
 
     def base_cmd(self) -> list[str]:
         c = self.cfg
-        return [*c.get("prefix", []), c["runtime_path"], "--root", c["root"], "--log", os.path.join(self.cdir, "runtime.log"),
-                "--log-format", "json", *c.get("global_flags", [])]
+        return [*c.get("prefix", []), c["runtime_path"], "--root", c["root"],
+                "--log", os.path.join(self.cdir, "runtime.log"), "--log-format", "json",
+                *c.get("global_flags", [])]
 
     def start(self) -> int:
         """Start the container; returns the pid to wait for. Raises RuntimeError with the runtime's
@@ -156,7 +157,7 @@ class Monitor:
         else:
             cmd = [*self.base_cmd(), "run", "-d", "--bundle", c["bundle"], "--pid-file", pid_file]
         if console is not None:
-            cmd += ["--console-socket", "/proc/%d/cwd/console.sock" % os.getpid()]
+            cmd += ["--console-socket", f"/proc/{os.getpid()}/cwd/console.sock"]
         cmd.append(c["id"])
         proc = subprocess.Popen(cmd, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
         if console is not None:
@@ -329,7 +330,7 @@ def main() -> None:
     monitor = Monitor(cdir, cfg)
     try:
         pid = monitor.start()
-    except Exception as e:  # noqa: BLE001 - any failure to start is the container's start error
+    except Exception as e:  # any failure to start is the container's start error
         _write_json(os.path.join(cdir, "exit.json"), {
             "exit_code": 128, "finished_at": time.time(), "started_at": 0.0, "oom": False,
             "reason": "ContainerCannotRun", "message": str(e)})
@@ -347,12 +348,13 @@ def main() -> None:
         import traceback
 
         traceback.print_exc()
-        status = monitor.reaped.get(pid)
-        if status is None:
+        reaped = monitor.reaped.get(pid)
+        if reaped is None:
             try:
-                status = os.waitpid(pid, 0)[1]
+                reaped = os.waitpid(pid, 0)[1]
             except ChildProcessError:
-                status = 255 << 8
+                reaped = 255 << 8
+        status = reaped
     code = _exit_code(status)
     oom = _oom_killed(cfg.get("memory_cgroup", ""))
     _write_json(os.path.join(cdir, "exit.json"), {

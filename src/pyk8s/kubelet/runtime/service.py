@@ -43,7 +43,8 @@ class PodNetwork(Protocol):
 
     async def setup(self, sandbox_id: str, netns_path: str, port_mappings: list[cri.PortMapping]) -> str: ...
 
-    async def teardown(self, sandbox_id: str, netns_path: str, port_mappings: list[cri.PortMapping]) -> None: ...
+    async def teardown(self, sandbox_id: str, netns_path: str,
+                       port_mappings: list[cri.PortMapping]) -> None: ...
 
     async def delete_netns(self, netns_path: str) -> None: ...
 
@@ -91,17 +92,22 @@ def _alive(pid: int) -> bool:
         return False
 
 
-async def _wait_exit(pid: int, timeout: float | None) -> bool:
+async def _wait_exit(pid: int, seconds: float | None) -> bool:
     """Wait for a process that is not our child to end (pidfd: no polling). True if it did."""
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
         return True
     loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    done: asyncio.Future[None] = loop.create_future()
+
+    def exited() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, exited)
     try:
-        await asyncio.wait_for(done, timeout)
+        await asyncio.wait_for(done, seconds)
         return True
     except TimeoutError:
         return False
@@ -220,7 +226,7 @@ class RuncRuntime:
                 rec["netns"], rec["own_netns"] = f"{ns}/net", True
         for name in ("ipc", "uts", "net"):
             if any(a.startswith(f"--{name}=") for a in unshare):
-                open(os.path.join(ns, name), "w").close()
+                os.close(os.open(os.path.join(ns, name), os.O_CREAT | os.O_WRONLY, 0o444))  # a mount point
         rec["ipc"] = f"{ns}/ipc"
         self._save_sandbox(rec)  # from here on, cleanup knows what to undo
         namespaces = _run(*unshare, "/bin/sh", "-c", script or "true", "-", config.hostname)
@@ -363,7 +369,8 @@ class RuncRuntime:
             global_flags = ["--network=host"] if kind == "runsc" else []
             _write_json(os.path.join(cdir, "monitor.json"), {
                 "kind": kind, "runtime_path": self._tool(rec)[-3], "root": self._tool(rec)[-1],
-                "global_flags": global_flags, "prefix": self._tool(rec)[:-3], "id": container_id, "bundle": cdir, "log_path": log_path,
+                "global_flags": global_flags, "prefix": self._tool(rec)[:-3], "id": container_id,
+                "bundle": cdir, "log_path": log_path,
                 "tty": config.tty, "stdin": config.stdin, "stdin_once": config.stdin_once,
                 "memory_cgroup": f"{CGROUP_ROOT}/memory{cgroups_path}"})
         except BaseException as e:
@@ -377,11 +384,14 @@ class RuncRuntime:
     async def start_container(self, container_id: str) -> None:
         self._load_container(container_id)
         cdir = self._cdir(container_id)
-        with open(os.path.join(cdir, "monitor.log"), "ab") as errlog:
+        errlog = os.open(os.path.join(cdir, "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-S", "-I", MONITOR, cdir, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=errlog)
-            out, _ = await proc.communicate()
+        finally:
+            os.close(errlog)
+        out, _ = await proc.communicate()
         try:
             report = json.loads(out)
         except ValueError:
@@ -436,7 +446,7 @@ class RuncRuntime:
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
         rec = self._load_container(container_id)
         started = _read_json(os.path.join(self._cdir(container_id), "started.json"))
-        if not started or os.path.exists(os.path.join(self._cdir(container_id), "exit.json")):
+        if not started or _read_json(os.path.join(self._cdir(container_id), "exit.json")) is not None:
             return
         monitor = started["monitor_pid"]
         if grace_seconds > 0:

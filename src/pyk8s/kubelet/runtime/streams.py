@@ -14,6 +14,11 @@ from collections.abc import AsyncIterator, Callable
 FRAME = struct.Struct(">BI")  # the monitor's attach frames: stream, length
 
 
+def _read_pid(path: str) -> int:
+    with open(path) as f:
+        return int(f.read().strip())
+
+
 class _Chunks:
     """A byte stream fed by the loop, read once by one consumer; None ends it."""
 
@@ -126,8 +131,7 @@ class ExecStream:
     async def kill(self) -> None:
         # runc cannot forward SIGKILL: kill the process inside the container by its host pid.
         with contextlib.suppress(OSError, ValueError):
-            with open(self.pid_file) as f:
-                os.kill(int(f.read().strip()), signal.SIGKILL)
+            os.kill(_read_pid(self.pid_file), signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
 
