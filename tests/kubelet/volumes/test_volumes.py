@@ -23,6 +23,7 @@ from tests.kubelet.volumes.conftest import (
     read,
     visible,
 )
+from tests.support.apiserver import PODS
 
 
 def _b64(s: str) -> str:
@@ -173,8 +174,8 @@ async def test_downward_api(env: Env) -> None:
     assert read(d / "mem") == "64" and read(d / "cpu") == "250"
     assert stat.S_IMODE(os.stat(d / "cpu").st_mode) == 0o400
 
-    pod["metadata"]["labels"]["tier"] = "web"
-    await env.volumes.setup(pod)  # the kubelet hands over the updated pod
+    await env.client.patch(PODS, "p9", {"metadata": {"labels": {"tier": "web"}}}, namespace="default")
+    await env.volumes.refresh()  # labels in downward-API files follow the pod
     assert read(d / "labels") == 'app="p9"\ntier="web"'
 
 

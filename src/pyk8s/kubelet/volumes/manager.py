@@ -66,7 +66,8 @@ _RW_MASK, _RO_MASK, _EXEC_MASK = 0o660, 0o440, 0o110
 
 PVCS = catalog.by_kind("", "PersistentVolumeClaim")
 PVS = catalog.by_kind("", "PersistentVolume")
-assert PVCS is not None and PVS is not None
+PODS = catalog.by_kind("", "Pod")
+assert PVCS is not None and PVS is not None and PODS is not None
 
 
 def _kind(volume: Obj) -> str:
@@ -106,6 +107,19 @@ def _make_volume_dir(kind: str, source: Obj, path: str, fs_group: int | None) ->
     if kind == "emptyDir" and fresh:
         os.chmod(path, 0o777)
         _set_ownership(path, fs_group, read_only=False)
+
+
+def _follows_metadata(pod: Obj) -> bool:
+    """Whether a downward-API file of the pod shows labels or annotations (which may change)."""
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        sources = [volume.get("downwardAPI") or {}]
+        sources += [s.get("downwardAPI") or {} for s in (volume.get("projected") or {}).get("sources") or []]
+        for source in sources:
+            for item in source.get("items") or []:
+                path = (item.get("fieldRef") or {}).get("fieldPath", "")
+                if path.startswith(("metadata.labels", "metadata.annotations")):
+                    return True
+    return False
 
 
 def _remove_pod_dir(directory: str) -> None:
@@ -344,6 +358,8 @@ class VolumeManager:
         async with self._lock(uid):
             if self._pods.get(uid) is not state:
                 return  # torn down meanwhile
+            if _follows_metadata(state.pod):
+                await self._reread_pod(state)
             fs_group = ((state.pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
             for volume in (state.pod.get("spec") or {}).get("volumes") or []:
                 kind = _kind(volume)
@@ -355,6 +371,17 @@ class VolumeManager:
                 except (SourceError, OSError, StatusError, ValueError) as e:
                     # Kubernetes keeps the last content when a source disappears or cannot be read.
                     log.warning("refreshing volume %s of pod %s: %s", vol.name, uid, e)
+
+    async def _reread_pod(self, state: _PodState) -> None:
+        """Labels and annotations in downward-API files follow the pod, as Kubernetes updates them."""
+        meta = state.pod.get("metadata") or {}
+        try:
+            fresh = await self.client.get(PODS, meta.get("name", ""), meta.get("namespace", ""))
+        except StatusError as e:
+            log.warning("re-reading pod %s: %s", meta.get("name"), e.message)
+            return
+        if (fresh.get("metadata") or {}).get("uid") == meta.get("uid"):
+            state.pod = fresh
 
     async def teardown(self, pod_uid: str) -> None:
         """Unmount and remove everything of the pod (idempotent; works for pods of an earlier run)."""
