@@ -286,3 +286,17 @@ async def test_token_file_private_to_the_pods_user(env: Env) -> None:
     assert (token.st_uid, token.st_gid, stat.S_IMODE(token.st_mode)) == (1234, 5678, 0o640)
     name = os.stat(os.path.join(vols.host_path("t"), "name"))
     assert (name.st_uid, name.st_gid, stat.S_IMODE(name.st_mode)) == (0, 5678, 0o644)
+
+
+async def test_teardown_through_a_symlinked_root(env: Env, tmp_path: Path) -> None:
+    """The kubelet's directory reached through a symlink: mounts are still found (by their real path)
+    and removed before anything is deleted."""
+    from pyk8s.kubelet.volumes import VolumeManager
+    env.root.mkdir(exist_ok=True)
+    os.symlink(env.root, tmp_path / "alias", target_is_directory=True)
+    via_link = VolumeManager(env.client, str(tmp_path / "alias"))
+    pod = await make_pod(env, "p17", [{"name": "mem", "emptyDir": {"medium": "Memory"}}])
+    await via_link.setup(pod)
+    assert len(mounts.mounts_under(via_link.pod_dir(pod["metadata"]["uid"]))) == 1
+    await via_link.teardown(pod["metadata"]["uid"])
+    assert mounts.mounts_under(str(env.root)) == []

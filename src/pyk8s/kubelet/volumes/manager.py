@@ -25,6 +25,7 @@ from typing import Any
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.quantity import parse_quantity
+from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.kubelet import cri
 from pyk8s.kubelet.volumes import atomic_writer, hostpath, mounts, subpath
@@ -64,10 +65,15 @@ _EXPR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 _RW_MASK, _RO_MASK, _EXEC_MASK = 0o660, 0o440, 0o110
 
-PVCS = catalog.by_kind("", "PersistentVolumeClaim")
-PVS = catalog.by_kind("", "PersistentVolume")
-PODS = catalog.by_kind("", "Pod")
-assert PVCS is not None and PVS is not None and PODS is not None
+def _info(kind: str) -> ResourceInfo:
+    found = catalog.by_kind("", kind)
+    assert found is not None, kind
+    return found
+
+
+PVCS = _info("PersistentVolumeClaim")
+PVS = _info("PersistentVolume")
+PODS = _info("Pod")
 
 
 def _kind(volume: Obj) -> str:
@@ -325,7 +331,7 @@ class VolumeManager:
         namespace = pod["metadata"].get("namespace", "")
         claim_name = source.get("claimName", "")
         try:
-            pvc = await self.client.get(PVCS, claim_name, namespace)  # type: ignore[arg-type]
+            pvc = await self.client.get(PVCS, claim_name, namespace)
         except StatusError as e:
             if e.code == 404:
                 raise VolumeError("FailedMount",
@@ -336,7 +342,7 @@ class VolumeManager:
         if phase != "Bound" or not pv_name:
             raise VolumeError("FailedMount", f"PVC {namespace}/{claim_name} has non-bound phase "
                               f'("{phase}") or empty pvc.Spec.VolumeName ("{pv_name}")')
-        pv = await self.client.get(PVS, pv_name)  # type: ignore[arg-type]
+        pv = await self.client.get(PVS, pv_name)
         spec = pv.get("spec") or {}
         read_only = bool(source.get("readOnly"))
         if spec.get("hostPath"):

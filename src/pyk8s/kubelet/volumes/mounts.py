@@ -61,8 +61,9 @@ def mount_points() -> list[str]:
 
 def mounts_under(directory: str) -> list[str]:
     """Mount points at or below `directory`, deepest (most recently mounted) first."""
-    prefix = directory.rstrip("/") + "/"
-    found = [p for p in mount_points() if p == directory.rstrip("/") or p.startswith(prefix)]
+    real = os.path.realpath(directory)  # the kernel reports mount points by their real path
+    prefix = real.rstrip("/") + "/"
+    found = [p for p in mount_points() if p == real or p.startswith(prefix)]
     return list(reversed(found))
 
 
