@@ -241,3 +241,23 @@ async def test_container_config_env_argv_and_service_links() -> None:
         assert vars_["PATH"] == "/usr/bin:/bin"  # from the image
         assert vars_["WEB_SERVICE_HOST"] == ip and vars_["WEB_SERVICE_PORT"] == "80"
         assert config.log_path == "c/0.log" and config.labels["io.kubernetes.container.name"] == "c"
+
+
+async def test_dns_policies_shape_the_sandbox_resolv_conf() -> None:
+    from pyk8s.kubelet import cri
+    async with kubelet(cluster_dns="10.43.0.10") as env:
+        await env.create(pod("dns-cf", container("c")))
+        await env.create(pod("dns-host", container("c"), hostNetwork=True))
+        await env.create(pod("dns-none", container("c"), dnsPolicy="None", dnsConfig={
+            "nameservers": ["192.0.2.53"], "options": [{"name": "ndots", "value": "2"}]}))
+        await env.create(pod("dns-extra", container("c"), dnsConfig={
+            "searches": ["example.org"], "options": [{"name": "ndots", "value": "1"}, {"name": "rotate"}]}))
+        for name in ("dns-cf", "dns-host", "dns-none", "dns-extra"):
+            await env.wait(name, running())
+        by_name = {c.name: c.dns for c in env.runtime.sandbox_configs.values()}
+        search = ("default.svc.cluster.local", "svc.cluster.local", "cluster.local")
+        assert by_name["dns-cf"] == cri.DNSConfig(("10.43.0.10",), search, ("ndots:5",))
+        assert by_name["dns-host"] is None  # ClusterFirst on the host network: the host's resolv.conf
+        assert by_name["dns-none"] == cri.DNSConfig(("192.0.2.53",), (), ("ndots:2",))
+        assert by_name["dns-extra"] == cri.DNSConfig(("10.43.0.10",), (*search, "example.org"),
+                                                     ("ndots:1", "rotate"))

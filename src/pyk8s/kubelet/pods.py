@@ -91,6 +91,8 @@ class PodsConfig:
     backoff_reset: float = 600.0  # a container that ran this long starts its back-off afresh
     error_resync: float = 1.0  # a pod whose sync failed is tried again this soon (then its back-off)
     probe_time_scale: float = 1.0  # probe periods and delays multiplied by it (shorter in tests)
+    cluster_dns: str = ""  # the cluster DNS server; empty: the clusterIP of kube-system/kube-dns, if any
+    cluster_domain: str = "cluster.local"
     allocatable: Callable[[], dict[str, str]] = field(default=dict)
 
 
@@ -308,12 +310,7 @@ class PodWorker:
             if handler not in self.m.runtime.handlers():
                 self._sandbox_failed(f'no runtime for "{handler}" is configured')
                 return False
-        dns = spec.get("dnsConfig") or {}
-        dns_cfg = None
-        if dns and spec.get("dnsPolicy") == "None":
-            dns_cfg = cri.DNSConfig(tuple(dns.get("nameservers") or ()), tuple(dns.get("searches") or ()),
-                                    tuple(f"{o['name']}:{o['value']}" if o.get("value") else o["name"]
-                                          for o in dns.get("options") or []))
+        dns_cfg = self._dns_config(spec)
         ports = [cri.PortMapping(container_port=int(p["containerPort"]), host_port=int(p["hostPort"]),
                                  protocol=p.get("protocol", "TCP"), host_ip=p.get("hostIP", ""))
                  for c in spec.get("containers") or [] for p in c.get("ports") or [] if p.get("hostPort")]
@@ -335,6 +332,32 @@ class PodWorker:
         status = await self.m.runtime.pod_sandbox_status(self.sandbox_id)
         self.pod_ip = self.m.config.node_ip if spec.get("hostNetwork") else status.ip
         return True
+
+    def _dns_config(self, spec: Obj) -> cri.DNSConfig | None:
+        """resolv.conf as the kubelet's dnsPolicy: ClusterFirst → the cluster DNS with the pod's search
+        path (the host's when there is no cluster DNS, or for hostNetwork pods), Default → the host's,
+        None → dnsConfig alone; dnsConfig is appended otherwise."""
+        policy = spec.get("dnsPolicy") or "ClusterFirst"
+        extra = spec.get("dnsConfig") or {}
+        servers: list[str] = []
+        searches: list[str] = []
+        options: list[str] = []
+        host_net = bool(spec.get("hostNetwork"))
+        cluster = policy == "ClusterFirstWithHostNet" or (policy == "ClusterFirst" and not host_net)
+        dns_ip = self.m.cluster_dns() if cluster else ""
+        if dns_ip:
+            domain = self.m.config.cluster_domain
+            ns = self.pod["metadata"]["namespace"]
+            servers, options = [dns_ip], ["ndots:5"]
+            searches = [f"{ns}.svc.{domain}", f"svc.{domain}", domain]
+        elif policy != "None" and not extra:
+            return None  # the host's resolv.conf
+        servers += extra.get("nameservers") or []
+        searches += extra.get("searches") or []
+        for o in extra.get("options") or []:
+            options = [x for x in options if x.split(":")[0] != o["name"]]
+            options.append(f"{o['name']}:{o['value']}" if o.get("value") else o["name"])
+        return cri.DNSConfig(tuple(servers), tuple(searches), tuple(options))
 
     def _sandbox_failed(self, message: str) -> None:
         self.m.recorder.record(self.pod, WARNING, "FailedCreatePodSandBox",
@@ -788,6 +811,13 @@ class PodManager:
             self.sandboxes.pop(worker.sandbox_id, None)
 
     # --- helpers for workers -----------------------------------------------------------------------
+
+    def cluster_dns(self) -> str:
+        if self.config.cluster_dns:
+            return self.config.cluster_dns
+        svc = self.services.lister.get_by_key("kube-system/kube-dns")
+        ip = str(((svc or {}).get("spec") or {}).get("clusterIP") or "")
+        return "" if ip == "None" else ip
 
     def service_env(self, pod: Obj) -> dict[str, str]:
         """The master service always; the pod's namespace's services unless enableServiceLinks is false."""
