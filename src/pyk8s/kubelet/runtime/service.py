@@ -65,6 +65,17 @@ def _write_json(path: str, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+def _write_monitor_conf(path: str, conf: dict[str, list[str]]) -> None:
+    """The monitor's settings in a format it reads without importing json (see monitor.read_config)."""
+    lines = []
+    for key, values in conf.items():
+        if any("\t" in v or "\n" in v for v in values):
+            raise ValueError(f"{key}: tabs and newlines are not allowed: {values!r}")
+        lines.append("\t".join([key, *values]))
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def _read_json(path: str) -> Any:
     try:
         with open(path) as f:
@@ -146,7 +157,8 @@ class RuncRuntime:
         """The runtime command line for a container (its record)."""
         if rec["kind"] == "runsc":
             netns = rec.get("netns", "")
-            prefix = ["nsenter", f"--net={netns}"] if netns and os.path.exists(netns) else []
+            nsenter = shutil.which("nsenter") or "nsenter"
+            prefix = [nsenter, f"--net={netns}"] if netns and os.path.exists(netns) else []
             return [*prefix, self.runsc, "--root", os.path.join(self.state_dir, "runsc-root")]
         return [self.runc, "--root", os.path.join(self.state_dir, "runc-root")]
 
@@ -367,12 +379,13 @@ class RuncRuntime:
             # uses it directly (--network=host: gVisor's hostinet, in the pod's namespace). Every runsc
             # command runs there: its control socket is abstract, so it is per network namespace.
             global_flags = ["--network=host"] if kind == "runsc" else []
-            _write_json(os.path.join(cdir, "monitor.json"), {
-                "kind": kind, "runtime_path": self._tool(rec)[-3], "root": self._tool(rec)[-1],
-                "global_flags": global_flags, "prefix": self._tool(rec)[:-3], "id": container_id,
-                "bundle": cdir, "log_path": log_path,
-                "tty": config.tty, "stdin": config.stdin, "stdin_once": config.stdin_once,
-                "memory_cgroup": f"{CGROUP_ROOT}/memory{cgroups_path}"})
+            conf: dict[str, list[str]] = {
+                "kind": [kind], "runtime_path": [self._tool(rec)[-3]], "root": [self._tool(rec)[-1]],
+                "global_flags": global_flags, "prefix": self._tool(rec)[:-3], "id": [container_id],
+                "bundle": [cdir], "log_path": [log_path], "tty": ["1" if config.tty else ""],
+                "stdin": ["1" if config.stdin else ""], "stdin_once": ["1" if config.stdin_once else ""],
+                "memory_cgroup": [f"{CGROUP_ROOT}/memory{cgroups_path}"]}
+            _write_monitor_conf(os.path.join(cdir, "monitor.conf"), conf)
         except BaseException as e:
             with contextlib.suppress(Exception):
                 await self.remove_container(container_id)
