@@ -261,3 +261,19 @@ async def test_dns_policies_shape_the_sandbox_resolv_conf() -> None:
         assert by_name["dns-none"] == cri.DNSConfig(("192.0.2.53",), (), ("ndots:2",))
         assert by_name["dns-extra"] == cri.DNSConfig(("10.43.0.10",), (*search, "example.org"),
                                                      ("ndots:1", "rotate"))
+
+
+async def test_always_pull_failing_offline_falls_back_to_the_local_image() -> None:
+    async with kubelet() as env:
+        c = container("c")
+        c["imagePullPolicy"] = "Always"
+        env.images.pull_image = _failing_pull  # type: ignore[method-assign]
+        await env.create(pod("offline", c))
+        await env.wait("offline", running())
+        events = await env.events("offline")
+        assert any(t == "Warning" and m.endswith("using the image present on the node") for t, _, m in events)
+
+
+async def _failing_pull(ref: str, auth: Any = None) -> Any:
+    from pyk8s.kubelet import cri
+    raise cri.ImagePullError(f'failed to resolve "{ref}": no network')

@@ -93,6 +93,9 @@ class PodsConfig:
     probe_time_scale: float = 1.0  # probe periods and delays multiplied by it (shorter in tests)
     cluster_dns: str = ""  # the cluster DNS server; empty: the clusterIP of kube-system/kube-dns, if any
     cluster_domain: str = "cluster.local"
+    # imagePullPolicy Always with no registry in reach (the seed busybox on an offline machine): a failed
+    # pull of an image the node has falls back to it, with a Warning event. Kubernetes would not start it.
+    offline_fallback: bool = True
     allocatable: Callable[[], dict[str, str]] = field(default=dict)
 
 
@@ -506,6 +509,10 @@ class PodWorker:
         try:
             image = await self.m.images.pull_image(ref, await self._pull_auth())
         except cri.ImagePullError as e:
+            if present is not None and self.m.config.offline_fallback:
+                self.m.recorder.record(self.pod, WARNING, "Failed", f'Failed to pull image "{ref}": {e}; '
+                                       "using the image present on the node")
+                return present
             delay = min(self.m.config.backoff_cap, b.delay * 2) if b else self.m.config.backoff_base
             self.pull_backoff[ref] = _Backoff(delay, time.time() + delay)
             self.waiting[name] = (e.reason, str(e))
