@@ -33,7 +33,8 @@ class Kubelet:
                  kubelet_port: int = 10250, status_interval: float = 10.0, lease_interval: float = 10.0,
                  relist_period: float = 1.0,
                  backoff_base: float = 10.0, backoff_cap: float = 300.0, volume_refresh: float = 10.0,
-                 startup: list[Callable[[], Awaitable[Any]]] | None = None) -> None:
+                 startup: list[Callable[[], Awaitable[Any]]] | None = None, **pod_options: Any) -> None:
+        """`pod_options` go to PodsConfig: cluster_dns, cluster_domain, cgroup_root, offline_fallback …"""
         self.client = client
         self.node_name = node_name
         self.data_dir = data_dir
@@ -51,8 +52,8 @@ class Kubelet:
         self.pods = PodManager(client, PodsConfig(
             node_name=node_name, node_ip=self.node.node_ip, log_root=os.path.join(data_dir, "agent", "logs"),
             relist_period=relist_period, backoff_base=backoff_base, backoff_cap=backoff_cap,
-            allocatable=self.node.allocatable_resources), runtime=runtime, images=images, volumes=volumes,
-            recorder=self.recorder)
+            allocatable=self.node.allocatable_resources, **pod_options), runtime=runtime, images=images,
+            volumes=volumes, recorder=self.recorder)
 
     async def run(self) -> None:
         for step in self.startup:
@@ -82,7 +83,8 @@ class Kubelet:
 
 
 def build_kubelet(client: Client, node_name: str, data_dir: str, *, node_ip: str | None = None,
-                  kubelet_port: int = 10250, cluster_cidr: str = "", **options: Any) -> Kubelet:
+                  kubelet_port: int = 10250, cluster_cidr: str = "", bridge: str = "pyk8s0",
+                  cni_bin_dir: str = "/usr/lib/cni", **options: Any) -> Kubelet:
     """The real parts: runc/runsc runtime, the node's image store (with the seed image), CNI networking and
     the volume manager, all under `<data_dir>/agent`."""
     from pyk8s.kubelet.images import ImageStore, ensure_seed_image
@@ -92,7 +94,7 @@ def build_kubelet(client: Client, node_name: str, data_dir: str, *, node_ip: str
 
     agent = os.path.join(data_dir, "agent")
     images = ImageStore.for_data_dir(data_dir)
-    network = PodNetwork(os.path.join(agent, "network"), cluster_cidr=cluster_cidr)
+    network = PodNetwork(os.path.join(agent, "network"), cni_bin_dir, bridge, cluster_cidr=cluster_cidr)
     runtime = RuncRuntime(os.path.join(agent, "runtime"), images, network)
     volumes = VolumeManager(client, os.path.join(agent, "volumes"))
 
