@@ -277,3 +277,18 @@ async def test_always_pull_failing_offline_falls_back_to_the_local_image() -> No
 async def _failing_pull(ref: str, auth: Any = None) -> Any:
     from pyk8s.kubelet import cri
     raise cri.ImagePullError(f'failed to resolve "{ref}": no network')
+
+
+async def test_changed_image_restarts_the_container() -> None:
+    async with kubelet() as env:
+        await env.create(pod("img2", container("c")))
+        p = await env.wait("img2", running())
+        first = state(p, "c")["containerID"]
+        env.images.present["busybox:v2"] = env.images.present["busybox"]
+        from tests.kubelet._harness import PODS
+        await env.client.patch(PODS, "img2", {"spec": {"containers": [{"name": "c", "image": "busybox:v2"}]}},
+                               "strategic", "default")
+        p = await env.wait("img2", lambda p: running()(p) and state(p, "c")["containerID"] != first)
+        assert state(p, "c")["restartCount"] == 1 and state(p, "c")["image"] == "busybox:v2"
+        killing = ("Normal", "Killing", "Container c definition changed, will be restarted")
+        assert killing in await env.events("img2")

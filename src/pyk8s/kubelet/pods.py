@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -62,6 +63,7 @@ LABEL_POD_UID = "io.kubernetes.pod.uid"
 LABEL_POD_NAME = "io.kubernetes.pod.name"
 LABEL_POD_NAMESPACE = "io.kubernetes.pod.namespace"
 LABEL_CONTAINER_NAME = "io.kubernetes.container.name"
+LABEL_CONTAINER_HASH = "io.kubernetes.container.hash"
 
 _MIN_GRACE_AFTER_HOOK = 2.0  # Kubernetes' minimumGracePeriodInSeconds
 _KEEP_EXITED = 2  # dead incarnations kept per container: the current state and lastState
@@ -103,6 +105,12 @@ class PodsConfig:
 class _Backoff:
     delay: float
     until: float = 0.0
+
+
+def _spec_hash(c: Obj) -> str:
+    """What the kubelet compares to restart a container whose definition changed (of a pod's containers
+    only the image may change)."""
+    return hashlib.sha256(orjson.dumps(c, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
 def _stable_policy(spec: Obj) -> str:
@@ -564,6 +572,7 @@ class PodWorker:
             tty=bool(c.get("tty")), stdin=bool(c.get("stdin")), stdin_once=bool(c.get("stdinOnce")),
             log_path=f"{c['name']}/{attempt}.log",
             labels={LABEL_POD_UID: self.uid, LABEL_CONTAINER_NAME: c["name"],
+                    LABEL_CONTAINER_HASH: _spec_hash(c),
                     LABEL_POD_NAME: self.pod["metadata"]["name"], LABEL_POD_NAMESPACE: ns})
 
     def _pod_with_ips(self) -> Obj:
@@ -597,6 +606,12 @@ class PodWorker:
     async def _handle_kill_requests(self, views: dict[str, ContainerView]) -> None:
         for v in views.values():
             latest = v.latest
+            if latest is not None and latest.state == "running" and latest.id not in self.kill_requests:
+                wanted = latest.labels.get(LABEL_CONTAINER_HASH)
+                if wanted and wanted != _spec_hash(v.spec):
+                    self.kill_requests[latest.id] = (f"Container {v.spec['name']} definition changed, "
+                                                     "will be restarted")
+                    self.restart_backoff.pop(v.spec["name"], None)  # a new definition starts at once
             if latest is None or latest.id not in self.kill_requests:
                 continue
             why = self.kill_requests.pop(latest.id)
