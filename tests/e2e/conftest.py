@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -10,8 +12,9 @@ from tests.support.cluster import Cluster, start_cluster
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    """One real server for the e2e session; tests work in namespaces of their own."""
-    c = start_cluster()
+    """One real server for the e2e session, with an audit log; tests work in namespaces of their own."""
+    data_dir = Path(tempfile.mkdtemp(prefix="pyk8s-e2e-"))
+    c = start_cluster(["--audit-log", str(data_dir / "audit.log")], data_dir=data_dir)
     try:
         yield c
     finally:

@@ -8,7 +8,7 @@ import time
 
 import yaml
 
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, wait_for
 
 MANIFEST = """
 apiVersion: v1
@@ -228,3 +228,22 @@ def test_bad_manifest_gets_clear_error(cluster: Cluster, namespace: str) -> None
     out = cluster.kubectl("apply", "-n", namespace, "-f", "-", input=bad, check=False)
     assert out.returncode != 0
     assert "is invalid" in out.stderr and "metadata.name" in out.stderr
+
+
+def test_audit_log_has_a_line_per_request(cluster: Cluster, namespace: str) -> None:
+    cluster.kubectl("create", "configmap", "-n", namespace, "audited", "--from-literal=a=1")
+    cluster.kubectl("get", "configmap", "-n", namespace, "audited")
+
+    def find() -> list[dict]:  # type: ignore[type-arg]
+        lines = (cluster.data_dir / "audit.log").read_text().splitlines()
+        events = [json.loads(line) for line in lines]
+        return [e for e in events if (e.get("objectRef") or {}).get("namespace") == namespace
+                and e["objectRef"].get("resource") == "configmaps"]
+
+    events = wait_for(lambda: len(find()) >= 2 and find(), 10, "audit events of the create and the get")
+    assert {e["verb"] for e in events} == {"create", "get"}
+    created = next(e for e in events if e["verb"] == "create")
+    assert created["kind"] == "Event" and created["apiVersion"] == "audit.k8s.io/v1"
+    assert created["user"]["username"] == "system:admin"
+    assert created["responseStatus"]["code"] == 201
+    assert created["objectRef"]["namespace"] == namespace and created["objectRef"]["resource"] == "configmaps"
