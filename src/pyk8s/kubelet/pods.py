@@ -155,6 +155,8 @@ class PodWorker:
         self.removed = False  # gone from the API (force deleted): kill and clean up
         self.sandbox_id = adopted.id if adopted else ""
         self.pod_ip = adopted.ip if adopted else ""
+        if adopted and (pod.get("spec") or {}).get("hostNetwork"):
+            self.pod_ip = manager.config.node_ip
         self.volumes: PodVolumesLike | None = None
         self.waiting: dict[str, tuple[str, str]] = {}  # container → (reason, message) while not running
         self.image_ids: dict[str, str] = {}
@@ -167,6 +169,7 @@ class PodWorker:
         self.last_status: Obj | None = None
         self.start_time = (pod.get("status") or {}).get("startTime") or rfc3339(time.time())
         self.deadline_failed = False
+        self._deadline_timer = 0.0  # the activeDeadlineSeconds a wake-up is scheduled for
         self._wake = asyncio.Event()
         self._wake.set()
         self._timers: list[asyncio.TimerHandle] = []
@@ -246,7 +249,8 @@ class PodWorker:
                 message = "Pod was active on the node longer than the specified deadline"
                 self.m.recorder.record(self.pod, NORMAL, "DeadlineExceeded", message)
                 await self._kill_all(self._grace())
-            else:
+            elif self._deadline_timer != float(deadline):
+                self._deadline_timer = float(deadline)
                 self.wake_in(left)
         if self.deadline_failed:
             views = await self._views()
