@@ -147,3 +147,46 @@ async def test_stop_with_grace_and_cleanup(runtime: RuncRuntime, cgroup_parent: 
     procs = cmdlines()
     assert not any(cid.encode() in c or sid.encode() in c for c in procs)
     await runtime.remove_pod_sandbox(sid)  # idempotent
+
+
+async def test_cgroup_limits_privileged_and_log_reopen(runtime: RuncRuntime, cgroup_parent: str,
+                                                       tmp_path: Path) -> None:
+    cfg = sandbox_config(cgroup_parent, tmp_path)
+    sid = await runtime.run_pod_sandbox(cfg)
+    res = cri.LinuxResources(cpu_shares=512, cpu_quota=50000, cpu_period=100000,
+                             memory_limit=64 * 1024 * 1024, pids_limit=64)
+    cid = await runtime.create_container(sid, container_config(
+        ["sh", "-c", "while true; do echo tick; sleep 0.05; done"], resources=res))
+    await runtime.start_container(cid)
+    cg = f"/sys/fs/cgroup/%s/{cfg.cgroup_parent}/{cid}/%s"
+    assert read_text(cg % ("cpu", "cpu.shares")).strip() == "512"
+    assert read_text(cg % ("cpu", "cpu.cfs_quota_us")).strip() == "50000"
+    assert read_text(cg % ("memory", "memory.limit_in_bytes")).strip() == str(64 * 1024 * 1024)
+    assert read_text(cg % ("pids", "pids.max")).strip() == "64"
+    st = await runtime.container_status(cid)
+    assert str(st.pid) in read_text(cg % ("pids", "cgroup.procs")).split()
+
+    # Rotation: the kubelet renames the log, asks for a reopen, and new lines go to a new file.
+    log = Path(st.log_path)
+    await wait_for(lambda: log.exists() and "tick" in log.read_text())
+    log.rename(log.with_suffix(".log.1"))
+    await runtime.reopen_container_log(cid)
+    await wait_for(lambda: log.exists() and "stdout F tick" in log.read_text())
+
+    # Privileged: every capability this node may grant, the host's devices, no seccomp.
+    priv = await runtime.create_container(sid, container_config(
+        ["sh", "-c", "grep -E 'CapEff|Seccomp:' /proc/self/status; ls /dev/null /dev/loop-control 2>&1"], security=cri.SecurityConfig(privileged=True), name="p",
+        log_path="p/0.log"))
+    await runtime.start_container(priv)
+
+    async def exited() -> cri.ContainerStatus | None:
+        s = await runtime.container_status(priv)
+        return s if s.state == "exited" else None
+
+    pst = await wait_for(exited)
+    assert isinstance(pst, cri.ContainerStatus)
+    out = read_text(pst.log_path)
+    own_bounding = next(x for x in read_text("/proc/self/status").splitlines() if x.startswith("CapBnd:"))
+    assert "Seccomp:\t0" in out and "CapEff:\t" + own_bounding.split()[1] in out
+    if Path("/dev/loop-control").exists():
+        assert "No such file" not in out

@@ -33,8 +33,15 @@ class LogWriter:
     """CRI log format: `<RFC3339Nano> <stream> <F|P> <content>` per line."""
 
     def __init__(self, path: str) -> None:
+        self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640) if path else -1
         self.pending = {"stdout": b"", "stderr": b""}
+
+    def reopen(self) -> None:
+        """After the kubelet rotated the file (renamed it away): continue in a new one at `path`."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
 
     def _emit(self, stream: str, tag: str, content: bytes) -> None:
         if self.fd >= 0:
@@ -286,6 +293,7 @@ class Monitor:
         os.set_blocking(wake_w, False)
         _signal.set_wakeup_fd(wake_w)
         _signal.signal(_signal.SIGCHLD, lambda *_: None)
+        _signal.signal(_signal.SIGUSR1, lambda *_: None)  # reopen the log (rotation)
         attach_path = "attach.sock"  # relative: see start()
         if os.path.exists(attach_path):
             os.unlink(attach_path)
@@ -318,8 +326,9 @@ class Monitor:
                 break
             timeout = None if status is None else max(0, int((drain_deadline - time.monotonic()) * 1000))
             for fd, _ in self.poll.poll(timeout):
-                if fd == wake_r:
-                    os.read(wake_r, 4096)
+                if fd == wake_r:  # the wakeup fd carries the numbers of the signals that arrived
+                    if _signal.SIGUSR1 in os.read(wake_r, 4096):
+                        self.log.reopen()
                 elif fd == listener.fileno():
                     client = _socket.socket(fileno=listener._accept()[0])  # type: ignore[attr-defined]
                     self.clients.append(client)
@@ -362,6 +371,7 @@ def main() -> None:
     import ctypes
 
     ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    _signal.signal(_signal.SIGUSR1, lambda *_: None)  # a log reopen this early is simply not needed
     report = os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)

@@ -493,6 +493,13 @@ class RuncRuntime:
             self._remove_cgroup(f"{self._pod_cgroup(sbox['config'])}/{container_id}")
         shutil.rmtree(cdir, ignore_errors=True)
 
+    async def reopen_container_log(self, container_id: str) -> None:
+        """CRI ReopenContainerLog: the kubelet renamed the log for rotation; the monitor starts a new
+        file at log_path."""
+        started = _read_json(os.path.join(self._cdir(container_id), "started.json"))
+        if started and self._status(self._load_container(container_id)).state == "running":
+            os.kill(started["monitor_pid"], signal.SIGUSR1)
+
     # -- exec, attach, port-forward ---------------------------------------------------------------------
 
     def _running(self, container_id: str) -> dict[str, Any]:

@@ -37,9 +37,20 @@ def all_capabilities() -> list[str]:
     return ["CAP_" + n for n in names]
 
 
+def current_capabilities() -> list[str]:
+    """The capabilities this process may hand on (its bounding set), in kernel bit order: what a
+    privileged container gets (containerd: cap.Current()); more would make runc fail."""
+    bounding = 0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                bounding = int(line.split()[1], 16)
+    return [name for bit, name in enumerate(all_capabilities()) if bounding >> bit & 1]
+
+
 def capabilities(sec: cri.SecurityConfig) -> list[str]:
     if sec.privileged:
-        return all_capabilities()
+        return current_capabilities()
     known = set(all_capabilities())
     caps = {"CAP_" + c for c in DEFAULT_CAPS}
     drops = {c.upper().removeprefix("CAP_") for c in sec.capabilities_drop}
@@ -63,6 +74,28 @@ class SandboxPaths:
     resolv_path: str
     hostname_path: str
     host_network: bool
+
+
+def host_devices() -> list[dict[str, Any]]:
+    """The host's device nodes, for privileged containers (as containerd's WithHostDevices)."""
+    import stat
+
+    devices = []
+    for root, dirs, files in os.walk("/dev"):
+        dirs[:] = [d for d in dirs if d not in ("pts", "shm", "mqueue", "fd")]
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                if path in ("/dev/console", "/dev/ptmx") or path.startswith("/dev/tty"):
+                    continue  # the container's own terminal devices stay
+                devices.append({"path": path, "type": "c" if stat.S_ISCHR(st.st_mode) else "b",
+                                "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+                                "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
+    return devices
 
 
 def _nofile() -> int:
@@ -189,7 +222,9 @@ def build(config: cri.ContainerConfig, *, rootfs: str, sandbox: SandboxPaths, cg
         "resources": resources,
         "cgroupsPath": cgroups_path,
     }
-    if not sec.privileged:
+    if sec.privileged:
+        linux["devices"] = host_devices()
+    else:
         if not sec.masked_paths_off:
             linux["maskedPaths"] = list(MASKED_PATHS)
             linux["readonlyPaths"] = list(READONLY_PATHS)
