@@ -189,5 +189,5 @@ async def test_cgroup_limits_privileged_and_log_reopen(runtime: RuncRuntime, cgr
     out = read_text(pst.log_path)
     own_bounding = next(x for x in read_text("/proc/self/status").splitlines() if x.startswith("CapBnd:"))
     assert "Seccomp:\t0" in out and "CapEff:\t" + own_bounding.split()[1] in out
-    if os.path.exists("/dev/loop-control"):  # a host device node, not among runc's defaults
+    if "loop-control" in os.listdir("/dev"):  # a host device node, not among runc's defaults
         assert "No such file" not in out
