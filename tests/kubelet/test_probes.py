@@ -3,7 +3,6 @@ readiness and startup probes driving the pod's conditions."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -101,13 +100,20 @@ async def test_readiness_probe_drives_ready_condition() -> None:
 async def test_startup_probe_gates_started_and_failing_liveness_restarts() -> None:
     async with kubelet() as env:
         up = {"value": 1}
-        env.runtime.exec_handlers["c"] = lambda cmd: up["value"] if cmd == ["startup"] else 1
+        calls: list[str] = []
+
+        def handler(cmd: list[str]) -> int:
+            calls.append(cmd[0])
+            return up["value"] if cmd == ["startup"] else 1
+        env.runtime.exec_handlers["c"] = handler
         startup = {"exec": {"command": ["startup"]}, "periodSeconds": 1, "failureThreshold": 1000}
         live = {"exec": {"command": ["live"]}, "periodSeconds": 1, "failureThreshold": 2}
         await env.create(pod("sp", container("c", startupProbe=startup, livenessProbe=live)))
         p = await env.wait("sp", lambda p: "running" in state(p, "c").get("state", {}))
         assert not state(p, "c")["started"]
-        await asyncio.sleep(0)  # liveness waits for startup: no restart while it has not succeeded
+        await until(lambda: _v(calls.count("startup") >= 3), what="startup probes failing")
+        # Liveness waits for the startup probe: never run, no restart while startup has not succeeded.
+        assert "live" not in calls
         assert state(await env.get("sp"), "c")["restartCount"] == 0
         up["value"] = 0
         p = await env.wait("sp", lambda p: state(p, "c").get("restartCount", 0) >= 1)
