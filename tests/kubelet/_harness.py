@@ -13,7 +13,8 @@ from pyk8s.client.client import Client
 from pyk8s.client.events import EventRecorder
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.pods import PodManager, PodsConfig
-from tests.controllers._housekeeping import api_server, until
+from tests.controllers._housekeeping import api_server
+from tests.controllers._housekeeping import until as _until
 from tests.kubelet.fakeruntime import FakeImages, FakeRuntime
 from tests.support.apiserver import Server
 
@@ -22,6 +23,11 @@ EVENTS = catalog.lookup("", "v1", "events")
 assert PODS and EVENTS
 
 NODE = "node-a"
+
+
+async def until(check: Any, within: float = 20.0, what: str = "condition") -> Any:
+    """The shared poller with a deadline generous enough for a loaded machine."""
+    return await _until(check, within, what)
 
 
 @dataclass
@@ -39,12 +45,12 @@ class Env:
     async def get(self, name: str) -> dict[str, Any]:
         return await self.client.get(PODS, name, "default")
 
-    async def wait(self, name: str, check: Any, within: float = 5.0,
+    async def wait(self, name: str, check: Any, within: float = 20.0,
                    what: str = "pod state") -> dict[str, Any]:
         async def probe() -> dict[str, Any] | None:
             pod = await self.get(name)
             return pod if check(pod) else None
-        result: dict[str, Any] = await until(probe, within, what)
+        result: dict[str, Any] = await _until(probe, within, what)
         return result
 
     async def events(self, name: str) -> list[tuple[str, str, str]]:
@@ -94,7 +100,7 @@ async def kubelet(runtime: FakeRuntime | None = None, server: Server | None = No
         manager = PodManager(client, cfg, runtime=rt, images=images, volumes=None, recorder=recorder)
         task = asyncio.create_task(manager.run())
         try:
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(20):
                 await manager.synced.wait()
             yield Env(srv, client, rt, images, manager, recorder)
         finally:

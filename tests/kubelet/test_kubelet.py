@@ -10,8 +10,8 @@ from pyk8s.api import catalog
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.kubelet import Kubelet
-from tests.controllers._housekeeping import api_server, until
-from tests.kubelet._harness import NODE, container, pod, state
+from tests.controllers._housekeeping import api_server
+from tests.kubelet._harness import NODE, container, pod, state, until
 from tests.kubelet.fakeruntime import FakeImages, FakeRuntime
 
 NODES = catalog.lookup("", "v1", "nodes")
@@ -39,7 +39,7 @@ async def test_kubelet_registers_and_runs_pods(tmp_path: Path) -> None:
                           probe_time_scale=0.1)
         task = asyncio.create_task(kubelet.run())
         try:
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(20):
                 await kubelet.node.registered.wait()
             await client.patch(NODES, NODE, {"spec": {"podCIDR": "10.88.7.0/24"}})
             await client.create(PODS, pod("k", container("c")))

@@ -11,7 +11,8 @@ from pyk8s.api import catalog
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.node import KUBELET_VERSION, HostReadings, NodeAgent, read_host
-from tests.controllers._housekeeping import api_server, until
+from tests.controllers._housekeeping import api_server
+from tests.kubelet._harness import until
 
 NODES = catalog.lookup("", "v1", "nodes")
 LEASES = catalog.lookup("coordination.k8s.io", "v1", "leases")
@@ -38,7 +39,7 @@ async def test_node_registers_with_capacity_info_conditions_lease_and_runtime_cl
                           status_interval=0.1, lease_interval=0.1, on_pod_cidr=cidrs.append)
         task = asyncio.create_task(agent.run())
         try:
-            await asyncio.wait_for(agent.registered.wait(), 5)
+            await asyncio.wait_for(agent.registered.wait(), 20)
             node = await client.get(NODES, "n1")
             st = node["status"]
             assert st["capacity"]["cpu"] == str(len(os.sched_getaffinity(0)))

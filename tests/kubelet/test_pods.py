@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.controllers._housekeeping import until
-from tests.kubelet._harness import NODE, conditions, container, kubelet, pod, state
+from tests.kubelet._harness import NODE, conditions, container, kubelet, pod, state, until
 from tests.kubelet.fakeruntime import FakeRuntime
 
 
@@ -56,7 +55,7 @@ async def test_crashloop_backoff_restarts_with_growing_delay() -> None:
         await env.create(pod("crash", container("c", "exit", "1")))
         p = await env.wait("crash", lambda p: state(p, "c").get("restartCount", 0) >= 2
                            and state(p, "c")["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff",
-                           within=10)
+                           within=20)
         cs = state(p, "c")
         assert cs["lastState"]["terminated"]["exitCode"] == 1
         assert "back-off" in cs["state"]["waiting"]["message"]
@@ -96,7 +95,7 @@ async def test_sidecar_init_container_keeps_running() -> None:
         side = container("side", restartPolicy="Always")
         await env.create(pod("sc", container("main", "exit", "0", "0.1"), restart="Never",
                              initContainers=[side]))
-        p = await env.wait("sc", lambda p: p["status"].get("phase") == "Succeeded", within=5)
+        p = await env.wait("sc", lambda p: p["status"].get("phase") == "Succeeded", within=20)
         assert env.runtime.started[:2] == ["side", "main"]
         # The sidecar is stopped once the pod finished.
         assert all(c.status.state == "exited" for c in env.runtime.containers.values())
@@ -214,7 +213,7 @@ async def _async(value: Any) -> Any:
 async def test_active_deadline_fails_pod() -> None:
     async with kubelet() as env:
         await env.create(pod("dl", container("c"), activeDeadlineSeconds=1))
-        p = await env.wait("dl", lambda p: p["status"].get("phase") == "Failed", within=5)
+        p = await env.wait("dl", lambda p: p["status"].get("phase") == "Failed", within=20)
         assert p["status"]["reason"] == "DeadlineExceeded"
         assert NODE
 

@@ -10,8 +10,7 @@ from aiohttp.test_utils import TestServer
 
 from pyk8s.kubelet import cri
 from pyk8s.kubelet.probes import Prober, run_check
-from tests.controllers._housekeeping import until
-from tests.kubelet._harness import conditions, container, kubelet, pod, state
+from tests.kubelet._harness import conditions, container, kubelet, pod, state, until
 from tests.kubelet.fakeruntime import FakeRuntime
 
 

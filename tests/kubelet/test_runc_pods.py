@@ -23,8 +23,8 @@ from pyk8s.kubelet.images import ImageStore, ensure_seed_image
 from pyk8s.kubelet.pods import PodManager, PodsConfig
 from pyk8s.kubelet.runtime import RuncRuntime
 from pyk8s.kubelet.volumes import VolumeManager
-from tests.controllers._housekeeping import api_server, until
-from tests.kubelet._harness import NODE, Env, conditions, state
+from tests.controllers._housekeeping import api_server
+from tests.kubelet._harness import NODE, Env, conditions, state, until
 from tests.support.apiserver import Server
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None
@@ -157,7 +157,7 @@ async def test_restarted_kubelet_adopts_running_containers(node: tuple[Path, Ser
         # A change to the pod wakes its adopted worker, which keeps the container.
         await env.client.patch(env.manager.pods.info, "keep", {"metadata": {"labels": {"x": "y"}}}, "merge",
                                "default")
-        p = await env.wait("keep", lambda p: p["metadata"].get("labels") == {"x": "y"}, within=5)
+        p = await env.wait("keep", lambda p: p["metadata"].get("labels") == {"x": "y"}, within=20)
         assert state(p, "c")["containerID"] == cid and state(p, "c")["restartCount"] == 0
         assert state(p, "c")["state"]["running"]["startedAt"] == started
 
