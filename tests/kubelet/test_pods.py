@@ -291,3 +291,66 @@ async def test_changed_image_restarts_the_container() -> None:
         assert state(p, "c")["restartCount"] == 1 and state(p, "c")["image"] == "busybox:v2"
         killing = ("Normal", "Killing", "Container c definition changed, will be restarted")
         assert killing in await env.events("img2")
+
+
+async def test_runtime_class_handler_reaches_the_sandbox() -> None:
+    from pyk8s.api import catalog
+    rcs = catalog.lookup("node.k8s.io", "v1", "runtimeclasses")
+    assert rcs
+    async with kubelet(FakeRuntime(handler_names=["runc", "runsc"])) as env:
+        await env.client.create(rcs, {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                                      "metadata": {"name": "gvisor"}, "handler": "runsc"})
+        await env.client.create(rcs, {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                                      "metadata": {"name": "kata"}, "handler": "kata"})
+        await until(lambda: _async(env.manager.runtime_class("kata") is not None), what="classes cached")
+        await env.create(pod("gv", container("c"), runtimeClassName="gvisor"))
+        await env.create(pod("kata", container("c"), runtimeClassName="kata"))
+        await env.wait("gv", running())
+        assert [c.runtime_handler for c in env.runtime.sandbox_configs.values()] == ["runsc"]
+
+        async def event() -> bool:
+            message = 'Failed to create pod sandbox: no runtime for "kata" is configured'
+            return ("Warning", "FailedCreatePodSandBox", message) in await env.events("kata")
+        await until(event, what="no runtime for kata")
+
+
+async def test_post_start_hook_runs_and_its_failure_kills_the_container() -> None:
+    async with kubelet() as env:
+        ran: list[list[str]] = []
+
+        def hook(cmd: list[str]) -> int:
+            ran.append(cmd)
+            return 0 if cmd == ["good"] else 1
+        env.runtime.exec_handlers["c"] = hook
+        good = container("c", lifecycle={"postStart": {"exec": {"command": ["good"]}}})
+        await env.create(pod("hook", good))
+        await env.wait("hook", running())
+        assert ran == [["good"]]
+        bad = container("c", lifecycle={"postStart": {"exec": {"command": ["bad"]}}})
+        await env.create(pod("badhook", bad, restart="Never"))
+        p = await env.wait("badhook", lambda p: p["status"].get("phase") == "Failed")
+        assert state(p, "c")["state"]["terminated"]["exitCode"] != 0
+        events = await env.events("badhook")
+        assert any(r == "FailedPostStartHook" for _, r, _ in events)
+
+
+async def test_volume_setup_failure_is_a_failed_mount_event() -> None:
+    class Broken:
+        async def setup(self, pod: dict[str, Any]) -> Any:
+            err = RuntimeError('MountVolume.SetUp failed for volume "cfg" : configmap "cfg" not found')
+            err.reason = "FailedMount"  # type: ignore[attr-defined]
+            raise err
+
+        async def teardown(self, pod_uid: str) -> None:
+            pass
+
+    async with kubelet() as env:
+        env.manager.volumes = Broken()
+        await env.create(pod("mnt", container("c")))
+
+        async def event() -> bool:
+            return any(r == "FailedMount" and "configmap \"cfg\" not found" in m
+                       for _, r, m in await env.events("mnt"))
+        await until(event, what="FailedMount")
+        p = await env.get("mnt")
+        assert p["status"]["phase"] == "Pending" and "c" not in env.runtime.started
