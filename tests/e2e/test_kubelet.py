@@ -189,3 +189,16 @@ def test_sigkilled_kubelet_leaves_running_containers_untouched(node: Node) -> No
     assert cstate(p)["containerID"] == cid and cstate(p)["restartCount"] == 0
     assert cstate(p)["state"]["running"]["startedAt"] == started
     cluster.kubectl("delete", "pod", "e2e-keep", "--wait=true", "--timeout=60s")
+
+
+@pytest.mark.skipif(shutil.which("runsc") is None, reason="needs runsc")
+def test_gvisor_pod_runs_under_runsc(node: Node) -> None:
+    cluster, name = node.cluster, node.name
+    # The node registers it when its credentials allow; an administrator's apply is the same object.
+    apply(cluster, {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"},
+                    "handler": "runsc"})
+    apply(cluster, pod("e2e-gvisor", name, bb("c", "dmesg | grep -q gVisor"), restart="Never",
+                       runtimeClassName="gvisor"))
+    p = until_pod(cluster, "e2e-gvisor", lambda p: p["status"].get("phase") in ("Succeeded", "Failed"),
+                  what="the gVisor pod finished")
+    assert p["status"]["phase"] == "Succeeded", p["status"]
