@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -133,3 +135,29 @@ async def test_mounts_do_not_follow_symlinks_out_of_the_rootfs(runtime: RuncRunt
     assert list(host_dir.iterdir()) == []  # nothing mounted over or written to the host directory
     assert (volume / "written").exists()
     assert str(host_dir) not in mountinfo()
+
+
+async def test_a_lost_monitor_is_reported_and_its_container_can_be_stopped(
+        runtime: RuncRuntime, cgroup_parent: str, tmp_path: Path) -> None:
+    sid = await runtime.run_pod_sandbox(sandbox_config(cgroup_parent, tmp_path))
+    cid = await runtime.create_container(sid, container_config(["sleep", "1000"]))
+    await runtime.start_container(cid)
+    started = json.loads(read_text(Path(runtime.state_dir) / "containers" / cid / "started.json"))
+    os.kill(started["monitor_pid"], signal.SIGKILL)
+
+    async def unknown() -> bool:
+        return (await runtime.container_status(cid)).state == "unknown"
+
+    await wait_for(unknown)
+    pid = started["pid"]
+    await runtime.stop_container(cid, 5)
+    st = await runtime.container_status(cid)
+    assert (st.state, st.exit_code, st.reason) == ("exited", 137, "Error")
+    await wait_for(lambda: not _running(pid))
+
+
+def _running(pid: int) -> bool:
+    try:
+        return read_text(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

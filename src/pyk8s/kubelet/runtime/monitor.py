@@ -173,6 +173,12 @@ class Monitor:
         c = self.cfg
         tty = c.get("tty") == ["1"]
         null = os.open(os.devnull, os.O_RDWR)
+        # Attach is served from the moment the kubelet hears the container started.
+        if os.path.exists("attach.sock"):
+            os.unlink("attach.sock")
+        self.listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        self.listener.bind("attach.sock")  # relative: paths are short, see the console socket
+        self.listener.listen(16)
         pid_file = os.path.join(self.cdir, "init.pid")
         child_fds: list[int] = []
         console = None
@@ -294,12 +300,7 @@ class Monitor:
         _signal.set_wakeup_fd(wake_w)
         _signal.signal(_signal.SIGCHLD, lambda *_: None)
         _signal.signal(_signal.SIGUSR1, lambda *_: None)  # reopen the log (rotation)
-        attach_path = "attach.sock"  # relative: see start()
-        if os.path.exists(attach_path):
-            os.unlink(attach_path)
-        listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        listener.bind(attach_path)
-        listener.listen(16)
+        listener = self.listener
         self.poll = select.poll()
         self.poll.register(wake_r, select.POLLIN)
         self.poll.register(listener.fileno(), select.POLLIN)
@@ -349,7 +350,7 @@ class Monitor:
                     self.client_input(by_fd[fd], bufs)
         self.log.flush()
         listener.close()
-        os.unlink(attach_path)
+        os.unlink("attach.sock")
         return status if status is not None else 0
 
 
@@ -381,6 +382,8 @@ def main() -> None:
     try:
         pid = monitor.start()
     except Exception as e:  # any failure to start is the container's start error
+        if os.path.exists("attach.sock"):
+            os.unlink("attach.sock")
         _write_json(os.path.join(cdir, "exit.json"), {
             "exit_code": 128, "finished_at": time.time(), "started_at": 0.0, "oom": False,
             "reason": "ContainerCannotRun", "message": str(e)})
@@ -388,8 +391,11 @@ def main() -> None:
         os.close(report)
         return
     started_at = time.time()
+    with open("/proc/self/stat") as f:  # with the pid, names this process even after pid reuse
+        boot_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
     _write_json(os.path.join(cdir, "started.json"), {"pid": pid, "started_at": started_at,
-                                                     "monitor_pid": os.getpid()})
+                                                     "monitor_pid": os.getpid(),
+                                                     "monitor_start": boot_ticks})
     os.write(report, _dumps({"ok": True, "pid": pid}).encode())
     os.close(report)
     try:

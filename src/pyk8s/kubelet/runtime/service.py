@@ -94,20 +94,23 @@ async def _run(*cmd: str, check: bool = True) -> tuple[int, str]:
     return proc.returncode or 0, text
 
 
-def _alive(pid: int) -> bool:
-    """The process exists and is not a zombie."""
+def _alive(pid: int, start_ticks: int | None = None) -> bool:
+    """The process exists, is not a zombie, and (if given) started at that time: not a reused pid."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
         return False
+    return fields[0] != "Z" and (start_ticks is None or int(fields[19]) == start_ticks)
 
 
 async def _wait_exit(pid: int, seconds: float | None) -> bool:
     """Wait for a process that is not our child to end (pidfd: no polling). True if it did."""
     try:
-        fd = os.pidfd_open(pid)
+        fd = os.pidfd_open(pid) if pid > 0 else -1
     except ProcessLookupError:
+        return True
+    if fd < 0:
         return True
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
@@ -432,7 +435,7 @@ class RuncRuntime:
             else:
                 st.reason = "Completed" if st.exit_code == 0 else "Error"
         elif started:
-            if _alive(started["monitor_pid"]):
+            if _alive(started["monitor_pid"], started.get("monitor_start")):
                 st.state, st.pid = "running", started["pid"]
             else:
                 st.state, st.reason = "unknown", "Error"
@@ -462,7 +465,9 @@ class RuncRuntime:
         if not started or _read_json(os.path.join(self._cdir(container_id), "exit.json")) is not None:
             return
         monitor = started["monitor_pid"]
-        if grace_seconds > 0:
+        if not _alive(monitor, started.get("monitor_start")):
+            monitor = -1  # gone (and its pid perhaps reused): nothing to wait for
+        if grace_seconds > 0 and monitor > 0:
             await self._kill(rec, "SIGTERM")
             if await _wait_exit(monitor, grace_seconds):
                 return
@@ -470,7 +475,12 @@ class RuncRuntime:
         if not await _wait_exit(monitor, 10):
             # A monitor that does not notice: end it so nothing is left running.
             with contextlib.suppress(ProcessLookupError):
-                os.kill(monitor, signal.SIGKILL)
+                if monitor > 0:
+                    os.kill(monitor, signal.SIGKILL)
+        exit_path = os.path.join(self._cdir(container_id), "exit.json")
+        if _read_json(exit_path) is None:  # its monitor was gone: record the end ourselves
+            _write_json(exit_path, {"exit_code": 137, "finished_at": time.time(), "oom": False,
+                                    "reason": "Error", "message": "killed; its monitor had gone"})
 
     async def remove_container(self, container_id: str) -> None:
         try:
