@@ -410,6 +410,9 @@ class PodWorker:
                 return True, False
             if latest.state in ("running", "created"):
                 return True, False
+            if latest.state == "unknown":
+                await self._sync_container(c, view, "OnFailure", sidecar=False)
+                return True, False
             if latest.exit_code == 0:
                 continue
             if policy == "Never":
@@ -424,6 +427,10 @@ class PodWorker:
             await self._start(c, 0)
             return
         if latest.state in ("running", "created"):
+            return
+        if latest.state == "unknown":  # its monitor is gone: stop it; the runtime records it as killed
+            await self.m.runtime.stop_container(latest.id, 0)
+            self.wake_in(self.m.config.error_resync)
             return
         if policy == "Never" or (policy == "OnFailure" and latest.exit_code == 0):
             return
