@@ -11,8 +11,8 @@ Orphan pods the selector matches are adopted.
 
 from __future__ import annotations
 
-import asyncio
 import copy
+import functools
 import logging
 import math
 import time
@@ -20,18 +20,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyk8s.api import catalog
-from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.api.resource import ResourceInfo
-from pyk8s.client.cache import OWNER_UID_INDEX, DeletedFinalStateUnknown, owner_uid_index, split_key
+from pyk8s.client.cache import OWNER_UID_INDEX, owner_uid_index, split_key
 from pyk8s.client.client import Client, Obj
 from pyk8s.client.controller import Controller
-from pyk8s.client.events import NORMAL, WARNING, EventRecorder
+from pyk8s.client.events import WARNING, EventRecorder
 from pyk8s.client.expectations import ControllerExpectations
 from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.controllers import history
 from pyk8s.controllers.history import CONTROLLER_REVISION_HASH_LABEL, controller_of, controller_ref
 from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.pod_expectations import PodControl, handle_owned_pods, run_all
 from pyk8s.controllers.replicaset import is_pod_available, is_pod_ready, pod_from_template
 
 __all__ = ["DAEMONSETS", "DAEMON_TOLERATIONS", "NODES", "DaemonSetController", "add_daemon_tolerations",
@@ -177,6 +177,7 @@ class DaemonSetController(Controller):
         self.client = client
         self.recorder = recorder
         self.expectations = ControllerExpectations()
+        self.pod_control = PodControl(client, PODS, recorder, self.expectations)
         self.failed_pod_backoff = failed_pod_backoff
         self.max_failed_pod_backoff = 900.0
         self._failed_backoff: dict[str, tuple[float, float]] = {}  # "ns/ds/node" → (delay, since)
@@ -187,7 +188,7 @@ class DaemonSetController(Controller):
         self.pods.add_index(OWNER_UID_INDEX, owner_uid_index)
         self.revisions.add_index(OWNER_UID_INDEX, owner_uid_index)
         self.sets.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self.enqueue)
-        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        handle_owned_pods(self.pods, self._owner_key, self.expectations, self.queue)
         self.nodes.add_handler(self._node_changed, self._node_updated, self._node_changed)
 
     def _owner_key(self, pod: Obj) -> str | None:
@@ -195,26 +196,6 @@ class DaemonSetController(Controller):
         if ref is None or ref.get("kind") != "DaemonSet":
             return None
         return f"{pod['metadata']['namespace']}/{ref['name']}"
-
-    def _pod_added(self, pod: Obj) -> None:
-        if key := self._owner_key(pod):
-            self.expectations.creation_observed(key)
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        key = self._owner_key(new)
-        if key is None:
-            return
-        if new["metadata"].get("deletionTimestamp") and not old["metadata"].get("deletionTimestamp"):
-            self.expectations.deletion_observed(key)  # a graceful delete has begun: that is what we asked
-        self.queue.add(key)
-
-    def _pod_deleted(self, obj: Obj | DeletedFinalStateUnknown) -> None:
-        pod = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
-        if key := self._owner_key(pod):
-            if not pod["metadata"].get("deletionTimestamp"):
-                self.expectations.deletion_observed(key)
-            self.queue.add(key)
 
     def _node_changed(self, _: object) -> None:
         for ds in self.sets.lister.list():
@@ -427,33 +408,8 @@ class DaemonSetController(Controller):
         if not create and not delete:
             return
         self.expectations.set_expectations(key, len(create), len(delete))
-
-        async def make(node: str) -> None:
-            try:
-                pod = await self.client.create(PODS, self._new_pod(ds, node, hash_))
-            except StatusError as e:
-                self.expectations.creation_observed(key)
-                self.recorder.record(ds, WARNING, "FailedCreate", f"Error creating: {e.message}")
-                raise
-            self.recorder.record(ds, NORMAL, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
-
-        async def remove(pod: Obj) -> None:
-            name = pod["metadata"]["name"]
-            try:
-                await self.client.delete(PODS, name, pod["metadata"]["namespace"])
-            except StatusError as e:
-                self.expectations.deletion_observed(key)
-                if e.code == 404:
-                    return
-                self.recorder.record(ds, WARNING, "FailedDelete", f"Error deleting: {e.message}")
-                raise
-            self.recorder.record(ds, NORMAL, "SuccessfulDelete", f"Deleted pod: {name}")
-
-        results = await asyncio.gather(*(make(n) for n in create), *(remove(p) for p in delete),
-                                       return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
+        await run_all([*(self.pod_control.create(ds, key, functools.partial(self._new_pod, ds, n, hash_))
+                         for n in create), *(self.pod_control.delete(ds, key, p) for p in delete)])
 
     async def _update_status(self, ds: Obj, by_node: dict[str, list[Obj]], hash_: str,
                              collisions: int) -> None:

@@ -18,8 +18,8 @@ keep the count they had reached). Indexed jobs count distinct completed indexes
 
 from __future__ import annotations
 
-import asyncio
 import copy
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyk8s.api import catalog
-from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import OWNER_UID_INDEX, DeletedFinalStateUnknown, owner_uid_index, split_key
@@ -39,6 +38,7 @@ from pyk8s.client.expectations import ControllerExpectations
 from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.controllers.history import claim_pods, controller_of, controller_ref, is_pod_ready
 from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.pod_expectations import PodControl, handle_owned_pods, run_all
 
 __all__ = ["COMPLETION_INDEX", "JOBS", "PODS", "JobController", "format_indexes", "new_job_controller",
            "parse_indexes", "rfc3339"]
@@ -214,12 +214,13 @@ class JobController(Controller):
         self.max_pod_failure_backoff = max_pod_failure_backoff
         self.wall_clock = wall_clock
         self.expectations = ControllerExpectations()
+        self.pod_control = PodControl(client, PODS, recorder, self.expectations)
         self._backoff: dict[str, _Backoff] = {}
         self.jobs = informers.informer(JOBS)
         self.pods = informers.informer(PODS)
         self.pods.add_index(OWNER_UID_INDEX, owner_uid_index)
         self.jobs.add_handler(self.enqueue, lambda old, new: self.enqueue(new), self._job_deleted)
-        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        handle_owned_pods(self.pods, self._owner_key, self.expectations, self.queue)
 
     # Event handlers: only keys go on the queue.
 
@@ -231,26 +232,6 @@ class JobController(Controller):
         if ref is None or ref.get("kind") != "Job" or not str(ref.get("apiVersion", "")).startswith("batch/"):
             return None
         return f"{pod['metadata']['namespace']}/{ref['name']}"
-
-    def _pod_added(self, pod: Obj) -> None:
-        if key := self._owner_key(pod):
-            self.expectations.creation_observed(key)
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        key = self._owner_key(new)
-        if key is None:
-            return
-        if new["metadata"].get("deletionTimestamp") and not old["metadata"].get("deletionTimestamp"):
-            self.expectations.deletion_observed(key)
-        self.queue.add(key)
-
-    def _pod_deleted(self, obj: Obj | DeletedFinalStateUnknown) -> None:
-        pod = obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj
-        if key := self._owner_key(pod):
-            if not pod["metadata"].get("deletionTimestamp"):
-                self.expectations.deletion_observed(key)
-            self.queue.add(key)
 
     # Reconcile.
 
@@ -468,42 +449,14 @@ class JobController(Controller):
 
     async def _create_pods(self, job: Obj, key: str, indexes: list[int | None]) -> None:
         self.expectations.expect_creations(key, len(indexes))
-
-        async def one(index: int | None) -> None:
-            try:
-                pod = await self.client.create(PODS, self._new_pod(job, index))
-            except StatusError as e:
-                self.expectations.creation_observed(key)
-                self.recorder.record(job, WARNING, "FailedCreate", f"Error creating: {e.message}")
-                raise
-            self.recorder.record(job, NORMAL, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
-
-        results = await asyncio.gather(*(one(i) for i in indexes), return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
+        await run_all(self.pod_control.create(job, key, functools.partial(self._new_pod, job, i))
+                      for i in indexes)
 
     async def _delete_pods(self, job: Obj, key: str, pods: list[Obj]) -> None:
         if not pods:
             return
         self.expectations.expect_deletions(key, len(pods))
-
-        async def one(pod: Obj) -> None:
-            name = pod["metadata"]["name"]
-            try:
-                await self.client.delete(PODS, name, pod["metadata"]["namespace"])
-            except StatusError as e:
-                self.expectations.deletion_observed(key)
-                if e.code == 404:
-                    return
-                self.recorder.record(job, WARNING, "FailedDelete", f"Error deleting: {e.message}")
-                raise
-            self.recorder.record(job, NORMAL, "SuccessfulDelete", f"Deleted pod: {name}")
-
-        results = await asyncio.gather(*(one(p) for p in pods), return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
+        await run_all(self.pod_control.delete(job, key, p) for p in pods)
 
 
 def new_job_controller(ctx: ControllerContext) -> JobController:
