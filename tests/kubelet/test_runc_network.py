@@ -76,7 +76,8 @@ async def kubelet_with_network(tmp: Path, bridge: str, cidr: str) -> AsyncIterat
         network.set_pod_cidr(cidr)
         runtime = RuncRuntime(str(tmp / "runtime"), images, network)
         gateway = str(ipaddress.ip_network(cidr)[1])
-        cfg = PodsConfig(node_name=NODE, node_ip=gateway, log_root=str(tmp / "logs"), cgroup_root=root, relist_period=0.1, error_resync=0.2, probe_time_scale=0.2)
+        cfg = PodsConfig(node_name=NODE, node_ip=gateway, log_root=str(tmp / "logs"), cgroup_root=root,
+                         relist_period=0.1, error_resync=0.2, probe_time_scale=0.2)
         manager = PodManager(client, cfg, runtime=runtime, images=images, volumes=None, recorder=recorder)
         task = asyncio.create_task(manager.run())
         try:
