@@ -32,6 +32,7 @@ from pyk8s.apiserver.interfaces import (
 )
 from pyk8s.apiserver.metrics import Metrics
 from pyk8s.apiserver.request_info import parse_request_info
+from pyk8s.apiserver.service_alloc import DEFAULT_SERVICE_CIDR, ServiceAllocator
 from pyk8s.store.protocol import Store
 from pyk8s.util.ids import random_uuid
 
@@ -60,6 +61,7 @@ class APIServerConfig:
     audit: Callable[[dict[str, Any]], None] | None = None  # called once per request with an audit event
     max_body_bytes: int = 3 * 1024 * 1024
     bookmark_interval: float = 60.0  # seconds between watch BOOKMARK events
+    service_cidr: str = DEFAULT_SERVICE_CIDR  # ClusterIPs are allocated from it (--service-cidr)
 
 
 def forbidden_message(attrs: Attributes, reason: str = "") -> str:
@@ -224,6 +226,7 @@ def create_app(config: APIServerConfig) -> web.Application:
         config.store, list(config.admission), dict(config.virtual_creates), config.bookmark_interval
     )
     server.metrics = metrics
+    server.registry.services = ServiceAllocator(config.service_cidr)
     app[API_SERVER] = server
     app[METRICS] = metrics
 
@@ -238,6 +241,8 @@ def create_app(config: APIServerConfig) -> web.Application:
     app.router.add_route("*", "/apis/{tail:.*}", server.handle)
 
     async def start(_: web.Application) -> None:
+        assert server.registry.services is not None
+        await server.registry.services.repair(config.store)  # before the first request is served
         await server.caches.start()
 
     async def stop(_: web.Application) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from pyk8s.api.resource import ResourceInfo
 from pyk8s.api.validation import validate
 from pyk8s.apiserver import admission, codec
 from pyk8s.apiserver.interfaces import AdmissionPlugin, AdmissionRequest, Obj, UserInfo
+from pyk8s.apiserver.service_alloc import ServiceAllocator
 from pyk8s.apiserver.watch_cache import WatchCacheSet, decode
 from pyk8s.store.errors import Conflict, KeyExists, KeyNotFound
 from pyk8s.store.protocol import KeyValue, Store
@@ -129,6 +131,7 @@ class Registry:
         self.store = store
         self.caches = caches
         self.plugins = list(plugins)
+        self.services: ServiceAllocator | None = None  # ClusterIPs and NodePorts (create_app sets it)
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -209,6 +212,16 @@ class Registry:
         if not ctx.applying:
             track_update(info, old, obj, ctx.manager(), subresource=subresource)
 
+    def _allocation(self, info: ResourceInfo, obj: Obj, old: Obj | None, dry_run: bool) -> Any:
+        """Around a service write: take its addresses and ports, give them back if the write fails."""
+        if self.services is None or info.group != "" or info.plural != "services":
+            return nullcontext()
+        return self.services.transaction(obj, old, dry_run)
+
+    def _released(self, info: ResourceInfo, obj: Obj) -> None:
+        if self.services is not None and info.group == "" and info.plural == "services":
+            self.services.release(obj)
+
     # -- create --------------------------------------------------------------------------------------
 
     async def create(self, info: ResourceInfo, namespace: str, obj: Obj, ctx: RequestContext) -> Obj:
@@ -241,21 +254,23 @@ class Registry:
         if info.kind == "CertificateSigningRequest":
             _set_requestor(obj, ctx.user)
         apply_defaults(info, obj)
-        self._validate(info, obj, None)
-        await admission.run_validating(self.plugins, req)
-        self._track(info, obj, None, ctx)
-        if ctx.dry_run:
-            return obj
-        for _ in range(_GENERATE_TRIES):
-            try:
-                kv = await self.store.create(info.storage_key(namespace, meta["name"]), encode_for_store(obj))
-            except KeyExists:
-                if not generate:
-                    raise errors.already_exists(info.plural, meta["name"], info.group) from None
-                meta["name"] = _gen_name(meta["generateName"])
-                continue
-            meta["resourceVersion"] = str(kv.mod_revision)
-            return obj
+        with self._allocation(info, obj, None, ctx.dry_run):
+            self._validate(info, obj, None)
+            await admission.run_validating(self.plugins, req)
+            self._track(info, obj, None, ctx)
+            if ctx.dry_run:
+                return obj
+            for _ in range(_GENERATE_TRIES):
+                try:
+                    key = info.storage_key(namespace, meta["name"])
+                    kv = await self.store.create(key, encode_for_store(obj))
+                except KeyExists:
+                    if not generate:
+                        raise errors.already_exists(info.plural, meta["name"], info.group) from None
+                    meta["name"] = _gen_name(meta["generateName"])
+                    continue
+                meta["resourceVersion"] = str(kv.mod_revision)
+                return obj
         raise errors.StatusError(
             500,
             "AlreadyExists",
@@ -394,23 +409,28 @@ class Registry:
         req = self._admission("UPDATE", info, subresource, namespace, name, new, old, ctx)
         await admission.run_mutating(self.plugins, req)
         apply_defaults(info, new)
-        self._validate(info, new, old)
-        await admission.run_validating(self.plugins, req)
-        self._track(info, new, old, ctx, subresource)
         if _should_delete_during_update(info, new):
+            self._validate(info, new, old)
+            await admission.run_validating(self.plugins, req)
+            self._track(info, new, old, ctx, subresource)
             if ctx.dry_run:
                 return new
             deleted = await self.store.delete(kv.key, expected_revision=kv.mod_revision)
+            self._released(info, old)
             new["metadata"]["resourceVersion"] = str(deleted.mod_revision)
             return new
-        data = encode_for_store(new)
-        if data == kv.value:  # nothing changed: no write, no new resourceVersion (as Kubernetes)
-            return old
-        if ctx.dry_run:
+        with self._allocation(info, new, old, ctx.dry_run):
+            self._validate(info, new, old)
+            await admission.run_validating(self.plugins, req)
+            self._track(info, new, old, ctx, subresource)
+            data = encode_for_store(new)
+            if data == kv.value:  # nothing changed: no write, no new resourceVersion (as Kubernetes)
+                return old
+            if ctx.dry_run:
+                return new
+            written = await self.store.update(kv.key, data, kv.mod_revision)
+            new["metadata"]["resourceVersion"] = str(written.mod_revision)
             return new
-        written = await self.store.update(kv.key, data, kv.mod_revision)
-        new["metadata"]["resourceVersion"] = str(written.mod_revision)
-        return new
 
     # -- delete --------------------------------------------------------------------------------------
 
@@ -450,6 +470,7 @@ class Registry:
                     if ctx.dry_run:
                         return obj, True
                     deleted = await self.store.delete(kv.key, expected_revision=kv.mod_revision)
+                    self._released(info, obj)
                     meta["resourceVersion"] = str(deleted.mod_revision)
                     return obj, True
                 if ctx.dry_run:
