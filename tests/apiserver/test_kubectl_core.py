@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.apiserver.conftest import Server
+from tests.support.kubectl import kubectl, write_kubeconfig
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 
@@ -32,31 +33,7 @@ data: {a: "1"}
 
 @pytest.fixture
 def kubeconfig(server: Server, tmp_path: Path) -> Path:
-    path = tmp_path / "kubeconfig"
-    path.write_text(f"""\
-apiVersion: v1
-kind: Config
-clusters: [{{name: c, cluster: {{server: "{server.url}"}}}}]
-users: [{{name: u, user: {{}}}}]
-contexts: [{{name: c, context: {{cluster: c, user: u, namespace: default}}}}]
-current-context: c
-""")
-    return path
-
-
-async def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        "kubectl",
-        "--kubeconfig",
-        str(kubeconfig),
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(kubeconfig.parent)},
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else None), 60)
-    return proc.returncode or 0, out.decode()
+    return write_kubeconfig(server.url, tmp_path)
 
 
 async def test_apply_get_scale_delete(kubeconfig: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from pyk8s.client.client import Client
@@ -60,25 +59,3 @@ async def until(check: Callable[[], Awaitable[object]], within: float = 5.0, wha
                 await asyncio.sleep(0.02)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what} (last: {last!r})") from None
-
-
-def write_kubeconfig(server: Server, directory: Path) -> Path:
-    path = directory / "kubeconfig"
-    path.write_text(f"""\
-apiVersion: v1
-kind: Config
-clusters: [{{name: c, cluster: {{server: "{server.url}"}}}}]
-users: [{{name: u, user: {{}}}}]
-contexts: [{{name: c, context: {{cluster: c, user: u, namespace: default}}}}]
-current-context: c
-""")
-    return path
-
-
-async def kubectl(kubeconfig: Path, *args: str, within: float = 60) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        "kubectl", "--kubeconfig", str(kubeconfig), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(kubeconfig.parent)})
-    out, _ = await asyncio.wait_for(proc.communicate(), within)
-    return proc.returncode or 0, out.decode()

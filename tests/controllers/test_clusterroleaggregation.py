@@ -9,7 +9,8 @@ from pyk8s.api import catalog
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.clusterroleaggregation import ClusterRoleAggregationController
-from tests.controllers._housekeeping import api_server, kubectl, running, until, write_kubeconfig
+from tests.controllers._housekeeping import api_server, running, until
+from tests.support.kubectl import kubectl, write_kubeconfig
 
 
 def _info(group: str, plural: str) -> ResourceInfo:
@@ -50,7 +51,7 @@ async def test_aggregated_role_gets_union_of_selected_rules(tmp_path: Path) -> N
         async def union() -> bool:
             return await rules_of(client, "monitoring") == [READ_CMS, READ_PODS]
         await until(union, what="union of selected roles' rules")
-        cfg = write_kubeconfig(srv, tmp_path)
+        cfg = write_kubeconfig(srv.url, tmp_path)
         rc, out = await kubectl(cfg, "get", "clusterrole", "monitoring", "-o", "yaml")
         assert rc == 0, out
         assert yaml.safe_load(out)["rules"] == [READ_CMS, READ_PODS]

@@ -8,7 +8,8 @@ from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.garbagecollector import GarbageCollector
-from tests.controllers._housekeeping import api_server, kubectl, running, until, write_kubeconfig
+from tests.controllers._housekeeping import api_server, running, until
+from tests.support.kubectl import kubectl, write_kubeconfig
 
 
 def _info(group: str, plural: str) -> ResourceInfo:
@@ -133,7 +134,7 @@ async def test_orphan_keeps_dependents_without_the_reference() -> None:
 
 async def test_kubectl_cascade_orphan_and_foreground(tmp_path: Path) -> None:
     async with api_server() as srv, running(srv, GarbageCollector) as (client, _):
-        cfg = write_kubeconfig(srv, tmp_path)
+        cfg = write_kubeconfig(srv.url, tmp_path)
         for name in ("kept", "gone"):
             owner = await cm(client, name)
             await cm(client, f"{name}-child", owner, block=True)

@@ -15,6 +15,8 @@ from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import PODS
 from tests.controllers._apps import api_server, controllers, pods, until
 from tests.support.apiserver import Server
+from tests.support.kubectl import kubectl as run_kubectl
+from tests.support.kubectl import write_kubeconfig
 
 Obj = dict[str, Any]
 
@@ -50,20 +52,7 @@ needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kube
 
 async def kubectl(server: Server, tmp: Path, *args: str) -> tuple[int, str]:
     """The real kubectl against the test server (shared with the other workload controller tests)."""
-    config = tmp / "kubeconfig"
-    config.write_text(f"""\
-apiVersion: v1
-kind: Config
-clusters: [{{name: c, cluster: {{server: "{server.url}"}}}}]
-users: [{{name: u, user: {{}}}}]
-contexts: [{{name: c, context: {{cluster: c, user: u, namespace: default}}}}]
-current-context: c
-""")
-    proc = await asyncio.create_subprocess_exec(
-        "kubectl", "--kubeconfig", str(config), *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp)})
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode()
+    return await run_kubectl(write_kubeconfig(server.url, tmp), *args)
 
 
 def test_index_sets_round_trip() -> None:

@@ -8,7 +8,8 @@ from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.namespace import NamespaceController, discover_namespaced_resources
-from tests.controllers._housekeeping import api_server, kubectl, running, until, write_kubeconfig
+from tests.controllers._housekeeping import api_server, running, until
+from tests.support.kubectl import kubectl, write_kubeconfig
 
 
 def _info(group: str, plural: str) -> ResourceInfo:
@@ -81,7 +82,7 @@ async def test_namespace_drained_conditions_then_finalized() -> None:
 
 async def test_kubectl_delete_namespace_returns_once_gone(tmp_path: Path) -> None:
     async with api_server() as srv, running(srv, NamespaceController) as (client, _):
-        cfg = write_kubeconfig(srv, tmp_path)
+        cfg = write_kubeconfig(srv.url, tmp_path)
         assert (await kubectl(cfg, "create", "namespace", "scratch"))[0] == 0
         assert (await kubectl(cfg, "-n", "scratch", "create", "configmap", "a", "--from-literal=k=v"))[0] == 0
         rc, out = await kubectl(cfg, "delete", "namespace", "scratch", "--timeout=20s")
