@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pyk8s.kubelet import cri
-from pyk8s.kubelet.runtime import RuncRuntime
+from pyk8s.kubelet.runtime import ContainerStartError, RuncRuntime
 from tests.kubelet.runtime.conftest import (
     cmdlines,
     container_config,
@@ -39,6 +39,15 @@ async def test_runsc_runs_a_container(runtime: RuncRuntime, cgroup_parent: str, 
     assert isinstance(st, cri.ContainerStatus)
     assert (st.exit_code, st.reason) == (3, "Error")
     assert "stdout F mypod" in read_text(st.log_path)
+
+    # A binary that is not there: ContainerCannotRun, and the half-made gVisor sandbox is gone.
+    bad = await runtime.create_container(sid, container_config(["/no/such/binary"], name="bad",
+                                                               log_path="b/0.log"))
+    with pytest.raises(ContainerStartError):
+        await runtime.start_container(bad)
+    st = await runtime.container_status(bad)
+    assert (st.state, st.reason, st.exit_code) == ("exited", "ContainerCannotRun", 128)
+    await wait_for(lambda: not [c for c in cmdlines() if bad.encode() in c])  # the monitor exits too
 
     live = await runtime.create_container(sid, container_config(
         ["httpd", "-f", "-p", "8081", "-h", "/www"], name="live", log_path="l/0.log"))

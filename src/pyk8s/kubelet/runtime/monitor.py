@@ -235,7 +235,12 @@ class Monitor:
         for fd in [*child_fds, null]:
             os.close(fd)
         if rc != 0:
-            raise RuntimeError(_runtime_error(os.path.join(self.cdir, "runtime.log"), b""))
+            message = _runtime_error(os.path.join(self.cdir, "runtime.log"), b"")
+            if self.kind == "runsc":  # a created sandbox whose start failed stays up otherwise
+                null = os.open(os.devnull, os.O_RDWR)
+                _wait(_spawn([*self.base_cmd(), "delete", "--force", cid], [null, null, null]))
+                os.close(null)
+            raise RuntimeError(message)
         # runc: the container's init; runsc: the sandbox process, which exits with the container's
         # status. Either is reparented to us (the subreaper) once the runtime's command has exited.
         with open(pid_file) as f:
