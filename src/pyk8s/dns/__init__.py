@@ -1,1 +1,12 @@
-"""dns"""
+"""Cluster DNS: Kubernetes' DNS names for services and pods, other names forwarded upstream.
+
+- `server`: `ClusterDNS` (UDP and TCP, informers on Services and EndpointSlices).
+- `zone`: the authoritative answers for the cluster domain; `records`: the in-memory indexes behind them.
+- `forward`: forwarding to the node's resolvers, with a small cache.
+- `objects`: `dns_service_objects`, the `kube-system/kube-dns` Service and endpoints.
+"""
+
+from pyk8s.dns.objects import dns_service_objects
+from pyk8s.dns.server import ClusterDNS
+
+__all__ = ["ClusterDNS", "dns_service_objects"]
