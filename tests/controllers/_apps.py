@@ -1,69 +1,28 @@
-"""Helpers for the workload controller tests: a real API server, controllers run as the manager would,
-and a stand-in kubelet that marks pods Running and Ready."""
+"""Helpers for the workload controller tests: controllers with two workers each, pod listing and a
+stand-in kubelet that marks pods Running and Ready."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from pyk8s.api.errors import StatusError
 from pyk8s.client.client import Client
-from pyk8s.client.informer import SharedInformerFactory
-from pyk8s.client.transport import HTTPTransport
 from pyk8s.controllers.manager import ControllerContext, ControllerOptions, Runnable
 from pyk8s.controllers.replicaset import PODS
-from tests.support.apiserver import Server, start_server
+from tests.controllers._housekeeping import running
+from tests.support.apiserver import Server
 
 Obj = dict[str, Any]
 
 
-@contextlib.asynccontextmanager
-async def api_server(**config: object) -> AsyncIterator[Server]:
-    srv = await start_server(bookmark_interval=0.2, **config)
-    try:
-        yield srv
-    finally:
-        await srv.stop()
-        await srv.store.close()
-
-
-@contextlib.asynccontextmanager
-async def controllers(server: Server, *factories: Callable[[ControllerContext], Runnable]
-                      ) -> AsyncIterator[tuple[Client, list[Any]]]:
-    client = Client(HTTPTransport(server.url))
-    ctx = ControllerContext(client, SharedInformerFactory(client), ControllerOptions(workers=2))
-    made = [f(ctx) for f in factories]
-    ctx.informers.start()
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        async with asyncio.timeout(10):
-            await ctx.informers.wait_for_sync()
-        tasks = [asyncio.create_task(c.run()) for c in made]
-        yield client, made
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await ctx.informers.stop()
-        await ctx.close_recorders()
-        await client.close()
-
-
-async def until(check: Callable[[], Awaitable[Any]], within: float = 10.0, what: str = "condition") -> Any:
-    """Poll an async check until it returns a true value (returned); fail after `within` seconds."""
-    last: Any = None
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                last = await check()
-                if last:
-                    return last
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what} (last: {last!r})") from None
+def controllers(server: Server, *factories: Callable[[ControllerContext], Runnable]
+                ) -> contextlib.AbstractAsyncContextManager[tuple[Client, list[Any]]]:
+    """The controllers with two workers each, started as `running` does."""
+    return running(server, *factories, options=ControllerOptions(workers=2))
 
 
 def now() -> str:

@@ -1,4 +1,5 @@
-"""Run housekeeping controllers against a real in-process API server, as the manager would."""
+"""Run controllers against a real in-process API server, as the manager would (housekeeping and workload
+controller tests alike)."""
 
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ async def running(server: Server, *factories: Callable[[ControllerContext], Runn
 
 
 @contextlib.asynccontextmanager
-async def api_server() -> AsyncIterator[Server]:
-    srv = await start_server(bookmark_interval=0.2)
+async def api_server(**config: object) -> AsyncIterator[Server]:
+    srv = await start_server(bookmark_interval=0.2, **config)
     try:
         yield srv
     finally:
@@ -47,7 +48,7 @@ async def api_server() -> AsyncIterator[Server]:
         await srv.store.close()
 
 
-async def until(check: Callable[[], Awaitable[object]], within: float = 5.0, what: str = "condition") -> Any:
+async def until(check: Callable[[], Awaitable[object]], within: float = 10.0, what: str = "condition") -> Any:
     """Poll an async `check` until it returns a true value (returned); fail after `within` seconds."""
     last: object = None
     try:

@@ -22,7 +22,8 @@ from pyk8s.controllers.daemonset import (
 from pyk8s.controllers.history import CONTROLLER_REVISION_HASH_LABEL, CONTROLLER_REVISIONS
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import PODS
-from tests.controllers._apps import api_server, controllers, make_ready, pods, until
+from tests.controllers._apps import controllers, make_ready, pods
+from tests.controllers._housekeeping import api_server, until
 from tests.controllers.test_job import kubectl, needs_kubectl
 
 Obj = dict[str, Any]

@@ -13,7 +13,8 @@ from pyk8s.client.client import Client
 from pyk8s.controllers.job import COMPLETION_INDEX, JOBS, JobController, format_indexes, parse_indexes
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import PODS
-from tests.controllers._apps import api_server, controllers, pods, until
+from tests.controllers._apps import controllers, pods
+from tests.controllers._housekeeping import api_server, until
 from tests.support.apiserver import Server
 from tests.support.kubectl import kubectl as run_kubectl
 from tests.support.kubectl import write_kubeconfig

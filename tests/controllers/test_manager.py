@@ -19,7 +19,8 @@ from pyk8s.controllers.manager import (
     enabled_controllers,
 )
 from pyk8s.controllers.replicaset import REPLICASETS
-from tests.controllers._apps import api_server, pods, until
+from tests.controllers._apps import pods
+from tests.controllers._housekeeping import api_server, until
 from tests.support.apiserver import NAMESPACES
 
 

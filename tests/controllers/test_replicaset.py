@@ -17,7 +17,8 @@ from pyk8s.controllers.replicaset import (
     pods_to_delete,
     slow_start_batch,
 )
-from tests.controllers._apps import api_server, controllers, make_ready, pods, until
+from tests.controllers._apps import controllers, make_ready, pods
+from tests.controllers._housekeeping import api_server, until
 
 Obj = dict[str, Any]
 

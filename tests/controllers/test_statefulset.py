@@ -16,7 +16,8 @@ from pyk8s.controllers.statefulset import (
     STATEFULSETS,
     new_statefulset_controller,
 )
-from tests.controllers._apps import FakeKubelet, api_server, controllers, make_ready, pods, until
+from tests.controllers._apps import FakeKubelet, controllers, make_ready, pods
+from tests.controllers._housekeeping import api_server, until
 from tests.controllers.test_job import kubectl, needs_kubectl
 
 Obj = dict[str, Any]
