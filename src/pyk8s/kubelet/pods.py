@@ -170,6 +170,7 @@ class PodWorker:
         self.start_time = (pod.get("status") or {}).get("startTime") or rfc3339(time.time())
         self.deadline_failed = False
         self._deadline_timer = 0.0  # the activeDeadlineSeconds a wake-up is scheduled for
+        self._acted = False  # this sync created, started or stopped a container
         self._wake = asyncio.Event()
         self._wake.set()
         self._timers: list[asyncio.TimerHandle] = []
@@ -260,10 +261,12 @@ class PodWorker:
             return False
 
         policy = _stable_policy(spec)
+        self._acted = False
         init_pending, init_failed = await self._sync_init(spec, views, policy)
         if not init_pending and not init_failed:
             for c in spec.get("containers") or []:
                 await self._sync_container(c, views[c["name"]], policy, sidecar=False)
+        if self._acted:  # the runtime changed under us: report what it has now
             views = await self._views()
         phase = await self._write_status(views, init_pending=init_pending or init_failed,
                                          init_failed=init_failed)
@@ -429,6 +432,7 @@ class PodWorker:
         if latest.state in ("running", "created"):
             return
         if latest.state == "unknown":  # its monitor is gone: stop it; the runtime records it as killed
+            self._acted = True
             await self.m.runtime.stop_container(latest.id, 0)
             self.wake_in(self.m.config.error_resync)
             return
@@ -477,6 +481,7 @@ class PodWorker:
             self.m.recorder.record(self.pod, WARNING, "Failed", f"Error: {e}")
             self.wake_in(self.m.config.error_resync)
             return
+        self._acted = True
         try:
             cid = await self.m.runtime.create_container(self.sandbox_id, config)
         except Exception as e:
