@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import shutil
 import subprocess
@@ -10,26 +11,13 @@ from typing import Any
 
 import pytest
 
-from pyk8s.api.catalog import by_kind
-from pyk8s.api.defaults import apply_defaults
-from pyk8s.api.validation import validate
+from tests.api._validation import check_in, fields_in
 
 Obj = dict[str, Any]
 
 
-def check(kind: str, obj: Obj, old: Obj | None = None) -> list[tuple[str, str, str]]:
-    info = by_kind("apps", kind)
-    assert info is not None
-    obj = copy.deepcopy(obj)
-    apply_defaults(info, obj)
-    if old is not None:
-        old = copy.deepcopy(old)
-        apply_defaults(info, old)
-    return [(c.field, c.type, c.message) for c in validate(info, obj, old)]
-
-
-def fields(kind: str, obj: Obj, old: Obj | None = None) -> list[str]:
-    return [c[0] for c in check(kind, obj, old)]
+check = functools.partial(check_in, "apps")
+fields = functools.partial(fields_in, "apps")
 
 
 def deployment() -> Obj:

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import pytest
 
 from pyk8s.api.catalog import by_kind
 from pyk8s.api.defaults import apply_defaults
-from pyk8s.api.validation import validate
 from pyk8s.api.validation.batch import schedule_error
+from tests.api._validation import check_in
 
 Obj = dict[str, Any]
 
 
-def check(kind: str, obj: Obj, old: Obj | None = None) -> list[tuple[str, str, str]]:
-    info = by_kind("batch", kind)
-    assert info is not None
-    obj = copy.deepcopy(obj)
-    apply_defaults(info, obj)
-    if old is not None:
-        old = copy.deepcopy(old)
-        apply_defaults(info, old)
-    return [(c.field, c.type, c.message) for c in validate(info, obj, old)]
+check = functools.partial(check_in, "batch")
 
 
 def pi_job() -> Obj:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 from typing import Any
 
 import pytest
@@ -13,24 +14,13 @@ from pyk8s.api.defaults import apply_defaults
 from pyk8s.api.errors import invalid
 from pyk8s.api.validation import validate
 from pyk8s.api.validation.pod import validate_ephemeral_containers_update
+from tests.api._validation import check_in, fields_in
 
 Obj = dict[str, Any]
 
 
-def check(kind: str, obj: Obj, old: Obj | None = None) -> list[tuple[str, str, str]]:
-    """Default then validate, as the API server does; (field, reason, message) per cause."""
-    info = by_kind("", kind)
-    assert info is not None
-    obj = copy.deepcopy(obj)
-    apply_defaults(info, obj)
-    if old is not None:
-        old = copy.deepcopy(old)
-        apply_defaults(info, old)
-    return [(c.field, c.type, c.message) for c in validate(info, obj, old)]
-
-
-def fields(kind: str, obj: Obj, old: Obj | None = None) -> list[str]:
-    return [c[0] for c in check(kind, obj, old)]
+check = functools.partial(check_in, "")
+fields = functools.partial(fields_in, "")
 
 
 def nginx_pod(**spec: Any) -> Obj:

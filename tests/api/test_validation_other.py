@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from pyk8s.api.catalog import by_kind
-from pyk8s.api.defaults import apply_defaults
-from pyk8s.api.validation import validate
+from tests.api._validation import check_in as check
 
 Obj = dict[str, Any]
-
-
-def check(group: str, kind: str, obj: Obj, old: Obj | None = None) -> list[tuple[str, str, str]]:
-    info = by_kind(group, kind)
-    assert info is not None
-    obj = copy.deepcopy(obj)
-    apply_defaults(info, obj)
-    if old is not None:
-        old = copy.deepcopy(old)
-        apply_defaults(info, old)
-    return [(c.field, c.type, c.message) for c in validate(info, obj, old)]
 
 
 def test_leases() -> None:

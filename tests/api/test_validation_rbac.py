@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
-from pyk8s.api.catalog import by_kind
-from pyk8s.api.defaults import apply_defaults
-from pyk8s.api.validation import validate
+from tests.api._validation import check_in
 
 Obj = dict[str, Any]
 GROUP = "rbac.authorization.k8s.io"
 
 
-def check(kind: str, obj: Obj, old: Obj | None = None) -> list[tuple[str, str, str]]:
-    info = by_kind(GROUP, kind)
-    assert info is not None
-    obj = copy.deepcopy(obj)
-    apply_defaults(info, obj)
-    if old is not None:
-        old = copy.deepcopy(old)
-        apply_defaults(info, old)
-    return [(c.field, c.type, c.message) for c in validate(info, obj, old)]
+check = functools.partial(check_in, GROUP)
 
 
 POD_READER = {
