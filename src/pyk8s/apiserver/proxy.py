@@ -1,0 +1,189 @@
+"""pods/log, pods/exec, pods/attach and pods/portforward: the API server finds the pod's node and proxies
+the request to that node's kubelet (status addresses + daemonEndpoints.kubeletEndpoint.Port) with its
+kubelet client certificate. The kubelet's serving certificate is not verified, as Kubernetes does without
+--kubelet-certificate-authority.
+
+Logs stream through as plain HTTP. Exec, attach and port-forward are WebSocket upgrades: the backend
+connection is opened first with the client's subprotocols; only when the kubelet accepts does the client's
+upgrade complete (with the subprotocol the kubelet chose), else the kubelet's error is returned and the
+backend connection closed. Messages are then relayed both ways until either side closes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+from aiohttp import WSMsgType, web
+
+from pyk8s.api import catalog, errors
+
+__all__ = ["KubeletProxy"]
+
+Obj = dict[str, Any]
+
+_LOG_PARAMS = ("follow", "previous", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "limitBytes")
+_ADDRESS_ORDER = ("InternalIP", "ExternalIP", "Hostname", "InternalDNS", "ExternalDNS")
+
+
+def _containers(pod: Obj) -> list[str]:
+    spec = pod.get("spec") or {}
+    return [c["name"] for key in ("initContainers", "containers", "ephemeralContainers")
+            for c in spec.get(key) or []]
+
+
+def _container_name(pod: Obj, requested: str) -> str:
+    """The container to use, as Kubernetes' pod log/exec strategy picks it."""
+    name = pod["metadata"]["name"]
+    names = _containers(pod)
+    if requested:
+        if requested not in names:
+            raise errors.bad_request(f'container {requested} is not valid for pod {name}')
+        return requested
+    regular = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+    if len(regular) == 1:
+        return str(regular[0])
+    raise errors.bad_request(f"a container name must be specified for pod {name}, "
+                             f"choose one of: [{' '.join(regular)}]")
+
+
+def _waiting(pod: Obj, container: str) -> str:
+    """Why the container has not started yet, "" once it has."""
+    status = pod.get("status") or {}
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for cs in status.get(key) or []:
+            if cs.get("name") == container:
+                if "waiting" in (cs.get("state") or {}) and not cs.get("lastState"):
+                    return cs["state"]["waiting"].get("reason") or "ContainerCreating"
+                return ""
+    return "ContainerCreating"
+
+
+class KubeletProxy:
+    def __init__(self, api: Any, cert_file: str, key_file: str) -> None:
+        """`api` is the APIServer (its get_object reads pods and nodes)."""
+        self.api = api
+        self.ssl = ssl.create_default_context()
+        self.ssl.check_hostname = False
+        self.ssl.verify_mode = ssl.CERT_NONE
+        self.ssl.load_cert_chain(cert_file, key_file)
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.ssl),
+                                                  timeout=aiohttp.ClientTimeout(total=None, connect=10))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _kubelet(self, pod: Obj) -> str:
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        name = pod["metadata"]["name"]
+        if not node_name:
+            raise errors.bad_request(f'pod {name} does not have a host assigned')
+        info = catalog.lookup("", "v1", "nodes")
+        assert info is not None
+        node = await self.api.get_object(info, "", node_name)
+        if node is None:
+            raise errors.not_found("nodes", node_name)
+        status = node.get("status") or {}
+        addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+        host = next((addresses[t] for t in _ADDRESS_ORDER if addresses.get(t)), "")
+        if not host:
+            raise errors.StatusError(503, "ServiceUnavailable", f"node {node_name} has no address")
+        port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or 10250
+        return f"https://{f'[{host}]' if ':' in host else host}:{port}"
+
+    async def handle(self, request: web.Request, namespace: str, name: str, sub: str) -> web.StreamResponse:
+        info = catalog.lookup("", "v1", "pods")
+        assert info is not None
+        pod = await self.api.get_object(info, namespace, name)
+        if pod is None:
+            raise errors.not_found("pods", name)
+        base = await self._kubelet(pod)
+        q = request.query
+        ns, pn = quote(namespace, safe=""), quote(name, safe="")
+        if sub == "portforward":
+            return await self._upgrade(request, f"{base}/portForward/{ns}/{pn}?{request.query_string}")
+        container = _container_name(pod, q.get("container", ""))
+        waiting = _waiting(pod, container)
+        if sub == "log":
+            if waiting and q.get("previous") not in ("true", "1"):
+                raise errors.bad_request(
+                    f'container "{container}" in pod "{name}" is waiting to start: {waiting}')
+            query = urlencode([(k, q[k]) for k in _LOG_PARAMS if k in q])
+            url = f"{base}/containerLogs/{ns}/{pn}/{quote(container, safe='')}?{query}"
+            return await self._stream(request, url)
+        if waiting:
+            raise errors.bad_request(f'unable to upgrade connection: container not found ("{container}")')
+        path = "exec" if sub == "exec" else "attach"
+        return await self._upgrade(request, f"{base}/{path}/{ns}/{pn}/{quote(container, safe='')}"
+                                            f"?{request.query_string}")
+
+    async def _stream(self, request: web.Request, url: str) -> web.StreamResponse:
+        try:
+            backend = await self.session().get(url)
+        except aiohttp.ClientError as e:
+            raise errors.StatusError(500, "InternalError", f"error dialing backend: {e}") from e
+        try:
+            if backend.status != 200:
+                body = await backend.read()
+                return web.Response(status=backend.status, body=body,
+                                    content_type=backend.content_type or "application/json")
+            resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+            await resp.prepare(request)
+            async for chunk in backend.content.iter_any():
+                await resp.write(chunk)
+            await resp.write_eof()
+            return resp
+        finally:
+            backend.release()
+
+    async def _upgrade(self, request: web.Request, url: str) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            raise errors.bad_request("Upgrade request required")
+        offered = request.headers.get("Sec-WebSocket-Protocol", "")
+        protocols = [p.strip() for p in offered.split(",") if p.strip()]
+        try:
+            backend = await self.session().ws_connect(url, protocols=protocols, max_msg_size=0, autoping=True)
+        except aiohttp.WSServerHandshakeError as e:
+            raise errors.StatusError(e.status if e.status >= 400 else 500, "InternalError",
+                                     f"error: unable to upgrade connection: {e.message}") from e
+        except aiohttp.ClientError as e:
+            raise errors.StatusError(500, "InternalError", f"error dialing backend: {e}") from e
+        if protocols and backend.protocol not in protocols:
+            await backend.close()  # the kubelet agreed on no subprotocol the client offered
+            raise errors.bad_request("unable to upgrade connection: no common subprotocol")
+        ws = web.WebSocketResponse(protocols=(backend.protocol,) if backend.protocol else (), max_msg_size=0)
+        try:
+            await ws.prepare(request)
+        except Exception:
+            await backend.close()
+            raise
+
+        async def relay(src: Any, dst: Any) -> None:
+            async for msg in src:
+                if msg.type == WSMsgType.BINARY:
+                    await dst.send_bytes(msg.data)
+                elif msg.type == WSMsgType.TEXT:
+                    await dst.send_str(msg.data)
+            await dst.close()
+
+        tasks = [asyncio.create_task(relay(ws, backend)), asyncio.create_task(relay(backend, ws))]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await backend.close()
+            with contextlib.suppress(Exception):
+                await ws.close()
+        return ws

@@ -1,0 +1,1 @@
+"""The kubelet's streaming endpoints: CRI log files and the WebSocket channel protocols."""
