@@ -262,10 +262,15 @@ class NodeAgent:
     async def ensure_runtime_classes(self) -> None:
         for handler in self.handlers:
             name = RUNTIME_CLASS_NAMES.get(handler, handler)
-            with contextlib.suppress(StatusError):  # 409: exists already (another node made it)
+            try:
                 await self.client.create(RUNTIME_CLASSES, {
                     "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name},
                     "handler": handler})
+            except StatusError as e:
+                if e.code != 409:  # 409: it exists already (another node made it)
+                    # A node's own credentials may only read RuntimeClasses, as in Kubernetes.
+                    log.warning("kubelet: RuntimeClass %s (handler %s) not created: %s", name, handler,
+                                e.message)
 
     async def run(self) -> None:
         if not self.registered.is_set():
