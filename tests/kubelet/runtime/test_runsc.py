@@ -56,6 +56,9 @@ async def test_runsc_runs_a_container(runtime: RuncRuntime, cgroup_parent: str, 
     # dmesg inside shows gVisor's kernel, not the host's.
     res = await runtime.exec_sync(live, ["dmesg"], 30)
     assert res.exit_code == 0 and b"Starting gVisor" in res.stdout
+    stream = await runtime.exec(live, ["sh", "-c", "echo via-exec; exit 4"], stdin=False, tty=True)
+    out = b"".join([c async for c in stream.stdout()])
+    assert b"via-exec" in out and await stream.wait() == 4
     # The pod's network namespace is the container's: port-forward reaches httpd.
 
     async def get() -> bytes | None:

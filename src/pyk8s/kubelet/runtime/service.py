@@ -523,8 +523,10 @@ class RuncRuntime:
         rec = self._running(container_id)
         pid_file = os.path.join(self._cdir(container_id), f"exec-{secrets.token_hex(4)}.pid")
         argv = [*self._tool(rec), "exec", "--pid-file", pid_file]
-        if tty:
+        if tty and rec["kind"] == "runc":
             argv.append("--tty")
+        # runsc exec has no --tty (and this release gave no terminal through --process either): under
+        # gVisor the command runs without a terminal, its output still relayed through our pty.
         argv += [container_id, *cmd]
         if tty:
             master, slave = os.openpty()

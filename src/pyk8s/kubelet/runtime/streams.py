@@ -54,8 +54,8 @@ def _read_fd(fd: int, out: _Chunks, done: Callable[[], None], first: Callable[[]
 
 
 class ExecStream:
-    """`runc exec` (or `runsc exec`) in the foreground. With a tty, runc's stdio is the slave of a pty we
-    own, so runc mirrors its size (SIGWINCH) into the container's terminal."""
+    """`runc exec` (or `runsc exec`) in the foreground. With a tty, the runtime's stdio is the slave of a
+    pty we own, so it mirrors its size (SIGWINCH) into the container's terminal."""
 
     def __init__(self, proc: asyncio.subprocess.Process, master: int, pid_file: str) -> None:
         self.proc = proc
