@@ -16,6 +16,7 @@ import logging
 import socket
 import time
 from collections.abc import Iterable
+from typing import cast
 
 from pyk8s.proxy.model import Endpoint, ServicePort
 
@@ -142,8 +143,7 @@ class _UDPSession(asyncio.DatagramProtocol):
         self.failed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
         self.last = time.monotonic()
@@ -176,8 +176,7 @@ class _UDPListener(asyncio.DatagramProtocol):
         return int(transport.get_extra_info("sockname")[1])
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
         client = (str(addr[0]), int(addr[1]))
