@@ -8,7 +8,7 @@ import pytest
 
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
-from tests.support.apiserver import CONFIGMAPS, NAMESPACES, PODS, Server, info, start_server
+from tests.support.apiserver import CONFIGMAPS, NAMESPACES, PODS, Server, api_server, info, start_server
 from tests.support.poll import eventually
 
 __all__ = ["CONFIGMAPS", "NAMESPACES", "PODS", "Server", "eventually", "info", "start_server"]
@@ -16,10 +16,8 @@ __all__ = ["CONFIGMAPS", "NAMESPACES", "PODS", "Server", "eventually", "info", "
 
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
-    srv = await start_server(bookmark_interval=0.2)
-    yield srv
-    await srv.stop()
-    await srv.store.close()
+    async with api_server() as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pyk8s.client.client import Client
 from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.controllers.manager import ControllerContext, ControllerOptions, Runnable
-from tests.support.apiserver import Server, start_server
+from tests.support.apiserver import Server
 
 
 @contextlib.asynccontextmanager
@@ -36,16 +36,6 @@ async def running(server: Server, *factories: Callable[[ControllerContext], Runn
         await ctx.informers.stop()
         await ctx.close_recorders()
         await client.close()
-
-
-@contextlib.asynccontextmanager
-async def api_server(**config: object) -> AsyncIterator[Server]:
-    srv = await start_server(bookmark_interval=0.2, **config)
-    try:
-        yield srv
-    finally:
-        await srv.stop()
-        await srv.store.close()
 
 
 async def until(check: Callable[[], Awaitable[object]], within: float = 10.0, what: str = "condition") -> Any:

@@ -22,7 +22,7 @@ from pyk8s.controllers.certificates import CSR, new_csr_approver, new_csr_signer
 from pyk8s.controllers.manager import ControllerOptions
 from pyk8s.server.pki import ensure_pki
 from tests.controllers._housekeeping import running, until
-from tests.support.apiserver import Server, start_server
+from tests.support.apiserver import Server, api_server
 
 USERS = {
     "bootstrap": UserInfo("system:bootstrap:abcdef", groups=("system:bootstrappers", "system:authenticated")),
@@ -42,17 +42,13 @@ class TokenUsers:
 @contextlib.asynccontextmanager
 async def cluster(tmp_path: Any) -> AsyncIterator[tuple[Server, Client, bytes]]:
     pki = ensure_pki(tmp_path)
-    srv = await start_server(authenticator=TokenUsers(), bookmark_interval=0.2)
     # One worker: requests are reconciled in the order they came, so once a later request is approved
     # an earlier one left alone was looked at and refused, not merely not reached yet.
     opts = ControllerOptions(ca_cert_pem=pki.ca_cert.read_bytes(), ca_key_pem=pki.ca_key.read_bytes(),
                              workers=1)
-    try:
-        async with running(srv, new_csr_approver, new_csr_signer, options=opts) as (admin, _):
-            yield srv, admin, pki.ca_cert.read_bytes()
-    finally:
-        await srv.stop()
-        await srv.store.close()
+    async with api_server(authenticator=TokenUsers()) as srv, \
+            running(srv, new_csr_approver, new_csr_signer, options=opts) as (admin, _):
+        yield srv, admin, pki.ca_cert.read_bytes()
 
 
 def client_as(srv: Server, user: str) -> Client:

@@ -9,7 +9,8 @@ from pyk8s.api import catalog
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.clusterroleaggregation import ClusterRoleAggregationController
-from tests.controllers._housekeeping import api_server, running, until
+from tests.controllers._housekeeping import running, until
+from tests.support.apiserver import api_server
 from tests.support.kubectl import kubectl, write_kubeconfig
 
 

@@ -24,7 +24,8 @@ from pyk8s.controllers.cronjob import (
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.util.clock import FakeClock
 from tests.controllers._apps import controllers
-from tests.controllers._housekeeping import api_server, until
+from tests.controllers._housekeeping import until
+from tests.support.apiserver import api_server
 
 Obj = dict[str, Any]
 

@@ -23,8 +23,9 @@ from pyk8s.controllers.history import CONTROLLER_REVISION_HASH_LABEL, CONTROLLER
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import PODS
 from tests.controllers._apps import controllers, make_ready, pods
-from tests.controllers._housekeeping import api_server, until
+from tests.controllers._housekeeping import until
 from tests.controllers.test_job import kubectl, needs_kubectl
+from tests.support.apiserver import api_server
 
 Obj = dict[str, Any]
 SELECTOR = "app=agent"

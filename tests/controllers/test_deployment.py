@@ -15,7 +15,8 @@ from pyk8s.controllers import deployment_util as du
 from pyk8s.controllers.deployment import DEPLOYMENTS, new_deployment_controller
 from pyk8s.controllers.replicaset import REPLICASETS, is_pod_ready, new_replicaset_controller
 from tests.controllers._apps import FakeKubelet, controllers, pods
-from tests.controllers._housekeeping import api_server, until
+from tests.controllers._housekeeping import until
+from tests.support.apiserver import api_server
 
 Obj = dict[str, Any]
 

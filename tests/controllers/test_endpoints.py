@@ -7,8 +7,9 @@ from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.endpoints import EndpointsController, truncate
-from tests.controllers._housekeeping import api_server, running, until
+from tests.controllers._housekeeping import running, until
 from tests.controllers._pods import PODS, SERVICES, make_pod, set_ready, web_service
+from tests.support.apiserver import api_server
 
 
 def _info(group: str, plural: str) -> ResourceInfo:

@@ -8,8 +8,9 @@ from pyk8s.client.client import Client
 from pyk8s.controllers.endpointslice import EndpointSliceController
 from pyk8s.controllers.garbagecollector import GarbageCollector
 from pyk8s.controllers.manager import ControllerContext
-from tests.controllers._housekeeping import api_server, running, until
+from tests.controllers._housekeeping import running, until
 from tests.controllers._pods import PODS, SERVICES, make_pod, set_ready, web_service
+from tests.support.apiserver import api_server
 
 
 def _info(group: str, plural: str) -> ResourceInfo:

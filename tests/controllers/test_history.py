@@ -9,7 +9,7 @@ from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.controllers import history
 from pyk8s.controllers.daemonset import DAEMONSETS
-from tests.controllers._housekeeping import api_server
+from tests.support.apiserver import api_server
 
 Obj = dict[str, Any]
 

@@ -14,8 +14,8 @@ from pyk8s.controllers.job import COMPLETION_INDEX, JOBS, JobController, format_
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import PODS
 from tests.controllers._apps import controllers, pods
-from tests.controllers._housekeeping import api_server, until
-from tests.support.apiserver import Server
+from tests.controllers._housekeeping import until
+from tests.support.apiserver import Server, api_server
 from tests.support.kubectl import kubectl as run_kubectl
 from tests.support.kubectl import write_kubeconfig
 

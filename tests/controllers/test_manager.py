@@ -20,8 +20,8 @@ from pyk8s.controllers.manager import (
 )
 from pyk8s.controllers.replicaset import REPLICASETS
 from tests.controllers._apps import pods
-from tests.controllers._housekeeping import api_server, until
-from tests.support.apiserver import NAMESPACES
+from tests.controllers._housekeeping import until
+from tests.support.apiserver import NAMESPACES, api_server
 
 
 def replicaset(name: str, replicas: int) -> dict[str, object]:

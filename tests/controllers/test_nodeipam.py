@@ -8,7 +8,8 @@ from pyk8s.api import catalog
 from pyk8s.client.client import Client
 from pyk8s.controllers.manager import ControllerOptions
 from pyk8s.controllers.nodeipam import CIDRAllocator, NodeIPAMController
-from tests.controllers._housekeeping import api_server, running, until
+from tests.controllers._housekeeping import running, until
+from tests.support.apiserver import api_server
 
 NODES = catalog.lookup("", "v1", "nodes")
 assert NODES is not None

@@ -12,7 +12,8 @@ from pyk8s.client.client import Client
 from pyk8s.controllers.manager import ControllerOptions
 from pyk8s.controllers.nodelifecycle import NodeLifecycleController, tolerates, toleration_seconds
 from pyk8s.kubelet.hollow import HollowConfig, HollowNodes
-from tests.controllers._housekeeping import api_server, running, until
+from tests.controllers._housekeeping import running, until
+from tests.support.apiserver import api_server
 
 
 def _info(group: str, plural: str) -> ResourceInfo:

@@ -8,7 +8,8 @@ from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.manager import ControllerContext, ControllerOptions
 from pyk8s.controllers.podgc import PodGCController
-from tests.controllers._housekeeping import api_server, running, until
+from tests.controllers._housekeeping import running, until
+from tests.support.apiserver import api_server
 
 
 def _info(group: str, plural: str) -> ResourceInfo:

@@ -9,8 +9,8 @@ from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.manager import REGISTRY
 from pyk8s.controllers.pvbinder import PersistentVolumeBinder, fits
-from tests.controllers._housekeeping import api_server, running, until
-from tests.support.apiserver import info
+from tests.controllers._housekeeping import running, until
+from tests.support.apiserver import api_server, info
 
 PVS = info("", "persistentvolumes")
 PVCS = info("", "persistentvolumeclaims")

@@ -18,7 +18,8 @@ from pyk8s.controllers.replicaset import (
     slow_start_batch,
 )
 from tests.controllers._apps import controllers, make_ready, pods
-from tests.controllers._housekeeping import api_server, until
+from tests.controllers._housekeeping import until
+from tests.support.apiserver import api_server
 
 Obj = dict[str, Any]
 

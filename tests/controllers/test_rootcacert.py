@@ -8,8 +8,8 @@ from pyk8s.api.errors import StatusError
 from pyk8s.client.client import Client
 from pyk8s.controllers.manager import REGISTRY, ControllerOptions
 from pyk8s.controllers.rootcacert import DESCRIPTION, RootCACertPublisher
-from tests.controllers._housekeeping import api_server, running, until
-from tests.support.apiserver import info
+from tests.controllers._housekeeping import running, until
+from tests.support.apiserver import api_server, info
 
 NS = info("", "namespaces")
 CM = info("", "configmaps")

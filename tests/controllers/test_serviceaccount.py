@@ -3,7 +3,8 @@ from __future__ import annotations
 from pyk8s.api import catalog
 from pyk8s.client.client import Client
 from pyk8s.controllers.serviceaccount import ServiceAccountsController
-from tests.controllers._housekeeping import api_server, running, until
+from tests.controllers._housekeeping import running, until
+from tests.support.apiserver import api_server
 
 NS = catalog.lookup("", "v1", "namespaces")
 SA = catalog.lookup("", "v1", "serviceaccounts")

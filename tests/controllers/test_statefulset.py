@@ -17,8 +17,9 @@ from pyk8s.controllers.statefulset import (
     new_statefulset_controller,
 )
 from tests.controllers._apps import FakeKubelet, controllers, make_ready, pods
-from tests.controllers._housekeeping import api_server, until
+from tests.controllers._housekeeping import until
 from tests.controllers.test_job import kubectl, needs_kubectl
+from tests.support.apiserver import api_server
 
 Obj = dict[str, Any]
 SELECTOR = "app=web"

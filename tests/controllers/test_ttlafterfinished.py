@@ -9,7 +9,8 @@ from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.garbagecollector import GarbageCollector
 from pyk8s.controllers.ttlafterfinished import TTLAfterFinishedController, expire_at
-from tests.controllers._housekeeping import api_server, running, until
+from tests.controllers._housekeeping import running, until
+from tests.support.apiserver import api_server
 
 
 def _info(group: str, plural: str) -> ResourceInfo:

@@ -14,7 +14,7 @@ from pyk8s.client.events import EventRecorder
 from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.scheduler.scheduler import Scheduler
-from tests.support.apiserver import Server, info, start_server
+from tests.support.apiserver import Server, api_server, info
 
 NODES = info("", "nodes")
 PODS = info("", "pods")
@@ -74,10 +74,8 @@ async def eventually_async(
 
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
-    srv = await start_server(bookmark_interval=0.2)
-    yield srv
-    await srv.stop()
-    await srv.store.close()
+    async with api_server() as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp.test_utils import TestServer
@@ -57,3 +59,14 @@ async def start_server(**config: object) -> Server:
     api = app[API_SERVER]
     await api.create_object(NAMESPACES, {"metadata": {"name": "default"}})
     return Server(store, cfg, ts, api, ts.port)
+
+
+@contextlib.asynccontextmanager
+async def api_server(**config: object) -> AsyncIterator[Server]:
+    """`start_server` with watch bookmarks every 0.2 s, stopped (and its store closed) on the way out."""
+    srv = await start_server(bookmark_interval=0.2, **config)
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+        await srv.store.close()
