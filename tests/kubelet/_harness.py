@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,10 +13,8 @@ from pyk8s.client.client import Client
 from pyk8s.client.events import EventRecorder
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.pods import PodManager, PodsConfig
-from tests.controllers._housekeeping import api_server
-from tests.controllers._housekeeping import until as _until
 from tests.kubelet.fakeruntime import FakeImages, FakeRuntime
-from tests.support.apiserver import Server
+from tests.support.apiserver import Server, start_server
 
 PODS = catalog.lookup("", "v1", "pods")
 EVENTS = catalog.lookup("", "v1", "events")
@@ -25,9 +23,30 @@ assert PODS and EVENTS
 NODE = "node-a"
 
 
-async def until(check: Any, within: float = 20.0, what: str = "condition") -> Any:
-    """The shared poller with a deadline generous enough for a loaded machine."""
-    return await _until(check, within, what)
+async def until(check: Callable[[], Awaitable[object]], within: float = 20.0, what: str = "condition") -> Any:
+    """Poll an async `check` until it returns a true value (returned); fail after `within` seconds, a
+    deadline generous enough for a loaded machine."""
+    last: object = None
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                last = await check()
+                if last:
+                    return last
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what} (last: {last!r})") from None
+
+
+@contextlib.asynccontextmanager
+async def api_server() -> AsyncIterator[Server]:
+    """A real API server on a MemoryStore on loopback, stopped on the way out."""
+    srv = await start_server(bookmark_interval=0.2)
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+        await srv.store.close()
 
 
 @dataclass
@@ -50,7 +69,7 @@ class Env:
         async def probe() -> dict[str, Any] | None:
             pod = await self.get(name)
             return pod if check(pod) else None
-        result: dict[str, Any] = await _until(probe, within, what)
+        result: dict[str, Any] = await until(probe, within, what)
         return result
 
     async def events(self, name: str) -> list[tuple[str, str, str]]:

@@ -181,7 +181,7 @@ async def test_deletion_runs_prestop_stops_gracefully_and_confirms() -> None:
 
 async def test_restart_adopts_running_containers_and_removes_orphans() -> None:
     runtime = FakeRuntime()
-    from tests.controllers._housekeeping import api_server
+    from tests.kubelet._harness import api_server
     async with api_server() as srv:
         async with kubelet(runtime, srv) as env:
             await env.create(pod("keep", container("c")))

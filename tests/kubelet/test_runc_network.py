@@ -27,8 +27,7 @@ from pyk8s.kubelet.images import ImageStore, ensure_seed_image
 from pyk8s.kubelet.network import PodNetwork
 from pyk8s.kubelet.pods import PodManager, PodsConfig
 from pyk8s.kubelet.runtime import RuncRuntime
-from tests.controllers._housekeeping import api_server
-from tests.kubelet._harness import NODE, Env, conditions, state
+from tests.kubelet._harness import NODE, Env, api_server, conditions, state
 
 CNI_BIN = "/usr/lib/cni"
 pytestmark = pytest.mark.skipif(

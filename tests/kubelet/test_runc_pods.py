@@ -23,8 +23,7 @@ from pyk8s.kubelet.images import ImageStore, ensure_seed_image
 from pyk8s.kubelet.pods import PodManager, PodsConfig
 from pyk8s.kubelet.runtime import RuncRuntime
 from pyk8s.kubelet.volumes import VolumeManager
-from tests.controllers._housekeeping import api_server
-from tests.kubelet._harness import NODE, Env, conditions, state, until
+from tests.kubelet._harness import NODE, Env, api_server, conditions, state, until
 from tests.support.apiserver import Server
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None
