@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import struct
-from typing import Any
+from typing import Any, cast
 
 from dnslib import CLASS, EDNS0, OPCODE, QTYPE, RCODE, DNSHeader, DNSRecord  # type: ignore[import-untyped]
 from dnslib.buffer import Buffer  # type: ignore[import-untyped]
@@ -30,6 +30,7 @@ __all__ = ["ClusterDNS"]
 
 log = logging.getLogger(__name__)
 
+CLASS_ANY = 255  # dnslib spells it '*'
 MAX_UDP = 512  # without EDNS0 (RFC 1035)
 MAX_EDNS_UDP = 4096
 TCP_IDLE = 10.0  # seconds a TCP client may stay silent between queries
@@ -146,7 +147,7 @@ class ClusterDNS:
         try:
             request = DNSRecord.parse(packet)
         except Exception:
-            return _formerr(packet)
+            return _header_only(packet, RCODE.FORMERR)
         if request.header.qr:
             return None  # an answer sent to us: never reply to one (that is how reflection loops start)
         limit = _udp_limit(request) if udp else 65535
@@ -161,7 +162,7 @@ class ClusterDNS:
     async def _resolve(self, packet: bytes, request: DNSRecord) -> DNSRecord | bytes:
         if request.header.opcode != OPCODE.QUERY:
             return _error(request, RCODE.NOTIMP)
-        if len(request.questions) != 1 or request.q.qclass not in (CLASS.IN, CLASS.ANY):
+        if len(request.questions) != 1 or request.q.qclass not in (CLASS.IN, CLASS_ANY):
             return _error(request, RCODE.FORMERR if len(request.questions) != 1 else RCODE.REFUSED)
         labels = tuple(label.decode("ascii", "replace").lower() for label in request.q.qname.label)
         if not labels:
@@ -202,7 +203,11 @@ class ClusterDNS:
                 async with asyncio.timeout(TCP_IDLE):
                     (size,) = struct.unpack("!H", await reader.readexactly(2))
                     packet = await reader.readexactly(size)
-                answer = await self.handle(packet, udp=False)
+                try:
+                    answer = await self.handle(packet, udp=False)
+                except Exception:
+                    log.exception("dns: query failed")
+                    answer = _header_only(packet, RCODE.SERVFAIL)
                 if answer is None:
                     break
                 writer.write(struct.pack("!H", len(answer)) + answer)
@@ -218,13 +223,13 @@ class ClusterDNS:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _udp_query(self, transport: asyncio.DatagramTransport, packet: bytes,
+    async def _udp_query(self, transport: asyncio.DatagramTransport, data: bytes,
                          addr: tuple[Any, ...]) -> None:
         try:
-            answer = await self.handle(packet, udp=True)
+            answer = await self.handle(data, udp=True)
         except Exception:
             log.exception("dns: query failed")
-            return
+            answer = _header_only(data, RCODE.SERVFAIL)
         if answer is not None and not transport.is_closing():
             transport.sendto(answer, addr)
 
@@ -235,8 +240,7 @@ class _UDPServer(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         if self.transport is None or len(self.dns._tasks) >= MAX_PENDING:
@@ -286,8 +290,9 @@ def _truncated_bytes(answer: bytes, request: DNSRecord) -> bytes:
         return bytes(reply.pack())
 
 
-def _formerr(packet: bytes) -> bytes | None:
-    """FORMERR for a query whose header parses (as resolvers do); silence for a runt or an answer."""
+def _header_only(packet: bytes, rcode: int) -> bytes | None:
+    """An error answer (FORMERR for a query that does not parse, as resolvers do) carrying only the
+    header; silence for a runt or for something that is itself an answer."""
     if len(packet) < 12 or packet[2] & 0x80:
         return None
     try:
@@ -295,7 +300,7 @@ def _formerr(packet: bytes) -> bytes | None:
     except Exception:
         return None
     reply = DNSRecord(DNSHeader(id=header.id, qr=1, opcode=header.opcode, rd=header.rd, ra=1,
-                                rcode=RCODE.FORMERR))
+                                rcode=rcode))
     return bytes(reply.pack())
 
 
