@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import shutil
-import ssl
 import statistics
 import subprocess
 import sys
@@ -25,30 +24,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
-import yaml
 
-from tests.support.cluster import start_cluster
+from tests.support.cluster import client_ssl, start_cluster
 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def client_ssl(kubeconfig: Path, workdir: Path) -> ssl.SSLContext:
-    """An SSL context with the admin client certificate from the kubeconfig."""
-    import base64
-
-    cfg = yaml.safe_load(kubeconfig.read_text())
-    user = cfg["users"][0]["user"]
-    cluster = cfg["clusters"][0]["cluster"]
-    for name, key in (("ca.crt", cluster["certificate-authority-data"]),
-                      ("client.crt", user["client-certificate-data"]),
-                      ("client.key", user["client-key-data"])):
-        (workdir / name).write_bytes(base64.b64decode(key))
-    ctx = ssl.create_default_context(cafile=str(workdir / "ca.crt"))
-    ctx.load_cert_chain(workdir / "client.crt", workdir / "client.key")
-    return ctx
 
 
 def pod(name: str) -> dict[str, Any]:
@@ -58,9 +40,7 @@ def pod(name: str) -> dict[str, Any]:
 
 async def load(url: str, kubeconfig: Path, creates: int, concurrency: int, watches: int) -> dict[str, Any]:
     """The load generator (runs in its own process)."""
-    work = Path(tempfile.mkdtemp(prefix="pyk8s-bench-client-"))
-    ctx = client_ssl(kubeconfig, work)
-    conn = aiohttp.TCPConnector(ssl=ctx, limit=0)
+    conn = aiohttp.TCPConnector(ssl=client_ssl(kubeconfig), limit=0)
     out: dict[str, Any] = {}
     async with aiohttp.ClientSession(url, connector=conn) as s:
         ns = "bench"
@@ -158,7 +138,6 @@ async def load(url: str, kubeconfig: Path, creates: int, concurrency: int, watch
         out["watch_fanout_p50_ms"] = pct(delays, 0.50) * 1000
         out["watch_fanout_p99_ms"] = pct(delays, 0.99) * 1000
         out["watch_deliveries"] = len(delays)
-    shutil.rmtree(work, ignore_errors=True)
     return out
 
 

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import shutil
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -27,24 +25,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
-import yaml
 
-from tests.support.cluster import Cluster, start_cluster
+from tests.support.cluster import Cluster, client_ssl, start_cluster
 
 NAMESPACE = "bench"
-
-
-def client_ssl(kubeconfig: Path, workdir: Path) -> ssl.SSLContext:
-    """An SSL context with the admin client certificate from the kubeconfig."""
-    cfg = yaml.safe_load(kubeconfig.read_text())
-    user, cluster = cfg["users"][0]["user"], cfg["clusters"][0]["cluster"]
-    for name, data in (("ca.crt", cluster["certificate-authority-data"]),
-                       ("client.crt", user["client-certificate-data"]),
-                       ("client.key", user["client-key-data"])):
-        (workdir / name).write_bytes(base64.b64decode(data))
-    ctx = ssl.create_default_context(cafile=str(workdir / "ca.crt"))
-    ctx.load_cert_chain(workdir / "client.crt", workdir / "client.key")
-    return ctx
 
 
 def pod(name: str) -> dict[str, Any]:
@@ -64,8 +48,7 @@ def deployment(replicas: int) -> dict[str, Any]:
 
 async def load(url: str, kubeconfig: Path, pods: int, concurrency: int) -> dict[str, Any]:
     """The load generator (its own process): create `pods` pods from `concurrency` clients."""
-    work = Path(tempfile.mkdtemp(prefix="pyk8s-bench-load-"))
-    conn = aiohttp.TCPConnector(ssl=client_ssl(kubeconfig, work), limit=0)
+    conn = aiohttp.TCPConnector(ssl=client_ssl(kubeconfig), limit=0)
     errors = 0
     async with aiohttp.ClientSession(url, connector=conn) as s:
         counter = iter(range(pods))
@@ -84,14 +67,13 @@ async def load(url: str, kubeconfig: Path, pods: int, concurrency: int) -> dict[
         started = time.time()
         await asyncio.gather(*(creator() for _ in range(concurrency)))
         ended = time.time()
-    shutil.rmtree(work, ignore_errors=True)
     return {"started": started, "ended": ended, "errors": errors}
 
 
 class Bench:
-    def __init__(self, cluster: Cluster, work: Path) -> None:
+    def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
-        self.ssl = client_ssl(cluster.kubeconfig, work)
+        self.ssl = client_ssl(cluster.kubeconfig)
         self.session = aiohttp.ClientSession(cluster.url, connector=aiohttp.TCPConnector(ssl=self.ssl))
 
     async def close(self) -> None:
@@ -171,9 +153,9 @@ def start_agent(cluster: Cluster, nodes: int, work: Path) -> subprocess.Popen[by
             stdout=log, stderr=subprocess.STDOUT)
 
 
-async def run(cluster: Cluster, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+async def run(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"nodes": args.nodes, "pods": args.pods}
-    bench = Bench(cluster, work)
+    bench = Bench(cluster)
     try:
         result["nodes_ready_s"] = await bench.wait_nodes(args.nodes, 300)
         await bench.post("/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
@@ -224,7 +206,7 @@ def main() -> None:
     cluster = start_cluster()
     agent = start_agent(cluster, args.nodes, work)
     try:
-        result = asyncio.run(run(cluster, args, work))
+        result = asyncio.run(run(cluster, args))
     except Exception:
         print((work / "agent.log").read_text()[-3000:], file=sys.stderr)
         raise

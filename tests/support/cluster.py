@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -15,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+import yaml
 
 KUBECTL = shutil.which("kubectl") or "kubectl"
 T = TypeVar("T")
@@ -133,3 +137,16 @@ def wait_for(check: Callable[[], T], within: float = 30, what: str = "condition"
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within:.0f}s waiting for {what}")
         time.sleep(0.2)
+
+
+def client_ssl(kubeconfig: Path) -> ssl.SSLContext:
+    """An SSL context trusting the kubeconfig's CA, with its (first) user's client certificate."""
+    cfg = yaml.safe_load(kubeconfig.read_text())
+    user, cluster = cfg["users"][0]["user"], cfg["clusters"][0]["cluster"]
+    ctx = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+    with tempfile.TemporaryDirectory(prefix="pyk8s-client-cert-") as tmp:  # load_cert_chain reads files
+        cert, key = Path(tmp, "client.crt"), Path(tmp, "client.key")
+        cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+        key.write_bytes(base64.b64decode(user["client-key-data"]))
+        ctx.load_cert_chain(cert, key)
+    return ctx
