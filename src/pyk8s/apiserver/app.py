@@ -61,6 +61,8 @@ class APIServerConfig:
     audit: Callable[[dict[str, Any]], None] | None = None  # called once per request with an audit event
     max_body_bytes: int = 3 * 1024 * 1024
     bookmark_interval: float = 60.0  # seconds between watch BOOKMARK events
+    # The API server's client certificate for kubelets (pods/log, exec, attach, portforward); None: off.
+    kubelet_client_cert: tuple[str, str] | None = None  # (cert file, key file)
     service_cidr: str = DEFAULT_SERVICE_CIDR  # ClusterIPs are allocated from it (--service-cidr)
 
 
@@ -227,6 +229,10 @@ def create_app(config: APIServerConfig) -> web.Application:
     )
     server.metrics = metrics
     server.registry.services = ServiceAllocator(config.service_cidr)
+    if config.kubelet_client_cert is not None:
+        from pyk8s.apiserver.proxy import KubeletProxy
+
+        server.kubelet_proxy = KubeletProxy(server, *config.kubelet_client_cert)
     app[API_SERVER] = server
     app[METRICS] = metrics
 
@@ -247,6 +253,8 @@ def create_app(config: APIServerConfig) -> web.Application:
 
     async def stop(_: web.Application) -> None:
         await server.caches.stop()
+        if server.kubelet_proxy is not None:
+            await server.kubelet_proxy.close()
 
     app.on_startup.append(start)
     app.on_shutdown.append(stop)

@@ -111,6 +111,7 @@ class APIServer:
         self.bookmark_interval = bookmark_interval
         self.open_watches = 0
         self.metrics: Metrics | None = None
+        self.kubelet_proxy: Any = None  # proxy.KubeletProxy: pods/log, exec, attach, portforward
 
     # -- for components inside the server (no HTTP) --------------------------------------------------
 
@@ -622,4 +623,7 @@ class APIServer:
         elif sub == "eviction" and info.plural == "pods" and verb == "create":
             body = codec.decode_object(request[BODY], request.headers.get("Content-Type"))
             return self.respond(request, await subresources.evict(reg, namespace, name, body, ctx), 201)
+        elif sub in ("log", "exec", "attach", "portforward") and info.plural == "pods" and info.group == "" \
+                and self.kubelet_proxy is not None and verb in ("get", "create"):
+            return await self.kubelet_proxy.handle(request, namespace, name, sub)  # type: ignore[no-any-return]
         raise errors.method_not_allowed("the server does not allow this method on the requested resource")

@@ -51,7 +51,8 @@ def _container_name(pod: Obj, requested: str) -> str:
 
 
 def _waiting(pod: Obj, container: str) -> str:
-    """Why the container has not started yet, "" once it has."""
+    """Why the container has not started yet, "" once it has (or when the status does not say: the
+    kubelet then answers for itself)."""
     status = pod.get("status") or {}
     for key in ("initContainerStatuses", "containerStatuses"):
         for cs in status.get(key) or []:
@@ -59,7 +60,7 @@ def _waiting(pod: Obj, container: str) -> str:
                 if "waiting" in (cs.get("state") or {}) and not cs.get("lastState"):
                     return cs["state"]["waiting"].get("reason") or "ContainerCreating"
                 return ""
-    return "ContainerCreating"
+    return ""
 
 
 class KubeletProxy:
@@ -103,9 +104,7 @@ class KubeletProxy:
     async def handle(self, request: web.Request, namespace: str, name: str, sub: str) -> web.StreamResponse:
         info = catalog.lookup("", "v1", "pods")
         assert info is not None
-        pod = await self.api.get_object(info, namespace, name)
-        if pod is None:
-            raise errors.not_found("pods", name)
+        pod = await self.api.registry.get(info, namespace, name)  # current, not the watch cache's view
         base = await self._kubelet(pod)
         q = request.query
         ns, pn = quote(namespace, safe=""), quote(name, safe="")
