@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.cluster import Cluster, start_cluster
+from tests.support.cluster import Cluster, start_agent, start_cluster, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -27,36 +25,6 @@ def own_cluster() -> Iterator[Cluster]:
     finally:
         c.stop()
         shutil.rmtree(c.data_dir, ignore_errors=True)
-
-
-def start_agent(cluster: Cluster, data_dir: Path, log: Path, *args: str) -> subprocess.Popen[str]:
-    """The agent, its output (stdout and stderr) going to `log`."""
-    token = (cluster.data_dir / "token").read_text().strip()
-    with log.open("w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "pyk8s.cli.main", "agent", "--server", cluster.url, "--token", token,
-             "--data-dir", str(data_dir), *args],
-            stdout=out, stderr=subprocess.STDOUT, text=True)
-
-
-def stop(proc: subprocess.Popen[str]) -> int:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()
-
-
-def wait_for(check: Callable[[], Any], within: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def kubectl_json(cluster: Cluster, *args: str) -> dict[str, Any]:
@@ -75,8 +43,7 @@ def ready_nodes(cluster: Cluster, prefix: str) -> list[str]:
 
 def test_hollow_agent_joins_with_the_data_dir_token(own_cluster: Cluster, tmp_path: Path) -> None:
     cluster = own_cluster
-    log = tmp_path / "agent.log"
-    agent = start_agent(cluster, tmp_path / "agent", log, "--hollow", "3", "--node-name", "join")
+    agent = start_agent(cluster, tmp_path / "agent", "--hollow", "3", "--node-name", "join")
     try:
         wait_for(lambda: ready_nodes(cluster, "join") == ["join-0", "join-1", "join-2"], what="3 Ready nodes")
         table = cluster.kubectl("get", "nodes").stdout
@@ -98,18 +65,18 @@ def test_hollow_agent_joins_with_the_data_dir_token(own_cluster: Cluster, tmp_pa
         lease = kubectl_json(cluster, "get", "lease", "-n", "kube-node-lease", "join-0")
         assert lease["spec"]["holderIdentity"] == "join-0"
     finally:
-        code = stop(agent)
-    assert code == 0, log.read_text()
+        code = agent.stop()
+    assert code == 0, agent.log.read_text()
 
     # Restarted, the agent reuses its certificate: no second request.
-    again = start_agent(cluster, tmp_path / "agent", log, "--hollow", "3", "--node-name", "join")
+    again = start_agent(cluster, tmp_path / "agent", "--hollow", "3", "--node-name", "join")
     try:
-        wait_for(lambda: "pyk8s agent: ready" in log.read_text() or again.poll() is not None,
+        wait_for(lambda: "pyk8s agent: ready" in again.log.read_text() or again.process.poll() is not None,
                  what="the agent ready again")
-        assert "reusing the client certificate" in log.read_text(), log.read_text()
+        assert "reusing the client certificate" in again.log.read_text(), again.log.read_text()
         assert len(kubectl_json(cluster, "get", "csr")["items"]) == len(csrs)
     finally:
-        stop(again)
+        again.stop()
 
 
 def test_a_token_for_another_ca_is_refused(own_cluster: Cluster, tmp_path: Path) -> None:
