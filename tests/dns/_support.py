@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnslib import QTYPE, RCODE, RR, A, DNSRecord, EDNS0
+from dnslib import EDNS0, QTYPE, RCODE, RR, A, DNSRecord
 
 from pyk8s.api import catalog
 from pyk8s.api.resource import ResourceInfo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import shutil
 import socket
 import struct
@@ -112,7 +113,7 @@ async def test_headless_service_answers_ready_endpoints() -> None:
         assert sorted(str(rr.rdata) for rr in srv.ar) == ["10.42.0.5", "10.42.0.6", "fd00:42::8"]
         ptr = await env.ask("5.0.42.10.in-addr.arpa", "PTR")
         assert answers(ptr) == [f"db-0.{name}."]
-        ptr6 = await env.ask("8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.4.0.0.0.0.d.f.ip6.arpa", "PTR")
+        ptr6 = await env.ask(ipaddress.ip_address("fd00:42::8").reverse_pointer, "PTR")
         assert answers(ptr6) == [f"db-1.{name}."]
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import struct
+from dataclasses import dataclass
 from typing import Any, cast
 
 from dnslib import CLASS, EDNS0, OPCODE, QTYPE, RCODE, DNSHeader, DNSRecord  # type: ignore[import-untyped]
@@ -24,7 +25,7 @@ from pyk8s.client.client import Client
 from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.dns.forward import Forwarder, parse_upstream, read_resolv_conf
 from pyk8s.dns.records import ServiceIndex
-from pyk8s.dns.zone import ClusterZone
+from pyk8s.dns.zone import Answer, ClusterZone
 
 __all__ = ["ClusterDNS"]
 
@@ -144,37 +145,40 @@ class ClusterDNS:
 
     async def handle(self, packet: bytes, *, udp: bool) -> bytes | None:
         """The answer to one query packet, sized for its transport; None to stay silent."""
+        result = self.answer_local(packet, udp=udp)
+        if not isinstance(result, Pending):
+            return result
+        return await self._finish(packet, result, udp)
+
+    async def _finish(self, packet: bytes, pending: Pending, udp: bool) -> bytes:
+        request = pending.request
+        if pending.answer is None:
+            reply = await self._forward(packet, request)
+        else:
+            reply = pending.answer.reply
+            await self._chase(reply, request, pending.answer.chase)
+            _edns(reply, request)
+        return _sized(reply, request, udp)
+
+    def answer_local(self, packet: bytes, *, udp: bool) -> bytes | Pending | None:
+        """The answer when it needs no upstream (most queries: no task, no await), else Pending."""
         try:
             request = DNSRecord.parse(packet)
         except Exception:
             return _header_only(packet, RCODE.FORMERR)
         if request.header.qr:
             return None  # an answer sent to us: never reply to one (that is how reflection loops start)
-        limit = _udp_limit(request) if udp else 65535
-        reply = await self._resolve(packet, request)
-        if isinstance(reply, bytes):
-            return reply if len(reply) <= limit else _truncated_bytes(reply, request)
-        data: bytes = reply.pack()
-        if len(data) > limit:
-            data = _truncated(reply).pack()
-        return data
-
-    async def _resolve(self, packet: bytes, request: DNSRecord) -> DNSRecord | bytes:
         if request.header.opcode != OPCODE.QUERY:
-            return _error(request, RCODE.NOTIMP)
+            return _sized(_error(request, RCODE.NOTIMP), request, udp)
         if len(request.questions) != 1 or request.q.qclass not in (CLASS.IN, CLASS_ANY):
-            return _error(request, RCODE.FORMERR if len(request.questions) != 1 else RCODE.REFUSED)
+            rcode = RCODE.FORMERR if len(request.questions) != 1 else RCODE.REFUSED
+            return _sized(_error(request, rcode), request, udp)
         labels = tuple(label.decode("ascii", "replace").lower() for label in request.q.qname.label)
-        if not labels:
-            return await self._forward(packet, request)
-        answer = self.zone.answer(request, labels)
-        if answer is None:
-            return await self._forward(packet, request)
-        reply = answer.reply
-        if answer.chase:
-            await self._chase(reply, request, answer.chase)
-        _edns(reply, request)
-        return reply
+        answer = self.zone.answer(request, labels) if labels else None
+        if answer is None or answer.chase:
+            return Pending(request, answer)
+        _edns(answer.reply, request)
+        return _sized(answer.reply, request, udp)
 
     async def _forward(self, packet: bytes, request: DNSRecord) -> DNSRecord | bytes:
         answer = await self.forwarder.forward(packet, request)
@@ -223,10 +227,10 @@ class ClusterDNS:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _udp_query(self, transport: asyncio.DatagramTransport, data: bytes,
+    async def _udp_query(self, transport: asyncio.DatagramTransport, data: bytes, pending: Pending,
                          addr: tuple[Any, ...]) -> None:
         try:
-            answer = await self.handle(data, udp=True)
+            answer: bytes | None = await self._finish(data, pending, udp=True)
         except Exception:
             log.exception("dns: query failed")
             answer = _header_only(data, RCODE.SERVFAIL)
@@ -243,12 +247,37 @@ class _UDPServer(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        if self.transport is None or len(self.dns._tasks) >= MAX_PENDING:
+        if self.transport is None:
             return
-        self.dns._spawn(self.dns._udp_query(self.transport, data, addr))
+        try:
+            result = self.dns.answer_local(data, udp=True)
+        except Exception:
+            log.exception("dns: query failed")
+            result = _header_only(data, RCODE.SERVFAIL)
+        if isinstance(result, bytes):
+            self.transport.sendto(result, addr)
+        elif isinstance(result, Pending) and len(self.dns._tasks) < MAX_PENDING:
+            self.dns._spawn(self.dns._udp_query(self.transport, data, result, addr))
 
     def error_received(self, exc: Exception) -> None:
         log.debug("dns: UDP error: %s", exc)
+
+
+@dataclass(slots=True)
+class Pending:
+    """A query that needs the upstreams: the whole of it, or the records of an ExternalName's target."""
+
+    request: DNSRecord
+    answer: Answer | None
+
+
+def _sized(reply: DNSRecord | bytes, request: DNSRecord, udp: bool) -> bytes:
+    """The answer as sent: over UDP, cut to the header and question (TC set) if it does not fit."""
+    limit = _udp_limit(request) if udp else 65535
+    if isinstance(reply, bytes):
+        return reply if len(reply) <= limit else _truncated_bytes(reply, request)
+    data = bytes(reply.pack())
+    return data if len(data) <= limit else bytes(_truncated(reply).pack())
 
 
 def _udp_limit(request: DNSRecord) -> int:
