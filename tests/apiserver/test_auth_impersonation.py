@@ -8,15 +8,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from pyk8s.api.errors import StatusError, unauthorized
 from pyk8s.apiserver.auth.impersonation import ImpersonatingAuthenticator
 from pyk8s.apiserver.auth.policy import bootstrap_policy
 from pyk8s.apiserver.auth.rbac import RBACAuthorizer
 from pyk8s.apiserver.auth.union import UnionAuthenticator
 from pyk8s.apiserver.auth.x509 import X509Authenticator
 from pyk8s.server.pki import Pki, ensure_pki
+from tests.support.whoami import whoami_server
 
 
 @pytest.fixture(scope="module")
@@ -33,22 +32,8 @@ async def server(pki: Pki) -> AsyncIterator[str]:
         UnionAuthenticator([X509Authenticator()]), RBACAuthorizer(lambda info: objects.get(info.plural, []))
     )
 
-    async def whoami(request: web.Request) -> web.Response:
-        try:
-            user = await authn.authenticate(request)
-            if user is None:
-                raise unauthorized()
-        except StatusError as e:
-            return web.json_response(e.to_status(), status=e.code)
-        return web.json_response(user.to_dict())
-
-    app = web.Application()
-    app.router.add_get("/", whoami)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=pki.ssl_context()).start()
-    yield f"https://127.0.0.1:{runner.addresses[0][1]}/"
-    await runner.cleanup()
+    async with whoami_server(authn, pki.ssl_context()) as url:
+        yield f"{url}/"
 
 
 async def _get(url: str, pki: Pki, headers: list[tuple[str, str]]) -> tuple[int, dict[str, Any]]:

@@ -11,14 +11,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from pyk8s.api.errors import StatusError, unauthorized
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver.auth.tokens import BootstrapTokenAuthenticator, ServiceAccountTokens
 from pyk8s.apiserver.auth.union import PUBLIC_INFO_PATHS, UnionAuthenticator
 from pyk8s.apiserver.auth.x509 import X509Authenticator
 from pyk8s.server.pki import Pki, bootstrap_token_secret, ensure_pki
+from tests.support.whoami import whoami_server
 
 Objects = dict[tuple[str, str, str], dict[str, Any]]
 
@@ -57,24 +56,8 @@ async def server(pki: Pki, objects: Objects, tokens: ServiceAccountTokens) -> As
         [X509Authenticator(), tokens, BootstrapTokenAuthenticator(get)], anonymous_paths=PUBLIC_INFO_PATHS
     )
 
-    async def whoami(request: web.Request) -> web.Response:
-        # As the HTTP core does: no credentials at all (None) is a 401 too.
-        try:
-            user = await union.authenticate(request)
-            if user is None:
-                raise unauthorized()
-        except StatusError as e:
-            return web.json_response(e.to_status(), status=e.code)
-        return web.json_response(user.to_dict())
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", whoami)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=pki.ssl_context())
-    await site.start()
-    yield f"https://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with whoami_server(union, pki.ssl_context()) as url:
+        yield url
 
 
 def _trusting(pki: Pki) -> ssl.SSLContext:
