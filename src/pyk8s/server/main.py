@@ -24,6 +24,7 @@ from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver import cacerts
 from pyk8s.apiserver.admission_priority import PriorityAdmission
+from pyk8s.apiserver.admission_serviceaccount import ServiceAccountAdmission
 from pyk8s.apiserver.admission_tolerations import DefaultTolerationSeconds
 from pyk8s.apiserver.app import API_SERVER, APIServer, APIServerConfig, create_app
 from pyk8s.apiserver.auth import oidc
@@ -118,6 +119,7 @@ async def serve(config: ServerConfig) -> None:
         authenticator=stack.authenticator,
         authorizer=stack.authorizer,
         admission=[
+            ServiceAccountAdmission(lambda info, ns, name: api().get_object(info, ns, name)),
             PriorityAdmission(lambda info: api().list_objects(info)),
             DefaultTolerationSeconds(config.default_not_ready_toleration_seconds,
                                      config.default_unreachable_toleration_seconds),
@@ -125,6 +127,7 @@ async def serve(config: ServerConfig) -> None:
         ],
         virtual_creates=stack.virtual_creates,
         audit=audit,
+        kubelet_client_cert=(str(pki.kubelet_client_cert), str(pki.kubelet_client_key)),
     ))
     holder["api"] = app[API_SERVER]
     oidc.add_routes(app, stack.tokens)
