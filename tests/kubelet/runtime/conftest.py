@@ -86,6 +86,8 @@ async def runtime(tmp_path: Path, busybox_layer: Path, cgroup_parent: str) -> As
         await rt2.remove_pod_sandbox(s.id)
     for c in await rt2.list_containers():
         await rt2.remove_container(c.id)
+    await rt.close()
+    await rt2.close()
     for ctrl in os.listdir("/sys/fs/cgroup"):
         d = Path("/sys/fs/cgroup") / ctrl / cgroup_parent
         if d.is_dir():

@@ -143,6 +143,7 @@ class RuncRuntime:
         for d in (self.sandbox_root, self.container_root):
             os.makedirs(d, mode=0o700, exist_ok=True)
         self._version = ""
+        self._server_lock = asyncio.Lock()
 
     # -- identity ---------------------------------------------------------------------------------------
 
@@ -397,17 +398,59 @@ class RuncRuntime:
             raise
         return container_id
 
-    async def start_container(self, container_id: str) -> None:
-        self._load_container(container_id)
-        cdir = self._cdir(container_id)
-        errlog = os.open(os.path.join(cdir, "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    async def _spawn_monitor(self, *args: str) -> bytes:
+        """Run monitor.py detached (it forks away at once); what it reports on stdout."""
+        errlog = os.open(os.path.join(self.state_dir, "monitor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                         0o600)
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-S", "-I", MONITOR, cdir, stdin=subprocess.DEVNULL,
+                sys.executable, "-S", "-I", MONITOR, *args, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=errlog)
         finally:
             os.close(errlog)
         out, _ = await proc.communicate()
+        return out
+
+    async def _ask_server(self, cdir: str) -> bytes:
+        # Through a directory fd: the socket's full path may exceed the 108 bytes of sun_path.
+        dirfd = os.open(self.state_dir, os.O_PATH)
+        try:
+            reader, writer = await asyncio.open_unix_connection(f"/proc/self/fd/{dirfd}/monitor.sock")
+        finally:
+            os.close(dirfd)
+        try:
+            writer.write(cdir.encode() + b"\n")
+            await writer.drain()
+            return await reader.read()
+        finally:
+            writer.close()
+
+    async def _start_monitor(self, cdir: str) -> bytes:
+        """A monitor forked by the runtime's monitor server (started on first use, found again after a
+        kubelet restart); a monitor of its own if that server cannot be had."""
+        try:
+            return await self._ask_server(cdir)
+        except OSError:
+            pass
+        async with self._server_lock:
+            try:
+                return await self._ask_server(cdir)
+            except OSError:
+                await self._spawn_monitor("--server", self.state_dir)
+        try:
+            return await self._ask_server(cdir)
+        except OSError:
+            return await self._spawn_monitor(cdir)
+
+    async def close(self) -> None:
+        """Stop the monitor server (running containers and their monitors are not touched)."""
+        with contextlib.suppress(OSError):
+            await self._ask_server("exit")
+
+    async def start_container(self, container_id: str) -> None:
+        self._load_container(container_id)
+        cdir = self._cdir(container_id)
+        out = await self._start_monitor(cdir)
         try:
             report = json.loads(out)
         except ValueError:
