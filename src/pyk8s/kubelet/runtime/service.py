@@ -7,6 +7,11 @@ monitor process (monitor.py) and never depend on the kubelet being alive.
 A sandbox holds no process: its IPC and UTS namespaces (hostname set) are created by one `unshare` and
 kept alive by bind mounts under the sandbox directory, as the network namespace is by the network
 plugin (or by us, with only loopback, when there is no PodNetwork). Containers join them by path.
+
+runsc (handler `runsc`): each container is a gVisor sandbox of its own (annotated as a CRI sandbox for
+runsc), created inside the pod's network namespace; containers of a pod share that namespace (pod IP,
+localhost) but not IPC or UTS. runsc of this Debian release cannot use its own netstack in a pod's
+namespace on this kernel, so it runs with --network=host there (gVisor's hostinet in the pod netns).
 """
 
 from __future__ import annotations
