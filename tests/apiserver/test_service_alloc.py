@@ -29,7 +29,7 @@ def svc(name: str, **spec: Any) -> dict[str, Any]:
 
 async def create(server: Server, name: str, **spec: Any) -> dict[str, Any]:
     code, body = await server.request("POST", SVC, svc(name, **spec))
-    assert code == 201, body
+    assert code == 201, body["message"] if code != 201 else ""
     out: dict[str, Any] = body
     return out
 
@@ -243,3 +243,26 @@ async def test_kubernetes_service(server: Server) -> None:
     # Nobody else gets the first address.
     code, body = await server.request("POST", SVC, svc("other", clusterIP="10.43.0.1"))
     assert code == 422
+
+
+async def test_patching_the_type_drops_what_the_old_type_allocated(server: Server) -> None:
+    ports = [{"port": 80, "nodePort": 30030}]
+    await create(server, "p", type="NodePort", clusterIP="10.43.0.30", ports=ports)
+    merge = {"Content-Type": "application/merge-patch+json"}
+    async with server.session.patch(f"{server.url}{SVC}/p", json={"spec": {"type": "ClusterIP"}},
+                                    headers=merge) as resp:  # fmt: skip
+        body = await resp.json()
+        assert resp.status == 200, body["message"]
+    assert "nodePort" not in body["spec"]["ports"][0] and body["spec"]["clusterIP"] == "10.43.0.30"
+    await create(server, "q", type="NodePort", ports=[{"port": 80, "nodePort": 30030}])
+    patch = {"spec": {"type": "ExternalName", "externalName": "example.com"}}
+    async with server.session.patch(f"{server.url}{SVC}/p", json=patch, headers=merge) as resp:
+        body = await resp.json()
+        assert resp.status == 200, body["message"]
+    assert "clusterIP" not in body["spec"] and "ipFamilies" not in body["spec"]
+    await create(server, "r", clusterIP="10.43.0.30")
+    # An address set by hand on an ExternalName service is still refused.
+    code, body = await server.request(
+        "POST", SVC, svc("e", type="ExternalName", externalName="example.com", clusterIP="10.43.0.31")
+    )
+    assert code == 422 and "may not be set for ExternalName services" in message(body)

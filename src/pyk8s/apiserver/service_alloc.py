@@ -226,8 +226,11 @@ class ServiceAllocator:
         the body of the `with` is the write. Failure gives back what was taken; success releases what
         `old` held and `svc` no longer does. A dry run takes nothing for good."""
         txn = _Txn(self)
+        if isinstance(svc.get("spec"), dict):  # a patched spec may share its lists with `old`'s
+            svc["spec"] = orjson.loads(orjson.dumps(svc["spec"]))
         try:
             if old is not None:
+                _drop_type_dependent_fields(svc, old)
                 _patch_allocated_values(svc, old)
             self._alloc_ips(svc, old, txn)
             self._alloc_ports(svc, old, txn)
@@ -262,10 +265,6 @@ class ServiceAllocator:
                 n = self._ip_int(ip)
                 if n is not None:
                     txn.free_ips.append(n)
-            spec.pop("clusterIP", None)
-            spec.pop("clusterIPs", None)
-            spec.pop("ipFamilies", None)
-            spec.pop("ipFamilyPolicy", None)
             return
         if _headless(svc):
             spec["clusterIP"] = "None"
@@ -322,9 +321,6 @@ class ServiceAllocator:
         old_ports = node_ports_of(old) if old is not None else set()
         if not _needs_node_ports(svc):
             txn.free_ports.extend(p for p in old_ports if p in self.ports)
-            for port in _ports(svc):  # validation refuses a requested nodePort on ClusterIP
-                if _spec(svc).get("type") == "ExternalName":
-                    port.pop("nodePort", None)
             return
         auto = _allocates_node_ports(svc)
         by_port: dict[Any, int] = {}  # one node port serves a port number over several protocols
@@ -361,6 +357,34 @@ class ServiceAllocator:
             by_port.setdefault(port.get("port"), port["nodePort"])
         kept = node_ports_of(svc)
         txn.free_ports.extend(p for p in old_ports if p not in kept and p in self.ports)
+
+
+def _drop_type_dependent_fields(svc: Obj, old: Obj) -> None:
+    """A type change drops the values the old type had allocated, unless the client changed them
+    (Kubernetes' dropTypeDependentFields): `kubectl patch -p '{"spec":{"type":"ClusterIP"}}'` on a
+    NodePort service works, while a node port the client sets on purpose is still refused."""
+    spec, old_spec = svc.setdefault("spec", {}), _spec(old)
+    if _needs_cluster_ip(old) and not _needs_cluster_ip(svc):
+        for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+            if spec.get(key) == old_spec.get(key):
+                spec.pop(key, None)
+    if _needs_node_ports(old) and not _needs_node_ports(svc):
+        ports, old_ports = _ports(svc), _ports(old)
+        if [p.get("nodePort") for p in ports] == [p.get("nodePort") for p in old_ports[: len(ports)]]:
+            for port in ports:
+                port.pop("nodePort", None)
+    keys = ("externalTrafficPolicy", "allocateLoadBalancerNodePorts")
+    same = {k for k in keys if spec.get(k) == old_spec.get(k)}
+    if _externally_accessible(old) and not _externally_accessible(svc) and "externalTrafficPolicy" in same:
+        spec.pop("externalTrafficPolicy", None)
+    lb_gone = old_spec.get("type") == "LoadBalancer" and spec.get("type") != "LoadBalancer"
+    if lb_gone and "allocateLoadBalancerNodePorts" in same:
+        spec.pop("allocateLoadBalancerNodePorts", None)
+
+
+def _externally_accessible(svc: Obj) -> bool:
+    spec = _spec(svc)
+    return _needs_node_ports(svc) or (spec.get("type") == "ClusterIP" and bool(spec.get("externalIPs")))
 
 
 def _patch_allocated_values(svc: Obj, old: Obj) -> None:
