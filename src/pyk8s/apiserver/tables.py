@@ -288,24 +288,25 @@ def _name(obj: Obj) -> Any:
     return _d(obj, "metadata", "name")
 
 
+def _wide(spec: Mapping[str, Any], selector: str) -> list[Cell]:
+    """The cells of _WORKLOAD_WIDE: the containers and images of spec.template, and the selector."""
+    return [*_containers(_d(spec, "template", "spec")), selector]
+
+
 def _deployment(obj: Obj, now: datetime) -> list[Cell]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    names, images = _containers(_d(spec, "template", "spec"))
     return [
         _name(obj),
         f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
         int(status.get("updatedReplicas", 0)),
         int(status.get("availableReplicas", 0)),
         _age(obj, now),
-        names,
-        images,
-        _format_selector(spec.get("selector")),
+        *_wide(spec, _format_selector(spec.get("selector"))),
     ]
 
 
 def _replica_set(obj: Obj, now: datetime) -> list[Cell]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    names, images = _containers(_d(spec, "template", "spec"))
     selector = (
         _format_labels(spec.get("selector"))
         if obj.get("kind") == "ReplicationController"
@@ -317,27 +318,22 @@ def _replica_set(obj: Obj, now: datetime) -> list[Cell]:
         int(status.get("replicas", 0)),
         int(status.get("readyReplicas", 0)),
         _age(obj, now),
-        names,
-        images,
-        selector,
+        *_wide(spec, selector),
     ]
 
 
 def _stateful_set(obj: Obj, now: datetime) -> list[Cell]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    names, images = _containers(_d(spec, "template", "spec"))
     return [
         _name(obj),
         f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
         _age(obj, now),
-        names,
-        images,
+        *_containers(_d(spec, "template", "spec")),
     ]
 
 
 def _daemon_set(obj: Obj, now: datetime) -> list[Cell]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    names, images = _containers(_d(spec, "template", "spec"))
     return [
         _name(obj),
         int(status.get("desiredNumberScheduled", 0)),
@@ -347,9 +343,7 @@ def _daemon_set(obj: Obj, now: datetime) -> list[Cell]:
         int(status.get("numberAvailable", 0)),
         _format_labels(_d(spec, "template", "spec", "nodeSelector")),
         _age(obj, now),
-        names,
-        images,
-        _format_selector(spec.get("selector")),
+        *_wide(spec, _format_selector(spec.get("selector"))),
     ]
 
 
@@ -383,16 +377,13 @@ def _job(obj: Obj, now: datetime) -> list[Cell]:
         state = "FailureTarget"
     else:
         state = "Running"
-    names, images = _containers(_d(spec, "template", "spec"))
     return [
         _name(obj),
         state,
         completions,
         duration,
         _age(obj, now),
-        names,
-        images,
-        _format_selector(spec.get("selector")),
+        *_wide(spec, _format_selector(spec.get("selector"))),
     ]
 
 
@@ -400,7 +391,6 @@ def _cron_job(obj: Obj, now: datetime) -> list[Cell]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     last = status.get("lastScheduleTime")
     job_spec = _d(spec, "jobTemplate", "spec") or {}
-    names, images = _containers(_d(job_spec, "template", "spec"))
     suspend = spec.get("suspend")
     return [
         _name(obj),
@@ -410,9 +400,7 @@ def _cron_job(obj: Obj, now: datetime) -> list[Cell]:
         len(status.get("active") or ()),
         _since(last, now) if last else "<none>",
         _age(obj, now),
-        names,
-        images,
-        _format_selector(job_spec.get("selector")),
+        *_wide(job_spec, _format_selector(job_spec.get("selector"))),
     ]
 
 
@@ -769,6 +757,23 @@ _BINDING_COLUMNS = (
     _col("ServiceAccounts", priority=1),
 )
 _CREATED_AT_TABLE = _Table((_NAME, _CREATED_AT), _created_at)
+_REPLICA_SET_TABLE = _Table(  # ReplicaSets and ReplicationControllers
+    (_NAME, _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"), _AGE,
+     *_WORKLOAD_WIDE),
+    _replica_set,
+)
+_EVENT_COLUMNS = (  # core and events.k8s.io Events
+    _col("Last Seen"),
+    _col("Type"),
+    _col("Reason"),
+    _col("Object"),
+    _col("Subobject", priority=1),
+    _col("Source", priority=1),
+    _col("Message"),
+    _col("First Seen", priority=1),
+    _col("Count", priority=1),
+    Column("Name", priority=1, format="name", description=_NAME.description),
+)
 
 _TABLES: dict[tuple[str, str], _Table] = {
     ("", "Pod"): _Table(
@@ -792,28 +797,8 @@ _TABLES: dict[tuple[str, str], _Table] = {
     ("", "PodTemplate"): _Table(
         (_NAME, _col("Containers"), _col("Images"), _col("Pod Labels")), _pod_template
     ),
-    ("", "ReplicationController"): _Table(
-        (
-            _NAME,
-            _col("Desired", "integer"),
-            _col("Current", "integer"),
-            _col("Ready", "integer"),
-            _AGE,
-            *_WORKLOAD_WIDE,
-        ),
-        _replica_set,
-    ),
-    ("apps", "ReplicaSet"): _Table(
-        (
-            _NAME,
-            _col("Desired", "integer"),
-            _col("Current", "integer"),
-            _col("Ready", "integer"),
-            _AGE,
-            *_WORKLOAD_WIDE,
-        ),
-        _replica_set,
-    ),
+    ("", "ReplicationController"): _REPLICA_SET_TABLE,
+    ("apps", "ReplicaSet"): _REPLICA_SET_TABLE,
     ("apps", "Deployment"): _Table(
         (_NAME, _col("Ready"), _col("Up-to-date"), _col("Available"), _AGE, *_WORKLOAD_WIDE), _deployment
     ),
@@ -886,22 +871,8 @@ _TABLES: dict[tuple[str, str], _Table] = {
     ("", "ConfigMap"): _Table((_NAME, _col("Data"), _AGE), _config_map),
     ("", "Secret"): _Table((_NAME, _col("Type"), _col("Data"), _AGE), _secret),
     ("", "ServiceAccount"): _Table((_NAME, _col("Secrets"), _AGE), _service_account),
-    ("", "Event"): _Table(
-        (
-            _col("Last Seen"),
-            _col("Type"),
-            _col("Reason"),
-            _col("Object"),
-            _col("Subobject", priority=1),
-            _col("Source", priority=1),
-            _col("Message"),
-            _col("First Seen", priority=1),
-            _col("Count", priority=1),
-            Column("Name", priority=1, format="name", description=_NAME.description),
-        ),
-        _event,
-    ),
-    ("events.k8s.io", "Event"): _Table((), _events_v1),
+    ("", "Event"): _Table(_EVENT_COLUMNS, _event),
+    ("events.k8s.io", "Event"): _Table(_EVENT_COLUMNS, _events_v1),
     ("", "PersistentVolume"): _Table(
         (
             _NAME,
@@ -962,9 +933,6 @@ _TABLES: dict[tuple[str, str], _Table] = {
         _pdb,
     ),
 }
-
-
-_TABLES[("events.k8s.io", "Event")] = _Table(_TABLES[("", "Event")].columns, _events_v1)
 
 
 @functools.cache
