@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from dnslib import QTYPE, DNSRecord
 
-from pyk8s.dns import dns_service_objects
+from pyk8s.dns import ClusterDNS, dns_service_objects
 from tests.dns._support import (
     ENDPOINTS,
     NAMESPACES,
@@ -89,6 +89,20 @@ async def test_cluster_ip_service_records() -> None:
         ptr = await env.ask("2.1.43.10.in-addr.arpa", "PTR")
         assert answers(ptr) == [f"web.{NS}.{DOMAIN}."]
 
+        # The endpoints of a ClusterIP service have names too (as in CoreDNS), with reverse names.
+        await env.client.create(SLICES, endpoint_slice("web-1", "web", [ep("10.42.0.3", hostname="w0")]), NS)
+        named = await until_answer(env, f"w0.web.{NS}.{DOMAIN}", lambda r: bool(r.rr))
+        assert answers(named) == ["10.42.0.3"]
+        assert answers(await env.ask(f"web.{NS}.{DOMAIN}")) == ["10.43.1.2"]  # still the cluster IP
+        assert answers(await env.ask("3.0.42.10.in-addr.arpa", "PTR")) == [f"w0.web.{NS}.{DOMAIN}."]
+
+        # An ExternalName inside the cluster domain is followed in the cluster.
+        await env.client.create(SERVICES, {"metadata": {"name": "alias"}, "spec": {
+            "type": "ExternalName", "externalName": f"web.{NS}.{DOMAIN}"}}, NS)
+        alias = await until_answer(env, f"alias.{NS}.{DOMAIN}", lambda r: bool(r.rr))
+        assert [(QTYPE[rr.rtype], str(rr.rdata)) for rr in alias.rr] == [
+            ("CNAME", f"web.{NS}.{DOMAIN}."), ("A", "10.43.1.2")]
+
 
 async def test_headless_service_answers_ready_endpoints() -> None:
     async with cluster_dns() as env:
@@ -119,6 +133,13 @@ async def test_headless_service_answers_ready_endpoints() -> None:
 
 async def test_pod_records() -> None:
     async with cluster_dns() as env:
+        # As CoreDNS: names in a namespace that does not exist do not exist.
+        assert rcode(await env.ask("10-42-3-4.elsewhere.pod.cluster.local")) == "NXDOMAIN"
+        await env.client.create(NAMESPACES, {"metadata": {"name": "elsewhere"}})
+        await until_answer(env, "10-42-3-4.elsewhere.pod.cluster.local", lambda r: bool(r.rr))
+        for name in (f"{NS}.svc.cluster.local", f"{NS}.pod.cluster.local", "svc.cluster.local"):
+            empty = await env.ask(name)
+            assert rcode(empty) == "NOERROR" and not empty.rr and soa_in_authority(empty), name
         assert answers(await env.ask(f"10-42-3-4.{NS}.pod.cluster.local")) == ["10.42.3.4"]
         assert answers(await env.ask(f"fd00--9.{NS}.pod.cluster.local", "AAAA")) == ["fd00::9"]
         empty = await env.ask(f"10-42-3-4.{NS}.pod.cluster.local", "AAAA")
@@ -197,6 +218,19 @@ async def test_servfail_quickly_without_upstreams() -> None:
             assert rcode(reply) == "SERVFAIL"
     finally:
         silent.close()
+
+
+async def test_servfail_for_cluster_names_until_synced() -> None:
+    """Before the informers listed once, NXDOMAIN would be a lie that resolvers cache."""
+    async with cluster_dns() as env:
+        early = ClusterDNS(env.client, upstreams=[])
+        port = await early.serve("127.0.0.1", 0)
+        try:
+            q = DNSRecord.question(f"web.{NS}.{DOMAIN}")
+            reply = DNSRecord.parse(await asyncio.to_thread(q.send, "127.0.0.1", port, timeout=5))
+            assert rcode(reply) == "SERVFAIL"
+        finally:
+            await early.close()
 
 
 async def test_tcp_queries_and_truncation() -> None:

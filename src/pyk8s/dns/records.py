@@ -3,8 +3,9 @@ a few dict lookups and never an API call.
 
 Names follow Kubernetes' DNS specification for services and pods (as CoreDNS's kubernetes plugin):
 `SVC.NS.svc.DOMAIN` (cluster IPs, or the ready endpoints of a headless service),
-`HOST.SVC.NS.svc.DOMAIN` (one endpoint of a headless service: its hostname, or its IP with dashes),
+`HOST.SVC.NS.svc.DOMAIN` (one endpoint of a service: its hostname, or its IP with dashes),
 `_PORT._PROTO.SVC.NS.svc.DOMAIN` (SRV), `1-2-3-4.NS.pod.DOMAIN` (any pod IP, CoreDNS's `pods insecure`).
+As in CoreDNS, names in a namespace that does not exist do not exist either.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class ServiceEntry:
     publish_not_ready: bool = False
     # (port name, protocol lowercased) → service port
     ports: dict[tuple[str, str], int] = field(default_factory=dict)
-    # headless only: ready endpoints, and the same by their label
+    # ready endpoints (the answer of a headless service), and the same by their label
     endpoints: list[Endpoint] = field(default_factory=list)
     by_label: dict[str, list[Endpoint]] = field(default_factory=dict)
 
@@ -76,7 +77,7 @@ class ServiceIndex:
         # (namespace, service) → slice name → slice
         self._slices: dict[tuple[str, str], dict[str, Obj]] = {}
         self._slice_owner: dict[tuple[str, str], tuple[str, str]] = {}  # (ns, slice) → (ns, service)
-        self._namespaces: dict[str, int] = {}  # namespace → how many services it has
+        self._namespaces: set[str] = set()
         # IP → owner ("svc"/"ep", ns, name) → PTR target
         self._ptr: dict[str, dict[tuple[str, str, str], str]] = {}
 
@@ -96,21 +97,20 @@ class ServiceIndex:
 
     # --- events ------------------------------------------------------------------------------------
 
+    def set_namespace(self, ns: Obj) -> None:
+        self._namespaces.add(_key(ns)[1])
+
+    def delete_namespace(self, ns: Obj) -> None:
+        self._namespaces.discard(_key(ns)[1])
+
     def set_service(self, svc: Obj) -> None:
         key = _key(svc)
-        if key not in self._service_objs:
-            self._namespaces[key[0]] = self._namespaces.get(key[0], 0) + 1
         self._service_objs[key] = svc
         self._rebuild(key)
 
     def delete_service(self, svc: Obj) -> None:
         key = _key(svc)
-        if self._service_objs.pop(key, None) is not None:
-            left = self._namespaces[key[0]] - 1
-            if left:
-                self._namespaces[key[0]] = left
-            else:
-                del self._namespaces[key[0]]
+        self._service_objs.pop(key, None)
         self._rebuild(key)
 
     def set_slice(self, eps: Obj) -> None:
@@ -163,7 +163,7 @@ class ServiceIndex:
         fqdn = self.service_fqdn(entry)
         for ip in entry.cluster_ips:
             self._ptr.setdefault(ip, {})[("svc", ns, name)] = fqdn
-        if entry.headless:
+        if not entry.external_name:
             self._fill_endpoints(entry, fqdn)
         self._services[key] = entry
 

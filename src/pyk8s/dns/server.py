@@ -1,4 +1,5 @@
-"""ClusterDNS: the cluster's DNS server over UDP and TCP, fed by Service and EndpointSlice informers.
+"""ClusterDNS: the cluster's DNS server over UDP and TCP, fed by Namespace, Service and EndpointSlice
+informers.
 
 Names under the cluster domain (and reverse names of service and endpoint IPs) are answered from memory;
 every other name is forwarded to the upstream resolvers. A UDP answer larger than the client can take
@@ -46,6 +47,7 @@ def _info(group: str, plural: str) -> ResourceInfo:
 
 SERVICES = _info("", "services")
 ENDPOINT_SLICES = _info("discovery.k8s.io", "endpointslices")
+NAMESPACES = _info("", "namespaces")
 
 
 class ClusterDNS:
@@ -71,6 +73,9 @@ class ClusterDNS:
         self._udp: list[asyncio.DatagramTransport] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.addresses: list[tuple[str, int]] = []  # where serve() listens (the port chosen for port 0)
+        nss = self.informers.informer(NAMESPACES)
+        nss.add_handler(self.index.set_namespace, lambda _old, new: self.index.set_namespace(new),
+                        self._on_namespace_deleted)
         svc = self.informers.informer(SERVICES)
         svc.add_handler(self._on_service, lambda _old, new: self._on_service(new), self._on_service_deleted)
         eps = self.informers.informer(ENDPOINT_SLICES)
@@ -83,6 +88,9 @@ class ClusterDNS:
 
     def _on_service_deleted(self, obj: dict[str, Any] | DeletedFinalStateUnknown) -> None:
         self.index.delete_service(obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj)
+
+    def _on_namespace_deleted(self, obj: dict[str, Any] | DeletedFinalStateUnknown) -> None:
+        self.index.delete_namespace(obj.obj if isinstance(obj, DeletedFinalStateUnknown) else obj)
 
     def _on_slice(self, obj: dict[str, Any]) -> None:
         self.index.set_slice(obj)

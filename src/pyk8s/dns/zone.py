@@ -127,10 +127,12 @@ class _Builder:
         return False
 
     def _pod(self, rel: tuple[str, ...]) -> bool:
-        if len(rel) <= 1:
-            return True  # pod.DOMAIN and NS.pod.DOMAIN exist, empty
-        if len(rel) != 2:
+        if not rel:
+            return True  # pod.DOMAIN exists, empty
+        if len(rel) > 2 or not self.index.has_namespace(rel[-1]):
             return False
+        if len(rel) == 1:
+            return True
         ip = undashed(rel[0])
         if ip is None:
             return False
@@ -141,8 +143,10 @@ class _Builder:
         if not rel:
             return True
         ns = rel[-1]
+        if not self.index.has_namespace(ns):
+            return False
         if len(rel) == 1:
-            return self.index.has_namespace(ns)
+            return True
         entry = self.index.service(ns, rel[-2])
         if entry is None:
             return False
@@ -156,7 +160,7 @@ class _Builder:
             return any(proto == sub[0][1:] for _, proto in entry.ports)
         if len(sub) == 2 and sub[0].startswith("_") and sub[1].startswith("_"):
             return self._port_srv(entry, sub[0][1:], sub[1][1:])
-        if len(sub) == 1 and entry.headless:
+        if len(sub) == 1:  # one endpoint, by hostname or dashed IP (of any service, as CoreDNS)
             endpoints = entry.by_label.get(sub[0])
             if not endpoints:
                 return False
