@@ -267,9 +267,8 @@ class RuncRuntime:
             rec = self._load_sandbox(sandbox_id)
         except NotFoundError:
             return
-        for c in await self.list_containers(sandbox_id):
-            if c.state in ("running", "unknown"):
-                await self.stop_container(c.id, 0)
+        await asyncio.gather(*(self.stop_container(c.id, 0) for c in await self.list_containers(sandbox_id)
+                               if c.state in ("running", "unknown")))
         if rec["netns"]:
             if rec["own_netns"]:
                 nsutil.unmount(rec["netns"])
@@ -291,8 +290,7 @@ class RuncRuntime:
         except NotFoundError:
             return
         await self.stop_pod_sandbox(sandbox_id)
-        for c in await self.list_containers(sandbox_id):
-            await self.remove_container(c.id)
+        await asyncio.gather(*(self.remove_container(c.id) for c in await self.list_containers(sandbox_id)))
         self._remove_cgroup(self._pod_cgroup(rec["config"]))
         shutil.rmtree(self._sdir(sandbox_id), ignore_errors=True)
 
