@@ -32,10 +32,11 @@ from pyk8s.apiserver.auth.audit import AuditLog
 from pyk8s.apiserver.auth.policy import bootstrap_policy
 from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_revision
 from pyk8s.controllers.manager import ControllerOptions
-from pyk8s.server.components import ComponentsProcess
+from pyk8s.server.components import run_components
 from pyk8s.server.config import ServerConfig
 from pyk8s.server.loop import run_loop
 from pyk8s.server.pki import Pki, ensure_pki
+from pyk8s.server.supervisor import Supervised
 from pyk8s.store.factory import open_store
 
 log = logging.getLogger("pyk8s.server")
@@ -151,13 +152,15 @@ async def serve(config: ServerConfig) -> None:
         await _wait_ready(f"{url}:{config.https_port}", pki.client_ssl_context())
         log.info("serving on https://%s:%d; kubeconfig %s", config.bind_address, config.https_port,
                  pki.kubeconfig)
-        components = asyncio.create_task(ComponentsProcess(config.socket, ControllerOptions(
+        options = ControllerOptions(
             node_monitor_grace_period=config.node_monitor_grace_period,
             default_toleration_seconds=config.default_not_ready_toleration_seconds,
             cluster_cidr=config.cluster_cidr,
             ca_cert_pem=pki.ca_cert.read_bytes(),
             ca_key_pem=pki.ca_key.read_bytes(),
-        )).run(), name="components")
+        )
+        components = asyncio.create_task(
+            Supervised("components", run_components, (config.socket, options)).run(), name="components")
         print("pyk8s: ready", flush=True)
         await stop.wait()
         log.info("stopping")
