@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,14 @@ async def test_cgroup_limits_privileged_and_log_reopen(runtime: RuncRuntime, cgr
     assert "Seccomp:\t0" in out and "CapEff:\t" + own_bounding.split()[1] in out
     if "loop-control" in os.listdir("/dev"):  # a host device node, not among runc's defaults
         assert "No such file" not in out
+
+
+async def test_host_network_sandbox(runtime: RuncRuntime, cgroup_parent: str, tmp_path: Path) -> None:
+    sid = await runtime.run_pod_sandbox(sandbox_config(cgroup_parent, tmp_path, host_network=True))
+    status = await runtime.pod_sandbox_status(sid)
+    assert status.state == "ready" and status.netns_path == ""
+    st = await run_to_exit(runtime, sid, container_config(
+        ["sh", "-c", "readlink /proc/self/ns/net; readlink /proc/self/ns/uts; hostname"]))
+    out = [LOG_LINE.match(x).group(3) for x in read_text(st.log_path).splitlines()]  # type: ignore[union-attr]
+    assert out == [os.readlink("/proc/self/ns/net"), os.readlink("/proc/self/ns/uts"), socket.gethostname()]
+    assert read_text(status.hostname_path).strip() == socket.gethostname()
