@@ -54,6 +54,8 @@ def test_version_and_api_resources(cluster: Cluster) -> None:
     assert " po " in f" {rows['pods']} " and "true" in rows["pods"]
     assert "deploy" in rows["deployments"] and "apps/v1" in rows["deployments"]
     assert "false" in rows["namespaces"]
+    classes = cluster.kubectl("get", "runtimeclasses", "-o", "jsonpath={.items[*].handler}").stdout.split()
+    assert sorted(classes) == ["runc", "runsc"]  # registered by the server for the runtimes it has
 
 
 def test_explain_prints_descriptions(cluster: Cluster) -> None:

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 import ssl
 import sys
@@ -42,6 +43,9 @@ from pyk8s.store.factory import open_store
 log = logging.getLogger("pyk8s.server")
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# RuntimeClass name → handler: a node's kubelet may not create RuntimeClasses (they are cluster-scoped),
+# so the server registers the ones its machine's runtimes provide.
+RUNTIME_CLASSES = {"runc": "runc", "gvisor": "runsc"}
 
 
 def run_server(args: argparse.Namespace) -> int:
@@ -79,6 +83,10 @@ async def bootstrap(api: APIServer, pki: Pki) -> None:
     for obj in bootstrap_policy():
         await _ensure(api, obj)
     await _ensure(api, pki.bootstrap_token_secret())
+    for name, handler in RUNTIME_CLASSES.items():
+        if shutil.which(handler):
+            await _ensure(api, {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                                "metadata": {"name": name}, "handler": handler})
 
 
 async def _wait_ready(url: str, ca: ssl.SSLContext, within: float = 30) -> None:
