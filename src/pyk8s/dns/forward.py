@@ -20,6 +20,8 @@ from pathlib import Path
 
 from dnslib import QTYPE, RCODE, DNSRecord  # type: ignore[import-untyped]
 
+from pyk8s.dns.wire import for_client
+
 __all__ = ["Forwarder", "Upstream", "parse_upstream", "read_resolv_conf"]
 
 log = logging.getLogger(__name__)
@@ -91,13 +93,13 @@ class Forwarder:
         if hit is not None:
             if hit[0] > time.monotonic():
                 self._cache.move_to_end(key)
-                return _for_client(hit[1], packet)
+                return for_client(hit[1], packet)
             del self._cache[key]
         answer = await self._ask(packet)
         if answer is None:
             return None
         self._remember(key, answer)
-        return _for_client(answer, packet)
+        return for_client(answer, packet)
 
     async def _ask(self, packet: bytes) -> bytes | None:
         fallback: bytes | None = None
@@ -150,28 +152,6 @@ def _cache_key(request: DNSRecord) -> tuple[object, ...]:
     opt = next((r for r in request.ar if r.rtype == QTYPE.OPT), None)
     return (str(q.qname).lower(), q.qtype, q.qclass, opt is not None, bool(opt and opt.edns_do),
             request.header.cd)
-
-
-def _for_client(answer: bytes, packet: bytes) -> bytes:
-    """The answer with the client's ID and the client's spelling of the question name (same length, as
-    the names are equal but for case: resolvers that randomise case check it)."""
-    qend = _question_end(packet)
-    if qend is None or _question_end(answer) != qend:
-        return packet[:2] + answer[2:]
-    return packet[:2] + answer[2:12] + packet[12:qend] + answer[qend:]
-
-
-def _question_end(packet: bytes) -> int | None:
-    """Offset just past the first question's name (uncompressed, as the first name always is)."""
-    i = 12
-    while i < len(packet):
-        n = packet[i]
-        if n == 0:
-            return i + 1
-        if n & 0xC0:
-            return None
-        i += n + 1
-    return None
 
 
 def _answer_ttl(answer: bytes, max_ttl: int) -> int:

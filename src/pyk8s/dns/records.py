@@ -78,6 +78,7 @@ class ServiceIndex:
         self._slices: dict[tuple[str, str], dict[str, Obj]] = {}
         self._slice_owner: dict[tuple[str, str], tuple[str, str]] = {}  # (ns, slice) → (ns, service)
         self._namespaces: set[str] = set()
+        self.generation = 0  # counts changes, so that caches of answers know when they are stale
         # IP → owner ("svc"/"ep", ns, name) → PTR target
         self._ptr: dict[str, dict[tuple[str, str, str], str]] = {}
 
@@ -98,10 +99,14 @@ class ServiceIndex:
     # --- events ------------------------------------------------------------------------------------
 
     def set_namespace(self, ns: Obj) -> None:
-        self._namespaces.add(_key(ns)[1])
+        name = _key(ns)[1]
+        if name not in self._namespaces:
+            self._namespaces.add(name)
+            self.generation += 1
 
     def delete_namespace(self, ns: Obj) -> None:
         self._namespaces.discard(_key(ns)[1])
+        self.generation += 1
 
     def set_service(self, svc: Obj) -> None:
         key = _key(svc)
@@ -141,6 +146,7 @@ class ServiceIndex:
     def _rebuild(self, key: tuple[str, str]) -> None:
         """Recompute one service's entry and its reverse names from its object and slices."""
         ns, name = key
+        self.generation += 1
         self._forget_ptr(ns, name)
         svc = self._service_objs.get(key)
         if svc is None:

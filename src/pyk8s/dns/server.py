@@ -26,6 +26,7 @@ from pyk8s.client.client import Client
 from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.dns.forward import Forwarder, parse_upstream, read_resolv_conf
 from pyk8s.dns.records import ServiceIndex
+from pyk8s.dns.wire import for_client, question_end
 from pyk8s.dns.zone import Answer, ClusterZone
 
 __all__ = ["ClusterDNS"]
@@ -36,6 +37,7 @@ CLASS_ANY = 255  # dnslib spells it '*'
 MAX_UDP = 512  # without EDNS0 (RFC 1035)
 MAX_EDNS_UDP = 4096
 TCP_IDLE = 10.0  # seconds a TCP client may stay silent between queries
+MAX_CACHED_ANSWERS = 10000
 MAX_PENDING = 1000  # forwarded queries in flight; more are dropped, as an overloaded resolver does
 
 
@@ -72,6 +74,10 @@ class ClusterDNS:
         self._servers: list[asyncio.AbstractServer] = []
         self._udp: list[asyncio.DatagramTransport] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        # Packed answers of the cluster's names by query (all but ID and name case), for the index's
+        # generation they were computed in: a repeated query costs a dict lookup, not dnslib's parse+pack.
+        self._answers: dict[tuple[object, ...], bytes] = {}
+        self._answers_generation = -1
         self.addresses: list[tuple[str, int]] = []  # where serve() listens (the port chosen for port 0)
         nss = self.informers.informer(NAMESPACES)
         nss.add_handler(self.index.set_namespace, lambda _old, new: self.index.set_namespace(new),
@@ -170,6 +176,25 @@ class ClusterDNS:
 
     def answer_local(self, packet: bytes, *, udp: bool) -> bytes | Pending | None:
         """The answer when it needs no upstream (most queries: no task, no await), else Pending."""
+        packet = bytes(packet)
+        qend = question_end(packet)
+        if qend is None or not self.zone.synced:
+            return self._compute_local(packet, udp)
+        if self._answers_generation != self.index.generation:
+            self._answers.clear()
+            self._answers_generation = self.index.generation
+        key = (udp, packet[2:12], packet[12:qend].lower(), packet[qend:])
+        hit = self._answers.get(key)
+        if hit is not None:
+            return for_client(hit, packet)
+        result = self._compute_local(packet, udp)
+        if isinstance(result, bytes):
+            if len(self._answers) >= MAX_CACHED_ANSWERS:
+                self._answers.clear()
+            self._answers[key] = result
+        return result
+
+    def _compute_local(self, packet: bytes, udp: bool) -> bytes | Pending | None:
         try:
             request = DNSRecord.parse(packet)
         except Exception:
