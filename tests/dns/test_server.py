@@ -199,6 +199,21 @@ async def test_forwarding_cache_tcp_fallback_and_external_name() -> None:
         await upstream.stop()
 
 
+async def test_a_failed_upstream_is_passed_over() -> None:
+    upstream = FakeUpstream(zone={"example.org": "192.0.2.10"})
+    await upstream.start()
+    closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    closed.bind(("127.0.0.1", 0))
+    dead_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: the kernel refuses at once
+    try:
+        async with cluster_dns(upstreams=[f"127.0.0.1:{dead_port}", f"127.0.0.1:{upstream.port}"]) as env:
+            assert answers(await env.ask("example.org")) == ["192.0.2.10"]
+            assert upstream.udp_queries == ["example.org"]
+    finally:
+        await upstream.stop()
+
+
 async def test_servfail_quickly_without_upstreams() -> None:
     async with cluster_dns(upstreams=[]) as env:
         started = time.monotonic()
