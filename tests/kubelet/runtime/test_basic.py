@@ -50,6 +50,9 @@ async def test_exit_codes_reasons_and_logs(runtime: RuncRuntime, cgroup_parent: 
 
     bad = await run_to_exit(runtime, sid, container_config(["sh", "-c", "exit 3"], log_path="bad/0.log"))
     assert (bad.exit_code, bad.reason) == (3, "Error")
+    with pytest.raises(RuntimeError, match="already started"):  # a container runs once
+        await runtime.start_container(bad.id)
+    assert (await runtime.container_status(bad.id)).exit_code == 3
 
     # A line longer than 16 KiB is split into P(artial) pieces and ends with F.
     long = await run_to_exit(runtime, sid, container_config(

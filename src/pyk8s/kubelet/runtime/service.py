@@ -453,6 +453,8 @@ class RuncRuntime:
     async def start_container(self, container_id: str) -> None:
         self._load_container(container_id)
         cdir = self._cdir(container_id)
+        if any(_read_json(os.path.join(cdir, f)) is not None for f in ("started.json", "exit.json")):
+            raise RuntimeError(f"container {container_id} was already started")
         out = await self._start_monitor(cdir)
         try:
             report = json.loads(out)
