@@ -249,3 +249,21 @@ def test_audit_log_has_a_line_per_request(cluster: Cluster, namespace: str) -> N
     assert created["kind"] == "Event" and created["apiVersion"] == "audit.k8s.io/v1"
     assert created["responseStatus"]["code"] == 201
     assert created["objectRef"]["namespace"] == namespace and created["objectRef"]["resource"] == "configmaps"
+
+
+def test_kubernetes_service_points_at_the_api_server(cluster: Cluster) -> None:
+    svc = get_json(cluster, "-n", "default", "service", "kubernetes")
+    assert svc["spec"]["clusterIP"] == "10.43.0.1"
+    assert svc["spec"]["ports"][0]["port"] == 443
+    ep = get_json(cluster, "-n", "default", "endpoints", "kubernetes")
+    assert ep["subsets"][0]["ports"][0]["port"] == cluster.port
+    created = json.loads(cluster.kubectl("create", "service", "clusterip", "e2e-alloc", "--tcp=80:8080",
+                                         "-o", "json").stdout)
+    try:
+        ip = created["spec"]["clusterIP"]
+        assert ip.startswith("10.43.") and ip not in ("10.43.0.1", "10.43.0.10")
+        clash = cluster.kubectl("create", "service", "clusterip", "e2e-clash", "--tcp=80:8080",
+                                f"--clusterip={ip}", check=False)
+        assert clash.returncode != 0 and "provided IP is already allocated" in clash.stderr
+    finally:
+        cluster.kubectl("delete", "service", "e2e-alloc")

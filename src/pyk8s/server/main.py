@@ -13,6 +13,7 @@ import contextlib
 import logging
 import shutil
 import signal
+import socket
 import ssl
 import sys
 from typing import Any
@@ -32,6 +33,7 @@ from pyk8s.apiserver.auth import oidc
 from pyk8s.apiserver.auth.audit import AuditLog
 from pyk8s.apiserver.auth.policy import bootstrap_policy
 from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_revision
+from pyk8s.apiserver.kubernetes_service import ensure_kubernetes_service
 from pyk8s.controllers.manager import ControllerOptions
 from pyk8s.server.components import run_components
 from pyk8s.server.config import ServerConfig
@@ -77,9 +79,12 @@ async def _ensure(api: APIServer, obj: dict[str, Any]) -> None:
             raise
 
 
-async def bootstrap(api: APIServer, pki: Pki) -> None:
+async def bootstrap(api: APIServer, pki: Pki, config: ServerConfig) -> None:
     for ns in SYSTEM_NAMESPACES:
         await _ensure(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    # Pods reach the API at the first service IP; it points at the address the server listens on.
+    address = config.bind_address if config.bind_address not in ("0.0.0.0", "::") else _host_ip()
+    await ensure_kubernetes_service(api, config.service_cidr, address, config.https_port)
     for obj in bootstrap_policy():
         await _ensure(api, obj)
     await _ensure(api, pki.bootstrap_token_secret())
@@ -87,6 +92,16 @@ async def bootstrap(api: APIServer, pki: Pki) -> None:
         if shutil.which(handler):
             await _ensure(api, {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
                                 "metadata": {"name": name}, "handler": handler})
+
+
+def _host_ip() -> str:
+    """The address of the default route's interface (no packet is sent: UDP connect only picks a route)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere, only used to pick a source
+            return str(s.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
 
 
 async def _wait_ready(url: str, ca: ssl.SSLContext, within: float = 30) -> None:
@@ -137,6 +152,7 @@ async def serve(config: ServerConfig) -> None:
         virtual_creates=stack.virtual_creates,
         audit=audit,
         kubelet_client_cert=(str(pki.kubelet_client_cert), str(pki.kubelet_client_key)),
+        service_cidr=config.service_cidr,
     ))
     holder["api"] = app[API_SERVER]
     oidc.add_routes(app, stack.tokens)
@@ -155,7 +171,7 @@ async def serve(config: ServerConfig) -> None:
         config.socket.unlink(missing_ok=True)
         await web.UnixSite(runner, str(config.socket)).start()
         config.socket.chmod(0o600)
-        await bootstrap(holder["api"], pki)
+        await bootstrap(holder["api"], pki, config)
         url = f"https://{'127.0.0.1' if config.bind_address in ('0.0.0.0', '::') else config.bind_address}"
         await _wait_ready(f"{url}:{config.https_port}", pki.client_ssl_context())
         log.info("serving on https://%s:%d; kubeconfig %s", config.bind_address, config.https_port,
