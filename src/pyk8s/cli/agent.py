@@ -29,6 +29,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--data-dir", default="/var/lib/pyk8s/agent", help="where the agent keeps its certificate")
     p.add_argument("--node-name", default="", help="the node name (hollow mode: the prefix, default hollow)")
     p.add_argument("--node-ip", default="", help="the node's InternalIP (default: the default route's)")
+    p.add_argument("--kubelet-port", type=int, default=10250,
+                   help="the kubelet's HTTPS API (logs, exec, attach, port-forward); 0: any free port")
     p.add_argument("--hollow", type=int, default=0, metavar="COUNT",
                    help="play COUNT hollow nodes that run no containers (for tests and benchmarks)")
     p.add_argument("--hollow-cpu", default="32")
@@ -95,6 +97,7 @@ async def _run_kubelet(args: argparse.Namespace) -> None:
     """A real node: the kubelet over runc, the node's image store, CNI and volumes."""
     from pyk8s.kubelet.bootstrap import bootstrap_credentials, node_client
     from pyk8s.kubelet.kubelet import build_kubelet
+    from pyk8s.kubelet.server import serve_kubelet
 
     name = args.node_name or socket.gethostname().lower()
     stop = asyncio.Event()
@@ -104,6 +107,11 @@ async def _run_kubelet(args: argparse.Namespace) -> None:
     creds = await bootstrap_credentials(args.server, args.token, name, Path(args.data_dir))
     client = node_client(creds)
     kubelet = build_kubelet(client, name, args.data_dir, node_ip=args.node_ip or None)
+    api = None
+    try:
+        api = await serve_kubelet(kubelet, ca_pem=creds.ca_pem, client=client, port=args.kubelet_port)
+    except OSError as e:  # the node still runs pods; logs, exec and port-forward are unavailable
+        logging.getLogger(__name__).warning("kubelet API on port %s: %s", args.kubelet_port, e)
     task = asyncio.create_task(kubelet.run(), name="kubelet")
     waiter = asyncio.create_task(stop.wait())
     try:
@@ -119,4 +127,6 @@ async def _run_kubelet(args: argparse.Namespace) -> None:
         for t in (task, waiter):
             t.cancel()
         await asyncio.gather(task, waiter, return_exceptions=True)
+        if api is not None:
+            await api.stop()
         await client.close()

@@ -29,10 +29,11 @@ from cryptography.x509.oid import NameOID
 from pyk8s.api import catalog
 from pyk8s.client.client import Client
 from pyk8s.kubelet import cri
+from pyk8s.kubelet.kubelet import Kubelet
 from pyk8s.kubelet.streaming import channels, stats
 from pyk8s.kubelet.streaming.logs import LogOptions, parse_rfc3339, read_logs
 
-__all__ = ["KubeletServer", "KubeletServerConfig", "ensure_serving_cert"]
+__all__ = ["KubeletServer", "KubeletServerConfig", "ensure_serving_cert", "serve_kubelet"]
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -292,3 +293,17 @@ class KubeletServer:
         return await channels.serve_portforward(request, ports,
                                                 lambda port: self.runtime.port_forward(sandbox.id, port))
 
+
+
+async def serve_kubelet(kubelet: Kubelet, *, ca_pem: bytes, client: Client | None, host: str = "0.0.0.0",
+                        port: int = 10250) -> KubeletServer:
+    """Start the HTTPS API for `kubelet` (before its `run()`: the Node it registers then names the port
+    actually bound, which matters when 0 asked for any free one)."""
+    server = KubeletServer(KubeletServerConfig(
+        node_name=kubelet.node_name, runtime=kubelet.runtime, ca_pem=ca_pem,
+        cert_dir=os.path.join(kubelet.data_dir, "agent", "pki"), host=host, port=port,
+        pods=lambda: [w.pod for w in list(kubelet.pods.workers.values())], client=client,
+        node_ips=[kubelet.node.node_ip] if kubelet.node.node_ip else []))
+    await server.start()
+    kubelet.node.kubelet_port = server.port
+    return server

@@ -1,0 +1,174 @@
+"""kubectl logs, exec, attach and port-forward against a real `pyk8s server` and a real node (`pyk8s agent`
+over runc and the seed busybox image): the API server proxies to the kubelet's HTTPS API. Pods use the host
+network, as in test_kubelet, so the test adds no bridge or NAT rules to the machine."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import shutil
+import socket
+import struct
+import subprocess
+import termios
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_kubelet import _cleanup_runtime, _json, apply, bb, cstate, pod, until_pod
+from tests.support.cluster import KUBECTL, Agent, Cluster, free_port, start_agent, start_cluster, wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None
+                                or not os.path.exists("/bin/busybox"), reason="needs root, runc and busybox")
+
+
+@dataclass
+class Node:
+    cluster: Cluster
+    data_dir: Path
+    name: str
+    agent: Agent
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[Node]:
+    cluster = start_cluster()
+    data_dir = cluster.data_dir / "node"
+    name = f"streaming-e2e-{secrets.token_hex(3)}"
+    agent = None
+    try:
+        agent = start_agent(cluster, data_dir, "--node-name", name, "--node-ip", "127.0.0.1",
+                            "--kubelet-port", "0")
+        try:
+            wait_for(lambda: "pyk8s agent: ready" in agent.log.read_text()
+                     or agent.process.poll() is not None, within=60, what="the agent ready")
+        except AssertionError as e:
+            raise AssertionError(agent.log.read_text()) from e
+        assert agent.process.poll() is None, agent.log.read_text()
+        yield Node(cluster, data_dir, name, agent)
+    finally:
+        cluster.kubectl("delete", "pods", "--all", "--wait=false", check=False)
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: not _json(cluster, "get", "pods")["items"], within=30, what="pods gone")
+        if agent is not None:
+            agent.stop()
+        cluster.stop()
+        _cleanup_runtime(data_dir)
+        shutil.rmtree(cluster.data_dir, ignore_errors=True)
+
+
+def running(node: Node, name: str, *containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    apply(node.cluster, pod(name, node.name, *containers, **spec))
+    return until_pod(node.cluster, name, lambda p: p["status"].get("phase") == "Running"
+                     and all(cstate(p, c["name"]).get("state", {}).get("running") for c in containers),
+                     what=f"{name} Running")
+
+
+def test_logs_tail_timestamps_container_and_previous(node: Node) -> None:
+    k = node.cluster.kubectl
+    running(node, "logs", bb("a", "echo one; echo two; echo three; sleep 3600"),
+            bb("b", "echo from-b; sleep 3600"))
+    wait_for(lambda: k("logs", "logs", "-c", "a").stdout == "one\ntwo\nthree\n", what="logs of a")
+    assert k("logs", "logs", "-c", "b").stdout == "from-b\n"
+    assert k("logs", "logs", "-c", "a", "--tail", "1").stdout == "three\n"
+    stamped = k("logs", "logs", "-c", "a", "--timestamps", "--tail", "1").stdout
+    assert stamped.endswith("Z three\n") and stamped[:4].isdigit()
+    assert k("logs", "logs", "-c", "a", "--since", "1h").stdout == "one\ntwo\nthree\n"
+    defaulted = k("logs", "logs")  # kubectl picks the first container itself
+    assert defaulted.stdout == "one\ntwo\nthree\n" and 'Defaulted container "a"' in defaulted.stderr
+    raw = k("get", "--raw", "/api/v1/namespaces/default/pods/logs/log", check=False)
+    assert "a container name must be specified for pod logs, choose one of: [a b]" in raw.stderr
+    # --previous: a container that exits is restarted; its last run's log stays readable.
+    running(node, "crash", bb("c", "echo ran; sleep 1; exit 1"))
+    until_pod(node.cluster, "crash", lambda p: cstate(p).get("restartCount", 0) >= 1, what="a restart")
+    assert k("logs", "crash", "--previous").stdout == "ran\n"
+
+
+def test_logs_follow(node: Node) -> None:
+    running(node, "follow", bb("c", "for i in 1 2 3; do echo line-$i; sleep 0.2; done; sleep 3600"))
+    env = dict(os.environ, KUBECONFIG=str(node.cluster.kubeconfig))
+    proc = subprocess.Popen([KUBECTL, "logs", "-f", "follow"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        got = [proc.stdout.readline() for _ in range(3)]  # blocks until the lines arrive
+        assert got == ["line-1\n", "line-2\n", "line-3\n"]
+        assert proc.poll() is None  # still following
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_exec_stdin_exit_code_and_tty(node: Node) -> None:
+    k = node.cluster.kubectl
+    running(node, "exec", bb("c"))
+    assert k("exec", "exec", "--", "echo", "hello").stdout == "hello\n"
+    done = k("exec", "exec", "--", "sh", "-c", "echo to-err >&2; exit 3", check=False)
+    assert done.returncode == 3 and "to-err" in done.stderr
+    piped = k("exec", "-i", "exec", "--", "sh", "-c", "tr a-z A-Z", input="from stdin\n")
+    assert piped.stdout == "FROM STDIN\n"
+    # -t needs kubectl's own stdin to be a terminal: run it on a pseudo-terminal.
+    out, code = _on_pty(node, "exec", "-i", "-t", "exec", "--", "sh", "-c", "tty && stty size && exit 5")
+    assert code == 5 and "/dev/pts/" in out, out
+    assert "33 99" in out  # kubectl's terminal size reached the container through the resize channel
+
+
+def _on_pty(node: Node, *args: str) -> tuple[str, int]:
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 99, 0, 0))
+    env = dict(os.environ, KUBECONFIG=str(node.cluster.kubeconfig))
+    proc = subprocess.Popen([KUBECTL, *args], stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    out = b""
+    try:
+        while True:
+            try:
+                data = os.read(master, 4096)  # EIO once kubectl exited and the terminal closed
+            except OSError:
+                break
+            if not data:
+                break
+            out += data
+        return out.decode(errors="replace"), proc.wait(timeout=30)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_attach(node: Node) -> None:
+    k = node.cluster.kubectl
+    running(node, "attach", bb("c", "while read line; do echo got-$line; done", stdin=True))
+    out = k("attach", "-i", "attach", "-c", "c", input="hi\n", timeout=30, check=False)
+    assert "got-hi" in out.stdout, out.stderr
+
+
+def test_port_forward_to_busybox_httpd(node: Node, tmp_path: Path) -> None:
+    port = free_port()
+    script = f"mkdir -p /www && echo served > /www/index.html && httpd -f -p {port} -h /www"
+    running(node, "web", bb("c", script))
+    local = free_port()
+    env = dict(os.environ, KUBECONFIG=str(node.cluster.kubeconfig))
+    proc = subprocess.Popen([KUBECTL, "port-forward", "pod/web", f"{local}:{port}"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        def connectable() -> bool:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local), timeout=1):
+                return True
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            return False
+        wait_for(connectable, within=30, what="port-forward listening")
+        for _ in range(2):  # two connections through one forward
+            with urllib.request.urlopen(f"http://127.0.0.1:{local}/index.html", timeout=10) as r:
+                assert r.read() == b"served\n"
+    finally:
+        proc.kill()
+        proc.wait()
+
