@@ -189,7 +189,10 @@ class RuncRuntime:
     def _pod_cgroup(config: dict[str, Any]) -> str:
         return "/" + (config.get("cgroup_parent") or f"pyk8s/pod{config['pod_uid']}").strip("/")
 
-    def _write_files(self, sdir: str, config: cri.SandboxConfig) -> None:
+    @staticmethod
+    def _write_hosts(sdir: str, config: cri.SandboxConfig, pod_ip: str) -> None:
+        """/etc/hosts as the kubelet manages it: the host's for hostNetwork, otherwise localhost entries
+        and the pod's own IP and hostname; then the pod's hostAliases."""
         if config.host_network:
             with open("/etc/hosts") as f:
                 hosts = f.read()
@@ -197,10 +200,19 @@ class RuncRuntime:
             hosts = ("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
                      "ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\n"
                      "fe00::2\tip6-allrouters\n")
-        for ip, names in config.host_aliases:
-            hosts += f"{ip}\t{chr(9).join(names)}\n"
-        with open(os.path.join(sdir, "hosts"), "w") as f:
+            if pod_ip:
+                hosts += f"{pod_ip}\t{config.hostname}\n"
+        if config.host_aliases:
+            hosts += "\n# Entries added by HostAliases.\n"
+            for ip, names in config.host_aliases:
+                hosts += f"{ip}\t{chr(9).join(names)}\n"
+        tmp = os.path.join(sdir, "hosts.tmp")
+        with open(tmp, "w") as f:
             f.write(hosts)
+        os.replace(tmp, os.path.join(sdir, "hosts"))
+
+    def _write_files(self, sdir: str, config: cri.SandboxConfig) -> None:
+        self._write_hosts(sdir, config, "")
         if config.dns is None:
             with open("/etc/resolv.conf") as f:
                 resolv = f.read()
@@ -259,6 +271,7 @@ class RuncRuntime:
             self._save_sandbox(rec)
             _, rec["ip"] = await asyncio.gather(namespaces,
                                                 self.network.setup(rec["id"], netns, config.port_mappings))
+            self._write_hosts(sdir, config, rec["ip"])
         rec["state"] = "ready"
         self._save_sandbox(rec)
 
