@@ -26,6 +26,9 @@ from pyk8s.proxy.model import ServicePort
 __all__ = ["NftError", "NftTable", "Ruleset", "render"]
 
 MASQ_MARK = "0x4000"
+# Marked inline rather than by a jump to a marking chain (kube-proxy's mark-for-masquerade): on this
+# kernel a jump from a chain entered by goto did not come back to the DNAT rule after it.
+_MARK = f"meta mark set meta mark or {MASQ_MARK}"
 _MAPS = {
     "service-ips": "ipv4_addr . inet_proto . inet_service : verdict",
     "service-nodeports": "inet_proto . inet_service : verdict",
@@ -84,16 +87,16 @@ def render(ports: Iterable[ServicePort], *, cluster_cidr: str | None,
             rs.maps["service-ips"].append(f"{ip} . {proto} . {sp.port} : goto {name}")
         if sp.node_port:
             ext = f"ext-{_h(sp.key)}"
-            rs.chains[ext] = ("jump mark-for-masquerade", f"goto {name}")
+            rs.chains[ext] = (_MARK, f"goto {name}")
             rs.maps["service-nodeports"].append(f"{proto} . {sp.node_port} : goto {ext}")
         rules: list[str] = []
         if cluster_cidr:  # traffic from outside the pod network must come back through this node
-            rules.append(f"ip saddr != {cluster_cidr} jump mark-for-masquerade")
+            rules.append(f"ip saddr != {cluster_cidr} {_MARK}")
         ep_chains = []
         for ep in sp.endpoints:
             ep_name = f"ep-{_h(sp.key, ep.ip, ep.port)}"
             ep_chains.append(ep_name)
-            ep_rules = [f"ip saddr {ep.ip} jump mark-for-masquerade"]  # hairpin: a pod reaching itself
+            ep_rules = [f"ip saddr {ep.ip} {_MARK}"]  # hairpin: a pod reaching itself
             if sp.affinity_timeout:
                 aff = f"aff-{_h(sp.key, ep.ip, ep.port, sp.affinity_timeout)}"
                 rs.sets[aff] = sp.affinity_timeout
@@ -115,7 +118,6 @@ def _base(table: str, family: str) -> str:
     return f"""table {family} {table} {{
   comment "rules of the pyk8s service proxy"
 {"".join(f"  map {m} {{ type {t}; }}{chr(10)}" for m, t in _MAPS.items())}
-  chain mark-for-masquerade {{ meta mark set meta mark or {MASQ_MARK}; }}
   chain masquerading {{
     meta mark and {MASQ_MARK} == 0 return
     meta mark set meta mark xor {MASQ_MARK}

@@ -142,7 +142,7 @@ class ServiceProxy:
                 redirects = await self.userspace.update(all_ports)
                 if redirects != self._redirects:
                     self._redirects = redirects
-                    dirty = set(self._ports)  # the rules name the listeners' ports
+                    dirty |= set(self._ports)  # the rules name the listeners' ports
             for key in dirty:
                 self._render(key)
             await self.table.sync(self._merged())
