@@ -80,3 +80,4 @@ async def test_runsc_runs_a_container(runtime: RuncRuntime, cgroup_parent: str, 
     assert not any(live.encode() in c or done.encode() in c for c in procs)
     assert runtime.state_dir not in mountinfo()
     assert not list((Path(runtime.state_dir) / "runsc-root").glob(f"*{live}*"))
+    assert not any((Path("/sys/fs/cgroup") / ctrl / cfg.cgroup_parent).exists() for ctrl in ("cpu", "memory"))

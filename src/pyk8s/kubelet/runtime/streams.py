@@ -118,6 +118,8 @@ class ExecStream:
 
     async def wait(self) -> int:
         code = await self.proc.wait()
+        with contextlib.suppress(OSError):
+            os.unlink(self.pid_file)
         if self._readers:
             await asyncio.gather(*self._readers, return_exceptions=True)
         if self.master >= 0:
