@@ -56,6 +56,7 @@ async def test_pods_talk_by_pod_ip(net_runtime: RuncRuntime, node: Node, cgroup_
     assert await wait_for(fetched) == b"hello from the pod\n"
     ip_out = await rt.exec_sync(shell, ["ip", "-4", "addr", "show", "eth0"], 10)
     assert client.ip.encode() in ip_out.stdout
+    assert (await rt.exec_sync(shell, ["hostname"], 10)).stdout == b"mypod\n"
     hosts = await rt.exec_sync(shell, ["cat", "/etc/hosts"], 10)
     assert f"{client.ip}\tmypod\n".encode() in hosts.stdout  # the pod's own entry, as the kubelet writes it
 

@@ -266,7 +266,13 @@ class RuncRuntime:
                 os.close(os.open(os.path.join(ns, name), os.O_CREAT | os.O_WRONLY, 0o444))  # a mount point
         rec["ipc"] = f"{ns}/ipc"
         self._save_sandbox(rec)  # from here on, cleanup knows what to undo
-        namespaces = _run(*unshare, "/bin/sh", "-c", script or "true", "-", config.hostname)
+        if not script:
+            command = ["true"]
+        elif " && " not in script:  # the usual case: one exec fewer than through a shell
+            command = [shutil.which("hostname") or "hostname", config.hostname]
+        else:
+            command = ["/bin/sh", "-c", script, "-", config.hostname]
+        namespaces = _run(*unshare, *command)
         if config.host_network or self.network is None:
             await namespaces
         else:
