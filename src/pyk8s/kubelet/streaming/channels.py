@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from pyk8s.kubelet import cri
+from pyk8s.kubelet.streaming.spdy import RST_PROTOCOL_ERROR, SpdySession, SpdyStream
 
 __all__ = ["EXEC_PROTOCOLS", "PORTFORWARD_PROTOCOLS", "exit_status", "serve_portforward",
            "serve_remotecommand"]
@@ -26,7 +27,9 @@ __all__ = ["EXEC_PROTOCOLS", "PORTFORWARD_PROTOCOLS", "exit_status", "serve_port
 log = logging.getLogger(__name__)
 
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
-PORTFORWARD_PROTOCOLS = ("v4.channel.k8s.io", "portforward.k8s.io")
+SPDY_PORTFORWARD = "SPDY/3.1+portforward.k8s.io"  # kubectl 1.31+: SPDY tunnelled through the WebSocket
+PORTFORWARD_PROTOCOLS = (SPDY_PORTFORWARD, "v4.channel.k8s.io", "portforward.k8s.io")
+Dial = Callable[[int], Awaitable[tuple[Callable[[bytes], Awaitable[None]], AsyncIterator[bytes]]]]
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 
 
@@ -107,17 +110,21 @@ async def serve_remotecommand(request: web.Request, open_stream: Callable[[], Aw
 def parse_ports(values: list[str]) -> list[int]:
     """`ports=80&ports=8080` or `ports=80,8080`."""
     ports = [int(p) for v in values for p in v.split(",") if p.strip()]
-    if not ports or any(not 0 < p < 65536 for p in ports):
+    if any(not 0 < p < 65536 for p in ports):
         raise ValueError("port-forward needs ports between 1 and 65535")
     return ports
 
 
-async def serve_portforward(request: web.Request, ports: list[int],
-                            dial: Callable[[int], Awaitable[tuple[Callable[[bytes], Awaitable[None]],
-                                                                  AsyncIterator[bytes]]]]
-                            ) -> web.WebSocketResponse:
+async def serve_portforward(request: web.Request, ports: list[int], dial: Dial) -> web.StreamResponse:
+    """The ports come in the URL for the channel protocols, with each stream for SPDY."""
     ws = web.WebSocketResponse(protocols=PORTFORWARD_PROTOCOLS, max_msg_size=0)
+    ready = ws.can_prepare(request)
+    if ready.ok and ready.protocol != SPDY_PORTFORWARD and not ports:
+        raise web.HTTPBadRequest(text="query parameter \"port\" is required")
     await ws.prepare(request)
+    if ws.ws_protocol == SPDY_PORTFORWARD:
+        await _spdy_portforward(ws, dial)
+        return ws
     senders: dict[int, Callable[[bytes], Awaitable[None]]] = {}
     tasks: list[asyncio.Task[None]] = []
 
@@ -152,3 +159,65 @@ async def serve_portforward(request: web.Request, ports: list[int],
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return ws
+
+
+async def _spdy_portforward(ws: web.WebSocketResponse, dial: Dial) -> None:
+    """Kubernetes' port-forward protocol v1 over SPDY: per connection, the client opens an error stream and
+    a data stream sharing a `requestid`; the data stream carries the bytes, the error stream a message
+    when dialing the port failed. The ports come with the streams, not the URL."""
+    pairs: dict[str, dict[str, SpdyStream]] = {}
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def forward(port: int, data: SpdyStream, error: SpdyStream) -> None:
+        try:
+            send, received = await dial(port)
+        except Exception as e:
+            await error.write(f"error forwarding port {port} to pod: {e}".encode())
+            await error.close()
+            await data.close()
+            return
+
+        async def to_pod(chunk: bytes) -> None:
+            with contextlib.suppress(OSError):
+                await send(chunk)  # b"": the client half-closed, so does the pod's connection
+
+        data.on_data = to_pod
+        for chunk in data.pending:
+            await to_pod(chunk)
+        data.pending.clear()
+        try:
+            async for chunk in received:
+                await data.write(chunk)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(ConnectionError):
+                await data.close()
+                await error.close()
+
+    async def on_stream(stream: SpdyStream) -> None:
+        await stream.reply()
+        kind = stream.headers.get("streamtype", "")
+        rid = stream.headers.get("requestid", "")
+        try:
+            port = int(stream.headers.get("port", ""))
+        except ValueError:
+            await stream.reset(RST_PROTOCOL_ERROR)
+            return
+        pair = pairs.setdefault(rid, {})
+        pair[kind] = stream
+        if "data" in pair and "error" in pair:
+            del pairs[rid]
+            task = asyncio.create_task(forward(port, pair["data"], pair["error"]))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    session = SpdySession(ws.send_bytes, on_stream)
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY:
+                await session.feed(bytes(msg.data))
+    finally:
+        for t in list(tasks):
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
