@@ -72,6 +72,12 @@ async def test_kubelet_killed_containers_survive(runtime: RuncRuntime, cgroup_pa
     assert res.stdout == b"still here\n"
     assert (await fresh.container_status(live)).pid == pid
 
+    # After a reboot the namespaces' bind mounts are gone: the sandbox is no longer ready.
+    ipc = Path(runtime.state_dir) / "sandboxes" / sid / "ns" / "ipc"
+    await fresh.stop_container(live, 0)
+    subprocess.run(["umount", str(ipc)], check=True)  # noqa: ASYNC221 - a quick umount
+    assert (await fresh.pod_sandbox_status(sid)).state == "notready"
+
 
 async def test_working_dir_cannot_reach_the_host(runtime: RuncRuntime, cgroup_parent: str,
                                                  tmp_path: Path, busybox_layer: Path) -> None:

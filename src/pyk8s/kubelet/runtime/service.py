@@ -326,12 +326,24 @@ class RuncRuntime:
             with contextlib.suppress(OSError):
                 os.rmdir(os.path.join(CGROUP_ROOT, ctrl, path.lstrip("/")))
 
+    @staticmethod
+    def _ns_held(path: str) -> bool:
+        """A bind-mounted namespace file lives on nsfs, another device than its directory's; after a
+        reboot only the empty file is left."""
+        try:
+            return os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev
+        except OSError:
+            return False
+
     def _sandbox_status(self, rec: dict[str, Any]) -> cri.SandboxStatus:
         cfg = rec["config"]
         sdir = self._sdir(rec["id"])
+        state = rec["state"]
+        if state == "ready" and rec["ipc"] and not self._ns_held(rec["ipc"]):
+            state = "notready"  # its namespaces are gone (the node rebooted)
         return cri.SandboxStatus(
             id=rec["id"], pod_uid=cfg["pod_uid"], namespace=cfg["namespace"], name=cfg["name"],
-            state=rec["state"], ip=rec["ip"], created_at=rec["created_at"],
+            state=state, ip=rec["ip"], created_at=rec["created_at"],
             runtime_handler=cfg["runtime_handler"], netns_path=rec["netns"],
             hosts_path=os.path.join(sdir, "hosts"), resolv_path=os.path.join(sdir, "resolv.conf"),
             hostname_path=os.path.join(sdir, "hostname"))
