@@ -64,7 +64,7 @@ class ContainerStartError(RuntimeError):
 
 
 def _write_json(path: str, obj: Any) -> None:
-    tmp = path + ".tmp"
+    tmp = f"{path}.{secrets.token_hex(4)}.tmp"  # concurrent writers never share a temporary file
     with open(tmp, "w") as f:
         json.dump(obj, f)
     os.replace(tmp, path)
