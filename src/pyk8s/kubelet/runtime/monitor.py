@@ -1,4 +1,7 @@
-"""The per-container monitor (our conmon/containerd-shim): run as `python -S -I monitor.py DIR`.
+"""The per-container monitor (our conmon/containerd-shim).
+
+`python -S -I monitor.py --server STATE_DIR` starts the monitor server (see fork_server), which forks a
+monitor per container; `python -S -I monitor.py DIR` runs one monitor alone (the fallback).
 
 Standard library only and no pyk8s imports, and only C modules on the start path (no json, socket,
 subprocess or signal wrappers: they pull in re and enum), so it starts in ~15 ms instead of ~40.
