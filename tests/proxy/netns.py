@@ -152,7 +152,8 @@ def wait_listening(ns: InNetns, ip: str, port: int, deadline: float = 10.0) -> N
 
 
 @contextlib.contextmanager
-def topology(backends: tuple[str, ...] = ("a", "b"), clients: tuple[str, ...] = ("client",)) -> Iterator[Topology]:
+def topology(backends: tuple[str, ...] = ("a", "b"),
+             clients: tuple[str, ...] = ("client",)) -> Iterator[Topology]:
     """A node netns with bridge br0 (the node IP) and a default route, backend pods serving HTTP on 8080
     and UDP on 9053, client pods; all removed afterwards, even on failure."""
     prefix = f"pkp{secrets.token_hex(3)}"

@@ -21,7 +21,7 @@ from pyk8s.api.catalog import lookup
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.proxy import ServiceProxy
-from tests.proxy.netns import InNetns, ProxyThread, Topology, http_get, sh, topology, udp_query
+from tests.proxy.netns import InNetns, ProxyThread, Topology, http_get, topology, udp_query
 from tests.support.apiserver import start_server
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
@@ -161,6 +161,15 @@ async def test_udp(env: Env) -> None:
     ip = svc["spec"]["clusterIP"]
     answers = [await env.client_ns.acall(udp_query, ip, 53, b"ping") for _ in range(20)]
     assert set(answers) == {b"a:ping", b"b:ping"}, answers
+
+
+async def test_userspace_skips_an_endpoint_that_refuses(env: Env) -> None:
+    if env.proxy.mode != "userspace":
+        pytest.skip("the kernel's DNAT cannot retry another endpoint (as in Kubernetes' nftables mode)")
+    svc = await env.service("half", HTTP)
+    await env.endpoints("half", ["a", "client"], SLICE_HTTP)  # nothing listens on the client pod
+    await env.applied("half", 2)
+    assert {await env.get(svc["spec"]["clusterIP"], 80) for _ in range(10)} == {"a"}
 
 
 async def test_session_affinity_client_ip(env: Env) -> None:

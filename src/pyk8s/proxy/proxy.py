@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 _SERVICE_INDEX = "service"
+PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
+HEADLESS_LABEL = "service.kubernetes.io/headless"
 
 
 def _info(group: str, plural: str) -> ResourceInfo:
@@ -48,13 +50,16 @@ class ServiceProxy:
     `node_ips` are informational (NodePorts answer on every local address, found with `fib daddr type
     local`). `nft` is the command that runs nft (a test may prefix it to reach a network namespace).
     After each successful sync `applied` holds the service ports in place, keyed by `ServicePort.key`.
+    Like kube-proxy, it serves the Services without a `service.kubernetes.io/service-proxy-name` label,
+    or with `service_proxy_name`, only those labelled with that name.
     """
 
     def __init__(self, client: Client, *, node_name: str, node_ips: Sequence[str] = (),
                  mode: Literal["nftables", "userspace"] = "nftables", table: str = "pyk8s",
                  cluster_cidr: str | None = "10.42.0.0/16", nft: Sequence[str] = ("nft",),
                  min_sync_interval: float = 0.1, retry_interval: float = 1.0,
-                 listen_address: str = "0.0.0.0", udp_idle_timeout: float = 60.0) -> None:
+                 listen_address: str = "0.0.0.0", udp_idle_timeout: float = 60.0,
+                 service_proxy_name: str | None = None) -> None:
         if mode not in ("nftables", "userspace"):
             raise ValueError(f"unknown proxy mode {mode!r}")
         self.client = client
@@ -68,7 +73,9 @@ class ServiceProxy:
         self.userspace = (UserspaceProxier(listen_address=listen_address, udp_idle_timeout=udp_idle_timeout)
                           if mode == "userspace" else None)
         self.factory = SharedInformerFactory(client)
-        self.services = self.factory.informer(SERVICES)
+        # kube-proxy's selector: a service labelled for another proxy, or headless, is not ours.
+        ours = (f"{PROXY_NAME_LABEL}={service_proxy_name}" if service_proxy_name else f"!{PROXY_NAME_LABEL}")
+        self.services = self.factory.informer(SERVICES, label_selector=f"{ours},!{HEADLESS_LABEL}")
         self.slices = self.factory.informer(ENDPOINT_SLICES)
         self.slices.add_index(_SERVICE_INDEX, lambda o: [k] if (k := service_key_of_slice(o)) else [])
         self.applied: dict[str, ServicePort] = {}
@@ -154,8 +161,7 @@ class ServiceProxy:
         self.last_sync_seconds = time.monotonic() - started
 
     def _refresh(self, key: str) -> None:
-        namespace, _, name = key.partition("/")
-        svc = self.services.lister.get(name, namespace)
+        svc = self.services.indexer.get(key)
         if svc is None:
             self._ports.pop(key, None)
             return
