@@ -106,70 +106,149 @@ def _element_key(keys: Keys, element: dict[str, Any]) -> Element:
 
 # --- field sets of values ---------------------------------------------------------------------------------
 
+class _Field:
+    """What the walk needs to know of one (definition, field name), looked up once: this runs for every
+    field of every written object."""
+
+    __slots__ = ("element", "fp", "is_map", "keys", "selector", "set_list")
+
+    def __init__(self, definition: str | None, name: str) -> None:
+        self.element: Element = ("f", name)
+        self.fp = fp = field_patch(definition, name)
+        self.is_map = _is_map(definition, name)
+        self.selector = name in _SELECTOR_FIELDS and not self.is_map
+        self.keys = _keys(definition, name, fp)
+        self.set_list = fp.merges and fp.merge_key is None
+
+
+_FIELDS: dict[str | None, dict[str, _Field]] = {}
+_FIELDS_PER_DEFINITION = 512  # field names come from clients: bound what is remembered
+
+
+def _fields(definition: str | None) -> dict[str, _Field]:
+    table = _FIELDS.get(definition)
+    if table is None:
+        table = _FIELDS[definition] = {}
+    return table
+
+
+def _field(table: dict[str, _Field], definition: str | None, name: str) -> _Field:
+    f = table.get(name)
+    if f is None:
+        f = _Field(definition, name)
+        if len(table) < _FIELDS_PER_DEFINITION:
+            table[name] = f
+    return f
+
+
+_SELECTOR_KEYS = frozenset({"matchLabels", "matchExpressions"})
+
+
 def _walk(value: Any, definition: str | None, path: Path, out: dict[Path, Any], whole: bool) -> None:
-    """Record every owned path of `value` in `out` (path → comparable value). With `whole`, maps record
-    themselves too (what a comparison reports for a map that appeared); an apply's set omits them."""
+    """Record every owned path of `value` in `out` (path → the value there, compared by `_differs`; _NODE
+    for nodes that are never "modified"). With `whole`, maps record themselves too (what a comparison
+    reports for a map that appeared); an apply's set omits them."""
     if not isinstance(value, dict):
         return
+    table = _fields(definition)
     for name, child in value.items():
         if child is None:
             continue
-        fp = field_patch(definition, name)
-        p = (*path, ("f", name))
-        if _atomic_struct(definition, name, child):
-            out[p] = _dumps(child)
-        elif isinstance(child, dict) and whole and _is_map(definition, name):
-            out[p] = _NODE  # a map is a member itself, empty or not
-            _walk(child, fp.type, p, out, whole)
-        elif isinstance(child, dict) and child:
-            _walk(child, fp.type, p, out, whole)
-        elif isinstance(child, list) and child and _associative(keys := _keys(definition, name, fp), child):
-            assert keys is not None
-            for element in child:
-                ep = (*p, _element_key(keys, element))
-                out[ep] = _NODE
-                _walk(element, fp.items, ep, out, whole)
-        elif isinstance(child, list) and child and _set_list(fp, child):
-            for item in child:
-                out[(*p, ("v", _dumps(item)))] = _NODE
+        f = table.get(name) or _field(table, definition, name)
+        p = (*path, f.element)
+        if isinstance(child, dict):
+            if f.selector and child.keys() <= _SELECTOR_KEYS:  # atomic, as _atomic_struct
+                out[p] = child
+            elif whole and f.is_map:
+                out[p] = _NODE  # a map is a member itself, empty or not
+                _walk(child, f.fp.type, p, out, whole)
+            elif child:
+                _walk(child, f.fp.type, p, out, whole)
+            else:
+                out[p] = child
+        elif isinstance(child, list) and child:
+            keys = f.keys
+            if keys is not None and _associative(keys, child):
+                items = f.fp.items
+                for element in child:
+                    ep = (*p, _element_key(keys, element))
+                    out[ep] = _NODE
+                    _walk(element, items, ep, out, whole)
+            elif f.set_list and not any(isinstance(e, dict | list) for e in child):
+                for item in child:
+                    out[(*p, ("v", _dumps(item)))] = _NODE
+            else:
+                out[p] = child
         else:
-            out[p] = _dumps(child)
+            out[p] = child
 
 
 def _paths(value: Any, definition: str | None, whole: bool) -> dict[Path, Any]:
     out: dict[Path, Any] = {}
     _walk(value, definition, (), out, whole)
-    return {p: v for p, v in out.items() if p not in _IGNORED and p[:2] != _MANAGED_FIELDS}
+    for p in _IGNORED:
+        out.pop(p, None)
+    meta = value.get("metadata") if isinstance(value, dict) else None
+    if isinstance(meta, dict) and isinstance(meta.get("managedFields"), dict):
+        return {p: v for p, v in out.items() if p[:2] != _MANAGED_FIELDS}
+    out.pop(_MANAGED_FIELDS, None)
+    return out
+
+
+_EXACT = (str, bool, int)  # leaf types whose == is JSON equality (str == str, 1 != True is not needed:
+# both sides are then the same type)
+
+
+def _differs(a: Any, b: Any) -> bool:
+    """Whether two recorded values differ as JSON: == is too coarse (1 == 1.0 == True, 0.0 == -0.0)
+    where the types differ or floats are involved, so those compare by canonical encoding."""
+    if a != b:
+        return True
+    t = type(a)
+    if t is type(b) and t in _EXACT:
+        return False
+    return _dumps(a) != _dumps(b)
 
 
 def _compare(old: Any, new: Any, definition: str | None) -> tuple[set[Path], set[Path], set[Path]]:
     """(added, modified, removed) between two objects, as SMD's Compare."""
-    before, after = _paths(old, definition, True), _paths(new, definition, True)
+    after = _paths(new, definition, True)
+    if not old:  # a create: everything is added (and {} has no paths)
+        return set(after), set(), set()
+    before = _paths(old, definition, True)
     added = {p for p in after if p not in before}
     removed = {p for p in before if p not in after}
-    modified = {p for p in after if p in before and after[p] is not _NODE and after[p] != before[p]}
+    modified = {p for p, v in after.items()
+                if v is not _NODE and p in before and _differs(v, before[p])}
     return added, modified, removed
 
 
 # --- FieldsV1 ---------------------------------------------------------------------------------------------
 
 def fields_to_v1(paths: Iterable[Path]) -> dict[str, Any]:
-    """Encode a set of paths as a FieldsV1 object."""
+    """Encode a set of paths as a FieldsV1 object: members sorted by element (the order of the sorted
+    paths), "." first where a member also has members below it."""
     root: dict[str, Any] = {}
-    for path in sorted(set(paths)):
+    for path in paths:
         node = root
         for kind, text in path:
-            node = node.setdefault(f"{kind}:{text}", {})
-        node["."] = {}
+            key = kind + ":" + text
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            node = child
+        node["."] = None
     return _tidy(root)
 
 
 def _tidy(node: dict[str, Any]) -> dict[str, Any]:
-    # A leaf is `{}`; "." stays only where a member also has members below it.
-    children = {k: _tidy(v) for k, v in node.items() if k != "."}
-    if "." in node and children:
-        return {".": {}, **children}
-    return children
+    # A leaf is `{}`; "." stays only where a member also has members below it. Element kinds are one
+    # letter, so sorting "kind:text" keys sorts as the (kind, text) elements do.
+    marked = node.pop(".", False) is None
+    if not node:
+        return node
+    children = {k: _tidy(node[k]) for k in sorted(node)}
+    return {".": {}, **children} if marked else children
 
 
 def fields_from_v1(fields: Any, prefix: Path = ()) -> set[Path]:
