@@ -257,7 +257,7 @@ class Monitor:
         for client in list(self.clients):
             try:
                 client.sendall(frame)
-            except OSError:
+            except OSError:  # BlockingIOError too: it fell behind
                 self.drop(client)
 
     def drop(self, client: _socket.socket) -> None:
@@ -272,6 +272,8 @@ class Monitor:
     def client_input(self, client: _socket.socket, bufs: dict[int, bytes]) -> None:
         try:
             data = client.recv(65536)
+        except BlockingIOError:
+            return
         except OSError:
             data = b""
         if not data:
@@ -341,6 +343,10 @@ class Monitor:
                         self.log.reopen()
                 elif fd == listener.fileno():
                     client = _socket.socket(fileno=listener._accept()[0])  # type: ignore[attr-defined]
+                    # A slow attach client must never stall the container: a megabyte of slack, then
+                    # it is dropped (send_all).
+                    client.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDBUF, 1 << 20)
+                    client.setblocking(False)
                     self.clients.append(client)
                     by_fd[client.fileno()] = client
                     self.poll.register(client.fileno(), select.POLLIN)
