@@ -133,6 +133,9 @@ def _add_pod(topo: Topology, name: str, index: int) -> None:
     topo.ips[name] = ip
     sh("ip", "-n", topo.node, "link", "add", f"v{name}", "type", "veth", "peer", "name", "eth0", "netns", ns)
     sh("ip", "-n", topo.node, "link", "set", f"v{name}", "master", "br0", "up")
+    # As the CNI bridge plugin's hairpinMode (the kubelet sets it): with bridge netfilter, a pod's packet
+    # DNATed back to itself leaves through the port it came in by.
+    sh("ip", "-n", topo.node, "link", "set", f"v{name}", "type", "bridge_slave", "hairpin", "on")
     sh("ip", "-n", ns, "link", "set", "lo", "up")
     sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
     sh("ip", "-n", ns, "link", "set", "eth0", "up")

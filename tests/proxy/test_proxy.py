@@ -181,10 +181,6 @@ async def test_session_affinity_client_ip(env: Env) -> None:
 
 
 async def test_hairpin_a_pod_reaches_itself_through_its_service(env: Env) -> None:
-    if env.proxy.mode == "nftables":
-        # Marked for masquerade, DNATed (nft trace shows both), yet this kernel drops the packet before
-        # the forward hook when its source equals its new destination; not solved yet.
-        pytest.xfail("nftables hairpin through a routed bridge is dropped before forward on this kernel")
     svc = await env.service("self", HTTP)
     await env.endpoints("self", ["a"], SLICE_HTTP)
     await env.applied("self", 1)

@@ -26,8 +26,7 @@ from pyk8s.proxy.model import ServicePort
 __all__ = ["NftError", "NftTable", "Ruleset", "render"]
 
 MASQ_MARK = "0x4000"
-# Marked inline rather than by a jump to a marking chain (kube-proxy's mark-for-masquerade): on this
-# kernel a jump from a chain entered by goto did not come back to the DNAT rule after it.
+# Marked inline (one statement) rather than by a jump to kube-proxy's mark-for-masquerade chain.
 _MARK = f"meta mark set meta mark or {MASQ_MARK}"
 _MAPS = {
     "service-ips": "ipv4_addr . inet_proto . inet_service : verdict",
