@@ -9,6 +9,7 @@ from pyk8s.apiserver.auth import resources
 from pyk8s.apiserver.auth.escalation import RBACEscalationCheck
 from pyk8s.apiserver.auth.impersonation import ImpersonatingAuthenticator
 from pyk8s.apiserver.auth.loopback import LoopbackAuthenticator
+from pyk8s.apiserver.auth.node import NodeAuthorizer
 from pyk8s.apiserver.auth.rbac import RBACAuthorizer
 from pyk8s.apiserver.auth.resources import GetObject
 from pyk8s.apiserver.auth.reviews import AuthReviews
@@ -23,7 +24,7 @@ from pyk8s.apiserver.watch_cache import WatchCacheSet
 class AuthStack:
     authenticator: ImpersonatingAuthenticator  # the union of authenticators, then `kubectl --as`
     escalation: RBACEscalationCheck  # the admission plugin that stops RBAC privilege escalation
-    authorizer: RBACAuthorizer
+    authorizer: NodeAuthorizer  # the Node authorizer, then RBAC (`authorizer.delegate`)
     tokens: ServiceAccountTokens
     bootstrap: BootstrapTokenAuthenticator
     virtual_creates: dict[tuple[str, str, str], VirtualCreate]
@@ -41,8 +42,8 @@ def build_auth_stack(
     anonymous_paths: Iterable[str] = (),
 ) -> AuthStack:
     """loopback socket → x509 → service-account token → bootstrap token authentication, then
-    impersonation; RBAC (with system:masters) authorization and its escalation check; the review and
-    TokenRequest handlers keyed as `create_app` expects."""
+    impersonation; the Node authorizer chained before RBAC (with system:masters) and RBAC's escalation
+    check; the review and TokenRequest handlers keyed as `create_app` expects."""
     tokens = ServiceAccountTokens(
         sa_private_key, sa_public_key, get_object, issuer=issuer, api_audiences=api_audiences
     )
@@ -51,11 +52,13 @@ def build_auth_stack(
         [LoopbackAuthenticator(), X509Authenticator(), tokens, bootstrap], anonymous_paths=anonymous_paths
     )
     rbac = RBACAuthorizer(lister, revision=rbac_revision)
-    authenticator = ImpersonatingAuthenticator(union, rbac)
+    authorizer = NodeAuthorizer(rbac, get_object, lister)
+    authenticator = ImpersonatingAuthenticator(union, authorizer)
     reviews = AuthReviews(
-        tokens=tokens, bootstrap=bootstrap, authorizer=rbac, rbac=rbac, get_object=get_object
+        tokens=tokens, bootstrap=bootstrap, authorizer=authorizer, rbac=rbac, get_object=get_object
     )
-    return AuthStack(authenticator, RBACEscalationCheck(rbac), rbac, tokens, bootstrap, reviews.handlers())
+    escalation = RBACEscalationCheck(rbac)
+    return AuthStack(authenticator, escalation, authorizer, tokens, bootstrap, reviews.handlers())
 
 
 def watch_cache_revision(caches: WatchCacheSet) -> Callable[[], object]:
