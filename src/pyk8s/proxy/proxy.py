@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
@@ -48,7 +49,8 @@ class ServiceProxy:
     """The node's service proxy, `mode` "nftables" (DNAT in the kernel) or "userspace" (forwarding here).
 
     `node_ips` are informational (NodePorts answer on every local address, found with `fib daddr type
-    local`). `nft` is the command that runs nft (a test may prefix it to reach a network namespace).
+    local`). `nft` is the command that runs nft (default: nft on PATH, else /usr/sbin/nft; a test may
+    prefix it to reach a network namespace).
     After each successful sync `applied` holds the service ports in place, keyed by `ServicePort.key`.
     Like kube-proxy, it serves the Services without a `service.kubernetes.io/service-proxy-name` label,
     or with `service_proxy_name`, only those labelled with that name.
@@ -56,7 +58,7 @@ class ServiceProxy:
 
     def __init__(self, client: Client, *, node_name: str, node_ips: Sequence[str] = (),
                  mode: Literal["nftables", "userspace"] = "nftables", table: str = "pyk8s",
-                 cluster_cidr: str | None = "10.42.0.0/16", nft: Sequence[str] = ("nft",),
+                 cluster_cidr: str | None = "10.42.0.0/16", nft: Sequence[str] | None = None,
                  min_sync_interval: float = 0.1, retry_interval: float = 1.0,
                  listen_address: str = "0.0.0.0", udp_idle_timeout: float = 60.0,
                  service_proxy_name: str | None = None) -> None:
@@ -69,7 +71,7 @@ class ServiceProxy:
         self.cluster_cidr = cluster_cidr
         self.min_sync_interval = min_sync_interval
         self.retry_interval = retry_interval
-        self.table = NftTable(table, nft=nft)
+        self.table = NftTable(table, nft=nft or (shutil.which("nft") or "/usr/sbin/nft",))
         self.userspace = (UserspaceProxier(listen_address=listen_address, udp_idle_timeout=udp_idle_timeout)
                           if mode == "userspace" else None)
         self.factory = SharedInformerFactory(client)
@@ -87,6 +89,7 @@ class ServiceProxy:
         self._ports: dict[str, list[ServicePort]] = {}
         self._rules: dict[str, Ruleset] = {}
         self._redirects: dict[str, int] = {}
+        self._warned_no_nft = False
 
     # --- change tracking ---------------------------------------------------------------------------
 
@@ -152,7 +155,16 @@ class ServiceProxy:
                     dirty |= set(self._ports)  # the rules name the listeners' ports
             for key in dirty:
                 self._render(key)
-            await self.table.sync(self._merged())
+            try:
+                await self.table.sync(self._merged())
+            except FileNotFoundError:
+                if self.userspace is None:
+                    raise
+                # A host without nft: the listeners still serve NodePorts; ClusterIPs need the redirect.
+                if not self._warned_no_nft:
+                    log.warning("service proxy: no nft command; ClusterIPs are not redirected to the "
+                                "userspace proxy, only NodePorts answer")
+                    self._warned_no_nft = True
         except BaseException:
             self._dirty |= dirty
             raise
