@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from pyk8s.apiserver.admission_noderestriction import NodeRestriction
 from pyk8s.apiserver.auth import resources
 from pyk8s.apiserver.auth.escalation import RBACEscalationCheck
 from pyk8s.apiserver.auth.impersonation import ImpersonatingAuthenticator
@@ -28,6 +29,7 @@ class AuthStack:
     tokens: ServiceAccountTokens
     bootstrap: BootstrapTokenAuthenticator
     virtual_creates: dict[tuple[str, str, str], VirtualCreate]
+    node_restriction: NodeRestriction  # the admission plugin that keeps each node to its own objects
 
 
 def build_auth_stack(
@@ -58,7 +60,8 @@ def build_auth_stack(
         tokens=tokens, bootstrap=bootstrap, authorizer=authorizer, rbac=rbac, get_object=get_object
     )
     escalation = RBACEscalationCheck(rbac)
-    return AuthStack(authenticator, escalation, authorizer, tokens, bootstrap, reviews.handlers())
+    return AuthStack(authenticator, escalation, authorizer, tokens, bootstrap, reviews.handlers(),
+                     NodeRestriction(get_object))
 
 
 def watch_cache_revision(caches: WatchCacheSet) -> Callable[[], object]:
