@@ -142,6 +142,8 @@ async def test_node_port_answers_on_the_node_ip(env: Env) -> None:
     await env.applied("np", 2)
     answers = {await env.get(env.topo.node_ip, node_port) for _ in range(20)}
     assert answers == {"a", "b"}
+    # and from the node itself
+    assert {await env.get(env.topo.node_ip, node_port, env.node_ns) for _ in range(10)} <= {"a", "b"}
 
 
 async def test_service_without_endpoints_is_refused_at_once(env: Env) -> None:
