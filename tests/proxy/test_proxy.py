@@ -179,7 +179,42 @@ async def test_session_affinity_client_ip(env: Env) -> None:
     await env.endpoints("sticky", ["a", "b"], SLICE_HTTP)
     await env.applied("sticky", 2)
     ip = svc["spec"]["clusterIP"]
-    assert len({await env.get(ip, 80) for _ in range(10)}) == 1
+    first = {await env.get(ip, 80) for _ in range(10)}
+    assert len(first) == 1
+    # a sync for another service keeps the affinity state
+    syncs = env.proxy.syncs
+    await env.service("other", HTTP)
+    await env.endpoints("other", ["a"], SLICE_HTTP)
+    await env.applied("other", 1)
+    assert env.proxy.syncs > syncs
+    assert {await env.get(ip, 80) for _ in range(10)} == first
+
+
+async def test_userspace_udp_sessions_end_when_idle(topo: Topology) -> None:
+    server = await start_server()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "api.sock")
+        await web.UnixSite(server.test_server.runner, path).start()  # type: ignore[arg-type]
+        client = Client(HTTPTransport(server.url))
+        thread = ProxyThread(topo, path, mode="userspace", udp_idle_timeout=0.5)
+        e = Env(topo, client, thread.start(), thread)
+        try:
+            svc = await e.service("dns", [{"name": "dns", "port": 53, "targetPort": 9053, "protocol": "UDP"}])
+            await e.endpoints("dns", ["a"], [{"name": "dns", "port": 9053, "protocol": "UDP"}])
+            await e.applied("dns", 1)
+            assert await e.client_ns.acall(udp_query, svc["spec"]["clusterIP"], 53, b"x") == b"a:x"
+            assert e.proxy.userspace is not None
+            assert e.proxy.userspace.udp_sessions() == 1
+            deadline = time.monotonic() + 10
+            while e.proxy.userspace.udp_sessions():
+                assert time.monotonic() < deadline, "idle UDP session kept"
+                await asyncio.sleep(0.05)
+        finally:
+            await asyncio.to_thread(thread.stop)
+            e.client_ns.close()
+            e.node_ns.close()
+            await client.close()
+            await server.stop()
 
 
 async def test_hairpin_a_pod_reaches_itself_through_its_service(env: Env) -> None:

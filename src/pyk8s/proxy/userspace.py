@@ -270,6 +270,10 @@ class UserspaceProxier:
             entry[1].update(sp)
         return {k: v[2] for k, v in self._listeners.items()}
 
+    def udp_sessions(self) -> int:
+        """Open UDP client sessions over all listeners."""
+        return sum(len(v[0].sessions) for v in self._listeners.values() if isinstance(v[0], _UDPListener))
+
     async def close(self) -> None:
         for listener, *_ in self._listeners.values():
             await listener.close()
