@@ -38,6 +38,7 @@ from pyk8s.controllers.manager import ControllerOptions
 from pyk8s.server.components import run_components
 from pyk8s.server.config import ServerConfig
 from pyk8s.server.loop import run_loop
+from pyk8s.server.node import run_node
 from pyk8s.server.pki import Pki, ensure_pki
 from pyk8s.server.supervisor import Supervised
 from pyk8s.store.factory import open_store
@@ -183,14 +184,20 @@ async def serve(config: ServerConfig) -> None:
             ca_cert_pem=pki.ca_cert.read_bytes(),
             ca_key_pem=pki.ca_key.read_bytes(),
         )
-        components = asyncio.create_task(
-            Supervised("components", run_components, (config.socket, options)).run(), name="components")
+        children = [Supervised("components", run_components, (config.socket, options))]
+        if not config.disable_agent:
+            children.append(Supervised("kubelet", run_node, (
+                config.socket, config.node_name or socket.gethostname().lower(), str(config.data_dir),
+                pki.ca_cert.read_bytes(), config.cluster_cidr)))
+        supervised = [asyncio.create_task(child.run(), name=child.name) for child in children]
         print("pyk8s: ready", flush=True)
         await stop.wait()
         log.info("stopping")
-        components.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await components
+        for task in supervised:
+            task.cancel()
+        for task in supervised:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     finally:
         await runner.cleanup()
         await store.close()
