@@ -84,30 +84,62 @@ def unknown_fields(info: ResourceInfo, obj: dict[str, Any]) -> list[str]:
     if name is None:
         return []
     found: list[str] = []
-    _walk({"$ref": name}, obj, "", found)
+    _walk(_shape_of(definitions().get(name, _EMPTY)), obj, "", found)
     return found
 
 
-def _walk(schema: Schema, value: Any, path: str, found: list[str]) -> None:
-    defs = definitions()
-    while "$ref" in schema:
-        schema = defs.get(schema["$ref"], {})
-    if schema.get("x-kubernetes-preserve-unknown-fields"):
+_EMPTY: Schema = {}
+
+
+class _Shape:
+    """What the field check needs of one schema node, with references followed: read once per node
+    rather than on every field of every request (the definitions never change once loaded)."""
+
+    __slots__ = ("extra", "items", "object", "preserve", "props", "schema")
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema  # keeps the node alive, so its id() is not reused
+        defs = definitions()
+        while "$ref" in schema:
+            schema = defs.get(schema["$ref"], _EMPTY)
+        self.preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
+        self.items: Schema | None = schema.get("items", _EMPTY) if schema.get("type") == "array" else None
+        self.object = schema.get("type") == "object"
+        self.props: dict[str, Schema] | None = schema.get("properties")
+        self.extra: Schema | None = schema.get("additionalProperties")
+
+
+_SHAPES: dict[int, _Shape] = {}
+_CONTAINERS = (dict, list)
+
+
+def _shape_of(schema: Schema) -> _Shape:
+    """The shape of a node of definitions() (only those: the cache is keyed by identity)."""
+    shape = _SHAPES.get(id(schema))
+    if shape is None:
+        shape = _SHAPES[id(schema)] = _Shape(schema)
+    return shape
+
+
+def _walk(shape: _Shape, value: Any, path: str, found: list[str]) -> None:
+    if shape.preserve:
         return
-    if isinstance(value, list) and schema.get("type") == "array":
-        items = schema.get("items", {})
-        for i, item in enumerate(value):
-            _walk(items, item, f"{path}[{i}]", found)
+    if isinstance(value, list):
+        if shape.items is not None:
+            items = _shape_of(shape.items)
+            for i, item in enumerate(value):
+                if isinstance(item, _CONTAINERS):  # scalars have no fields
+                    _walk(items, item, f"{path}[{i}]", found)
         return
-    if not isinstance(value, dict) or schema.get("type") != "object":
+    if not isinstance(value, dict) or not shape.object:
         return
-    props: dict[str, Schema] | None = schema.get("properties")
-    extra: Schema | None = schema.get("additionalProperties")
+    props, extra = shape.props, shape.extra
     for key, child in value.items():
-        child_path = f"{path}.{key}" if path else key
         if props is not None and key in props:
-            _walk(props[key], child, child_path, found)
+            if isinstance(child, _CONTAINERS):
+                _walk(_shape_of(props[key]), child, f"{path}.{key}" if path else key, found)
         elif extra is not None:
-            _walk(extra, child, child_path, found)
+            if isinstance(child, _CONTAINERS):
+                _walk(_shape_of(extra), child, f"{path}.{key}" if path else key, found)
         elif props is not None:
-            found.append(child_path)
+            found.append(f"{path}.{key}" if path else key)
