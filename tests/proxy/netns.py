@@ -200,8 +200,9 @@ class ProxyThread:
     """A ServiceProxy running in its own thread and event loop inside the node's netns, talking to the
     API server over a Unix socket (which works across network namespaces)."""
 
-    def __init__(self, topo: Topology, socket_path: str, **options: Any) -> None:
+    def __init__(self, topo: Topology, socket_path: str, *, cleanup: bool = True, **options: Any) -> None:
         self.topo = topo
+        self.cleanup = cleanup
         self.socket_path = socket_path
         self.options = options
         self.proxy: ServiceProxy | None = None
@@ -239,7 +240,8 @@ class ProxyThread:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         finally:
-            await self.proxy.cleanup()
+            if self.cleanup:
+                await self.proxy.cleanup()
             await client.close()
 
     def stop(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 __all__ = ["DEFAULT_AFFINITY_TIMEOUT", "Endpoint", "ServicePort", "build_service_ports",
            "service_key_of_slice"]
@@ -66,6 +66,10 @@ def _ipv4s(values: Iterable[Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _port(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536
+
+
 def _affinity_timeout(spec: Obj) -> int:
     if spec.get("sessionAffinity") != "ClientIP":
         return 0
@@ -85,7 +89,7 @@ def _slice_endpoints(slices: Iterable[Obj], port_name: str, protocol: str) -> tu
             if (p.get("name") or "") == port_name and (p.get("protocol") or "TCP") == protocol:
                 number = p.get("port")
                 break
-        if not isinstance(number, int) or not 0 < number < 65536:
+        if not _port(number):
             continue
         for ep in eps.get("endpoints") or []:
             cond = ep.get("conditions") or {}
@@ -116,13 +120,13 @@ def build_service_ports(service: Obj, slices: Iterable[Obj]) -> list[ServicePort
     for p in spec.get("ports") or []:
         protocol = p.get("protocol") or "TCP"
         port = p.get("port")
-        if protocol not in _PROTOCOLS or not isinstance(port, int):
+        if protocol not in _PROTOCOLS or not _port(port):
             continue
         port_name = p.get("name") or ""
         node_port = p.get("nodePort") if with_node_ports else 0
         out.append(ServicePort(
             namespace=meta.get("namespace", ""), name=meta.get("name", ""), port_name=port_name,
             protocol=protocol, cluster_ips=cluster_ips, port=port,
-            node_port=node_port if isinstance(node_port, int) else 0, affinity_timeout=affinity,
+            node_port=node_port if _port(node_port) else 0, affinity_timeout=affinity,
             endpoints=_slice_endpoints(slices, port_name, protocol)))
     return out
