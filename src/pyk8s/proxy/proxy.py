@@ -13,7 +13,7 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pyk8s.api.catalog import lookup
@@ -204,8 +204,3 @@ class ServiceProxy:
             await self.table.delete()
         self.applied = {}
 
-
-def ports_of(proxy: ServiceProxy, namespace: str, name: str) -> Iterable[ServicePort]:
-    """The applied service ports of one Service (for tests and tools)."""
-    prefix = f"{namespace}/{name}:"
-    return [sp for k, sp in proxy.applied.items() if k.startswith(prefix)]
