@@ -18,6 +18,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cluster-cidr", default="10.42.0.0/16")
     p.add_argument("--service-cidr", default="10.43.0.0/16")
     p.add_argument("--audit-log", default="", help="write one JSON line per request to this file")
+    p.add_argument("--proxy-mode", choices=("nftables", "userspace"), default="nftables",
+                   help="how the node's service proxy forwards: nftables rules or userspace round robin")
     p.add_argument("--node-monitor-grace-period", type=float, default=40.0, metavar="SECONDS",
                    help="a node silent this long becomes NotReady/Unknown and is tainted")
     p.add_argument("--default-not-ready-toleration-seconds", type=int, default=300, metavar="SECONDS",

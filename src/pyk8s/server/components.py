@@ -16,6 +16,7 @@ from pyk8s.client.events import EventRecorder
 from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.controllers.manager import ControllerContext, ControllerManager, ControllerOptions
+from pyk8s.dns import ClusterDNS
 from pyk8s.scheduler.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,9 @@ def loopback_client(socket: Path, user: str, groups: Sequence[str] = MASTERS) ->
                                 user_agent=f"pyk8s/{user}"))
 
 
-async def run_components(socket: Path, options: ControllerOptions, leader_election: bool = True) -> None:
-    """Run the controller manager and the scheduler until cancelled."""
+async def run_components(socket: Path, options: ControllerOptions, leader_election: bool = True,
+                         dns_address: str = "", dns_port: int = 53) -> None:
+    """Run the controller manager, the scheduler and (with `dns_address`) the cluster DNS until cancelled."""
     cm_client = loopback_client(socket, "system:kube-controller-manager")
     sched_client = loopback_client(socket, "system:kube-scheduler")
     manager = ControllerManager(ControllerContext(cm_client, SharedInformerFactory(cm_client), options),
@@ -44,6 +46,14 @@ async def run_components(socket: Path, options: ControllerOptions, leader_electi
                           leader_election=leader_election)
     tasks = [asyncio.create_task(manager.run(), name="controller-manager"),
              asyncio.create_task(scheduler.run(), name="scheduler")]
+    dns_client = loopback_client(socket, "system:kube-dns")
+    if dns_address:
+        dns = ClusterDNS(dns_client)
+        try:
+            await dns.serve(dns_address, dns_port)
+            tasks.append(asyncio.create_task(dns.run(), name="dns"))
+        except OSError as e:  # the control plane works without it; pods then resolve nothing in-cluster
+            log.warning("cluster DNS on %s:%d: %s", dns_address, dns_port, e)
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for t in done:
@@ -58,3 +68,4 @@ async def run_components(socket: Path, options: ControllerOptions, leader_electi
         await recorder.close()
         await cm_client.close()
         await sched_client.close()
+        await dns_client.close()

@@ -19,6 +19,7 @@ class ServerConfig:
     cluster_cidr: str = "10.42.0.0/16"
     service_cidr: str = "10.43.0.0/16"
     audit_log: str = ""
+    proxy_mode: str = "nftables"
     node_monitor_grace_period: float = 40.0
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
@@ -40,6 +41,7 @@ class ServerConfig:
             cluster_cidr=args.cluster_cidr,
             service_cidr=args.service_cidr,
             audit_log=args.audit_log,
+            proxy_mode=args.proxy_mode,
             node_monitor_grace_period=args.node_monitor_grace_period,
             default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,

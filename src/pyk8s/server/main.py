@@ -34,7 +34,9 @@ from pyk8s.apiserver.auth.audit import AuditLog
 from pyk8s.apiserver.auth.policy import bootstrap_policy
 from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_revision
 from pyk8s.apiserver.kubernetes_service import ensure_kubernetes_service
+from pyk8s.apiserver.service_alloc import dns_service_ip
 from pyk8s.controllers.manager import ControllerOptions
+from pyk8s.dns import dns_service_objects
 from pyk8s.server.components import run_components
 from pyk8s.server.config import ServerConfig
 from pyk8s.server.loop import run_loop
@@ -80,12 +82,16 @@ async def _ensure(api: APIServer, obj: dict[str, Any]) -> None:
             raise
 
 
-async def bootstrap(api: APIServer, pki: Pki, config: ServerConfig) -> None:
+async def bootstrap(api: APIServer, pki: Pki, config: ServerConfig, node_ip: str) -> None:
     for ns in SYSTEM_NAMESPACES:
         await _ensure(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     # Pods reach the API at the first service IP; it points at the address the server listens on.
-    address = config.bind_address if config.bind_address not in ("0.0.0.0", "::") else _host_ip()
+    address = config.bind_address if config.bind_address not in ("0.0.0.0", "::") else node_ip
     await ensure_kubernetes_service(api, config.service_cidr, address, config.https_port)
+    # kube-system/kube-dns: the cluster DNS the components process serves on the node's address.
+    dns_ip = dns_service_ip(config.service_cidr)
+    for obj in dns_service_objects(node_ip=node_ip, port=53, cluster_ip=dns_ip):
+        await _ensure(api, obj)
     for obj in bootstrap_policy():
         await _ensure(api, obj)
     await _ensure(api, pki.bootstrap_token_secret())
@@ -172,7 +178,8 @@ async def serve(config: ServerConfig) -> None:
         config.socket.unlink(missing_ok=True)
         await web.UnixSite(runner, str(config.socket)).start()
         config.socket.chmod(0o600)
-        await bootstrap(holder["api"], pki, config)
+        node_ip = _host_ip()
+        await bootstrap(holder["api"], pki, config, node_ip)
         url = f"https://{'127.0.0.1' if config.bind_address in ('0.0.0.0', '::') else config.bind_address}"
         await _wait_ready(f"{url}:{config.https_port}", pki.client_ssl_context())
         log.info("serving on https://%s:%d; kubeconfig %s", config.bind_address, config.https_port,
@@ -184,11 +191,11 @@ async def serve(config: ServerConfig) -> None:
             ca_cert_pem=pki.ca_cert.read_bytes(),
             ca_key_pem=pki.ca_key.read_bytes(),
         )
-        children = [Supervised("components", run_components, (config.socket, options))]
+        children = [Supervised("components", run_components, (config.socket, options, True, node_ip, 53))]
         if not config.disable_agent:
             children.append(Supervised("kubelet", run_node, (
                 config.socket, config.node_name or socket.gethostname().lower(), str(config.data_dir),
-                pki.ca_cert.read_bytes(), config.cluster_cidr)))
+                pki.ca_cert.read_bytes(), config.cluster_cidr, node_ip, config.proxy_mode)))
         supervised = [asyncio.create_task(child.run(), name=child.name) for child in children]
         print("pyk8s: ready", flush=True)
         await stop.wait()
