@@ -11,8 +11,8 @@ from pyk8s.api import catalog
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.hollow import HollowConfig, HollowNodes
-from tests.controllers._housekeeping import api_server, until
-from tests.support.apiserver import Server
+from tests.controllers._housekeeping import until
+from tests.support.apiserver import Server, api_server
 
 NODES = catalog.lookup("", "v1", "nodes")
 PODS = catalog.lookup("", "v1", "pods")
