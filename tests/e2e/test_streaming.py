@@ -5,14 +5,17 @@ network, as in test_kubelet, so the test adds no bridge or NAT rules to the mach
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import os
 import secrets
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import termios
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.e2e.test_kubelet import _cleanup_runtime, _json, apply, bb, cstate, pod, until_pod
 from tests.support.cluster import KUBECTL, Agent, Cluster, free_port, start_agent, start_cluster, wait_for
@@ -172,3 +179,47 @@ def test_port_forward_to_busybox_httpd(node: Node, tmp_path: Path) -> None:
         proc.kill()
         proc.wait()
 
+
+
+def test_kubelet_api_authorises_users_by_subject_access_review(node: Node, tmp_path: Path) -> None:
+    """A user's certificate from the cluster CA reaches the kubelet's /pods only with RBAC on nodes/proxy
+    (the kubelet asks the API server with a SubjectAccessReview); /healthz answers anyone."""
+    k = node.cluster.kubectl
+    endpoints = _json(node.cluster, "get", "node", node.name)["status"]["daemonEndpoints"]
+    port = endpoints["kubeletEndpoint"]["Port"]
+    ca_cert = x509.load_pem_x509_certificate((node.cluster.data_dir / "pki" / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((node.cluster.data_dir / "pki" / "ca.key").read_bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubelet-reader")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(hours=1))
+            .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    (tmp_path / "u.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "u.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the kubelet's serving certificate is self-signed
+    ctx.load_cert_chain(str(tmp_path / "u.crt"), str(tmp_path / "u.key"))
+
+    def status(path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}{path}", context=ctx, timeout=10) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert status("/healthz") == 200
+    assert status("/pods") == 403
+    k("create", "clusterrole", "kubelet-reader", "--verb=get", "--resource=nodes/proxy")
+    k("create", "clusterrolebinding", "kubelet-reader", "--clusterrole=kubelet-reader",
+      "--user=kubelet-reader")
+    try:
+        wait_for(lambda: status("/pods") == 200, within=30, what="RBAC reaching the kubelet")
+        assert status("/stats/summary") == 403  # nodes/stats is another subresource
+    finally:
+        k("delete", "clusterrolebinding", "kubelet-reader", check=False)
+        k("delete", "clusterrole", "kubelet-reader", check=False)
