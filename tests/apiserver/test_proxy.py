@@ -166,3 +166,13 @@ async def test_official_python_client_stream(env: Env) -> None:
         out, code = await asyncio.to_thread(run)
     assert out == "out\nerr\n"  # the client's preloaded output joins stdout and stderr
     assert code == 4
+
+
+async def test_nodes_proxy(env: Env) -> None:
+    async with env.session.get(env.url + "/api/v1/nodes/n1/proxy/pods") as r:
+        assert r.status == 200 and (await r.json())["kind"] == "PodList"
+    async with env.session.get(env.url + "/api/v1/nodes/n1/proxy/containerLogs/default/web/app",
+                               params={"tailLines": "1"}) as r:
+        assert await r.read() == b"hello from app\n"
+    async with env.session.get(env.url + "/api/v1/nodes/nope/proxy/pods") as r:
+        assert r.status == 404

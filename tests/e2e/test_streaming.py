@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import json
 import os
 import secrets
 import shutil
@@ -223,3 +224,19 @@ def test_kubelet_api_authorises_users_by_subject_access_review(node: Node, tmp_p
     finally:
         k("delete", "clusterrolebinding", "kubelet-reader", check=False)
         k("delete", "clusterrole", "kubelet-reader", check=False)
+
+
+def test_node_proxy_summary_and_pods(node: Node) -> None:
+    running(node, "stats", bb("c"))
+    base = f"/api/v1/nodes/{node.name}/proxy"
+    pods = json.loads(node.cluster.kubectl("get", "--raw", f"{base}/pods").stdout)
+    assert "stats" in [p["metadata"]["name"] for p in pods["items"]]
+
+    def summary_has_pod() -> dict[str, Any] | None:
+        s = json.loads(node.cluster.kubectl("get", "--raw", f"{base}/stats/summary").stdout)
+        found = [p for p in s["pods"] if p["podRef"]["name"] == "stats"]
+        return found[0] if found and found[0]["containers"] else None
+
+    pod_stats = wait_for(summary_has_pod, what="the pod in the summary")
+    assert pod_stats["containers"][0]["memory"]["workingSetBytes"] > 0
+    assert pod_stats["cpu"]["usageCoreNanoSeconds"] > 0

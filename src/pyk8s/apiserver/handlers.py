@@ -626,4 +626,7 @@ class APIServer:
         elif sub in ("log", "exec", "attach", "portforward") and info.plural == "pods" and info.group == "" \
                 and self.kubelet_proxy is not None and verb in ("get", "create"):
             return await self.kubelet_proxy.handle(request, namespace, name, sub)  # type: ignore[no-any-return]
+        elif sub == "proxy" and info.plural == "nodes" and info.group == "" \
+                and self.kubelet_proxy is not None:
+            return await self.kubelet_proxy.handle_node(request, name)  # type: ignore[no-any-return]
         raise errors.method_not_allowed("the server does not allow this method on the requested resource")

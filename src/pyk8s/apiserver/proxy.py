@@ -85,9 +85,12 @@ class KubeletProxy:
 
     async def _kubelet(self, pod: Obj) -> str:
         node_name = (pod.get("spec") or {}).get("nodeName")
-        name = pod["metadata"]["name"]
         if not node_name:
-            raise errors.bad_request(f'pod {name} does not have a host assigned')
+            raise errors.bad_request(f'pod {pod["metadata"]["name"]} does not have a host assigned')
+        return await self._node_url(node_name)
+
+    async def _node_url(self, node_name: str) -> str:
+        """https://address:port of a node's kubelet."""
         info = catalog.lookup("", "v1", "nodes")
         assert info is not None
         node = await self.api.get_object(info, "", node_name)
@@ -125,6 +128,18 @@ class KubeletProxy:
         return await self._upgrade(request, f"{base}/{path}/{ns}/{pn}/{quote(container, safe='')}"
                                             f"?{request.query_string}")
 
+    async def handle_node(self, request: web.Request, name: str) -> web.StreamResponse:
+        """nodes/{name}/proxy/{path}: the node's kubelet API at {path} (GET, or a WebSocket upgrade)."""
+        base = await self._node_url(name)
+        marker = f"/nodes/{name}/proxy"
+        rest = request.path[request.path.index(marker) + len(marker):] or "/"
+        url = base + quote(rest) + (f"?{request.query_string}" if request.query_string else "")
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._upgrade(request, url)
+        if request.method not in ("GET", "HEAD"):
+            raise errors.method_not_allowed("only GET and WebSocket upgrades are proxied to nodes")
+        return await self._stream(request, url)
+
     async def _stream(self, request: web.Request, url: str) -> web.StreamResponse:
         try:
             backend = await self.session().get(url)
@@ -135,7 +150,8 @@ class KubeletProxy:
                 body = await backend.read()
                 return web.Response(status=backend.status, body=body,
                                     content_type=backend.content_type or "application/json")
-            resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+            content_type = backend.headers.get("Content-Type", "text/plain")
+            resp = web.StreamResponse(headers={"Content-Type": content_type})
             await resp.prepare(request)
             async for chunk in backend.content.iter_any():
                 await resp.write(chunk)
