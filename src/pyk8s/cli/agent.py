@@ -4,9 +4,13 @@ The agent trusts the server through the join token's CA hash and gets its client
 CertificateSigningRequest (`pyk8s.kubelet.bootstrap`), then runs a kubelet (`pyk8s.kubelet.kubelet`).
 `--hollow COUNT` instead plays COUNT kwok-style nodes `<node-name>-0 …` (default prefix `hollow`) that run
 no containers. In hollow mode the agent holds one client certificate, CN `system:node:<prefix>`, for all
-of its nodes: the API server's RBAC grants `system:node` to the group `system:nodes`, so one identity may
-speak for every node it plays (a Node authorizer, which would tie a certificate to one node, does not exist
-yet).
+of its nodes. The Node authorizer and NodeRestriction admission (`pyk8s.apiserver.auth.node`) tie a node's
+certificate to its own Node, Lease and pods; they let the identity `system:node:<prefix>` also speak for
+the nodes `<prefix>-<digits>` that carry the hollow label `type=hollow` (which every hollow Node is created
+with), and never for a node without it.
+
+A real node also serves the kubelet's HTTPS API (`pyk8s.kubelet.server`: logs, exec, attach,
+port-forward, /pods, /stats/summary) on `--kubelet-port`, which its Node advertises.
 """
 
 from __future__ import annotations
