@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from kubernetes import client as k8s
+from kubernetes.stream import portforward as k8s_portforward
 from kubernetes.stream import stream as k8s_stream
 
 from pyk8s.api.catalog import lookup
@@ -176,3 +177,38 @@ async def test_nodes_proxy(env: Env) -> None:
         assert await r.read() == b"hello from app\n"
     async with env.session.get(env.url + "/api/v1/nodes/nope/proxy/pods") as r:
         assert r.status == 404
+
+
+async def test_official_python_client_portforward(env: Env) -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(1024):
+            writer.write(b"pf:" + data)
+            await writer.drain()
+        writer.close()
+
+    tcp = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = tcp.sockets[0].getsockname()[1]
+    api = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=env.url)))
+
+    def run() -> bytes:
+        pf = k8s_portforward(api.connect_get_namespaced_pod_portforward, "web", "default", ports=str(port))
+        sock = pf.socket(port)
+        sock.settimeout(10)
+        try:
+            sock.sendall(b"hello")
+            got = b""
+            while len(got) < len(b"pf:hello"):
+                chunk = sock.recv(1024)
+                if not chunk:
+                    break
+                got += chunk
+            return got
+        finally:
+            pf.close()
+
+    try:
+        async with asyncio.timeout(30):
+            assert await asyncio.to_thread(run) == b"pf:hello"
+    finally:
+        tcp.close()
+        await tcp.wait_closed()

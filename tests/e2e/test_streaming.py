@@ -240,3 +240,27 @@ def test_node_proxy_summary_and_pods(node: Node) -> None:
     pod_stats = wait_for(summary_has_pod, what="the pod in the summary")
     assert pod_stats["containers"][0]["memory"]["workingSetBytes"] > 0
     assert pod_stats["cpu"]["usageCoreNanoSeconds"] > 0
+
+
+def test_logs_of_a_deployment(node: Node) -> None:
+    k = node.cluster.kubectl
+    labels = {"app": "logdep"}
+    container = bb("c", "echo hello-$POD; sleep 3600",
+                   env=[{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}])
+    apply(node.cluster, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "logdep", "namespace": "default"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"nodeName": node.name, "hostNetwork": True, "terminationGracePeriodSeconds": 1,
+                     "containers": [container]}}}})
+    try:
+        def both_logged() -> list[str]:
+            out = k("logs", "-l", "app=logdep", "--prefix", check=False).stdout.splitlines()
+            return out if len(out) == 2 else []
+        lines = wait_for(both_logged, within=60, what="both replicas logging")
+        names = sorted(line.split("/")[1] for line in lines)  # "[pod/<name>/c] hello-<name>"
+        assert sorted(line.rsplit("hello-", 1)[1] for line in lines) == names
+        one = k("logs", "deployment/logdep").stdout
+        assert one.startswith("hello-logdep-") and one.count("\n") == 1
+    finally:
+        k("delete", "deployment", "logdep", "--wait=false", check=False)
