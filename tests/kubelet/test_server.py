@@ -4,6 +4,7 @@ attach are host processes and whose port-forward dials loopback."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import ssl
 import struct
@@ -213,3 +214,28 @@ async def test_summary(env: Env) -> None:
     assert body["node"]["nodeName"] == "n1"
     assert body["node"]["memory"]["workingSetBytes"] > 0
     assert body["pods"][0]["podRef"] == {"name": "web", "namespace": "default", "uid": "uid-1"}
+
+
+async def test_exec_exit_code_reaches_the_client_even_when_stdin_outlives_the_process(env: Env) -> None:
+    url = f"{env.server.url}/exec/default/web/app?command=sh&command=-c&command=exit+2&stdin=true"
+    async with env.session() as s, s.ws_connect(url, protocols=("v5.channel.k8s.io",)) as ws:
+        # Writes into a pipe nobody reads must not end the session (the server may also have finished
+        # and closed already, which ends these sends).
+        with contextlib.suppress(ConnectionResetError):
+            for _ in range(20):
+                await ws.send_bytes(b"\x00" + b"x" * 65536)
+        frames = await _frames(ws)
+    assert json.loads(frames[3])["details"]["causes"] == [{"reason": "ExitCode", "message": "2"}]
+
+
+async def test_a_client_that_goes_away_ends_the_session(env: Env) -> None:
+    url = f"{env.server.url}/exec/default/web/app?command=sleep&command=30&stdin=true"
+    async with env.session() as s:
+        ws = await s.ws_connect(url, protocols=("v5.channel.k8s.io",))
+        await ws.close()
+    # the server noticed at once (not after the 30 s process): the process lost its stdin
+    async with asyncio.timeout(10):
+        while not (env.runtime.streams and env.runtime.streams[-1].proc.stdin is not None  # noqa: ASYNC110
+                   and env.runtime.streams[-1].proc.stdin.is_closing()):
+            await asyncio.sleep(0.01)
+    assert env.runtime.streams[-1].proc.returncode is None  # still running: the session ended first

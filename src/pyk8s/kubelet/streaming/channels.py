@@ -79,31 +79,40 @@ async def serve_remotecommand(request: web.Request, open_stream: Callable[[], Aw
             if not data:
                 continue
             channel, body = data[0], data[1:]
-            if channel == STDIN:
-                await stream.write_stdin(body)
-            elif channel == RESIZE:
-                with contextlib.suppress(ValueError, KeyError, TypeError):
+            # The process may be gone already (its stdin closed): its exit code still has to go out.
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError, RuntimeError):
+                if channel == STDIN:
+                    await stream.write_stdin(body)
+                elif channel == RESIZE:
                     size = json.loads(body)
                     await stream.resize(int(size["Width"]), int(size["Height"]))
-            elif channel == CLOSE and body[:1] == bytes([STDIN]):
-                await stream.close_stdin()
-        await stream.close_stdin()  # the client went away
+                elif channel == CLOSE and body[:1] == bytes([STDIN]):
+                    await stream.close_stdin()
+        with contextlib.suppress(OSError, RuntimeError):
+            await stream.close_stdin()  # the client went away
 
     reader = asyncio.create_task(from_client())
     pumps = [asyncio.create_task(pump(stream.stdout(), STDOUT)),
              asyncio.create_task(pump(stream.stderr(), STDERR))]
+    waiter = asyncio.ensure_future(stream.wait())
     try:
-        code = await stream.wait()
-        await asyncio.gather(*pumps, return_exceptions=True)
+        # A client that goes away ends the session (the process itself is left to finish, as the kubelet
+        # does; it lost its stdin).
+        await asyncio.wait([waiter, reader], return_when=asyncio.FIRST_COMPLETED)
         if not ws.closed:
+            await waiter
+        if waiter.done():
+            code = waiter.result()
+            await asyncio.gather(*pumps, return_exceptions=True)
+        if waiter.done() and not ws.closed:
             await ws.send_bytes(bytes([ERROR]) + json.dumps(exit_status(code, command)).encode())
             await ws.close()
     except ConnectionResetError:
         pass
     finally:
-        for t in (reader, *pumps):
+        for t in (reader, waiter, *pumps):
             t.cancel()
-        await asyncio.gather(reader, *pumps, return_exceptions=True)
+        await asyncio.gather(reader, waiter, *pumps, return_exceptions=True)
     return ws
 
 
