@@ -121,9 +121,12 @@ def test_exec_stdin_exit_code_and_tty(node: Node) -> None:
     piped = k("exec", "-i", "exec", "--", "sh", "-c", "tr a-z A-Z", input="from stdin\n")
     assert piped.stdout == "FROM STDIN\n"
     # -t needs kubectl's own stdin to be a terminal: run it on a pseudo-terminal.
-    out, code = _on_pty(node, "exec", "-i", "-t", "exec", "--", "sh", "-c", "tty && stty size && exit 5")
+    # kubectl's terminal size reaches the container through the resize channel, shortly after the start
+    script = ('tty; for i in $(seq 100); do s=$(stty size 2>/dev/null); [ "$s" = "33 99" ] && break; '
+              'sleep 0.1; done; echo "size=$s"; exit 5')
+    out, code = _on_pty(node, "exec", "-i", "-t", "exec", "--", "sh", "-c", script)
     assert code == 5 and "/dev/pts/" in out, out
-    assert "33 99" in out  # kubectl's terminal size reached the container through the resize channel
+    assert "size=33 99" in out, out
 
 
 def _on_pty(node: Node, *args: str) -> tuple[str, int]:
