@@ -267,3 +267,37 @@ def test_logs_of_a_deployment(node: Node) -> None:
         assert one.startswith("hello-logdep-") and one.count("\n") == 1
     finally:
         k("delete", "deployment", "logdep", "--wait=false", check=False)
+
+
+def test_spdy_for_older_clients(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubectl before 1.30 (exec) and 1.31 (port-forward) upgrades to SPDY/3.1 instead of WebSockets; this
+    kubectl does the same with its WebSocket feature turned off."""
+    monkeypatch.setenv("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+    monkeypatch.setenv("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")
+    k = node.cluster.kubectl
+    port = free_port()
+    script = f"mkdir -p /www && echo spdy > /www/index.html && httpd -f -p {port} -h /www"
+    running(node, "spdy", bb("c", script))
+    traced = k("-v=8", "exec", "spdy", "--", "echo", "over-spdy")
+    assert traced.stdout == "over-spdy\n"
+    assert "Upgrade: SPDY/3.1" in traced.stderr and "101 Switching Protocols" in traced.stderr
+    piped = k("exec", "-i", "spdy", "--", "sh", "-c", "tr a-z A-Z; echo err >&2; exit 4", input="abc\n",
+              check=False)
+    assert (piped.returncode, piped.stdout, piped.stderr.splitlines()[0]) == (4, "ABC\n", "err")
+    out, code = _on_pty(node, "exec", "-i", "-t", "spdy", "--", "sh", "-c", "tty; exit 6")
+    assert code == 6 and "/dev/pts/" in out, out
+    local = free_port()
+    env = dict(os.environ, KUBECONFIG=str(node.cluster.kubeconfig))
+    proc = subprocess.Popen([KUBECTL, "port-forward", "pod/spdy", f"{local}:{port}"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        def served() -> bytes:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            with contextlib.suppress(OSError), \
+                    urllib.request.urlopen(f"http://127.0.0.1:{local}/index.html", timeout=10) as r:
+                return bytes(r.read())
+            return b""
+        assert wait_for(served, within=30, what="port-forward over SPDY") == b"spdy\n"
+    finally:
+        proc.kill()
+        proc.wait()

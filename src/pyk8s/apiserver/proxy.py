@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
 from aiohttp import WSMsgType, web
+from multidict import CIMultiDict
+from yarl import URL
 
 from pyk8s.api import catalog, errors
 
@@ -161,6 +164,8 @@ class KubeletProxy:
             backend.release()
 
     async def _upgrade(self, request: web.Request, url: str) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower().startswith("spdy/"):
+            return await self._raw_upgrade(request, url)
         if request.headers.get("Upgrade", "").lower() != "websocket":
             raise errors.bad_request("Upgrade request required")
         offered = request.headers.get("Sec-WebSocket-Protocol", "")
@@ -202,3 +207,91 @@ class KubeletProxy:
             with contextlib.suppress(Exception):
                 await ws.close()
         return ws
+
+    async def _raw_upgrade(self, request: web.Request, url: str) -> web.StreamResponse:
+        """`Upgrade: SPDY/3.1` (older kubectl): the kubelet answers first; on its 101 the client gets the
+        same 101 and the two connections are spliced byte for byte, else its answer is returned and the
+        backend connection closed."""
+        target = URL(url)
+        try:
+            reader, writer = await asyncio.open_connection(target.host, target.port, ssl=self.ssl)
+        except OSError as e:
+            raise errors.StatusError(500, "InternalError", f"error dialing backend: {e}") from e
+        try:
+            head = [f"{request.method} {target.raw_path_qs} HTTP/1.1", f"Host: {target.host}:{target.port}",
+                    "Connection: Upgrade", f"Upgrade: {request.headers['Upgrade']}", "Content-Length: 0"]
+            versions = request.headers.getall("X-Stream-Protocol-Version", [])
+            head += [f"X-Stream-Protocol-Version: {v}" for v in versions]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            raw = await reader.readuntil(b"\r\n\r\n")
+            lines = raw.decode("latin-1").split("\r\n")
+            code = int(lines[0].split()[1])
+            headers: CIMultiDict[str] = CIMultiDict()
+            for line in lines[1:]:
+                name, sep, value = line.partition(":")
+                if sep:
+                    headers.add(name.strip(), value.strip())
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
+            writer.close()
+            raise errors.StatusError(500, "InternalError", f"error: unable to upgrade connection: {e}") from e
+        if code != 101:
+            try:
+                length = int(headers.get("Content-Length", "0"))
+                body = await reader.readexactly(length) if length else b""
+            except (OSError, ValueError, asyncio.IncompleteReadError):
+                body = b""
+            finally:
+                writer.close()
+            return web.Response(status=code, body=body, content_type=headers.get("Content-Type", "text/plain")
+                                .split(";")[0])
+        client = _RawClient(request)
+        request.protocol.set_parser(client)  # type: ignore[arg-type]
+        answer = {"Connection": "Upgrade", "Upgrade": headers.get("Upgrade", request.headers["Upgrade"])}
+        if "X-Stream-Protocol-Version" in headers:
+            answer["X-Stream-Protocol-Version"] = headers["X-Stream-Protocol-Version"]
+        resp = web.StreamResponse(status=101, headers=answer)
+        try:
+            await resp.prepare(request)
+        except Exception:
+            writer.close()
+            raise
+
+        async def upstream() -> None:
+            async for chunk in client.chunks():
+                writer.write(chunk)
+                await writer.drain()
+
+        async def downstream() -> None:
+            while data := await reader.read(65536):
+                client.transport.write(data)
+
+        tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            writer.close()
+            client.transport.close()
+        return resp
+
+
+class _RawClient:
+    """The client connection's bytes after a raw upgrade, through aiohttp's payload-parser hook."""
+
+    def __init__(self, request: web.Request) -> None:
+        assert request.transport is not None
+        self.transport = request.transport
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self._queue.put_nowait(bytes(data))
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self._queue.put_nowait(b"")
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while data := await self._queue.get():
+            yield data

@@ -15,7 +15,7 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from pyk8s.api import catalog
 from pyk8s.client.client import Client
 from pyk8s.kubelet import cri
 from pyk8s.kubelet.kubelet import Kubelet
-from pyk8s.kubelet.streaming import channels, stats
+from pyk8s.kubelet.streaming import channels, spdyserve, stats, upgrade
 from pyk8s.kubelet.streaming.logs import LogOptions, parse_rfc3339, read_logs
 
 __all__ = ["KubeletServer", "KubeletServerConfig", "ensure_serving_cert", "serve_kubelet"]
@@ -272,14 +272,35 @@ class KubeletServer:
             return _status(400, "BadRequest", "you must specify at least 1 command")
         container = await self._running(request)
         stdin, tty = self._flags(request)
-        return await channels.serve_remotecommand(
+        return await self._remotecommand(
             request, lambda: self.runtime.exec(container.id, list(command), stdin=stdin, tty=tty), command)
 
     async def _attach(self, request: web.Request) -> web.StreamResponse:
         container = await self._running(request)
         stdin, tty = self._flags(request)
-        return await channels.serve_remotecommand(
-            request, lambda: self.runtime.attach(container.id, stdin=stdin, tty=tty))
+        return await self._remotecommand(request,
+                                         lambda: self.runtime.attach(container.id, stdin=stdin, tty=tty))
+
+    async def _remotecommand(self, request: web.Request, open_stream: Callable[[], Awaitable[cri.Stream]],
+                             command: list[str] | None = None) -> web.StreamResponse:
+        """WebSocket (kubectl 1.30+, the Python client) or a SPDY upgrade (older kubectl)."""
+        if not upgrade.is_spdy_upgrade(request):
+            return await channels.serve_remotecommand(request, open_stream, command)
+        accepted = await upgrade.accept_upgrade(request, spdyserve.REMOTECOMMAND_PROTOCOLS)
+        if accepted is None:
+            return _status(403, "Forbidden", "unable to upgrade: unable to negotiate protocol")
+        conn, protocol = accepted
+        q = request.query
+        stdin, tty = self._flags(request)
+        try:
+            await spdyserve.spdy_remotecommand(
+                conn.send, conn.chunks(), protocol or "channel.k8s.io", open_stream, stdin=stdin,
+                stdout=q.get("stdout") in ("true", "1"), stderr=q.get("stderr") in ("true", "1"), tty=tty,
+                status=lambda code: channels.exit_status(code, command), failure=channels.failure_status)
+        finally:
+            conn.close()
+        assert conn.response is not None
+        return conn.response
 
     async def _portforward(self, request: web.Request) -> web.StreamResponse:
         m = request.match_info
@@ -290,8 +311,22 @@ class KubeletServer:
             ports = channels.parse_ports(request.query.getall("ports", []) + request.query.getall("port", []))
         except ValueError as e:
             return _status(400, "BadRequest", str(e))
-        return await channels.serve_portforward(request, ports,
-                                                lambda port: self.runtime.port_forward(sandbox.id, port))
+
+        async def dial(port: int) -> tuple[Callable[[bytes], Awaitable[None]], AsyncIterator[bytes]]:
+            return await self.runtime.port_forward(sandbox.id, port)
+
+        if upgrade.is_spdy_upgrade(request):
+            accepted = await upgrade.accept_upgrade(request, ("portforward.k8s.io",))
+            if accepted is None:
+                return _status(403, "Forbidden", "unable to upgrade: unable to negotiate protocol")
+            conn, _ = accepted
+            try:
+                await spdyserve.spdy_portforward(conn.send, conn.chunks(), dial)
+            finally:
+                conn.close()
+            assert conn.response is not None
+            return conn.response
+        return await channels.serve_portforward(request, ports, dial)
 
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from pyk8s.kubelet import cri
-from pyk8s.kubelet.streaming.spdy import RST_PROTOCOL_ERROR, SpdySession, SpdyStream
+from pyk8s.kubelet.streaming.spdyserve import spdy_portforward
 
 __all__ = ["EXEC_PROTOCOLS", "PORTFORWARD_PROTOCOLS", "exit_status", "serve_portforward",
            "serve_remotecommand"]
@@ -47,6 +47,12 @@ def exit_status(code: int, command: list[str] | None = None) -> dict[str, Any]:
 def failure_status(message: str) -> dict[str, Any]:
     return {"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError",
             "code": 500}
+
+
+async def _binary(ws: web.WebSocketResponse) -> AsyncIterator[bytes]:
+    async for msg in ws:
+        if msg.type == WSMsgType.BINARY:
+            yield bytes(msg.data)
 
 
 def _payload(msg: Any) -> bytes | None:
@@ -132,7 +138,7 @@ async def serve_portforward(request: web.Request, ports: list[int], dial: Dial) 
         raise web.HTTPBadRequest(text="query parameter \"port\" is required")
     await ws.prepare(request)
     if ws.ws_protocol == SPDY_PORTFORWARD:
-        await _spdy_portforward(ws, dial)
+        await spdy_portforward(ws.send_bytes, _binary(ws), dial)
         return ws
     senders: dict[int, Callable[[bytes], Awaitable[None]]] = {}
     tasks: list[asyncio.Task[None]] = []
@@ -169,64 +175,3 @@ async def serve_portforward(request: web.Request, ports: list[int], dial: Dial) 
         await asyncio.gather(*tasks, return_exceptions=True)
     return ws
 
-
-async def _spdy_portforward(ws: web.WebSocketResponse, dial: Dial) -> None:
-    """Kubernetes' port-forward protocol v1 over SPDY: per connection, the client opens an error stream and
-    a data stream sharing a `requestid`; the data stream carries the bytes, the error stream a message
-    when dialing the port failed. The ports come with the streams, not the URL."""
-    pairs: dict[str, dict[str, SpdyStream]] = {}
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def forward(port: int, data: SpdyStream, error: SpdyStream) -> None:
-        try:
-            send, received = await dial(port)
-        except Exception as e:
-            await error.write(f"error forwarding port {port} to pod: {e}".encode())
-            await error.close()
-            await data.close()
-            return
-
-        async def to_pod(chunk: bytes) -> None:
-            with contextlib.suppress(OSError):
-                await send(chunk)  # b"": the client half-closed, so does the pod's connection
-
-        data.on_data = to_pod
-        for chunk in data.pending:
-            await to_pod(chunk)
-        data.pending.clear()
-        try:
-            async for chunk in received:
-                await data.write(chunk)
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(ConnectionError):
-                await data.close()
-                await error.close()
-
-    async def on_stream(stream: SpdyStream) -> None:
-        await stream.reply()
-        kind = stream.headers.get("streamtype", "")
-        rid = stream.headers.get("requestid", "")
-        try:
-            port = int(stream.headers.get("port", ""))
-        except ValueError:
-            await stream.reset(RST_PROTOCOL_ERROR)
-            return
-        pair = pairs.setdefault(rid, {})
-        pair[kind] = stream
-        if "data" in pair and "error" in pair:
-            del pairs[rid]
-            task = asyncio.create_task(forward(port, pair["data"], pair["error"]))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-    session = SpdySession(ws.send_bytes, on_stream)
-    try:
-        async for msg in ws:
-            if msg.type == WSMsgType.BINARY:
-                await session.feed(bytes(msg.data))
-    finally:
-        for t in list(tasks):
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
