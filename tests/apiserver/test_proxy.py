@@ -212,3 +212,12 @@ async def test_official_python_client_portforward(env: Env) -> None:
     finally:
         tcp.close()
         await tcp.wait_closed()
+
+
+async def test_refused_spdy_upgrade_returns_the_kubelets_answer(env: Env) -> None:
+    headers = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1",
+               "X-Stream-Protocol-Version": "v4.channel.k8s.io"}
+    async with env.session.post(env.url + "/api/v1/namespaces/default/pods/web/exec?stdout=true",
+                                headers=headers) as r:  # no command: the kubelet says 400
+        body = await r.json()
+    assert r.status == 400 and body["message"] == "you must specify at least 1 command"

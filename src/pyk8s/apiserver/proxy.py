@@ -3,10 +3,11 @@ the request to that node's kubelet (status addresses + daemonEndpoints.kubeletEn
 kubelet client certificate. The kubelet's serving certificate is not verified, as Kubernetes does without
 --kubelet-certificate-authority.
 
-Logs stream through as plain HTTP. Exec, attach and port-forward are WebSocket upgrades: the backend
-connection is opened first with the client's subprotocols; only when the kubelet accepts does the client's
-upgrade complete (with the subprotocol the kubelet chose), else the kubelet's error is returned and the
-backend connection closed. Messages are then relayed both ways until either side closes."""
+Logs stream through as plain HTTP. Exec, attach and port-forward are upgrades, and the backend connection
+is always opened first: only when the kubelet accepts does the client's upgrade complete, else the
+kubelet's answer is returned and the backend connection closed. WebSocket upgrades (kubectl 1.30+, the
+Python client) are relayed message by message with the subprotocol the kubelet chose; `Upgrade: SPDY/3.1`
+(older kubectl) is spliced byte for byte. nodes/{name}/proxy reaches the kubelet's API the same way."""
 
 from __future__ import annotations
 
