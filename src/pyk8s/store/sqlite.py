@@ -9,7 +9,7 @@ Concurrency:
   it commits everything queued in one transaction (group commit), then hands the outcomes back to the
   event loop with one call_soon_threadsafe per group;
 - reads run on a small pool of read connections in threads (WAL lets them read a consistent snapshot
-  while the writer commits); tiny reads (current revision) run on the loop's own connection;
+  while the writer commits); tiny reads (current revision, one key) run on the loop's own connection;
 - one poller per store publishes new rows to every watcher through a WatchHub: this process's writes are
   published at once, rows written by another process on the same file are found by polling the newest
   revision every POLL_INTERVAL seconds.
@@ -521,7 +521,9 @@ class SqliteStore:
 
     async def get(self, key: str) -> KeyValue:
         validate_key(key)
-        row = await self._read(self._read_latest, key)
+        self._check_open()
+        # One indexed row: cheaper on the loop's own connection than a hop to a reader thread and back.
+        row = self._read_latest(self._local, key)
         if row is None or row[1]:
             raise KeyNotFound(key)
         return KeyValue(key, row[3], row[0], row[2])
