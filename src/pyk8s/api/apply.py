@@ -253,23 +253,42 @@ def _tidy(node: dict[str, Any]) -> dict[str, Any]:
 
 def fields_from_v1(fields: Any, prefix: Path = ()) -> set[Path]:
     """Decode FieldsV1; raises ValueError on a malformed document."""
+    out: set[Path] = set()
+    _from_v1(fields, prefix, out)
+    return out
+
+
+def _from_v1(fields: Any, prefix: Path, out: set[Path]) -> bool:
+    """Add the paths of `fields` (below `prefix`) to `out`. Returns whether `fields` is exactly what
+    fields_to_v1 writes for them (members sorted, "." first and only above members, canonical keys), so
+    an unchanged set can keep its document instead of being encoded again."""
     if not isinstance(fields, dict):
         raise ValueError("FieldsV1 must be an object")
-    out: set[Path] = set()
+    canonical = True
     if not fields and prefix:
         out.add(prefix)
+    last = ""
     for key, child in fields.items():
         if key == ".":
             if prefix:
                 out.add(prefix)
+            if last or not prefix or len(fields) == 1 or type(child) is not dict or child:
+                canonical = False
             continue
         kind, sep, text = key.partition(":")
         if not sep or kind not in ("f", "k", "v", "i"):
             raise ValueError(f"unknown path element {key!r}")
         if kind in ("k", "v"):  # canonical JSON, so equal keys compare equal
-            text = _dumps(json.loads(text))
-        out |= fields_from_v1(child, (*prefix, (kind, text)))
-    return out
+            canon = _dumps(json.loads(text))
+            if canon != text:
+                canonical = False
+                text = canon
+        if key <= last:
+            canonical = False
+        last = key
+        if not _from_v1(child, (*prefix, (kind, text)), out):
+            canonical = False
+    return canonical
 
 
 def path_string(path: Path) -> str:
@@ -294,10 +313,16 @@ class _Managed:
     def __init__(self) -> None:
         self.sets: dict[ManagerKey, set[Path]] = {}
         self.times: dict[ManagerKey, str] = {}
+        # Entries decoded from canonical FieldsV1: the set as read and its document, written back as it
+        # was while the set is unchanged; copied first when it belongs to another object.
+        self._read: dict[ManagerKey, tuple[frozenset[Path], dict[str, Any]]] = {}
+        self._copy_read = False
 
     @classmethod
-    def decode(cls, entries: Any) -> _Managed:
+    def decode(cls, entries: Any, borrowed: bool = False) -> _Managed:
+        """Decode managedFields; `borrowed`: the entries belong to another object (the live one)."""
         managed = cls()
+        managed._copy_read = borrowed
         for entry in entries or []:
             if not isinstance(entry, dict):
                 raise ValueError("managedFields entries must be objects")
@@ -305,10 +330,25 @@ class _Managed:
                    str(entry.get("apiVersion", "")), str(entry.get("subresource", "")))
             if entry.get("fieldsType", "FieldsV1") != "FieldsV1":
                 raise ValueError(f"unsupported fieldsType {entry.get('fieldsType')!r}")
-            managed.sets[key] = managed.sets.get(key, set()) | fields_from_v1(entry.get("fieldsV1") or {})
+            fields = entry.get("fieldsV1") or {}
+            paths: set[Path] = set()
+            canonical = _from_v1(fields, (), paths)
+            if key in managed.sets:
+                managed.sets[key] = managed.sets[key] | paths
+                managed._read.pop(key, None)
+            else:
+                managed.sets[key] = paths
+                if canonical:
+                    managed._read[key] = (frozenset(paths), fields)
             if entry.get("time"):
                 managed.times[key] = str(entry["time"])
         return managed
+
+    def _fields_v1(self, key: ManagerKey, paths: set[Path]) -> dict[str, Any]:
+        read = self._read.get(key)
+        if read is not None and read[0] == paths:
+            return _copy_fields(read[1]) if self._copy_read else read[1]
+        return fields_to_v1(paths)
 
     def encode(self) -> list[dict[str, Any]]:
         entries = []
@@ -320,7 +360,7 @@ class _Managed:
             if key in self.times:
                 entry["time"] = self.times[key]
             entry["fieldsType"] = "FieldsV1"
-            entry["fieldsV1"] = fields_to_v1(paths)
+            entry["fieldsV1"] = self._fields_v1(key, paths)
             if subresource:
                 entry["subresource"] = subresource
             entries.append(entry)
@@ -328,6 +368,10 @@ class _Managed:
         entries.sort(key=lambda e: (e["operation"], e.get("time", ""), e["manager"], e["apiVersion"],
                                     e.get("subresource", "")))
         return entries
+
+
+def _copy_fields(node: dict[str, Any]) -> dict[str, Any]:
+    return {k: _copy_fields(v) for k, v in node.items()}
 
 
 def _meta(obj: Any) -> dict[str, Any]:
@@ -354,7 +398,7 @@ def _decode_live_or_new(old: dict[str, Any] | None, new: dict[str, Any], subreso
     new_meta = _meta(new)
     try:
         if subresource:
-            return _Managed.decode(live)
+            return _Managed.decode(live, borrowed=True)
         if _reset_requested(new_meta):
             return _Managed()
         sent = _Managed.decode(new_meta.get("managedFields"))
@@ -363,7 +407,7 @@ def _decode_live_or_new(old: dict[str, Any] | None, new: dict[str, Any], subreso
     except ValueError:
         pass
     try:
-        return _Managed.decode(live)
+        return _Managed.decode(live, borrowed=True)
     except ValueError:
         return _Managed()
 
