@@ -24,12 +24,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.resources import resource
 
 __all__ = ["KUBELET_CLIENT_SIGNER", "CSRApprover", "CSRSigner", "new_csr_approver", "new_csr_signer"]
 
@@ -42,9 +41,7 @@ _KUBELET_USAGES = ({"digital signature", "client auth"},
                    {"digital signature", "key encipherment", "client auth"})  # the latter for RSA keys
 _DEFAULT_SIGNING_DURATION = 365 * 24 * 3600.0  # --cluster-signing-duration
 
-_csr = catalog.by_kind("certificates.k8s.io", "CertificateSigningRequest")
-assert _csr is not None
-CSR: ResourceInfo = _csr
+CSR = resource("certificates.k8s.io", "certificatesigningrequests")
 
 Obj = dict[str, Any]
 

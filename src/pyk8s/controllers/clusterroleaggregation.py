@@ -10,23 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import selector_from_label_selector
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.resources import resource
 
 __all__ = ["ClusterRoleAggregationController", "aggregated_rules"]
 
 
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-CLUSTER_ROLES = _info("rbac.authorization.k8s.io", "clusterroles")
+CLUSTER_ROLES = resource("rbac.authorization.k8s.io", "clusterroles")
 
 Obj = dict[str, Any]
 

@@ -19,9 +19,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.labels import selector_from_label_selector
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import OWNER_UID_INDEX, owner_uid_index, split_key
 from pyk8s.client.client import Client, Obj
 from pyk8s.client.controller import Controller
@@ -33,6 +31,7 @@ from pyk8s.controllers.history import CONTROLLER_REVISION_HASH_LABEL, controller
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.pod_expectations import PodControl, handle_owned_pods, run_all
 from pyk8s.controllers.replicaset import is_pod_available, is_pod_ready, pod_from_template
+from pyk8s.controllers.resources import resource
 
 __all__ = ["DAEMONSETS", "DAEMON_TOLERATIONS", "NODES", "DaemonSetController", "add_daemon_tolerations",
            "new_daemonset_controller", "node_matches_affinity", "target_node", "tolerates"]
@@ -40,15 +39,9 @@ __all__ = ["DAEMONSETS", "DAEMON_TOLERATIONS", "NODES", "DaemonSetController", "
 log = logging.getLogger(__name__)
 
 
-def _info(group: str, kind: str) -> ResourceInfo:
-    found = catalog.by_kind(group, kind)
-    assert found is not None
-    return found
-
-
-DAEMONSETS = _info("apps", "DaemonSet")
-NODES = _info("", "Node")
-PODS = _info("", "Pod")
+DAEMONSETS = resource("apps", "daemonsets")
+NODES = resource("", "nodes")
+PODS = resource("", "pods")
 TEMPLATE_GENERATION_LABEL = "pod-template-generation"
 
 # util.AddOrUpdateDaemonPodTolerations: daemons keep running through these node conditions.

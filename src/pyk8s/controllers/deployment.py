@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.client.cache import OWNER_UID_INDEX, DeletedFinalStateUnknown, object_key, owner_uid_index
@@ -28,6 +27,7 @@ from pyk8s.controllers import deployment_util as du
 from pyk8s.controllers.controller_ref import claim, controller_of, is_terminating
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import PODS, REPLICASETS
+from pyk8s.controllers.resources import resource
 
 __all__ = ["DEPLOYMENTS", "DeploymentController", "new_deployment_controller"]
 
@@ -38,9 +38,7 @@ CONFLICT_RETRY = 0.05  # seconds before a sync that met a 409 Conflict runs agai
 Obj = dict[str, Any]
 meta, spec, status, replicas = du.meta, du.spec, du.status, du.replicas
 
-_deployments = catalog.lookup("apps", "v1", "deployments")
-assert _deployments is not None
-DEPLOYMENTS = _deployments
+DEPLOYMENTS = resource("apps", "deployments")
 
 
 class DeploymentController(Controller):

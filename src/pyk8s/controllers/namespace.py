@@ -21,20 +21,14 @@ from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.resources import resource
 
 __all__ = ["FINALIZER", "NamespaceController", "discover_namespaced_resources"]
 
 log = logging.getLogger(__name__)
 
 
-
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-NAMESPACES = _info("", "namespaces")
+NAMESPACES = resource("", "namespaces")
 FINALIZER = "kubernetes"
 # How soon a namespace whose content is still going is looked at again.
 RECHECK_SECONDS = 1.0

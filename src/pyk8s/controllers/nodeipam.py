@@ -12,24 +12,17 @@ import ipaddress
 import logging
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.controller import Controller
 from pyk8s.client.events import WARNING
 from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.resources import resource
 
 __all__ = ["CIDRAllocator", "NodeIPAMController"]
 
 
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-NODES = _info("", "nodes")
+NODES = resource("", "nodes")
 
 log = logging.getLogger(__name__)
 

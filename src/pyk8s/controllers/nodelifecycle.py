@@ -25,14 +25,13 @@ import time
 from datetime import datetime
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.meta import now_rfc3339
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import NODE_NAME_INDEX, DeletedFinalStateUnknown, node_name_index
 from pyk8s.client.controller import Controller
 from pyk8s.client.events import NORMAL, WARNING
 from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.resources import resource
 
 __all__ = ["NOT_READY", "UNREACHABLE", "NodeLifecycleController", "TaintEvictionController",
            "desired_taints", "tolerates", "toleration_seconds"]
@@ -40,15 +39,9 @@ __all__ = ["NOT_READY", "UNREACHABLE", "NodeLifecycleController", "TaintEviction
 log = logging.getLogger(__name__)
 
 
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-NODES = _info("", "nodes")
-PODS = _info("", "pods")
-LEASES = _info("coordination.k8s.io", "leases")
+NODES = resource("", "nodes")
+PODS = resource("", "pods")
+LEASES = resource("coordination.k8s.io", "leases")
 LEASE_NAMESPACE = "kube-node-lease"
 
 NOT_READY = "node.kubernetes.io/not-ready"

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.api.quantity import parse_quantity
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.resources import resource
 
 __all__ = ["PersistentVolumeBinder"]
 
@@ -33,14 +32,8 @@ BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
 BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
 
 
-def _info(plural: str) -> ResourceInfo:
-    found = catalog.lookup("", "v1", plural)
-    assert found is not None
-    return found
-
-
-PVS = _info("persistentvolumes")
-PVCS = _info("persistentvolumeclaims")
+PVS = resource("", "persistentvolumes")
+PVCS = resource("", "persistentvolumeclaims")
 
 
 def _storage(resources: Obj | None) -> Any:

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import Selector, selector_from_label_selector, selector_from_set
 from pyk8s.api.meta import now_rfc3339
@@ -28,6 +27,7 @@ from pyk8s.client.events import NORMAL, WARNING, EventRecorder
 from pyk8s.client.expectations import ControllerExpectations
 from pyk8s.controllers.controller_ref import claim, controller_of, is_active_pod, is_terminating, meta
 from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.resources import resource
 
 __all__ = ["BURST_REPLICAS", "POD_DELETION_COST", "ReplicaSetController", "is_pod_available", "is_pod_ready",
            "new_replicaset_controller", "new_replication_controller", "pod_from_template", "pods_to_delete",
@@ -44,15 +44,9 @@ SLOW_START_INITIAL_BATCH = 1
 POD_DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-PODS = _info("", "pods")
-REPLICASETS = _info("apps", "replicasets")
-REPLICATION_CONTROLLERS = _info("", "replicationcontrollers")
+PODS = resource("", "pods")
+REPLICASETS = resource("apps", "replicasets")
+REPLICATION_CONTROLLERS = resource("", "replicationcontrollers")
 
 
 # --- pods ----------------------------------------------------------------------------------------------

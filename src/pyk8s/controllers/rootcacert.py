@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.resources import resource
 
 __all__ = ["DESCRIPTION", "ROOT_CA_CONFIGMAP", "RootCACertPublisher"]
 
@@ -27,14 +26,8 @@ DESCRIPTION = (
 )
 
 
-def _info(plural: str) -> ResourceInfo:
-    found = catalog.lookup("", "v1", plural)
-    assert found is not None
-    return found
-
-
-NAMESPACES = _info("namespaces")
-CONFIGMAPS = _info("configmaps")
+NAMESPACES = resource("", "namespaces")
+CONFIGMAPS = resource("", "configmaps")
 
 
 class RootCACertPublisher(Controller):

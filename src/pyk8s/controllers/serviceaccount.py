@@ -8,24 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.resources import resource
 
 __all__ = ["DEFAULT_SERVICE_ACCOUNTS", "ServiceAccountsController"]
 
 
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-NAMESPACES = _info("", "namespaces")
-SERVICEACCOUNTS = _info("", "serviceaccounts")
+NAMESPACES = resource("", "namespaces")
+SERVICEACCOUNTS = resource("", "serviceaccounts")
 
 
 DEFAULT_SERVICE_ACCOUNTS = ("default",)

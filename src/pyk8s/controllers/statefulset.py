@@ -21,10 +21,8 @@ import copy
 import logging
 from datetime import UTC, datetime
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import selector_from_label_selector
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import OWNER_UID_INDEX, DeletedFinalStateUnknown, owner_uid_index, split_key
 from pyk8s.client.client import Client, Obj
 from pyk8s.client.controller import Controller
@@ -34,6 +32,7 @@ from pyk8s.controllers import history
 from pyk8s.controllers.history import CONTROLLER_REVISION_HASH_LABEL, controller_of, controller_ref
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import is_pod_available, is_pod_ready, pod_from_template
+from pyk8s.controllers.resources import resource
 
 __all__ = ["POD_INDEX_LABEL", "POD_NAME_LABEL", "STATEFULSETS", "StatefulSetController", "claim_name",
            "new_statefulset_controller"]
@@ -41,15 +40,9 @@ __all__ = ["POD_INDEX_LABEL", "POD_NAME_LABEL", "STATEFULSETS", "StatefulSetCont
 log = logging.getLogger(__name__)
 
 
-def _info(group: str, kind: str) -> ResourceInfo:
-    found = catalog.by_kind(group, kind)
-    assert found is not None
-    return found
-
-
-STATEFULSETS = _info("apps", "StatefulSet")
-PODS = _info("", "Pod")
-PVCS = _info("", "PersistentVolumeClaim")
+STATEFULSETS = resource("apps", "statefulsets")
+PODS = resource("", "pods")
+PVCS = resource("", "persistentvolumeclaims")
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 

@@ -13,25 +13,18 @@ import time
 from datetime import datetime
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import split_key
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.resources import resource
 
 __all__ = ["TTLAfterFinishedController", "expire_at"]
 
 log = logging.getLogger(__name__)
 
 
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-JOBS = _info("batch", "jobs")
+JOBS = resource("batch", "jobs")
 
 Obj = dict[str, Any]
 
