@@ -73,3 +73,13 @@ def test_sent_fieldsv1_is_written_back_canonical(sent):
     # Compared as JSON text: the order of members matters too.
     assert json.dumps(entry["fieldsV1"]) == json.dumps(fields_to_v1(fields_from_v1(sent)))
 
+
+def test_objects_of_one_shape_do_not_share_their_fieldsv1():
+    def create():
+        obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}}
+        track_update(CM, None, obj, "m")
+        return obj["metadata"]["managedFields"][0]["fieldsV1"]
+
+    first = create()
+    first["f:data"]["f:changed"] = {}
+    assert create() == {"f:data": {".": {}, "f:k": {}}}

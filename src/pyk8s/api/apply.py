@@ -348,7 +348,7 @@ class _Managed:
         read = self._read.get(key)
         if read is not None and read[0] == paths:
             return _copy_fields(read[1]) if self._copy_read else read[1]
-        return fields_to_v1(paths)
+        return _encoded(paths)
 
     def encode(self) -> list[dict[str, Any]]:
         entries = []
@@ -372,6 +372,25 @@ class _Managed:
 
 def _copy_fields(node: dict[str, Any]) -> dict[str, Any]:
     return {k: _copy_fields(v) for k, v in node.items()}
+
+
+# Recently encoded sets: objects of one shape (a ReplicaSet's pods, repeated status writes) own the same
+# paths, and a frozenset of a set reuses its element hashes, so a lookup is much cheaper than encoding.
+_ENCODED: dict[frozenset[Path], dict[str, Any]] = {}
+_ENCODED_MAX = 256
+
+
+def _encoded(paths: set[Path]) -> dict[str, Any]:
+    """fields_to_v1(paths), from the cache when the same set was encoded recently (always a fresh copy:
+    the cached document is never handed out)."""
+    key = frozenset(paths)
+    doc = _ENCODED.get(key)
+    if doc is None:
+        doc = fields_to_v1(key)
+        if len(_ENCODED) >= _ENCODED_MAX:
+            del _ENCODED[next(iter(_ENCODED))]
+        _ENCODED[key] = doc
+    return _copy_fields(doc)
 
 
 def _meta(obj: Any) -> dict[str, Any]:
