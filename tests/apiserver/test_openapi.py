@@ -171,28 +171,33 @@ async def test_kubectl_explain(api_surface: str, tmp_path: Path) -> None:
     assert "containers\t<[]Container> -required-" in out
 
 
-@needs_kubectl
-async def test_kubectl_apply_gets_server_side_strict_validation(server: Server, tmp_path: Path) -> None:
-    """The full API server: kubectl finds fieldValidation in the OpenAPI, sends fieldValidation=Strict
-    and reports the server's strict decoding error."""
-    config = write_kubeconfig(tmp_path, server.url)
-    manifest = tmp_path / "cm.yaml"
-    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nfoo: bar\ndata:\n  a: b\n")
+async def _apply_refused(server: Server, tmp_path: Path, manifest: str, *flags: str) -> str:
+    """`kubectl apply -f` of the manifest, which must fail: its stderr."""
+    path = tmp_path / "manifest.yaml"
+    path.write_text(manifest)
     assert KUBECTL is not None
     proc = await asyncio.create_subprocess_exec(
         KUBECTL,
-        f"--kubeconfig={config}",
+        f"--kubeconfig={write_kubeconfig(tmp_path, server.url)}",
         f"--cache-dir={tmp_path / 'cache'}",
         "apply",
         "-f",
-        str(manifest),
-        "-v=6",
+        str(path),
+        *flags,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode != 0
-    text = err.decode()
+    return err.decode()
+
+
+@needs_kubectl
+async def test_kubectl_apply_gets_server_side_strict_validation(server: Server, tmp_path: Path) -> None:
+    """The full API server: kubectl finds fieldValidation in the OpenAPI, sends fieldValidation=Strict
+    and reports the server's strict decoding error."""
+    manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nfoo: bar\ndata:\n  a: b\n"
+    text = await _apply_refused(server, tmp_path, manifest, "-v=6")
     assert "fieldValidation=Strict" in text
     assert 'strict decoding error: unknown field "foo"' in text
 
@@ -200,25 +205,12 @@ async def test_kubectl_apply_gets_server_side_strict_validation(server: Server, 
 @needs_kubectl
 async def test_kubectl_apply_nested_unknown_field_is_refused(server: Server, tmp_path: Path) -> None:
     """Unknown fields deep in the object are found through the schema, as Kubernetes names them."""
-    config = write_kubeconfig(tmp_path, server.url)
-    manifest = tmp_path / "pod.yaml"
-    manifest.write_text(
+    err = await _apply_refused(
+        server,
+        tmp_path,
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n"
-        "    image: busybox\n    imagePullPolcy: Always\n"
+        "    image: busybox\n    imagePullPolcy: Always\n",
     )
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL,
-        f"--kubeconfig={config}",
-        f"--cache-dir={tmp_path / 'cache'}",
-        "apply",
-        "-f",
-        str(manifest),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode != 0
-    assert 'unknown field "spec.containers[0].imagePullPolcy"' in err.decode()
+    assert 'unknown field "spec.containers[0].imagePullPolcy"' in err
     status, _ = await server.request("GET", "/api/v1/namespaces/default/pods/p")
     assert status == 404
