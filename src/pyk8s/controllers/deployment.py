@@ -20,6 +20,7 @@ from typing import Any
 
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import selector_from_label_selector
+from pyk8s.api.meta import now_rfc3339
 from pyk8s.client.cache import OWNER_UID_INDEX, DeletedFinalStateUnknown, object_key, owner_uid_index
 from pyk8s.client.controller import Controller
 from pyk8s.client.events import NORMAL, WARNING
@@ -28,6 +29,7 @@ from pyk8s.controllers.controller_ref import claim, controller_of, is_terminatin
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import PODS, REPLICASETS
 from pyk8s.controllers.resources import resource
+from pyk8s.controllers.timestamps import parse_time
 
 __all__ = ["DEPLOYMENTS", "DeploymentController", "new_deployment_controller"]
 
@@ -564,8 +566,8 @@ class DeploymentController(Controller):
             f = failures[0]
             du.set_condition(st, {"type": "ReplicaFailure", "status": f.get("status"),
                                   "reason": f.get("reason"), "message": f.get("message"),
-                                  "lastUpdateTime": du.now_rfc3339(),
-                                  "lastTransitionTime": f.get("lastTransitionTime") or du.now_rfc3339()})
+                                  "lastUpdateTime": now_rfc3339(),
+                                  "lastTransitionTime": f.get("lastTransitionTime") or now_rfc3339()})
         else:
             du.remove_condition(st, "ReplicaFailure")
         if _strip(st) != _strip(status(d)):
@@ -580,7 +582,7 @@ class DeploymentController(Controller):
             return None
         if cond.get("reason") == du.TIMED_OUT:
             return None
-        since = du.parse_time(cond.get("lastUpdateTime"))
+        since = parse_time(cond.get("lastUpdateTime"))
         if since is None:
             return None
         after = since.timestamp() + int(spec(d).get("progressDeadlineSeconds") or 0) - now.timestamp()

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
+
+from pyk8s.api.meta import now_rfc3339
+from pyk8s.controllers.timestamps import parse_time
 
 Obj = dict[str, Any]
 
@@ -251,19 +254,6 @@ def deployment_progressing(d: Obj, new_status: Obj) -> bool:
 def has_progress_deadline(d: Obj) -> bool:
     deadline = spec(d).get("progressDeadlineSeconds")
     return deadline is not None and int(deadline) != MAX_INT32
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def get_condition(st: Obj, type_: str) -> Obj | None:

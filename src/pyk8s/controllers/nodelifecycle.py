@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime
 from typing import Any
 
 from pyk8s.api.errors import StatusError
@@ -32,6 +31,7 @@ from pyk8s.client.controller import Controller
 from pyk8s.client.events import NORMAL, WARNING
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.resources import resource
+from pyk8s.controllers.timestamps import epoch
 
 __all__ = ["NOT_READY", "UNREACHABLE", "NodeLifecycleController", "TaintEvictionController",
            "desired_taints", "tolerates", "toleration_seconds"]
@@ -59,15 +59,6 @@ MANAGED_TAINTS = frozenset({NOT_READY, UNREACHABLE, UNSCHEDULABLE, *CONDITION_TA
 KUBELET_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 
 Obj = dict[str, Any]
-
-
-def _epoch(ts: str | None) -> float | None:
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _condition(node: Obj, type_: str) -> Obj | None:
@@ -305,7 +296,7 @@ class TaintEvictionController(Controller):
         # without timeAdded), or when the pod was created if it came later.
         tainted_at = 0.0
         for t in taints:
-            added = _epoch(t.get("timeAdded"))
+            added = epoch(t.get("timeAdded"))
             if added is None:
                 added = self._first_seen.setdefault((key, str(t.get("key")), "NoExecute"), time.time())
             tainted_at = max(tainted_at, added)
@@ -317,7 +308,7 @@ class TaintEvictionController(Controller):
             seconds = toleration_seconds(pod, taints)
             if seconds is None:
                 continue
-            due = max(tainted_at, _epoch(pod["metadata"].get("creationTimestamp")) or 0.0) + seconds
+            due = max(tainted_at, epoch(pod["metadata"].get("creationTimestamp")) or 0.0) + seconds
             if due <= now:
                 await self._evict(pod)
             else:

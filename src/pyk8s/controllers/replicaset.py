@@ -28,6 +28,7 @@ from pyk8s.client.expectations import ControllerExpectations
 from pyk8s.controllers.controller_ref import claim, controller_of, is_active_pod, is_terminating, meta
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.resources import resource
+from pyk8s.controllers.timestamps import parse_time
 
 __all__ = ["BURST_REPLICAS", "POD_DELETION_COST", "ReplicaSetController", "is_pod_available", "is_pod_ready",
            "new_replicaset_controller", "new_replication_controller", "pod_from_template", "pods_to_delete",
@@ -50,15 +51,6 @@ REPLICATION_CONTROLLERS = resource("", "replicationcontrollers")
 
 
 # --- pods ----------------------------------------------------------------------------------------------
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
 
 def _ready_condition(pod: Obj) -> Obj | None:
     for c in (pod.get("status") or {}).get("conditions") or []:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
 from typing import Any
 
 from pyk8s.api.errors import StatusError
@@ -18,6 +17,7 @@ from pyk8s.client.cache import split_key
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.resources import resource
+from pyk8s.controllers.timestamps import epoch
 
 __all__ = ["TTLAfterFinishedController", "expire_at"]
 
@@ -29,15 +29,6 @@ JOBS = resource("batch", "jobs")
 Obj = dict[str, Any]
 
 
-def _epoch(ts: str | None) -> float | None:
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def expire_at(job: Obj) -> float | None:
     """When the Job's TTL runs out (epoch seconds); None if it has no TTL, is not finished, or is being
     deleted already."""
@@ -47,9 +38,9 @@ def expire_at(job: Obj) -> float | None:
     finished = None
     for c in (job.get("status") or {}).get("conditions") or []:
         if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
-            finished = _epoch(c.get("lastTransitionTime"))
+            finished = epoch(c.get("lastTransitionTime"))
             if finished is None:  # a finish without a time: the Job's own completion time, or now
-                finished = _epoch((job.get("status") or {}).get("completionTime")) or time.time()
+                finished = epoch((job.get("status") or {}).get("completionTime")) or time.time()
             break
     if finished is None:
         return None
