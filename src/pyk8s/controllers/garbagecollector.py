@@ -30,6 +30,7 @@ from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.retry import update_fresh
 
 __all__ = ["GC_RESOURCES", "GarbageCollector"]
 
@@ -280,25 +281,13 @@ class GarbageCollector(Controller):
         """Read the object fresh, let `mutate` change its metadata (it returns False for no change), write
         it back; a conflict is retried with a fresh read."""
         name, namespace = node.meta.get("name", ""), node.meta.get("namespace")
-        for _ in range(5):
-            try:
-                obj = await self.client.get(node.info, name, namespace)
-            except StatusError as e:
-                if e.code == 404:
-                    return
-                raise
+
+        def change(obj: Obj) -> bool:
             meta = obj.setdefault("metadata", {})
-            if meta.get("uid") != uid or not mutate(meta):
-                return
-            try:
-                await self.client.update(node.info, obj, namespace)
-                return
-            except StatusError as e:
-                if e.code == 404:
-                    return
-                if e.code != 409:
-                    raise
-        raise RuntimeError(f"garbagecollector: {node.info.kind} {name} kept conflicting")
+            return bool(meta.get("uid") == uid and mutate(meta))
+
+        await update_fresh(self.client, node.info, name, namespace, change,
+                           what=f"garbagecollector: {node.info.kind} {name}")
 
 
 def _drop_refs(meta: Obj, uids: set[str]) -> bool:

@@ -22,6 +22,7 @@ from pyk8s.client.client import Client
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.resources import resource
+from pyk8s.controllers.retry import update_fresh
 
 __all__ = ["FINALIZER", "NamespaceController", "discover_namespaced_resources"]
 
@@ -196,25 +197,15 @@ class NamespaceController(Controller):
 
     async def _finalize(self, name: str) -> None:
         """Remove our finalizer with a fresh read, retrying on a conflict."""
-        for _ in range(5):
-            try:
-                ns = await self.client.get(NAMESPACES, name)
-            except StatusError as e:
-                if e.code == 404:
-                    return
-                raise
+
+        def drop_ours(ns: Obj) -> bool:
             spec = ns.setdefault("spec", {})
             finalizers = [f for f in spec.get("finalizers") or [] if f != FINALIZER]
             if len(finalizers) == len(spec.get("finalizers") or []):
-                return
+                return False
             spec["finalizers"] = finalizers
-            try:
-                await self.client.update(NAMESPACES, ns, subresource="finalize")
-                log.info("namespace %s: content deleted; finalized", name)
-                return
-            except StatusError as e:
-                if e.code == 404:
-                    return
-                if e.code != 409:
-                    raise
-        raise RuntimeError(f"namespace {name}: finalize kept conflicting")
+            return True
+
+        if await update_fresh(self.client, NAMESPACES, name, None, drop_ours,
+                              what=f"namespace {name}: finalize", subresource="finalize"):
+            log.info("namespace %s: content deleted; finalized", name)
