@@ -13,7 +13,6 @@ stale data fails with 409 and is made again.
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,13 +28,11 @@ from pyk8s.controllers.controller_ref import claim, controller_of, is_terminatin
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import PODS, REPLICASETS
 from pyk8s.controllers.resources import resource
+from pyk8s.controllers.retry import requeue_on_conflict
 from pyk8s.controllers.timestamps import parse_time
 
 __all__ = ["DEPLOYMENTS", "DeploymentController", "new_deployment_controller"]
 
-log = logging.getLogger(__name__)
-
-CONFLICT_RETRY = 0.05  # seconds before a sync that met a 409 Conflict runs again
 
 Obj = dict[str, Any]
 meta, spec, status, replicas = du.meta, du.spec, du.status, du.replicas
@@ -123,14 +120,7 @@ class DeploymentController(Controller):
     # --- sync ---
 
     async def reconcile(self, key: str) -> float | None:
-        try:
-            return await self._sync_key(key)
-        except StatusError as e:
-            if e.code != 409:
-                raise
-            # A write based on a cache that had not yet caught up: normal right after our own writes.
-            log.debug("%s: %s: %s; retrying", self.name, key, e.message)
-            return CONFLICT_RETRY
+        return await requeue_on_conflict(self.name, key, self._sync_key(key))
 
     async def _sync_key(self, key: str) -> float | None:
         ns, _, name = key.partition("/")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -28,15 +27,13 @@ from pyk8s.client.expectations import ControllerExpectations
 from pyk8s.controllers.controller_ref import claim, controller_of, is_active_pod, is_terminating, meta
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.resources import resource
+from pyk8s.controllers.retry import requeue_on_conflict
 from pyk8s.controllers.timestamps import parse_time
 
 __all__ = ["BURST_REPLICAS", "POD_DELETION_COST", "ReplicaSetController", "is_pod_available", "is_pod_ready",
            "new_replicaset_controller", "new_replication_controller", "pod_from_template", "pods_to_delete",
            "slow_start_batch"]
 
-log = logging.getLogger(__name__)
-
-CONFLICT_RETRY = 0.05  # seconds before a sync that met a 409 Conflict runs again
 
 Obj = dict[str, Any]
 
@@ -292,14 +289,7 @@ class ReplicaSetController(Controller):
     # --- reconcile ---
 
     async def reconcile(self, key: str) -> float | None:
-        try:
-            return await self._sync(key)
-        except StatusError as e:
-            if e.code != 409:
-                raise
-            # A write based on a cache that had not yet caught up: normal right after our own writes.
-            log.debug("%s: %s: %s; retrying", self.name, key, e.message)
-            return CONFLICT_RETRY
+        return await requeue_on_conflict(self.name, key, self._sync(key))
 
     async def _sync(self, key: str) -> float | None:
         ns, _, name = key.partition("/")

@@ -1,14 +1,19 @@
-"""Read-modify-write with a fresh read on each conflict (client-go's retry.RetryOnConflict around a Get)."""
+"""Conflicts: a read-modify-write retried with a fresh read (client-go's retry.RetryOnConflict around a Get),
+and a sync that met a 409 Conflict run again shortly."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 
 from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client, Obj
 
+log = logging.getLogger(__name__)
+
 ATTEMPTS = 5
+CONFLICT_RETRY = 0.05  # seconds before a sync that met a 409 Conflict runs again
 
 
 async def update_fresh(client: Client, info: ResourceInfo, name: str, namespace: str | None,
@@ -34,3 +39,15 @@ async def update_fresh(client: Client, info: ResourceInfo, name: str, namespace:
             if e.code != 409:
                 raise
     raise RuntimeError(f"{what} kept conflicting")
+
+
+async def requeue_on_conflict(controller: str, key: str, sync: Awaitable[float | None]) -> float | None:
+    """Await a controller's sync of `key`; a 409 Conflict asks for the key again in CONFLICT_RETRY seconds."""
+    try:
+        return await sync
+    except StatusError as e:
+        if e.code != 409:
+            raise
+        # A write based on a cache that had not yet caught up: normal right after our own writes.
+        log.debug("%s: %s: %s; retrying", controller, key, e.message)
+        return CONFLICT_RETRY
