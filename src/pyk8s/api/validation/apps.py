@@ -71,6 +71,18 @@ def _validate_selector(spec: Obj, path: str, kind: str) -> tuple[bool, list[Caus
     return not causes or is_empty(selector), causes
 
 
+def _validate_selector_and_template(spec: Obj, kind: str, workload: str,
+                                    unparsable: str | None) -> list[Cause]:
+    """spec.selector, then spec.template when the selector parses; when it does not, an `invalid label
+    selector` cause with the detail `unparsable` (None: none, as for DaemonSets)."""
+    parses, causes = _validate_selector(spec, "spec", kind)
+    if parses:
+        causes += _validate_template(spec, "spec", workload)
+    elif unparsable is not None:
+        causes.append(invalid_selector("spec.selector", spec.get("selector"), unparsable))
+    return causes
+
+
 def _validate_template(spec: Obj, path: str, workload: str) -> list[Cause]:
     """ValidatePodTemplateSpecForReplicaSet: the template's labels match the selector (a missing selector
     matches nothing), the pod template is valid, pods restart Always and have no deadline."""
@@ -135,12 +147,7 @@ def validate_deployment(obj: Obj, old: Obj | None) -> list[Cause]:
     """ValidateDeploymentSpec and the immutable selector of apps/v1."""
     spec = f.as_dict(obj.get("spec"))
     causes = f.non_negative("spec.replicas", spec.get("replicas"))
-    parses, selector_causes = _validate_selector(spec, "spec", "deployment")
-    causes += selector_causes
-    if parses:
-        causes += _validate_template(spec, "spec", "ReplicaSet")
-    else:
-        causes.append(invalid_selector("spec.selector", spec.get("selector"), "invalid label selector"))
+    causes += _validate_selector_and_template(spec, "deployment", "ReplicaSet", "invalid label selector")
     causes += _validate_deployment_strategy(f.as_dict(spec.get("strategy")), "spec.strategy")
     causes += f.non_negative("spec.minReadySeconds", spec.get("minReadySeconds"))
     causes += f.non_negative("spec.revisionHistoryLimit", spec.get("revisionHistoryLimit"))
@@ -159,12 +166,7 @@ def validate_replica_set(obj: Obj, old: Obj | None) -> list[Cause]:
     causes = f.non_negative("spec.replicas", spec.get("replicas"))
     causes += f.non_negative("spec.minReadySeconds", spec.get("minReadySeconds"))
     # "deployment" here is Kubernetes' own wording for replica sets too.
-    parses, selector_causes = _validate_selector(spec, "spec", "deployment")
-    causes += selector_causes
-    if parses:
-        causes += _validate_template(spec, "spec", "ReplicaSet")
-    else:
-        causes.append(invalid_selector("spec.selector", spec.get("selector"), "invalid label selector"))
+    causes += _validate_selector_and_template(spec, "deployment", "ReplicaSet", "invalid label selector")
     return causes + _immutable_selector(obj, old)
 
 
@@ -213,12 +215,7 @@ def validate_stateful_set(obj: Obj, old: Obj | None) -> list[Cause]:
     causes += f.non_negative("spec.replicas", spec.get("replicas"))
     causes += f.non_negative("spec.minReadySeconds", spec.get("minReadySeconds"))
     causes += f.non_negative("spec.ordinals.start", f.as_dict(spec.get("ordinals")).get("start"))
-    parses, selector_causes = _validate_selector(spec, "spec", "statefulset")
-    causes += selector_causes
-    if parses:
-        causes += _validate_template(spec, "spec", "StatefulSet")
-    else:
-        causes.append(invalid_selector("spec.selector", spec.get("selector"), ""))
+    causes += _validate_selector_and_template(spec, "statefulset", "StatefulSet", "")
     if spec.get("serviceName"):
         causes += f.check("spec.serviceName", str(spec["serviceName"]), f.dns1123_label)
     for i, claim in enumerate(f.as_list(spec.get("volumeClaimTemplates"))):
@@ -260,9 +257,7 @@ def _validate_daemon_set_strategy(strategy: Obj, path: str) -> list[Cause]:
 
 def validate_daemon_set(obj: Obj, old: Obj | None) -> list[Cause]:
     spec = f.as_dict(obj.get("spec"))
-    parses, causes = _validate_selector(spec, "spec", "daemonset")
-    if parses:
-        causes += _validate_template(spec, "spec", "DaemonSet")
+    causes = _validate_selector_and_template(spec, "daemonset", "DaemonSet", None)
     causes += f.non_negative("spec.minReadySeconds", spec.get("minReadySeconds"))
     causes += _validate_daemon_set_strategy(f.as_dict(spec.get("updateStrategy")), "spec.updateStrategy")
     causes += f.non_negative("spec.revisionHistoryLimit", spec.get("revisionHistoryLimit"))
