@@ -225,6 +225,17 @@ def check(path: str, value: str, rule: Any) -> list[Cause]:
     return [invalid(path, value, msg) for msg in rule(value)]
 
 
+def unique_label_name(path: str, name: Any, names: set[str]) -> list[Cause]:
+    """A list item's required DNS-1123 label name that no earlier item has (`names`, which it joins)."""
+    if not name:
+        return [required(path, "")]
+    causes = check(path, key(name), dns1123_label)
+    if key(name) in names:
+        causes.append(duplicate(path, name))
+    names.add(key(name))
+    return causes
+
+
 def non_negative(path: str, value: Any) -> list[Cause]:
     if value is None:
         return []

@@ -352,14 +352,7 @@ def _validate_containers(spec: Obj, path: str, volumes: set[str]) -> list[Cause]
             if not isinstance(c, dict):
                 causes += f.type_check(cpath, c, dict, "an object")
                 continue
-            name = c.get("name")
-            if not name:
-                causes.append(f.required(f"{cpath}.name", ""))
-            else:
-                causes += f.check(f"{cpath}.name", f.key(name), f.dns1123_label)
-                if f.key(name) in names:
-                    causes.append(f.duplicate(f"{cpath}.name", name))
-                names.add(f.key(name))
+            causes += f.unique_label_name(f"{cpath}.name", c.get("name"), names)
             causes += _validate_container(c, cpath, volumes, host_network, init)
     # App containers run together; init containers one at a time.
     causes += _host_port_conflicts(list(enumerate(f.as_list(spec.get("containers")))), f"{path}.containers")

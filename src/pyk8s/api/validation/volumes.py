@@ -121,13 +121,6 @@ def validate_volumes(volumes: Any, path: str) -> tuple[set[str], list[Cause]]:
         if not isinstance(vol, dict):
             causes += f.type_check(p, vol, dict, "an object")
             continue
-        name = vol.get("name")
-        if not name:
-            causes.append(f.required(f"{p}.name", ""))
-        else:
-            causes += f.check(f"{p}.name", f.key(name), f.dns1123_label)
-            if f.key(name) in names:
-                causes.append(f.duplicate(f"{p}.name", name))
-            names.add(f.key(name))
+        causes += f.unique_label_name(f"{p}.name", vol.get("name"), names)
         causes += validate_volume_sources(vol, p)
     return names, causes
