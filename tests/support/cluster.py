@@ -31,6 +31,18 @@ def free_port() -> int:
         return port
 
 
+def stop_process(process: subprocess.Popen[str], sig: int, timeout: float) -> int:
+    """Send `sig`, then wait; returns the exit code (kills after `timeout`)."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 @dataclass
 class Cluster:
     data_dir: Path
@@ -60,14 +72,7 @@ class Cluster:
 
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, then wait; returns the exit code (kills after `timeout`)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, signal.SIGTERM, timeout)
 
 
 def start_cluster(
@@ -104,14 +109,7 @@ class Agent:
     log: Path
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, sig, timeout)
 
 
 def start_agent(cluster: Cluster, data_dir: Path, *args: str) -> Agent:
