@@ -73,10 +73,15 @@ def _info(group: str, kind: str) -> ResourceInfo:
 
 
 async def _ensure(api: APIServer, obj: dict[str, Any]) -> None:
-    """Create a bootstrap object unless it exists (restarts keep what users changed)."""
+    """Create a bootstrap object unless it exists (restarts keep what users changed). Looked up first:
+    a create of an existing Service fails on its taken ClusterIP (422) before the name clash (409)."""
     group = obj["apiVersion"].rpartition("/")[0] if "apiVersion" in obj else ""
+    info = _info(group, obj["kind"])
+    meta = obj["metadata"]
+    if await api.get_object(info, meta.get("namespace", ""), meta["name"]) is not None:
+        return
     try:
-        await api.create_object(_info(group, obj["kind"]), obj)
+        await api.create_object(info, obj)
     except StatusError as e:
         if e.code != 409:
             raise
@@ -155,6 +160,7 @@ async def serve(config: ServerConfig) -> None:
             DefaultTolerationSeconds(config.default_not_ready_toleration_seconds,
                                      config.default_unreachable_toleration_seconds),
             stack.escalation,
+            stack.node_restriction,
         ],
         virtual_creates=stack.virtual_creates,
         audit=audit,
