@@ -53,6 +53,13 @@ async def test_runsc_runs_a_container(runtime: RuncRuntime, cgroup_parent: str, 
         ["httpd", "-f", "-p", "8081", "-h", "/www"], name="live", log_path="l/0.log"))
     await runtime.start_container(live)
     assert (await runtime.container_status(live)).state == "running"
+    # One gVisor kernel per pod: the pod's containers share it (and its boot id), the host does not.
+    other = await runtime.create_container(sid, container_config(["sleep", "1000"], name="other",
+                                                                 log_path="o/0.log"))
+    await runtime.start_container(other)
+    boot_ids = {(await runtime.exec_sync(c, ["cat", "/proc/sys/kernel/random/boot_id"], 30)).stdout
+                for c in (live, other)}
+    assert len(boot_ids) == 1 and read_text("/proc/sys/kernel/random/boot_id").encode() not in boot_ids
     # dmesg inside shows gVisor's kernel, not the host's.
     res = await runtime.exec_sync(live, ["dmesg"], 30)
     assert res.exit_code == 0 and b"Starting gVisor" in res.stdout
@@ -77,7 +84,7 @@ async def test_runsc_runs_a_container(runtime: RuncRuntime, cgroup_parent: str, 
     await runtime.remove_pod_sandbox(sid)
     assert await runtime.list_containers() == []
     procs = cmdlines()
-    assert not any(live.encode() in c or done.encode() in c for c in procs)
+    assert not any(c_id.encode() in c for c in procs for c_id in (live, done, other, sid))
     assert runtime.state_dir not in mountinfo()
     assert not list((Path(runtime.state_dir) / "runsc-root").glob(f"*{live}*"))
     assert not any((Path("/sys/fs/cgroup") / ctrl / cfg.cgroup_parent).exists() for ctrl in ("cpu", "memory"))

@@ -137,6 +137,21 @@ def _runtime_error(log_path: str, fallback: bytes) -> str:
     return message or fallback.decode(errors="replace").strip() or "container could not be started"
 
 
+def _kill_bundle_processes(bundle: str) -> None:
+    """runsc leaves a failed subcontainer's gofer running until its sandbox ends: end the processes
+    that serve this container's bundle (its directory is ours alone)."""
+    needle = b"\0" + bundle.encode() + b"\0"
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read()
+                if needle in cmdline and cmdline.startswith(b"runsc-gofer"):
+                    os.kill(int(entry), 9)
+            except OSError:
+                pass
+
+
 def _oom_killed(memory_cgroup: str) -> bool:
     if not memory_cgroup:
         return False
@@ -235,7 +250,8 @@ class Monitor:
             os.unlink("console.sock")
         rc = _wait(runtime_pid)
         if rc == 0 and self.kind == "runsc":
-            rc = _wait(_spawn([*self.base_cmd(), "start", cid], [null, null, null]))
+            # A subcontainer of a gVisor pod sandbox takes its stdio at start, a sandbox's own at create.
+            rc = _wait(_spawn([*self.base_cmd(), "start", cid], stdio))
         for fd in [*child_fds, null]:
             os.close(fd)
         if rc != 0:
@@ -244,7 +260,16 @@ class Monitor:
                 null = os.open(os.devnull, os.O_RDWR)
                 _wait(_spawn([*self.base_cmd(), "delete", "--force", cid], [null, null, null]))
                 os.close(null)
+                _kill_bundle_processes(bundle)
             raise RuntimeError(message)
+        if c.get("subcontainer") == ["1"]:
+            # A container in the pod's gVisor sandbox lives inside it: `runsc wait` reports its status.
+            out = os.open("wait.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            null = os.open(os.devnull, os.O_RDWR)
+            wait_pid = _spawn([*self.base_cmd(), "wait", cid], [null, out, null])
+            os.close(out)
+            os.close(null)
+            return wait_pid
         # runc: the container's init; runsc: the sandbox process, which exits with the container's
         # status. Either is reparented to us (the subreaper) once the runtime's command has exited.
         with open(pid_file) as f:
@@ -427,6 +452,14 @@ def run_monitor(cdir: str, report: int) -> None:
                 reaped = 255 << 8
         status = reaped
     code = _exit_code(status)
+    if cfg.get("subcontainer") == ["1"]:
+        import json
+
+        try:
+            with open(os.path.join(cdir, "wait.json")) as f:
+                code = int(json.load(f)["exitStatus"])  # already 128+signal for a killed process
+        except (OSError, ValueError, KeyError):
+            code = 255
     oom = _oom_killed(cfg["memory_cgroup"][0] if cfg.get("memory_cgroup") else "")
     _write_json(os.path.join(cdir, "exit.json"), {
         "exit_code": code, "finished_at": time.time(), "started_at": started_at, "oom": oom})

@@ -8,10 +8,12 @@ A sandbox holds no process: its IPC and UTS namespaces (hostname set) are create
 kept alive by bind mounts under the sandbox directory, as the network namespace is by the network
 plugin (or by us, with only loopback, when there is no PodNetwork). Containers join them by path.
 
-runsc (handler `runsc`): each container is a gVisor sandbox of its own (annotated as a CRI sandbox for
-runsc), created inside the pod's network namespace; containers of a pod share that namespace (pod IP,
-localhost) but not IPC or UTS. runsc of this Debian release cannot use its own netstack in a pod's
-namespace on this kernel, so it runs with --network=host there (gVisor's hostinet in the pod netns).
+runsc (handler `runsc`): the pod gets one gVisor sandbox whose root container is a pause process
+(busybox sleep); the pod's containers join it as runsc subcontainers through the CRI annotations
+(io.kubernetes.cri.container-type / sandbox-id), sharing one gVisor kernel. Without /bin/busybox each
+container is a gVisor sandbox of its own in the pod's network namespace. runsc of this Debian release
+cannot use its own netstack in a pod's namespace on this kernel (it takes every namespace for the root
+one), so it is started inside the pod's namespace with --network=host (gVisor's hostinet there).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pyk8s.kubelet.runtime.streams import AttachStream, ExecStream
 
 MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.py")
 CGROUP_ROOT = "/sys/fs/cgroup"
+PAUSE_BINARY = "/bin/busybox"  # static: the gVisor pod sandbox's pause process
 
 
 class PodNetwork(Protocol):
@@ -99,6 +102,18 @@ async def _run(*cmd: str, check: bool = True) -> tuple[int, str]:
     return proc.returncode or 0, text
 
 
+def _last_error(log_path: str) -> str:
+    """The last error runc/runsc wrote to its JSON log."""
+    message = ""
+    with contextlib.suppress(OSError), open(log_path) as f:
+        for line in f:
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if entry.get("level") in ("error", "fatal"):
+                    message = entry.get("msg", "")
+    return message or "no message"
+
+
 def _alive(pid: int, start_ticks: int | None = None) -> bool:
     """The process exists, is not a zombie, and (if given) started at that time: not a reused pid."""
     try:
@@ -148,6 +163,7 @@ class RuncRuntime:
         for d in (self.sandbox_root, self.container_root):
             os.makedirs(d, mode=0o700, exist_ok=True)
         self._version = ""
+        self._pause_binary = os.path.exists(PAUSE_BINARY)
         self._server_lock = asyncio.Lock()
         # Starts are CPU-bound (runc): a burst started all at once finishes all at once, late; a few at a
         # time, in arrival order, gives the same throughput and most containers running much sooner.
@@ -282,6 +298,8 @@ class RuncRuntime:
             _, rec["ip"] = await asyncio.gather(namespaces,
                                                 self.network.setup(rec["id"], netns, config.port_mappings))
             self._write_hosts(sdir, config, rec["ip"])
+        if config.runtime_handler == "runsc" and self.runsc and self._pause_binary:
+            await self._start_gvisor_sandbox(rec, config, sdir)
         rec["state"] = "ready"
         self._save_sandbox(rec)
 
@@ -292,6 +310,8 @@ class RuncRuntime:
             return
         await asyncio.gather(*(self.stop_container(c.id, 0) for c in await self.list_containers(sandbox_id)
                                if c.state in ("running", "unknown")))
+        if rec.get("gvisor"):
+            await self._stop_gvisor_sandbox(rec)
         if rec["netns"]:
             if rec["own_netns"]:
                 nsutil.unmount(rec["netns"])
@@ -305,6 +325,61 @@ class RuncRuntime:
                 nsutil.unmount(rec[key])
                 rec[key] = ""
         rec["state"] = "notready"
+        self._save_sandbox(rec)
+
+    # -- gVisor: one sandbox per pod --------------------------------------------------------------------
+
+    def _runsc(self, netns: str) -> list[str]:
+        """runsc, run inside the pod's network namespace (see the module docstring)."""
+        nsenter = shutil.which("nsenter") or "nsenter"
+        prefix = [nsenter, f"--net={netns}"] if netns and os.path.exists(netns) else []
+        return [*prefix, self.runsc, "--root", os.path.join(self.state_dir, "runsc-root"), "--network=host"]
+
+    async def _start_gvisor_sandbox(self, rec: dict[str, Any], config: cri.SandboxConfig, sdir: str) -> None:
+        """The pod's gVisor sandbox, its root container a pause process (busybox sleep, bound in from the
+        host): the pod's containers join it as runsc subcontainers (CRI annotations), sharing one gVisor
+        kernel, its IPC and UTS."""
+        bundle = os.path.join(sdir, "gvisor")
+        os.makedirs(os.path.join(bundle, "rootfs"), exist_ok=True)
+        os.close(os.open(os.path.join(bundle, "rootfs", "busybox"), os.O_CREAT | os.O_WRONLY, 0o755))
+        oci = {
+            "ociVersion": "1.0.2",
+            "process": {"terminal": False, "user": {"uid": 65535, "gid": 65535}, "cwd": "/",
+                        "args": ["/busybox", "sleep", "2147483647"], "env": [f"PATH={spec.DEFAULT_PATH}"],
+                        "noNewPrivileges": True},
+            "root": {"path": os.path.join(bundle, "rootfs"), "readonly": True},
+            "hostname": config.hostname,
+            "mounts": [{"destination": "/busybox", "type": "bind", "source": PAUSE_BINARY,
+                        "options": ["rbind", "ro"]}],
+            "linux": {"namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")],
+                      "cgroupsPath": f"{self._pod_cgroup(rec['config'])}/{rec['id']}"},
+            "annotations": {"io.kubernetes.cri.container-type": "sandbox",
+                            "io.kubernetes.cri.sandbox-id": rec["id"]},
+        }
+        _write_json(os.path.join(bundle, "config.json"), oci)
+        rec["gvisor"] = True
+        self._save_sandbox(rec)
+        tool = self._runsc(rec["netns"])
+        log = os.path.join(bundle, "runsc.log")
+        for step in (["create", "--bundle", bundle], ["start"]):
+            # Not through _run: the sandbox process would hold a stdout pipe open for its lifetime.
+            proc = await asyncio.create_subprocess_exec(
+                *tool, "--log", log, "--log-format", "json", *step, rec["id"], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if await proc.wait() != 0:
+                raise RuntimeError(f"gVisor sandbox: runsc {step[0]} failed: {_last_error(log)}")
+
+    async def _stop_gvisor_sandbox(self, rec: dict[str, Any]) -> None:
+        """Subcontainers are deleted while their sandbox still answers, then the sandbox itself."""
+        tool = self._runsc(rec["netns"])
+        subs = [c.id for c in await self.list_containers(rec["id"])]
+        await asyncio.gather(*(_run(*tool, "delete", "--force", cid, check=False) for cid in subs))
+        await _run(*tool, "kill", rec["id"], "SIGKILL", check=False)
+        await _run(*tool, "delete", "--force", rec["id"], check=False)
+        for leftover in glob.glob(os.path.join(tool[-2], f"*{rec['id']}*")):
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+        rec["gvisor"] = False
         self._save_sandbox(rec)
 
     async def remove_pod_sandbox(self, sandbox_id: str) -> None:
@@ -408,7 +483,7 @@ class RuncRuntime:
             # reads these annotations; "container" would join a runsc sandbox we do not run).
             annotations = {**config.annotations, "io.kubernetes.cri.container-type": "container",
                            "io.kubernetes.cri.sandbox-id": sandbox_id}
-            if kind == "runsc":
+            if kind == "runsc" and not sbox.get("gvisor"):  # no pod sandbox: a gVisor sandbox of its own
                 annotations.update({"io.kubernetes.cri.container-type": "sandbox",
                                     "io.kubernetes.cri.sandbox-id": container_id})
             oci = spec.build(config, rootfs=rootfs, sandbox=sandbox, cgroups_path=cgroups_path,
@@ -426,7 +501,8 @@ class RuncRuntime:
                 "global_flags": global_flags, "prefix": self._tool(rec)[:-3], "id": [container_id],
                 "bundle": [cdir], "log_path": [log_path], "tty": ["1" if config.tty else ""],
                 "stdin": ["1" if config.stdin else ""], "stdin_once": ["1" if config.stdin_once else ""],
-                "memory_cgroup": [f"{CGROUP_ROOT}/memory{cgroups_path}"]}
+                "memory_cgroup": [f"{CGROUP_ROOT}/memory{cgroups_path}"],
+                "subcontainer": ["1" if kind == "runsc" and sbox.get("gvisor") else ""]}
             _write_monitor_conf(os.path.join(cdir, "monitor.conf"), conf)
         except BaseException as e:
             with contextlib.suppress(Exception):
