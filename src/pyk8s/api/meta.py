@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pyk8s.api.errors import Cause
-from pyk8s.util.ids import random_uuid
+from pyk8s.util.ids import random_string, random_uuid
 
 DNS1123_LABEL_MAX_LENGTH = 63
 DNS1123_SUBDOMAIN_MAX_LENGTH = 253
@@ -323,13 +323,21 @@ def generate_name(prefix: str) -> str:
     """generateName + 5 random characters; a long prefix is cut so the name stays ≤ 63 as Kubernetes
     does (maxGeneratedNameLength = 63 - 5)."""
     prefix = prefix[: DNS1123_LABEL_MAX_LENGTH - _GENERATED_SUFFIX_LENGTH]
-    suffix = "".join(secrets.choice(_RANDOM_ALPHABET) for _ in range(_GENERATED_SUFFIX_LENGTH))
+    suffix = random_string(_GENERATED_SUFFIX_LENGTH, _RANDOM_ALPHABET)
     return prefix + suffix
 
 
+_now_cache: tuple[int, str] = (0, "")
+
+
 def now_rfc3339() -> str:
-    """metav1.Time on the wire: UTC, second precision, `Z` suffix."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """metav1.Time on the wire: UTC, second precision, `Z` suffix (formatted once per second: every write
+    stamps several times)."""
+    global _now_cache
+    second = int(time.time())
+    if _now_cache[0] != second:
+        _now_cache = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _now_cache[1]
 
 
 def new_uid() -> str:

@@ -10,7 +10,6 @@ the account's imagePullSecrets become the pod's when it names none. Mirror pods 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from typing import Any
 
@@ -18,6 +17,7 @@ from pyk8s.api import errors
 from pyk8s.apiserver.auth import resources
 from pyk8s.apiserver.auth.resources import GetObject
 from pyk8s.apiserver.interfaces import AdmissionRequest, Obj
+from pyk8s.util.ids import random_string
 
 __all__ = ["API_ACCESS_VOLUME_PREFIX", "TOKEN_MOUNT_PATH", "ServiceAccountAdmission", "token_volume_source"]
 
@@ -106,7 +106,7 @@ def _mount_token(spec: Obj) -> None:
     volumes: list[Obj] = list(spec.get("volumes") or [])
     existing = next((v["name"] for v in volumes
                      if str(v.get("name", "")).startswith(API_ACCESS_VOLUME_PREFIX)), None)
-    name = existing or API_ACCESS_VOLUME_PREFIX + "".join(secrets.choice(_RAND_ALPHABET) for _ in range(5))
+    name = existing or API_ACCESS_VOLUME_PREFIX + random_string(5, _RAND_ALPHABET)
     needed = False
     for kind in ("initContainers", "containers"):
         for container in spec.get(kind) or []:

@@ -88,9 +88,11 @@ def forbidden_message(attrs: Attributes, reason: str = "") -> str:
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
     """At most limit+1 bytes are ever read: anything larger is a 413."""
-    too_large = errors.request_entity_too_large(f"Request entity too large: limit is {limit}")
+    def too_large() -> errors.StatusError:
+        return errors.request_entity_too_large(f"Request entity too large: limit is {limit}")
+
     if request.content_length is not None and request.content_length > limit:
-        raise too_large
+        raise too_large()
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -99,7 +101,7 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
             break
         total += len(chunk)
         if total > limit:
-            raise too_large
+            raise too_large()
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import shutil
 import signal
@@ -186,6 +187,7 @@ async def serve(config: ServerConfig) -> None:
         config.socket.chmod(0o600)
         node_ip = _host_ip()
         await bootstrap(holder["api"], pki, config, node_ip)
+        gc.freeze()  # what start-up built (catalog, schemas, policy) lives for good: out of every collection
         url = f"https://{'127.0.0.1' if config.bind_address in ('0.0.0.0', '::') else config.bind_address}"
         await _wait_ready(f"{url}:{config.https_port}", pki.client_ssl_context())
         log.info("serving on https://%s:%d; kubeconfig %s", config.bind_address, config.https_port,

@@ -1,6 +1,6 @@
-"""Random identifiers for objects (metadata.uid) and requests (Audit-Id).
+"""Random identifiers for objects (metadata.uid, generateName suffixes) and requests (Audit-Id).
 
-uids must be unique, not secret: a PRNG seeded from the OS is several times faster than uuid.uuid4(),
+They must be unique, not secret: a PRNG seeded from the OS is several times faster than uuid.uuid4(),
 which reads os.urandom on every call, on the API server's hottest path.
 """
 
@@ -14,6 +14,11 @@ _VERSION_MASK = ~(0xF000 << 64)
 _VERSION_4 = 0x4000 << 64
 _VARIANT_MASK = ~(0xC000 << 48)
 _VARIANT_RFC4122 = 0x8000 << 48
+
+
+def random_string(length: int, alphabet: str) -> str:
+    """`length` characters of `alphabet` (generateName suffixes, generated volume names)."""
+    return "".join(_random.choices(alphabet, k=length))
 
 
 def random_uuid() -> str:

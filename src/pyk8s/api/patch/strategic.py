@@ -18,8 +18,9 @@ Simplified: a key absent from the original takes the patch value with its direct
 
 from __future__ import annotations
 
-import copy
 from typing import Any
+
+import orjson
 
 from pyk8s.api.patch.meta import field_patch
 
@@ -64,7 +65,13 @@ def strategic_merge(original: dict[str, Any], patch: dict[str, Any],
     list atomic). Neither input is mutated. Raises PatchError."""
     if not isinstance(patch, dict):
         raise PatchError("invalid JSON document")
-    return _merge_map(copy.deepcopy(original), copy.deepcopy(patch), definition)
+    # JSON documents: an orjson round trip copies them several times faster than copy.deepcopy.
+    return _merge_map(_copy(original), _copy(patch), definition)
+
+
+def _copy(doc: dict[str, Any]) -> dict[str, Any]:
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(doc))
+    return copied
 
 
 def _merge_map(original: dict[str, Any] | None, patch: dict[str, Any],
