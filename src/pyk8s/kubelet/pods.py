@@ -584,7 +584,9 @@ class PodWorker:
     async def _container_config(self, c: Obj, image: cri.Image, attempt: int) -> cri.ContainerConfig:
         ns = self.pod["metadata"]["namespace"]
         pod = self._pod_with_ips()
-        env = await container_env(pod, c, allocatable=self.m.config.allocatable(),
+        # The node's allocatable (host readings) only matters to a resourceFieldRef: read it only then.
+        wants_node = any((e.get("valueFrom") or {}).get("resourceFieldRef") for e in c.get("env") or [])
+        env = await container_env(pod, c, allocatable=self.m.config.allocatable() if wants_node else {},
                                   service_env=self.m.service_env(self.pod),
                                   configmap=lambda n: self.m.get_object(CONFIGMAPS, n, ns),
                                   secret=lambda n: self.m.get_object(SECRETS, n, ns))
