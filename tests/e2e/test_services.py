@@ -149,8 +149,13 @@ def _all_pods_gone(cluster: Cluster) -> bool:
 
 
 def _leftovers(data_dir: Path) -> list[str]:
-    """What the node left behind under its data dir: runc containers, netns, mounts."""
+    """What the node left behind under its data dir: processes, runc containers, netns, mounts."""
     left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if str(data_dir) in cmdline:
+                left.append(f"process {pid}: {cmdline.strip()}")
     runc_root = data_dir / "agent" / "runtime" / "runc-root"
     if runc_root.is_dir():
         listed = subprocess.run(["runc", "--root", str(runc_root), "list", "-q"],
@@ -243,6 +248,8 @@ def env(request: pytest.FixtureRequest) -> Iterator[Env]:
                 wait_for(lambda: _all_pods_gone(cluster), within=60, what="all pods gone")
             pods_left = not _all_pods_gone(cluster)
             code = cluster.stop()
+            with contextlib.suppress(AssertionError):  # monitors end as their containers' processes do
+                wait_for(lambda: not _leftovers(data_dir), within=10, what="nothing left")
             left = _leftovers(data_dir)
         finally:
             _cleanup_node(data_dir)

@@ -101,7 +101,7 @@ async def _run_kubelet(args: argparse.Namespace) -> None:
     """A real node: the kubelet over runc, the node's image store, CNI and volumes."""
     from pyk8s.kubelet.bootstrap import bootstrap_credentials, node_client
     from pyk8s.kubelet.kubelet import build_kubelet
-    from pyk8s.kubelet.server import serve_kubelet
+    from pyk8s.server.node import serve_node
 
     name = args.node_name or socket.gethostname().lower()
     stop = asyncio.Event()
@@ -111,12 +111,10 @@ async def _run_kubelet(args: argparse.Namespace) -> None:
     creds = await bootstrap_credentials(args.server, args.token, name, Path(args.data_dir))
     client = node_client(creds)
     kubelet = build_kubelet(client, name, args.data_dir, node_ip=args.node_ip or None)
-    api = None
-    try:
-        api = await serve_kubelet(kubelet, ca_pem=creds.ca_pem, client=client, port=args.kubelet_port)
-    except OSError as e:  # the node still runs pods; logs, exec and port-forward are unavailable
-        logging.getLogger(__name__).warning("kubelet API on port %s: %s", args.kubelet_port, e)
-    task = asyncio.create_task(kubelet.run(), name="kubelet")
+    # No service proxy yet: the node's certificate may not list EndpointSlices (system:node), and the
+    # agent has no system:kube-proxy credentials of its own.
+    task = asyncio.create_task(serve_node(kubelet, client, creds.ca_pem, kubelet_port=args.kubelet_port),
+                               name="kubelet")
     waiter = asyncio.create_task(stop.wait())
     try:
         registered = asyncio.create_task(kubelet.node.registered.wait())
@@ -131,6 +129,4 @@ async def _run_kubelet(args: argparse.Namespace) -> None:
         for t in (task, waiter):
             t.cancel()
         await asyncio.gather(task, waiter, return_exceptions=True)
-        if api is not None:
-            await api.stop()
         await client.close()

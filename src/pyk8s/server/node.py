@@ -1,6 +1,6 @@
 """The node `pyk8s server` runs for itself unless --disable-agent: the kubelet with its HTTPS API and the
 service proxy, in a child process; on the loopback socket the kubelet is `system:node:<name>` and the
-proxy `system:kube-proxy`."""
+proxy `system:kube-proxy`. `serve_node` runs a built node; `pyk8s agent` uses it too."""
 
 from __future__ import annotations
 
@@ -9,37 +9,53 @@ import contextlib
 import logging
 from pathlib import Path
 
-from pyk8s.kubelet.kubelet import build_kubelet
+from pyk8s.client.client import Client
+from pyk8s.kubelet.kubelet import Kubelet, build_kubelet
 from pyk8s.kubelet.server import serve_kubelet
 from pyk8s.proxy import ServiceProxy
-from pyk8s.server.components import loopback_client
 
 log = logging.getLogger(__name__)
+
+
+async def serve_node(kubelet: Kubelet, client: Client, ca_pem: bytes, *, kubelet_port: int = 10250,
+                     proxy: ServiceProxy | None = None) -> None:
+    """Run `kubelet`, its HTTPS API on `kubelet_port` and `proxy` until cancelled or the kubelet fails.
+    On the way out the runtime's monitor server is told to leave (containers keep running)."""
+    proxy_task = asyncio.create_task(proxy.run(), name="service proxy") if proxy is not None else None
+    api = None
+    try:
+        try:
+            api = await serve_kubelet(kubelet, ca_pem=ca_pem, client=client, port=kubelet_port)
+        except OSError as e:  # pods still run; logs, exec and port-forward are unavailable
+            log.warning("kubelet API on port %s: %s", kubelet_port, e)
+        await kubelet.run()
+    finally:
+        if proxy_task is not None:
+            proxy_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await proxy_task
+        if api is not None:
+            await api.stop()
+        close = getattr(kubelet.runtime, "close", None)  # not in the CRI interface: runc's monitor server
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
 
 
 async def run_node(socket: Path, node_name: str, data_dir: str, ca_pem: bytes, cluster_cidr: str,
                    node_ip: str | None = None, proxy_mode: str = "nftables",
                    kubelet_port: int = 10250) -> None:
     """Run the kubelet and the service proxy until cancelled."""
+    from pyk8s.server.components import loopback_client
+
     client = loopback_client(socket, f"system:node:{node_name}", ("system:nodes",))
     proxy_client = loopback_client(socket, "system:kube-proxy", ("system:node-proxier",))
     proxy = ServiceProxy(proxy_client, node_name=node_name, node_ips=[node_ip] if node_ip else [],
                          mode="userspace" if proxy_mode == "userspace" else "nftables",
                          cluster_cidr=cluster_cidr)
-    proxy_task = asyncio.create_task(proxy.run(), name="service proxy")
     kubelet = build_kubelet(client, node_name, data_dir, node_ip=node_ip, cluster_cidr=cluster_cidr)
-    api = None
     try:
-        api = await serve_kubelet(kubelet, ca_pem=ca_pem, client=client, port=kubelet_port)
-    except OSError as e:  # pods still run; logs, exec and port-forward are unavailable
-        log.warning("kubelet API on port %s: %s", kubelet_port, e)
-    try:
-        await kubelet.run()
+        await serve_node(kubelet, client, ca_pem, kubelet_port=kubelet_port, proxy=proxy)
     finally:
-        proxy_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await proxy_task
-        if api is not None:
-            await api.stop()
         await client.close()
         await proxy_client.close()
