@@ -80,11 +80,14 @@ def start_cluster(
     agent: bool = False,
 ) -> Cluster:
     """Start `pyk8s server` and return once it printed `pyk8s: ready` (raises with its output if not).
-    With `agent` the server runs its own node (kubelet with real containers and the service proxy)."""
+    With `agent` the server runs its own node (kubelet with real containers and the service proxy) and the
+    cluster DNS on the node's port 53; without, neither (so control-plane-only clusters can run side by
+    side with one that has them)."""
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="pyk8s-e2e-"))
     port = free_port()
     cmd = [sys.executable, "-m", "pyk8s.cli.main", "server", "--data-dir", str(data_dir),
-           "--https-port", str(port), *(() if agent else ("--disable-agent",)), *extra_args]
+           "--https-port", str(port), *(() if agent else ("--disable-agent", "--disable-dns")),
+           *extra_args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     cluster = Cluster(data_dir, port, proc)
     ready = threading.Event()

@@ -14,6 +14,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--datastore-endpoint", default="",
                    help="sqlite:///PATH (default: DATA_DIR/db/state.db) or etcd://HOST:PORT[,HOST:PORT…]")
     p.add_argument("--disable-agent", action="store_true", help="run no node on this machine")
+    p.add_argument("--disable-dns", action="store_true",
+                   help="serve no cluster DNS (kube-system/kube-dns on the node's address, port 53)")
     p.add_argument("--node-name", default="")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16")
     p.add_argument("--service-cidr", default="10.43.0.0/16")

@@ -15,6 +15,7 @@ class ServerConfig:
     https_port: int = 6443
     datastore_endpoint: str = ""
     disable_agent: bool = False
+    disable_dns: bool = False
     node_name: str = ""
     cluster_cidr: str = "10.42.0.0/16"
     service_cidr: str = "10.43.0.0/16"
@@ -37,6 +38,7 @@ class ServerConfig:
             https_port=args.https_port,
             datastore_endpoint=args.datastore_endpoint,
             disable_agent=args.disable_agent,
+            disable_dns=args.disable_dns,
             node_name=args.node_name,
             cluster_cidr=args.cluster_cidr,
             service_cidr=args.service_cidr,

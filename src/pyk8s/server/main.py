@@ -94,10 +94,11 @@ async def bootstrap(api: APIServer, pki: Pki, config: ServerConfig, node_ip: str
     # Pods reach the API at the first service IP; it points at the address the server listens on.
     address = config.bind_address if config.bind_address not in ("0.0.0.0", "::") else node_ip
     await ensure_kubernetes_service(api, config.service_cidr, address, config.https_port)
-    # kube-system/kube-dns: the cluster DNS the components process serves on the node's address.
-    dns_ip = dns_service_ip(config.service_cidr)
-    for obj in dns_service_objects(node_ip=node_ip, port=53, cluster_ip=dns_ip):
-        await _ensure(api, obj)
+    if not config.disable_dns:
+        # kube-system/kube-dns: the cluster DNS the components process serves on the node's address.
+        dns_ip = dns_service_ip(config.service_cidr)
+        for obj in dns_service_objects(node_ip=node_ip, port=53, cluster_ip=dns_ip):
+            await _ensure(api, obj)
     for obj in bootstrap_policy():
         await _ensure(api, obj)
     await _ensure(api, pki.bootstrap_token_secret())
@@ -199,7 +200,8 @@ async def serve(config: ServerConfig) -> None:
             ca_cert_pem=pki.ca_cert.read_bytes(),
             ca_key_pem=pki.ca_key.read_bytes(),
         )
-        children = [Supervised("components", run_components, (config.socket, options, True, node_ip, 53))]
+        children = [Supervised("components", run_components, (
+            config.socket, options, True, "" if config.disable_dns else node_ip, 53))]
         if not config.disable_agent:
             children.append(Supervised("kubelet", run_node, (
                 config.socket, config.node_name or socket.gethostname().lower(), str(config.data_dir),
