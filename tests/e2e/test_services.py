@@ -216,12 +216,7 @@ def env(request: pytest.FixtureRequest) -> Iterator[Env]:
         pytest.skip(f"another pyk8s node runs on this machine: {_host_state()}")
     if not _dns_port_free():
         pytest.skip("port 53 on the node's address is held by another process (another pyk8s server?)")
-    # The server's children run under uvloop, whose subprocesses inherit a stray fd: the runtime's monitor
-    # server then keeps the kubelet's report pipe open for its 60 s idle life and one container start waits
-    # that long (reported to the runtime's owner). The stock asyncio loop until that is fixed.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PYK8S_EVENT_LOOP", "asyncio")
-        cluster = start_cluster(["--proxy-mode", mode], agent=True)
+    cluster = start_cluster(["--proxy-mode", mode], agent=True)
     data_dir = cluster.data_dir
     ns = f"svc-{secrets.token_hex(3)}"
     try:

@@ -475,6 +475,10 @@ def _stdio_to_null() -> int:
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
+    # A daemon keeps only what it opened: an inherited descriptor (uvloop's spawn passes some on, such as
+    # the write end of another child's pipe) would keep that pipe's reader waiting until we exit.
+    os.closerange(3, report)
+    os.closerange(report + 1, os.sysconf("SC_OPEN_MAX"))
     return report
 
 
