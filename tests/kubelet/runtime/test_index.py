@@ -1,0 +1,63 @@
+"""Listing a pod's containers: the runtime keeps records it has read, yet the state directory stays the
+truth, for a new runtime object and for containers another object created or removed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from pyk8s.kubelet.runtime import RuncRuntime
+from tests.kubelet.runtime.conftest import (
+    FakeImages,
+    container_config,
+    mountinfo,
+    needs_root,
+    sandbox_config,
+)
+
+pytestmark = needs_root
+
+
+async def test_containers_are_listed_by_sandbox_across_runtime_objects(
+        runtime: RuncRuntime, cgroup_parent: str, tmp_path: Path, busybox_layer: Path) -> None:
+    s1, s2 = await asyncio.gather(runtime.run_pod_sandbox(sandbox_config(cgroup_parent, tmp_path)),
+                                  runtime.run_pod_sandbox(sandbox_config(cgroup_parent, tmp_path)))
+    in_s1 = set(await asyncio.gather(*(runtime.create_container(s1, container_config(["true"]))
+                                       for _ in range(3))))
+    in_s2 = {await runtime.create_container(s2, container_config(["true"]))}
+    assert {c.id for c in await runtime.list_containers(s1)} == in_s1
+    assert {c.id for c in await runtime.list_containers(s2)} == in_s2
+    assert {c.id for c in await runtime.list_containers()} == in_s1 | in_s2
+    assert all(c.sandbox_id == s1 and c.state == "created" for c in await runtime.list_containers(s1))
+
+    # A new object on the same state directory (a restarted kubelet) finds them all.
+    other = RuncRuntime(runtime.state_dir, FakeImages(busybox_layer), None)
+    assert {c.id for c in await other.list_containers(s1)} == in_s1
+    assert {s.id for s in await other.list_pod_sandboxes()} == {s1, s2}
+
+    # What one object creates or removes, the other lists.
+    added = await other.create_container(s2, container_config(["true"]))
+    removed = sorted(in_s1)[0]
+    await other.remove_container(removed)
+    assert {c.id for c in await runtime.list_containers(s2)} == in_s2 | {added}
+    assert {c.id for c in await runtime.list_containers(s1)} == in_s1 - {removed}
+    await runtime.remove_pod_sandbox(s1)
+    assert await other.list_containers(s1) == [] and await runtime.list_containers(s1) == []
+    assert f"{runtime.state_dir}/containers/{removed}" not in mountinfo()
+    await other.close()
+
+
+async def test_a_failed_sandbox_leaves_nothing(runtime: RuncRuntime, cgroup_parent: str,
+                                               tmp_path: Path) -> None:
+    """The sandbox record is written once its namespaces are planned; a failure undoes them."""
+    cfg = sandbox_config(cgroup_parent, tmp_path, hostname="-bad name-")  # hostname(1) refuses it
+    try:
+        await runtime.run_pod_sandbox(cfg)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("a sandbox with an invalid hostname was created")
+    assert await runtime.list_pod_sandboxes() == []
+    assert os.listdir(runtime.sandbox_root) == []
+    assert f"{runtime.state_dir}/sandboxes/" not in mountinfo()
