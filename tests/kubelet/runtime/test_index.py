@@ -61,3 +61,18 @@ async def test_a_failed_sandbox_leaves_nothing(runtime: RuncRuntime, cgroup_pare
     assert await runtime.list_pod_sandboxes() == []
     assert os.listdir(runtime.sandbox_root) == []
     assert f"{runtime.state_dir}/sandboxes/" not in mountinfo()
+
+
+async def test_sandbox_namespaces_leave_our_threads_in_our_own(runtime: RuncRuntime, cgroup_parent: str,
+                                                               tmp_path: Path) -> None:
+    """A hostNetwork sandbox's IPC namespace is made by a thread of the runtime's process: it is a new
+    one, held by its bind mount, and no thread of ours stays in it."""
+    sid = await runtime.run_pod_sandbox(sandbox_config(cgroup_parent, tmp_path, host_network=True))
+    ipc = os.path.join(runtime.sandbox_root, sid, "ns", "ipc")
+    assert f"{ipc} " in mountinfo()
+    assert os.stat(ipc).st_ino != os.stat("/proc/self/ns/ipc").st_ino
+    for kind in ("ipc", "uts"):
+        own = os.readlink(f"/proc/self/ns/{kind}")
+        assert {os.readlink(f"/proc/self/task/{t}/ns/{kind}") for t in os.listdir("/proc/self/task")} == {own}
+    await runtime.remove_pod_sandbox(sid)
+    assert f"{ipc} " not in mountinfo()

@@ -1,4 +1,5 @@
-"""Linux plumbing through libc: overlay mounts, lazy unmounts, setns for port-forward sockets."""
+"""Linux plumbing through libc: overlay mounts, lazy unmounts, a pod's IPC/UTS namespaces, setns for
+port-forward sockets."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import threading
 _libc = ctypes.CDLL(None, use_errno=True)
 MNT_DETACH = 2
 CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUTS = 0x04000000
+MS_BIND = 4096
 _setns_lock = threading.Lock()
 
 
@@ -31,6 +35,29 @@ def unmount(target: str) -> None:
         err = ctypes.get_errno()
         if err not in (22, 2):  # EINVAL: not a mount point; ENOENT: gone
             raise OSError(err, f"umount {target}: {os.strerror(err)}")
+
+
+def bind(source: str, target: str) -> None:
+    _check(_libc.mount(source.encode(), target.encode(), None, MS_BIND, None), f"bind {source} on {target}")
+
+
+def hold_ipc_uts(ipc_path: str, uts_path: str, hostname: str) -> None:
+    """A new IPC namespace, and a new UTS one with `hostname` set if `uts_path`, kept alive by bind mounts
+    on those (existing) files: what `unshare --ipc=… --uts=… hostname …` does, without two processes.
+    Namespaces are per thread: only the calling thread enters them, and it returns to its own before
+    returning (or raises, when even that fails: the thread must not be used again)."""
+    flags = CLONE_NEWIPC | (CLONE_NEWUTS if uts_path else 0)
+    with open("/proc/thread-self/ns/ipc", "rb") as own_ipc, open("/proc/thread-self/ns/uts", "rb") as own_uts:
+        _check(_libc.unshare(flags), "unshare")
+        try:
+            if uts_path:
+                name = hostname.encode()
+                _check(_libc.sethostname(name, len(name)), f"sethostname {hostname!r}")
+                bind("/proc/thread-self/ns/uts", uts_path)
+            bind("/proc/thread-self/ns/ipc", ipc_path)
+        finally:
+            _check(_libc.setns(own_ipc.fileno(), CLONE_NEWIPC), "setns back (ipc)")
+            _check(_libc.setns(own_uts.fileno(), CLONE_NEWUTS), "setns back (uts)")
 
 
 def is_mounted(target: str) -> bool:

@@ -302,18 +302,12 @@ class RuncRuntime:
 
     async def _setup_sandbox(self, rec: dict[str, Any], config: cri.SandboxConfig, sdir: str) -> None:
         unshare = await _off_loop(self._prepare_sandbox, rec, config, sdir)
-        script = ""
-        if not config.host_network:
-            script = 'hostname "$1"'
-            if self.network is None:
-                script += " && ip link set lo up"
-        if not script:
-            command = ["true"]
-        elif " && " not in script:  # the usual case: one exec fewer than through a shell
-            command = [shutil.which("hostname") or "hostname", config.hostname]
+        namespaces: Awaitable[object]
+        if rec["own_netns"]:  # with a network namespace to set up too: one process does it all
+            namespaces = _run(*unshare, "/bin/sh", "-c", 'hostname "$1" && ip link set lo up', "-",
+                              config.hostname)
         else:
-            command = ["/bin/sh", "-c", script, "-", config.hostname]
-        namespaces = _run(*unshare, *command)
+            namespaces = self._hold_namespaces(rec, config.hostname)
         if config.host_network or self.network is None:
             await namespaces
         else:
@@ -326,6 +320,15 @@ class RuncRuntime:
             await self._start_gvisor_sandbox(rec, config, sdir)
         rec["state"] = "ready"
         self._save_sandbox(rec)
+
+    @staticmethod
+    async def _hold_namespaces(rec: dict[str, Any], hostname: str) -> None:
+        """The sandbox's IPC and (unless hostNetwork) UTS namespaces, made by a thread of ours: cheaper
+        than the two processes of `unshare … hostname`, which matters when many pods start at once."""
+        try:
+            await _off_loop(nsutil.hold_ipc_uts, rec["ipc"], rec["uts"], hostname)
+        except OSError as e:
+            raise RuntimeError(f"pod sandbox namespaces: {e}") from e
 
     async def stop_pod_sandbox(self, sandbox_id: str) -> None:
         try:
