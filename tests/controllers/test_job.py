@@ -172,7 +172,10 @@ async def test_active_deadline() -> None:
         done = await until(failed, within=10, what="DeadlineExceeded")
         assert conditions(done)["Failed"]["reason"] == "DeadlineExceeded"
         assert conditions(done)["Failed"]["message"] == "Job was active longer than specified deadline"
-        assert await running(client, "slow") == []  # active pods stopped
+        async def stopped() -> bool:  # the active pods are deleted (the API answers as they go)
+            return await running(client, "slow") == []
+
+        await until(stopped, what="the active pods stopped")
 
 
 async def test_suspend_and_resume() -> None:
