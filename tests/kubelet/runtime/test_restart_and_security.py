@@ -91,8 +91,8 @@ async def test_working_dir_cannot_reach_the_host(runtime: RuncRuntime, cgroup_pa
         await runtime.create_container(sid, container_config(["pwd"], working_dir="/tmp/../proc/1/cwd"))
     # An image whose directory is a symlink into /proc.
     evil = tmp_path / "evil-layer"
-    (evil / "work").mkdir(parents=True)
-    os.symlink("/proc/self/fd/7", evil / "work" / "here")
+    (evil / "app").mkdir(parents=True)
+    os.symlink("/proc/self/fd/7", evil / "app" / "here")
     os.symlink("../../proc/self/fd/8", evil / "rel")
 
     class EvilImages(FakeImages):
@@ -100,7 +100,7 @@ async def test_working_dir_cannot_reach_the_host(runtime: RuncRuntime, cgroup_pa
             return [str(busybox_layer), str(evil)]
 
     rt = RuncRuntime(runtime.state_dir, EvilImages(busybox_layer), None)
-    for wd in ("/work/here", "/rel", "/work/here/.."):
+    for wd in ("/app/here", "/rel", "/app/here/.."):
         with pytest.raises(ValueError, match="/proc"):
             await rt.create_container(sid, container_config(["pwd"], working_dir=wd))
     # Nothing was left behind by the refused creations.
