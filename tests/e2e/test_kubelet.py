@@ -61,22 +61,28 @@ def node() -> Iterator[Node]:
 
 
 def _cleanup_runtime(data_dir: Path) -> None:
-    """Whatever the kubelet left (a failed test): sandboxes, containers, mounts, cgroups."""
+    """Whatever the kubelet left (a failed test, or a pod whose volumes were still being torn down when the
+    agent stopped): sandboxes, containers, volume mounts, cgroups."""
     import asyncio
 
     from pyk8s.kubelet.images import ImageStore
     from pyk8s.kubelet.runtime import RuncRuntime
+    from pyk8s.kubelet.volumes import VolumeManager
 
     async def clean() -> None:
-        rt = RuncRuntime(str(data_dir / "agent" / "runtime"), ImageStore.for_data_dir(data_dir), None)
-        for s in await rt.list_pod_sandboxes():
-            await rt.stop_pod_sandbox(s.id)
-            for c in await rt.list_containers(s.id):
-                await rt.remove_container(c.id)
-            await rt.remove_pod_sandbox(s.id)
+        if (data_dir / "agent" / "runtime").is_dir():
+            rt = RuncRuntime(str(data_dir / "agent" / "runtime"), ImageStore.for_data_dir(data_dir), None)
+            for s in await rt.list_pod_sandboxes():
+                await rt.stop_pod_sandbox(s.id)
+                for c in await rt.list_containers(s.id):
+                    await rt.remove_container(c.id)
+                await rt.remove_pod_sandbox(s.id)
+            await rt.close()
+        volumes = VolumeManager(None, str(data_dir / "agent" / "volumes"))  # type: ignore[arg-type]
+        for uid in volumes.pod_uids_on_disk():
+            await volumes.teardown(uid)
 
-    if (data_dir / "agent" / "runtime").is_dir():
-        asyncio.run(clean())
+    asyncio.run(clean())
 
 
 def _json(cluster: Cluster, *args: str) -> dict[str, Any]:
