@@ -21,9 +21,8 @@ from aiohttp import web
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
-from pyk8s.apiserver import codec
 from pyk8s.apiserver.app import API_SERVER, APIServer, APIServerConfig, create_app
-from pyk8s.apiserver.auth import oidc, protobuf
+from pyk8s.apiserver.auth import oidc
 from pyk8s.apiserver.auth.audit import AuditLog
 from pyk8s.apiserver.auth.policy import bootstrap_policy
 from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_revision
@@ -64,21 +63,7 @@ def _info(group: str, kind: str) -> ResourceInfo:
 
 
 @pytest.fixture
-def protobuf_bodies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """kubectl posts the auth kinds as protobuf. Until the core's codec has this hook, route protobuf
-    bodies to auth.protobuf here, exactly as the hook would."""
-    json_decode = codec.decode_object
-
-    def decode_object(body: bytes, content_type: str | None) -> Obj:
-        return (
-            protobuf.decode(body) if protobuf.is_protobuf(content_type) else json_decode(body, content_type)
-        )
-
-    monkeypatch.setattr(codec, "decode_object", decode_object)
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path, protobuf_bodies: None) -> AsyncIterator[Cluster]:
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     pki = ensure_pki(tmp_path / "data")
     store = MemoryStore()
     holder: dict[str, APIServer] = {}
