@@ -113,23 +113,18 @@ async def container_env(pod: Obj, container: Obj, *, configmap: Getter, secret: 
     for source in container.get("envFrom") or []:
         prefix = source.get("prefix") or ""
         if "configMapRef" in source:
-            ref = source["configMapRef"]
-            cm = await configmap(ref["name"])
-            if cm is None:
-                if ref.get("optional"):
-                    continue
-                raise EnvError(f'configmap "{ref["name"]}" not found')
-            for k, v in (cm.get("data") or {}).items():
-                env[prefix + k] = v
+            ref, kind, get = source["configMapRef"], "configmap", configmap
         elif "secretRef" in source:
-            ref = source["secretRef"]
-            sec = await secret(ref["name"])
-            if sec is None:
-                if ref.get("optional"):
-                    continue
-                raise EnvError(f'secret "{ref["name"]}" not found')
-            for k in sec.get("data") or {}:
-                env[prefix + k] = _decode(sec, k)
+            ref, kind, get = source["secretRef"], "secret", secret
+        else:
+            continue
+        obj = await get(ref["name"])
+        if obj is None:
+            if ref.get("optional"):
+                continue
+            raise EnvError(f'{kind} "{ref["name"]}" not found')
+        for k, v in (obj.get("data") or {}).items():
+            env[prefix + k] = v if kind == "configmap" else _decode(obj, k)
 
     for var in container.get("env") or []:
         name = var["name"]
