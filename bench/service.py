@@ -39,7 +39,7 @@ from pyk8s.api.catalog import lookup
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.proxy import ServiceProxy
-from tests.proxy.netns import InNetns, ProxyThread, Topology, http_get, topology
+from tests.proxy.netns import InNetns, ProxyThread, Topology, topology, wait_listening
 from tests.support.apiserver import start_server
 
 SERVICES = lookup("", "v1", "services")
@@ -119,18 +119,6 @@ def proxy_process(topo: Topology, socket_path: str, mode: str) -> Any:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def wait_answering(ns: InNetns, ip: str, port: int, deadline: float = 30.0) -> None:
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            ns.call(http_get, ip, port, 1.0)
-            return
-        except (OSError, AssertionError):
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.05)
 
 
 # --- API objects -----------------------------------------------------------------------------------
@@ -234,7 +222,7 @@ async def main(args: argparse.Namespace) -> None:
             rps: dict[str, list[float]] = {k: [] for k in targets}
             with proxy_process(topo, socket_path, "nftables"), proxy_process(topo, socket_path, "userspace"):
                 for ip, port in targets.values():
-                    await asyncio.to_thread(wait_answering, client_ns, ip, port)
+                    await asyncio.to_thread(wait_listening, client_ns, ip, port, 30.0)
                     await asyncio.to_thread(load, client_ns, ip, port, 0.5)  # warm-up
                 for _ in range(args.rounds):
                     for k, (ip, port) in targets.items():
