@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pyk8s.kubelet import cri
+from pyk8s.kubelet.runtime.streams import stream_pair
 
 
 class ProcStream:
@@ -99,23 +100,7 @@ class StreamRuntime:
 
     async def port_forward(self, sandbox_id: str, port: int) -> tuple[Callable[[bytes], Awaitable[None]],
                                                                        AsyncIterator[bytes]]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-
-        async def send(data: bytes) -> None:
-            if data:
-                writer.write(data)
-                await writer.drain()
-            elif writer.can_write_eof():
-                writer.write_eof()
-
-        async def received() -> AsyncIterator[bytes]:
-            try:
-                while data := await reader.read(65536):
-                    yield data
-            finally:
-                writer.close()
-
-        return send, received()
+        return stream_pair(*await asyncio.open_connection("127.0.0.1", port))
 
 
 class CertAuthority:

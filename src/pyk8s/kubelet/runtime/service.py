@@ -37,7 +37,7 @@ from typing import Any, Protocol, TypeVar
 from pyk8s.kubelet import cri
 from pyk8s.kubelet.runtime import nsutil, spec
 from pyk8s.kubelet.runtime.securepath import UnsafePathError, check_working_dir
-from pyk8s.kubelet.runtime.streams import AttachStream, ExecStream
+from pyk8s.kubelet.runtime.streams import AttachStream, ExecStream, stream_pair
 
 MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.py")
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -809,20 +809,4 @@ class RuncRuntime:
         except OSError:
             sock.close()
             raise
-        reader, writer = await asyncio.open_connection(sock=sock)
-
-        async def send(data: bytes) -> None:
-            if data:
-                writer.write(data)
-                await writer.drain()
-            elif writer.can_write_eof():
-                writer.write_eof()
-
-        async def received() -> AsyncIterator[bytes]:
-            try:
-                while data := await reader.read(65536):
-                    yield data
-            finally:
-                writer.close()
-
-        return send, received()
+        return stream_pair(*await asyncio.open_connection(sock=sock))

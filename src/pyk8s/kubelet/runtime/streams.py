@@ -9,9 +9,30 @@ import os
 import signal
 import struct
 import termios
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 FRAME = struct.Struct(">BI")  # the monitor's attach frames: stream, length
+
+
+def stream_pair(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+                ) -> tuple[Callable[[bytes], Awaitable[None]], AsyncIterator[bytes]]:
+    """A port-forward's (send, received) over one connection; send(b"") half-closes, received's end closes."""
+
+    async def send(data: bytes) -> None:
+        if data:
+            writer.write(data)
+            await writer.drain()
+        elif writer.can_write_eof():
+            writer.write_eof()
+
+    async def received() -> AsyncIterator[bytes]:
+        try:
+            while data := await reader.read(65536):
+                yield data
+        finally:
+            writer.close()
+
+    return send, received()
 
 
 def _read_pid(path: str) -> int:
