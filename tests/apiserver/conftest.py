@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from pyk8s.api.catalog import lookup
 from pyk8s.apiserver.app import API_SERVER, APIServer, APIServerConfig, create_app
+from pyk8s.server.pki import Pki, ensure_pki
 from pyk8s.store.memory import MemoryStore
 from pyk8s.store.protocol import Store
 
@@ -66,3 +67,9 @@ async def server() -> AsyncIterator[Server]:
         yield Server(str(test_server.make_url("")).rstrip("/"), api, store, session)
     await test_server.close()
     await store.close()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A fresh cluster PKI per test module (the auth tests sign certificates and tokens with it)."""
+    return ensure_pki(tmp_path_factory.mktemp("data"))

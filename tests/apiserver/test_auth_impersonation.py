@@ -14,13 +14,8 @@ from pyk8s.apiserver.auth.policy import bootstrap_policy
 from pyk8s.apiserver.auth.rbac import RBACAuthorizer
 from pyk8s.apiserver.auth.union import UnionAuthenticator
 from pyk8s.apiserver.auth.x509 import X509Authenticator
-from pyk8s.server.pki import Pki, ensure_pki
+from pyk8s.server.pki import Pki
 from tests.support.whoami import whoami_server
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return ensure_pki(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture

@@ -13,16 +13,11 @@ from pyk8s.apiserver.auth.rbac import RBACAuthorizer
 from pyk8s.apiserver.auth.reviews import AuthReviews
 from pyk8s.apiserver.auth.tokens import ServiceAccountTokens
 from pyk8s.apiserver.interfaces import UserInfo
-from pyk8s.server.pki import Pki, ensure_pki
+from pyk8s.server.pki import Pki
 
 AUTHZ = "authorization.k8s.io"
 JANE = UserInfo("jane", groups=("dev", "system:authenticated"))
 Obj = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return ensure_pki(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture

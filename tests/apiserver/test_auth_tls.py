@@ -22,11 +22,6 @@ from tests.support.whoami import whoami_server
 Objects = dict[tuple[str, str, str], dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return ensure_pki(tmp_path_factory.mktemp("data"))
-
-
 @pytest.fixture
 def objects(pki: Pki) -> Objects:
     sa = {"metadata": {"name": "builder", "namespace": "ns1", "uid": "sa-uid-1"}}

@@ -28,11 +28,6 @@ ADMIN = UserInfo("system:admin", groups=("system:masters", "system:authenticated
 Objects = dict[tuple[str, str, str], dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return ensure_pki(tmp_path_factory.mktemp("data"))
-
-
 @pytest.fixture
 def objects(pki: Pki) -> Objects:
     return {
