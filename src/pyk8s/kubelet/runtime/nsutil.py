@@ -60,12 +60,6 @@ def hold_ipc_uts(ipc_path: str, uts_path: str, hostname: str) -> None:
             _check(_libc.setns(own_uts.fileno(), CLONE_NEWUTS), "setns back (uts)")
 
 
-def is_mounted(target: str) -> bool:
-    target = os.path.realpath(target)
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == target for line in f)
-
-
 def socket_in_netns(netns_path: str, family: int = socket.AF_INET) -> socket.socket:
     """A TCP socket created inside the network namespace at `netns_path` (a socket keeps the namespace
     it was made in). Only this thread switches namespace, and it switches back before returning."""
