@@ -14,7 +14,7 @@ from pyk8s.client.events import EventRecorder
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.pods import PodManager, PodsConfig
 from tests.kubelet.fakeruntime import FakeImages, FakeRuntime
-from tests.support.apiserver import Server, start_server
+from tests.support.apiserver import Server, api_server
 
 PODS = catalog.lookup("", "v1", "pods")
 EVENTS = catalog.lookup("", "v1", "events")
@@ -36,17 +36,6 @@ async def until(check: Callable[[], Awaitable[object]], within: float = 20.0, wh
                 await asyncio.sleep(0.02)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what} (last: {last!r})") from None
-
-
-@contextlib.asynccontextmanager
-async def api_server() -> AsyncIterator[Server]:
-    """A real API server on a MemoryStore on loopback, stopped on the way out."""
-    srv = await start_server(bookmark_interval=0.2)
-    try:
-        yield srv
-    finally:
-        await srv.stop()
-        await srv.store.close()
 
 
 @dataclass
