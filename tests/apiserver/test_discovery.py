@@ -14,6 +14,7 @@ from aiohttp import web
 
 from pyk8s.api import catalog
 from pyk8s.apiserver import discovery
+from tests.support.kubectl import kubectl, write_kubeconfig
 
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl not on PATH")
@@ -31,31 +32,10 @@ async def serve(*register: Callable[[web.Application], None]) -> tuple[web.AppRu
     return runner, f"http://127.0.0.1:{port}"
 
 
-def write_kubeconfig(directory: Path, url: str) -> Path:
-    path = directory / "kubeconfig.yaml"
-    path.write_text(
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters:\n- name: t\n  cluster:\n    server: {url}\n"
-        "users:\n- name: u\n  user: {}\n"
-        "contexts:\n- name: t\n  context:\n    cluster: t\n    user: u\n"
-        "current-context: t\n"
-    )
-    return path
-
-
-async def kubectl(kubeconfig: Path, cache: Path, *args: str) -> str:
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL,
-        f"--kubeconfig={kubeconfig}",
-        f"--cache-dir={cache}",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, f"kubectl {' '.join(args)} failed: {err.decode()}"
-    return out.decode()
+async def run_kubectl(kubeconfig: Path, *args: str) -> str:
+    status, out = await kubectl(kubeconfig, *args)
+    assert status == 0, f"kubectl {' '.join(args)} failed: {out}"
+    return out
 
 
 @pytest.fixture
@@ -145,15 +125,15 @@ async def test_aggregated_discovery_negotiation(discovery_url: str) -> None:
 
 @needs_kubectl
 async def test_kubectl_api_resources(discovery_url: str, tmp_path: Path) -> None:
-    config = write_kubeconfig(tmp_path, discovery_url)
-    out = await kubectl(config, tmp_path / "cache", "api-resources", "--no-headers")
+    config = write_kubeconfig(discovery_url, tmp_path)
+    out = await run_kubectl(config, "api-resources", "--no-headers")
     rows = {(line.split()[0], line.split()[-1]): line.split() for line in out.splitlines()}
     assert ("pods", "Pod") in rows and rows[("pods", "Pod")] == ["pods", "po", "v1", "true", "Pod"]
     assert rows[("deployments", "Deployment")] == ["deployments", "deploy", "apps/v1", "true", "Deployment"]
     assert rows[("namespaces", "Namespace")] == ["namespaces", "ns", "v1", "false", "Namespace"]
     assert rows[("leases", "Lease")] == ["leases", "coordination.k8s.io/v1", "true", "Lease"]
     assert len(out.splitlines()) == len(catalog.CATALOG)
-    wide = await kubectl(config, tmp_path / "cache", "api-resources", "--categories=all", "-o", "name")
+    wide = await run_kubectl(config, "api-resources", "--categories=all", "-o", "name")
     assert set(wide.split()) == {
         "pods",
         "replicationcontrollers",
@@ -165,13 +145,13 @@ async def test_kubectl_api_resources(discovery_url: str, tmp_path: Path) -> None
         "cronjobs.batch",
         "jobs.batch",
     }
-    versions = await kubectl(config, tmp_path / "cache", "api-versions")
+    versions = await run_kubectl(config, "api-versions")
     assert set(versions.split()) == {i.api_version for i in catalog.CATALOG}
 
 
 @needs_kubectl
 async def test_kubectl_version(discovery_url: str, tmp_path: Path) -> None:
-    out = await kubectl(write_kubeconfig(tmp_path, discovery_url), tmp_path / "cache", "version")
+    out = await run_kubectl(write_kubeconfig(discovery_url, tmp_path), "version")
     assert "Server Version: v1.32.0-pyk8s" in out
 
 
