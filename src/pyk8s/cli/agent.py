@@ -22,7 +22,10 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyk8s.client.client import Client
 
 
 def add_parser(sub: Any) -> None:
@@ -65,36 +68,49 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _serve_until_stopped(task: asyncio.Task[None], registered: asyncio.Event, ready: str,
+                               stop: asyncio.Event, client: Client) -> None:
+    """Print `ready` once `registered` is set, then wait for a signal or the end of `task`; a failure of
+    `task` ends the agent with its error. Always closes `client`."""
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        registered_wait = asyncio.create_task(registered.wait())
+        await asyncio.wait({task, registered_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if registered.is_set():
+            print(f"pyk8s agent: ready ({ready})", flush=True)
+        registered_wait.cancel()
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()
+    finally:
+        for t in (task, waiter):
+            t.cancel()
+        await asyncio.gather(task, waiter, return_exceptions=True)
+        await client.close()
+
+
 async def _run_hollow(args: argparse.Namespace) -> None:
     from pyk8s.kubelet.bootstrap import bootstrap_credentials, node_client
     from pyk8s.kubelet.hollow import HollowConfig, HollowNodes
 
     prefix = args.node_name or "hollow"
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signals()
     creds = await bootstrap_credentials(args.server, args.token, prefix, Path(args.data_dir))
     client = node_client(creds)
     nodes = HollowNodes(client, HollowConfig(
         prefix=prefix, count=args.hollow, cpu=args.hollow_cpu, memory=args.hollow_memory,
         pods=args.hollow_pods, complete_after=args.hollow_complete_after))
     task = asyncio.create_task(nodes.run(), name="hollow nodes")
-    waiter = asyncio.create_task(stop.wait())
-    try:
-        registered = asyncio.create_task(nodes.registered.wait())
-        await asyncio.wait({task, registered}, return_when=asyncio.FIRST_COMPLETED)
-        if nodes.registered.is_set():
-            print(f"pyk8s agent: ready ({args.hollow} hollow nodes on {socket.gethostname()})", flush=True)
-        registered.cancel()
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()  # a failure of the nodes ends the agent with its error
-    finally:
-        for t in (task, waiter):
-            t.cancel()
-        await asyncio.gather(task, waiter, return_exceptions=True)
-        await client.close()
+    await _serve_until_stopped(task, nodes.registered,
+                               f"{args.hollow} hollow nodes on {socket.gethostname()}", stop, client)
 
 
 async def _run_kubelet(args: argparse.Namespace) -> None:
@@ -104,10 +120,7 @@ async def _run_kubelet(args: argparse.Namespace) -> None:
     from pyk8s.server.node import serve_node
 
     name = args.node_name or socket.gethostname().lower()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signals()
     creds = await bootstrap_credentials(args.server, args.token, name, Path(args.data_dir))
     client = node_client(creds)
     kubelet = build_kubelet(client, name, args.data_dir, node_ip=args.node_ip or None)
@@ -115,18 +128,4 @@ async def _run_kubelet(args: argparse.Namespace) -> None:
     # agent has no system:kube-proxy credentials of its own.
     task = asyncio.create_task(serve_node(kubelet, client, creds.ca_pem, kubelet_port=args.kubelet_port),
                                name="kubelet")
-    waiter = asyncio.create_task(stop.wait())
-    try:
-        registered = asyncio.create_task(kubelet.node.registered.wait())
-        await asyncio.wait({task, registered}, return_when=asyncio.FIRST_COMPLETED)
-        if kubelet.node.registered.is_set():
-            print(f"pyk8s agent: ready (node {name})", flush=True)
-        registered.cancel()
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            task.result()
-    finally:
-        for t in (task, waiter):
-            t.cancel()
-        await asyncio.gather(task, waiter, return_exceptions=True)
-        await client.close()
+    await _serve_until_stopped(task, kubelet.node.registered, f"node {name}", stop, client)
