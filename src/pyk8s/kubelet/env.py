@@ -143,31 +143,21 @@ async def container_env(pod: Obj, container: Obj, *, configmap: Getter, secret: 
                          if c["name"] == ref["containerName"]]
                 target = found[0] if found else container
             env[name] = resource_value(target, ref["resource"], ref.get("divisor"), allocatable)
-        elif "configMapKeyRef" in src:
-            ref = src["configMapKeyRef"]
-            cm = await configmap(ref["name"])
-            if cm is None:
+        elif "configMapKeyRef" in src or "secretKeyRef" in src:
+            if "configMapKeyRef" in src:
+                ref, kind, get = src["configMapKeyRef"], "ConfigMap", configmap
+            else:
+                ref, kind, get = src["secretKeyRef"], "Secret", secret
+            obj = await get(ref["name"])
+            if obj is None:
                 if ref.get("optional"):
                     continue
-                raise EnvError(f'configmap "{ref["name"]}" not found')
-            data = cm.get("data") or {}
-            if ref["key"] not in data:
+                raise EnvError(f'{kind.lower()} "{ref["name"]}" not found')
+            if ref["key"] not in (obj.get("data") or {}):
                 if ref.get("optional"):
                     continue
-                raise EnvError(f"couldn't find key {ref['key']} in ConfigMap {ns}/{ref['name']}")
-            env[name] = data[ref["key"]]
-        elif "secretKeyRef" in src:
-            ref = src["secretKeyRef"]
-            sec = await secret(ref["name"])
-            if sec is None:
-                if ref.get("optional"):
-                    continue
-                raise EnvError(f'secret "{ref["name"]}" not found')
-            if ref["key"] not in (sec.get("data") or {}):
-                if ref.get("optional"):
-                    continue
-                raise EnvError(f"couldn't find key {ref['key']} in Secret {ns}/{ref['name']}")
-            env[name] = _decode(sec, ref["key"])
+                raise EnvError(f"couldn't find key {ref['key']} in {kind} {ns}/{ref['name']}")
+            env[name] = obj["data"][ref["key"]] if kind == "ConfigMap" else _decode(obj, ref["key"])
     return list(env.items())
 
 
