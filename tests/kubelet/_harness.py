@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,27 +15,13 @@ from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.pods import PodManager, PodsConfig
 from tests.kubelet.fakeruntime import FakeImages, FakeRuntime
 from tests.support.apiserver import Server, api_server
+from tests.support.poll import until
 
 PODS = catalog.lookup("", "v1", "pods")
 EVENTS = catalog.lookup("", "v1", "events")
 assert PODS and EVENTS
 
 NODE = "node-a"
-
-
-async def until(check: Callable[[], Awaitable[object]], within: float = 20.0, what: str = "condition") -> Any:
-    """Poll an async `check` until it returns a true value (returned); fail after `within` seconds, a
-    deadline generous enough for a loaded machine."""
-    last: object = None
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                last = await check()
-                if last:
-                    return last
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what} (last: {last!r})") from None
 
 
 @dataclass
