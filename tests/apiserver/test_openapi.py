@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,8 @@ from pyk8s.api import catalog
 from pyk8s.apiserver import discovery, openapi
 from pyk8s.apiserver.openapi import document
 from tests.apiserver.conftest import Server
-from tests.apiserver.test_discovery import KUBECTL, kubectl, needs_kubectl, serve, write_kubeconfig
+from tests.apiserver.test_discovery import needs_kubectl, run_kubectl, serve
+from tests.support.kubectl import kubectl, write_kubeconfig
 
 
 @pytest.fixture
@@ -160,36 +160,24 @@ async def test_v2_json_or_406(api_surface: str) -> None:
 
 @needs_kubectl
 async def test_kubectl_explain(api_surface: str, tmp_path: Path) -> None:
-    config, cache = write_kubeconfig(tmp_path, api_surface), tmp_path / "cache"
-    out = await kubectl(config, cache, "explain", "pods.spec.containers")
+    config = write_kubeconfig(api_surface, tmp_path)
+    out = await run_kubectl(config, "explain", "pods.spec.containers")
     assert "KIND:       Pod" in out and "FIELD: containers <[]Container>" in out
     assert "List of containers belonging to the pod." in out
     assert "imagePullPolicy\t<string>" in out
-    out = await kubectl(config, cache, "explain", "deployment.spec", "--recursive")
+    out = await run_kubectl(config, "explain", "deployment.spec", "--recursive")
     assert "GROUP:      apps" in out and "DeploymentSpec is the specification of the desired behavior" in out
     assert "selector\t<LabelSelector> -required-" in out
     assert "containers\t<[]Container> -required-" in out
 
 
 async def _apply_refused(server: Server, tmp_path: Path, manifest: str, *flags: str) -> str:
-    """`kubectl apply -f` of the manifest, which must fail: its stderr."""
+    """`kubectl apply -f` of the manifest, which must fail: its output (stderr merged)."""
     path = tmp_path / "manifest.yaml"
     path.write_text(manifest)
-    assert KUBECTL is not None
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL,
-        f"--kubeconfig={write_kubeconfig(tmp_path, server.url)}",
-        f"--cache-dir={tmp_path / 'cache'}",
-        "apply",
-        "-f",
-        str(path),
-        *flags,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode != 0
-    return err.decode()
+    status, out = await kubectl(write_kubeconfig(server.url, tmp_path), "apply", "-f", str(path), *flags)
+    assert status != 0
+    return out
 
 
 @needs_kubectl

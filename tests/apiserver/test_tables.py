@@ -11,7 +11,8 @@ import pytest
 from pyk8s.api import catalog
 from pyk8s.apiserver.tables import human_duration, pod_status, to_table
 from tests.apiserver.conftest import Server
-from tests.apiserver.test_discovery import kubectl, needs_kubectl, write_kubeconfig
+from tests.apiserver.test_discovery import needs_kubectl, run_kubectl
+from tests.support.kubectl import write_kubeconfig
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 AN_HOUR_AGO = "2026-01-01T11:00:00Z"
@@ -308,8 +309,8 @@ async def test_kubectl_get_renders_server_tables(server: Server, tmp_path: Path)
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "conf"}, "data": {"a": "1", "b": "2"}}
     status, body = await server.request("POST", "/api/v1/namespaces/default/configmaps", cm)
     assert status == 201, body
-    config, cache = write_kubeconfig(tmp_path, server.url), tmp_path / "cache"
-    lines = (await kubectl(config, cache, "get", "pods", "-o", "wide")).splitlines()
+    config = write_kubeconfig(server.url, tmp_path)
+    lines = (await run_kubectl(config, "get", "pods", "-o", "wide")).splitlines()
     assert lines[0].split() == [
         "NAME",
         "READY",
@@ -325,7 +326,7 @@ async def test_kubectl_get_renders_server_tables(server: Server, tmp_path: Path)
     ]
     assert lines[1].split()[:4] == ["web", "0/1", "Pending", "0"]
     assert lines[1].split()[5:] == ["<none>", "<none>", "<none>", "<none>"]
-    lines = (await kubectl(config, cache, "get", "configmaps")).splitlines()
+    lines = (await run_kubectl(config, "get", "configmaps")).splitlines()
     assert lines[0].split() == ["NAME", "DATA", "AGE"] and lines[1].split()[:2] == ["conf", "2"]
-    lines = (await kubectl(config, cache, "get", "namespaces")).splitlines()
+    lines = (await run_kubectl(config, "get", "namespaces")).splitlines()
     assert lines[0].split() == ["NAME", "STATUS", "AGE"] and lines[1].split()[:2] == ["default", "Active"]
