@@ -32,20 +32,26 @@ class Node:
     data_dir: Path
     name: str
     agent: Agent
+    agent_args: tuple[str, ...] = ()
 
     def start_agent(self) -> None:
-        agent = start_agent(self.cluster, self.data_dir, "--node-name", self.name, "--node-ip", "127.0.0.1")
+        agent = start_agent(self.cluster, self.data_dir, "--node-name", self.name, "--node-ip", "127.0.0.1",
+                            *self.agent_args)
         self.agent = agent
-        wait_for(lambda: "pyk8s agent: ready" in agent.log.read_text() or agent.process.poll() is not None,
-                 within=60, what="the agent ready")
+        try:
+            wait_for(lambda: "pyk8s agent: ready" in agent.log.read_text()
+                     or agent.process.poll() is not None, within=60, what="the agent ready")
+        except AssertionError as e:
+            raise AssertionError(agent.log.read_text()) from e
         assert agent.process.poll() is None, agent.log.read_text()
 
 
-@pytest.fixture(scope="module")
-def node() -> Iterator[Node]:
+def node_on_own_cluster(prefix: str, *agent_args: str) -> Iterator[Node]:
+    """A fresh cluster with one real agent node, `<prefix>-<hex>`; on the way out, pods, the agent, the
+    cluster and whatever the runtime left are removed."""
     cluster = start_cluster()
     data_dir = cluster.data_dir / "node"
-    n = Node(cluster, data_dir, f"kubelet-e2e-{secrets.token_hex(3)}", None)  # type: ignore[arg-type]
+    n = Node(cluster, data_dir, f"{prefix}-{secrets.token_hex(3)}", None, agent_args)  # type: ignore[arg-type]
     try:
         n.start_agent()
         yield n
@@ -58,6 +64,11 @@ def node() -> Iterator[Node]:
         cluster.stop()
         _cleanup_runtime(data_dir)
         shutil.rmtree(cluster.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[Node]:
+    yield from node_on_own_cluster("kubelet-e2e")
 
 
 def _cleanup_runtime(data_dir: Path) -> None:

@@ -9,7 +9,6 @@ import datetime as dt
 import fcntl
 import json
 import os
-import secrets
 import shutil
 import socket
 import ssl
@@ -19,7 +18,6 @@ import termios
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,46 +27,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.test_kubelet import _cleanup_runtime, _json, apply, bb, cstate, pod, until_pod
-from tests.support.cluster import KUBECTL, Agent, Cluster, free_port, start_agent, start_cluster, wait_for
+from tests.e2e.test_kubelet import Node, _json, apply, bb, cstate, node_on_own_cluster, pod, until_pod
+from tests.support.cluster import KUBECTL, free_port, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None
                                 or not os.path.exists("/bin/busybox"), reason="needs root, runc and busybox")
 
 
-@dataclass
-class Node:
-    cluster: Cluster
-    data_dir: Path
-    name: str
-    agent: Agent
-
-
 @pytest.fixture(scope="module")
 def node() -> Iterator[Node]:
-    cluster = start_cluster()
-    data_dir = cluster.data_dir / "node"
-    name = f"streaming-e2e-{secrets.token_hex(3)}"
-    agent = None
-    try:
-        agent = start_agent(cluster, data_dir, "--node-name", name, "--node-ip", "127.0.0.1",
-                            "--kubelet-port", "0")
-        try:
-            wait_for(lambda: "pyk8s agent: ready" in agent.log.read_text()
-                     or agent.process.poll() is not None, within=60, what="the agent ready")
-        except AssertionError as e:
-            raise AssertionError(agent.log.read_text()) from e
-        assert agent.process.poll() is None, agent.log.read_text()
-        yield Node(cluster, data_dir, name, agent)
-    finally:
-        cluster.kubectl("delete", "pods", "--all", "--wait=false", check=False)
-        with contextlib.suppress(AssertionError):
-            wait_for(lambda: not _json(cluster, "get", "pods")["items"], within=30, what="pods gone")
-        if agent is not None:
-            agent.stop()
-        cluster.stop()
-        _cleanup_runtime(data_dir)
-        shutil.rmtree(cluster.data_dir, ignore_errors=True)
+    yield from node_on_own_cluster("streaming-e2e", "--kubelet-port", "0")
 
 
 def running(node: Node, name: str, *containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
