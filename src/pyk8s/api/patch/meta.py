@@ -53,6 +53,16 @@ def _obj(definition: str) -> FieldPatch:
 _OBJECT_META = META + "ObjectMeta"
 _CONDITIONS = _merge("type")  # status conditions: one entry per condition type
 
+def _top(spec: str | None = None, status: str | None = None, **fields: FieldPatch) -> dict[str, FieldPatch]:
+    """A top-level object: its ObjectMeta, its spec and status definitions, then any other fields."""
+    top = {"metadata": _obj(_OBJECT_META)}
+    if spec is not None:
+        top["spec"] = _obj(spec)
+    if status is not None:
+        top["status"] = _obj(status)
+    return top | fields
+
+
 _CONTAINER_FIELDS = {
     "ports": _merge("containerPort"),
     "env": _merge("name"),
@@ -66,8 +76,7 @@ PATCH_META: dict[str, dict[str, FieldPatch]] = {
         "ownerReferences": _merge("uid"),
     },
     # --- core/v1 -------------------------------------------------------------------------------------------
-    CORE + "Pod": {"metadata": _obj(_OBJECT_META), "spec": _obj(CORE + "PodSpec"),
-                   "status": _obj(CORE + "PodStatus")},
+    CORE + "Pod": _top(CORE + "PodSpec", CORE + "PodStatus"),
     CORE + "PodSpec": {
         "volumes": _merge("name", CORE + "Volume", "merge,retainKeys"),
         "initContainers": _merge("name", CORE + "Container"),
@@ -87,64 +96,51 @@ PATCH_META: dict[str, dict[str, FieldPatch]] = {
         "hostIPs": _merge("ip"),
         "resourceClaimStatuses": _merge("name", strategy="merge,retainKeys"),
     },
-    CORE + "PodTemplateSpec": {"metadata": _obj(_OBJECT_META), "spec": _obj(CORE + "PodSpec")},
-    CORE + "PodTemplate": {"metadata": _obj(_OBJECT_META), "template": _obj(CORE + "PodTemplateSpec")},
-    CORE + "ReplicationController": {"metadata": _obj(_OBJECT_META),
-                                     "spec": _obj(CORE + "ReplicationControllerSpec"),
-                                     "status": _obj(CORE + "ReplicationControllerStatus")},
+    CORE + "PodTemplateSpec": _top(CORE + "PodSpec"),
+    CORE + "PodTemplate": _top(template=_obj(CORE + "PodTemplateSpec")),
+    CORE + "ReplicationController": _top(CORE + "ReplicationControllerSpec",
+                                         CORE + "ReplicationControllerStatus"),
     CORE + "ReplicationControllerSpec": {"template": _obj(CORE + "PodTemplateSpec")},
     CORE + "ReplicationControllerStatus": {"conditions": _CONDITIONS},
-    CORE + "Service": {"metadata": _obj(_OBJECT_META), "spec": _obj(CORE + "ServiceSpec"),
-                       "status": _obj(CORE + "ServiceStatus")},
+    CORE + "Service": _top(CORE + "ServiceSpec", CORE + "ServiceStatus"),
     CORE + "ServiceSpec": {"ports": _merge("port")},
     CORE + "ServiceStatus": {"conditions": _CONDITIONS},
-    CORE + "Node": {"metadata": _obj(_OBJECT_META), "spec": _obj(CORE + "NodeSpec"),
-                    "status": _obj(CORE + "NodeStatus")},
+    CORE + "Node": _top(CORE + "NodeSpec", CORE + "NodeStatus"),
     CORE + "NodeSpec": {"podCIDRs": _merge()},  # taints are atomic in Kubernetes
     CORE + "NodeStatus": {"conditions": _CONDITIONS, "addresses": _merge("type")},
-    CORE + "Namespace": {"metadata": _obj(_OBJECT_META), "status": _obj(CORE + "NamespaceStatus")},
+    CORE + "Namespace": _top(status=CORE + "NamespaceStatus"),
     CORE + "NamespaceStatus": {"conditions": _CONDITIONS},
-    CORE + "PersistentVolumeClaim": {"metadata": _obj(_OBJECT_META),
-                                     "status": _obj(CORE + "PersistentVolumeClaimStatus")},
+    CORE + "PersistentVolumeClaim": _top(status=CORE + "PersistentVolumeClaimStatus"),
     CORE + "PersistentVolumeClaimStatus": {"conditions": _CONDITIONS},
-    CORE + "ServiceAccount": {"metadata": _obj(_OBJECT_META), "secrets": _merge("name")},
+    CORE + "ServiceAccount": _top(secrets=_merge("name")),
     # --- apps/v1 -------------------------------------------------------------------------------------------
-    APPS + "Deployment": {"metadata": _obj(_OBJECT_META), "spec": _obj(APPS + "DeploymentSpec"),
-                          "status": _obj(APPS + "DeploymentStatus")},
+    APPS + "Deployment": _top(APPS + "DeploymentSpec", APPS + "DeploymentStatus"),
     APPS + "DeploymentSpec": {"template": _obj(CORE + "PodTemplateSpec"),
                               "strategy": FieldPatch("retainKeys")},
     APPS + "DeploymentStatus": {"conditions": _CONDITIONS},
-    APPS + "ReplicaSet": {"metadata": _obj(_OBJECT_META), "spec": _obj(APPS + "ReplicaSetSpec"),
-                          "status": _obj(APPS + "ReplicaSetStatus")},
+    APPS + "ReplicaSet": _top(APPS + "ReplicaSetSpec", APPS + "ReplicaSetStatus"),
     APPS + "ReplicaSetSpec": {"template": _obj(CORE + "PodTemplateSpec")},
     APPS + "ReplicaSetStatus": {"conditions": _CONDITIONS},
-    APPS + "StatefulSet": {"metadata": _obj(_OBJECT_META), "spec": _obj(APPS + "StatefulSetSpec"),
-                           "status": _obj(APPS + "StatefulSetStatus")},
+    APPS + "StatefulSet": _top(APPS + "StatefulSetSpec", APPS + "StatefulSetStatus"),
     APPS + "StatefulSetSpec": {"template": _obj(CORE + "PodTemplateSpec")},
     APPS + "StatefulSetStatus": {"conditions": _CONDITIONS},
-    APPS + "DaemonSet": {"metadata": _obj(_OBJECT_META), "spec": _obj(APPS + "DaemonSetSpec"),
-                         "status": _obj(APPS + "DaemonSetStatus")},
+    APPS + "DaemonSet": _top(APPS + "DaemonSetSpec", APPS + "DaemonSetStatus"),
     APPS + "DaemonSetSpec": {"template": _obj(CORE + "PodTemplateSpec")},
     APPS + "DaemonSetStatus": {"conditions": _CONDITIONS},
     # --- batch/v1 ------------------------------------------------------------------------------------------
-    BATCH + "Job": {"metadata": _obj(_OBJECT_META), "spec": _obj(BATCH + "JobSpec"),
-                    "status": _obj(BATCH + "JobStatus")},
+    BATCH + "Job": _top(BATCH + "JobSpec", BATCH + "JobStatus"),
     BATCH + "JobSpec": {"template": _obj(CORE + "PodTemplateSpec")},
     BATCH + "JobStatus": {"conditions": _CONDITIONS},
-    BATCH + "JobTemplateSpec": {"metadata": _obj(_OBJECT_META), "spec": _obj(BATCH + "JobSpec")},
-    BATCH + "CronJob": {"metadata": _obj(_OBJECT_META), "spec": _obj(BATCH + "CronJobSpec")},
+    BATCH + "JobTemplateSpec": _top(BATCH + "JobSpec"),
+    BATCH + "CronJob": _top(BATCH + "CronJobSpec"),
     BATCH + "CronJobSpec": {"jobTemplate": _obj(BATCH + "JobTemplateSpec")},
     # --- others with conditions or merge lists ------------------------------------------------------------
-    AUTOSCALING_V2 + "HorizontalPodAutoscaler": {
-        "metadata": _obj(_OBJECT_META), "status": _obj(AUTOSCALING_V2 + "HorizontalPodAutoscalerStatus")},
+    AUTOSCALING_V2 + "HorizontalPodAutoscaler": _top(status=AUTOSCALING_V2 + "HorizontalPodAutoscalerStatus"),
     AUTOSCALING_V2 + "HorizontalPodAutoscalerStatus": {"conditions": _CONDITIONS},
-    POLICY + "PodDisruptionBudget": {"metadata": _obj(_OBJECT_META),
-                                     "status": _obj(POLICY + "PodDisruptionBudgetStatus")},
+    POLICY + "PodDisruptionBudget": _top(status=POLICY + "PodDisruptionBudgetStatus"),
     POLICY + "PodDisruptionBudgetStatus": {"conditions": _CONDITIONS},
-    ADMISSION + "MutatingWebhookConfiguration": {"metadata": _obj(_OBJECT_META),
-                                                 "webhooks": _merge("name")},
-    ADMISSION + "ValidatingWebhookConfiguration": {"metadata": _obj(_OBJECT_META),
-                                                   "webhooks": _merge("name")},
+    ADMISSION + "MutatingWebhookConfiguration": _top(webhooks=_merge("name")),
+    ADMISSION + "ValidatingWebhookConfiguration": _top(webhooks=_merge("name")),
 }
 
 # (group, kind) → the definition of its top-level object. Kinds with no patch metadata below metadata
@@ -200,7 +196,7 @@ _PLAIN_KINDS = {
         "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
 }
 for _definition in _PLAIN_KINDS.values():
-    PATCH_META.setdefault(_definition, {"metadata": _obj(_OBJECT_META)})
+    PATCH_META.setdefault(_definition, _top())
 
 KIND_DEFINITIONS: dict[tuple[str, str], str] = {**_KINDS_WITH_META, **_PLAIN_KINDS}
 
