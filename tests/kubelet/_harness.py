@@ -78,6 +78,21 @@ def conditions(pod: dict[str, Any]) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
+async def running(srv: Server, client: Client, cfg: PodsConfig, runtime: Any, images: Any,
+                  recorder: EventRecorder, volumes: Any = None, within: float = 20.0) -> AsyncIterator[Env]:
+    """A PodManager over `runtime`, running until the block leaves; entered once it has synced."""
+    manager = PodManager(client, cfg, runtime=runtime, images=images, volumes=volumes, recorder=recorder)
+    task = asyncio.create_task(manager.run())
+    try:
+        async with asyncio.timeout(within):
+            await manager.synced.wait()
+        yield Env(srv, client, runtime, images, manager, recorder)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
 async def kubelet(runtime: FakeRuntime | None = None, server: Server | None = None,
                   **config: Any) -> AsyncIterator[Env]:
     async with contextlib.AsyncExitStack() as stack:
@@ -91,12 +106,5 @@ async def kubelet(runtime: FakeRuntime | None = None, server: Server | None = No
         cfg = PodsConfig(node_name=NODE, node_ip="192.0.2.10", log_root="/nonexistent/logs",
                          relist_period=0.02, backoff_base=0.3, backoff_cap=1.2, error_resync=0.1,
                          probe_time_scale=0.05, **config)
-        manager = PodManager(client, cfg, runtime=rt, images=images, volumes=None, recorder=recorder)
-        task = asyncio.create_task(manager.run())
-        try:
-            async with asyncio.timeout(20):
-                await manager.synced.wait()
-            yield Env(srv, client, rt, images, manager, recorder)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        async with running(srv, client, cfg, rt, images, recorder) as env:
+            yield env

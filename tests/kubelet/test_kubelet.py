@@ -10,8 +10,10 @@ from pyk8s.api import catalog
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.kubelet import Kubelet
-from tests.kubelet._harness import NODE, api_server, container, pod, state, until
+from tests.kubelet._harness import NODE, container, pod, state
 from tests.kubelet.fakeruntime import FakeImages, FakeRuntime
+from tests.support.apiserver import api_server
+from tests.support.poll import until
 
 NODES = catalog.lookup("", "v1", "nodes")
 PODS = catalog.lookup("", "v1", "pods")

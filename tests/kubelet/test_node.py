@@ -11,7 +11,8 @@ from pyk8s.api import catalog
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.node import KUBELET_VERSION, HostReadings, NodeAgent, read_host
-from tests.kubelet._harness import api_server, until
+from tests.support.apiserver import api_server
+from tests.support.poll import until
 
 NODES = catalog.lookup("", "v1", "nodes")
 LEASES = catalog.lookup("coordination.k8s.io", "v1", "leases")

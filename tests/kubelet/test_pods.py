@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.kubelet._harness import NODE, conditions, container, kubelet, pod, state, until
+from tests.kubelet._harness import NODE, conditions, container, kubelet, pod, state
 from tests.kubelet.fakeruntime import FakeRuntime
+from tests.support.poll import until
 
 
 def waiting(p: dict[str, Any], name: str = "c") -> str:
@@ -181,7 +182,7 @@ async def test_deletion_runs_prestop_stops_gracefully_and_confirms() -> None:
 
 async def test_restart_adopts_running_containers_and_removes_orphans() -> None:
     runtime = FakeRuntime()
-    from tests.kubelet._harness import api_server
+    from tests.support.apiserver import api_server
     async with api_server() as srv:
         async with kubelet(runtime, srv) as env:
             await env.create(pod("keep", container("c")))

@@ -10,8 +10,9 @@ from aiohttp.test_utils import TestServer
 
 from pyk8s.kubelet import cri
 from pyk8s.kubelet.probes import Prober, run_check
-from tests.kubelet._harness import conditions, container, kubelet, pod, state, until
+from tests.kubelet._harness import conditions, container, kubelet, pod, state
 from tests.kubelet.fakeruntime import FakeRuntime
+from tests.support.poll import until
 
 
 async def http_server(status: int) -> TestServer:

@@ -4,7 +4,6 @@ network. Two pods talk by pod IP, and an httpGet readiness probe reaches a pod's
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import ctypes.util
@@ -25,9 +24,10 @@ from pyk8s.client.events import EventRecorder
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.images import ImageStore, ensure_seed_image
 from pyk8s.kubelet.network import PodNetwork
-from pyk8s.kubelet.pods import PodManager, PodsConfig
+from pyk8s.kubelet.pods import PodsConfig
 from pyk8s.kubelet.runtime import RuncRuntime
-from tests.kubelet._harness import NODE, Env, api_server, conditions, state
+from tests.kubelet._harness import NODE, Env, conditions, running, state
+from tests.support.apiserver import api_server
 
 CNI_BIN = "/usr/lib/cni"
 pytestmark = pytest.mark.skipif(
@@ -77,15 +77,10 @@ async def kubelet_with_network(tmp: Path, bridge: str, cidr: str) -> AsyncIterat
         gateway = str(ipaddress.ip_network(cidr)[1])
         cfg = PodsConfig(node_name=NODE, node_ip=gateway, log_root=str(tmp / "logs"), cgroup_root=root,
                          relist_period=0.1, error_resync=0.2, probe_time_scale=0.2)
-        manager = PodManager(client, cfg, runtime=runtime, images=images, volumes=None, recorder=recorder)
-        task = asyncio.create_task(manager.run())
         try:
-            async with asyncio.timeout(20):
-                await manager.synced.wait()
-            yield Env(srv, client, runtime, images, manager, recorder)  # type: ignore[arg-type]
+            async with running(srv, client, cfg, runtime, images, recorder) as env:
+                yield env
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
             for s in await runtime.list_pod_sandboxes():
                 await runtime.stop_pod_sandbox(s.id)
                 for c in await runtime.list_containers(s.id):

@@ -5,7 +5,6 @@ network namespace (no CNI here: the network has its own tests); cgroups go under
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import secrets
@@ -20,11 +19,12 @@ from pyk8s.client.client import Client
 from pyk8s.client.events import EventRecorder
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.images import ImageStore, ensure_seed_image
-from pyk8s.kubelet.pods import PodManager, PodsConfig
+from pyk8s.kubelet.pods import PodsConfig
 from pyk8s.kubelet.runtime import RuncRuntime
 from pyk8s.kubelet.volumes import VolumeManager
-from tests.kubelet._harness import NODE, Env, api_server, conditions, state, until
-from tests.support.apiserver import Server
+from tests.kubelet._harness import NODE, Env, conditions, running, state
+from tests.support.apiserver import Server, api_server
+from tests.support.poll import until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is None
                                 or not os.path.exists("/bin/busybox"), reason="needs root, runc and busybox")
@@ -51,15 +51,10 @@ async def real_kubelet(tmp: Path, srv: Server, cgroup_root: str) -> AsyncIterato
     cfg = PodsConfig(node_name=NODE, node_ip="127.0.0.1", log_root=str(tmp / "logs"), cgroup_root=cgroup_root,
                      relist_period=0.1, backoff_base=0.5, backoff_cap=2.0, error_resync=0.2)
     volumes = VolumeManager(client, str(tmp / "volumes"))
-    manager = PodManager(client, cfg, runtime=runtime, images=images, volumes=volumes, recorder=recorder)
-    task = asyncio.create_task(manager.run())
     try:
-        async with asyncio.timeout(10):
-            await manager.synced.wait()
-        yield Env(srv, client, runtime, images, manager, recorder)  # type: ignore[arg-type]
+        async with running(srv, client, cfg, runtime, images, recorder, volumes, within=10) as env:
+            yield env
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         await recorder.close()
         await client.close()
 
