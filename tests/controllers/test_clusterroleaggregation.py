@@ -5,22 +5,13 @@ from typing import Any
 
 import yaml
 
-from pyk8s.api import catalog
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from tests.controllers._housekeeping import running, until
-from tests.support.apiserver import api_server
+from tests.support.apiserver import api_server, info
 from tests.support.kubectl import kubectl, write_kubeconfig
 
-
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-CR = _info("rbac.authorization.k8s.io", "clusterroles")
+CR = info("rbac.authorization.k8s.io", "clusterroles")
 READ_PODS = {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}
 LABEL = "rbac.example.com/aggregate-to-monitoring"
 READ_CMS = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}

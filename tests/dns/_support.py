@@ -11,24 +11,15 @@ from typing import Any
 
 from dnslib import EDNS0, QTYPE, RCODE, RR, A, DNSRecord
 
-from pyk8s.api import catalog
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.dns import ClusterDNS
-from tests.support.apiserver import Server, start_server
+from tests.support.apiserver import Server, info, start_server
 
-
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-SERVICES = _info("", "services")
-SLICES = _info("discovery.k8s.io", "endpointslices")
-ENDPOINTS = _info("", "endpoints")
-NAMESPACES = _info("", "namespaces")
+SERVICES = info("", "services")
+SLICES = info("discovery.k8s.io", "endpointslices")
+ENDPOINTS = info("", "endpoints")
+NAMESPACES = info("", "namespaces")
 
 
 @dataclass
