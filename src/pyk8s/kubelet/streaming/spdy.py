@@ -88,7 +88,6 @@ class SpdySession:
         self.inflate = zlib.decompressobj(zdict=DICTIONARY)
         self.deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, 15, 8,
                                         zlib.Z_DEFAULT_STRATEGY, zdict=DICTIONARY)
-        self.last_stream = 0
         self.header_lock = asyncio.Lock()
 
     def encode_headers(self, headers: dict[str, str]) -> bytes:
@@ -120,9 +119,6 @@ class SpdySession:
             await self.send(struct.pack(">II", stream_id & 0x7FFFFFFF,
                                         ((flags if last else 0) << 24) | len(chunk)) + chunk)
 
-    async def goaway(self) -> None:
-        await self.send_control(GOAWAY, 0, struct.pack(">II", self.last_stream, 0))
-
     async def feed(self, data: bytes) -> None:
         self.buffer += data
         while len(self.buffer) >= 8:
@@ -143,7 +139,6 @@ class SpdySession:
             stream = SpdyStream(stream_id, self._decode_headers(body[10:]), self)
             stream.remote_closed = bool(flags & FLAG_FIN)
             self.streams[stream_id] = stream
-            self.last_stream = max(self.last_stream, stream_id)
             await self.on_stream(stream)
         elif kind == HEADERS:
             self._decode_headers(body[4:])  # keeps the shared zlib context in step
