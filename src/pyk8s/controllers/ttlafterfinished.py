@@ -47,6 +47,12 @@ def expire_at(job: Obj) -> float | None:
     return finished + float(ttl)
 
 
+def _seconds_left(job: Obj) -> float | None:
+    """Seconds until `job` expires (<= 0: it is due); None when it does not expire."""
+    at = expire_at(job)
+    return None if at is None else at - time.time()
+
+
 class TTLAfterFinishedController(Controller):
     name = "ttl-after-finished"
 
@@ -66,11 +72,8 @@ class TTLAfterFinishedController(Controller):
         job = self.jobs.get(name, ns)
         if job is None:
             return None
-        at = expire_at(job)
-        if at is None:
-            return None
-        left = at - time.time()
-        if left > 0:
+        left = _seconds_left(job)
+        if left is None or left > 0:
             return left
         try:
             fresh = await self.client.get(JOBS, name, ns)
@@ -78,11 +81,8 @@ class TTLAfterFinishedController(Controller):
             if e.code == 404:
                 return None
             raise
-        at = expire_at(fresh)
-        if at is None:
-            return None
-        left = at - time.time()
-        if left > 0:
+        left = _seconds_left(fresh)
+        if left is None or left > 0:
             return left
         uid = (fresh.get("metadata") or {}).get("uid")
         log.info("ttl-after-finished: deleting job %s", key)
