@@ -13,6 +13,8 @@ import hashlib
 import orjson
 from aiohttp import web
 
+from pyk8s.api import errors
+from pyk8s.apiserver.errors import status_response
 from pyk8s.apiserver.openapi import document
 from pyk8s.apiserver.openapi.schema import definition_name, resource_definition, unknown_fields
 
@@ -60,10 +62,7 @@ def _accepts_json(accept: str) -> bool:
 
 def _not_acceptable(accept: str) -> web.Response:
     # Only the JSON encoding is served; a protobuf-only client gets 406 and falls back.
-    status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-              "message": f"only application/json is supported, not {accept!r}", "reason": "NotAcceptable",
-              "code": 406}
-    return web.Response(status=406, body=orjson.dumps(status), content_type="application/json")
+    return status_response(errors.not_acceptable(f"only application/json is supported, not {accept!r}"))
 
 
 async def _handle_v2(request: web.Request) -> web.StreamResponse:
@@ -84,10 +83,8 @@ async def _handle_v3(request: web.Request) -> web.StreamResponse:
     path = request.match_info["path"]
     gv = _V3_PATHS.get(path)
     if gv is None:
-        status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                  "message": f"the server could not find the requested resource: /openapi/v3/{path}",
-                  "reason": "NotFound", "code": 404}
-        return web.Response(status=404, body=orjson.dumps(status), content_type="application/json")
+        message = f"the server could not find the requested resource: /openapi/v3/{path}"
+        return status_response(errors.StatusError(404, "NotFound", message))
     accept = request.headers.get("Accept", "")
     if not _accepts_json(accept):
         return _not_acceptable(accept)
