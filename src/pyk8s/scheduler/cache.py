@@ -78,10 +78,6 @@ class Cache:
             self._snapshot = Snapshot(nodes, self.namespace_labels, self._tainted, self._cordoned)
         return self._snapshot
 
-    @property
-    def node_count(self) -> int:
-        return len(self.snapshot().nodes)
-
     # --- pods -------------------------------------------------------------------------------------
 
     def assume(self, pi: PodInfo, node: str) -> None:
