@@ -305,10 +305,7 @@ class ServiceAllocator:
         else:
             n = self.ips.take_next()
             if n is None:
-                raise errors.StatusError(
-                    500, "InternalError",
-                    "Internal error occurred: failed to allocate a serviceIP: range is full",
-                )  # fmt: skip
+                raise errors.internal("failed to allocate a serviceIP: range is full")
             txn.ips.append(n)
             chosen = str(ipaddress.ip_address(n))
         spec["clusterIP"] = chosen
@@ -337,10 +334,7 @@ class ServiceAllocator:
                     continue
                 n = self.ports.take_next()
                 if n is None:
-                    raise errors.StatusError(
-                        500, "InternalError",
-                        "Internal error occurred: failed to allocate a nodePort: range is full",
-                    )  # fmt: skip
+                    raise errors.internal("failed to allocate a nodePort: range is full")
                 txn.ports.append(n)
                 taken_now.add(n)
                 port["nodePort"] = n
