@@ -44,12 +44,6 @@ class ControllerExpectations:
         """Replace whatever was expected for key (a fresh count and timestamp)."""
         self._store[key] = _Expectation(adds, deletes, self._clock.now())
 
-    def raise_expectations(self, key: str, adds: int, deletes: int) -> None:
-        exp = self._store.get(key)
-        if exp is not None:
-            exp.add += adds
-            exp.delete += deletes
-
     def lower_expectations(self, key: str, adds: int, deletes: int) -> None:
         exp = self._store.get(key)
         if exp is not None:
