@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pyk8s.cli.images import DEFAULT_DATA_DIR
+
 if TYPE_CHECKING:
     from pyk8s.client.client import Client
 
@@ -33,7 +35,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--server", required=True, help="the API server, https://HOST:PORT")
     p.add_argument("--token", required=True,
                    help="the join token K10<ca hash>::<id>.<secret> (the server's DATA_DIR/token)")
-    p.add_argument("--data-dir", default="/var/lib/pyk8s/agent", help="where the agent keeps its certificate")
+    p.add_argument("--data-dir", default=f"{DEFAULT_DATA_DIR}/agent",
+                   help="where the agent keeps its certificate")
     p.add_argument("--node-name", default="", help="the node name (hollow mode: the prefix, default hollow)")
     p.add_argument("--node-ip", default="", help="the node's InternalIP (default: the default route's)")
     p.add_argument("--kubelet-port", type=int, default=10250,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pyk8s.cli.images import DEFAULT_DATA_DIR
+
 
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("server", help="run the control plane")
-    p.add_argument("--data-dir", default="/var/lib/pyk8s", help="where state, keys and kubeconfig live")
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where state, keys and kubeconfig live")
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--https-port", type=int, default=6443)
     p.add_argument("--datastore-endpoint", default="",
