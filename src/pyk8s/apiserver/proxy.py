@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -24,6 +23,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from pyk8s.api import catalog, errors
+from pyk8s.util.rawupgrade import switch_protocols
 
 __all__ = ["KubeletProxy"]
 
@@ -245,14 +245,11 @@ class KubeletProxy:
                 writer.close()
             return web.Response(status=code, body=body, content_type=headers.get("Content-Type", "text/plain")
                                 .split(";")[0])
-        client = _RawClient(request)
-        request.protocol.set_parser(client)  # type: ignore[arg-type]
         answer = {"Connection": "Upgrade", "Upgrade": headers.get("Upgrade", request.headers["Upgrade"])}
         if "X-Stream-Protocol-Version" in headers:
             answer["X-Stream-Protocol-Version"] = headers["X-Stream-Protocol-Version"]
-        resp = web.StreamResponse(status=101, headers=answer)
         try:
-            await resp.prepare(request)
+            client = await switch_protocols(request, answer)
         except Exception:
             writer.close()
             raise
@@ -264,7 +261,7 @@ class KubeletProxy:
 
         async def downstream() -> None:
             while data := await reader.read(65536):
-                client.transport.write(data)
+                await client.send(data)
 
         tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
         try:
@@ -274,25 +271,7 @@ class KubeletProxy:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             writer.close()
-            client.transport.close()
-        return resp
+            client.close()
+        assert client.response is not None
+        return client.response
 
-
-class _RawClient:
-    """The client connection's bytes after a raw upgrade, through aiohttp's payload-parser hook."""
-
-    def __init__(self, request: web.Request) -> None:
-        assert request.transport is not None
-        self.transport = request.transport
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
-
-    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
-        self._queue.put_nowait(bytes(data))
-        return False, b""
-
-    def feed_eof(self) -> None:
-        self._queue.put_nowait(b"")
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        while data := await self._queue.get():
-            yield data
