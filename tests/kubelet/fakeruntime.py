@@ -57,6 +57,14 @@ class FakeRuntime:
         if sandbox_id in self.sandboxes:
             self.sandboxes[sandbox_id].state = "notready"
 
+    def kill_sandbox(self, sandbox_id: str) -> None:
+        """The sandbox dies under the kubelet (gVisor's sandbox killed, namespaces gone): its containers
+        are killed with it and it reports notready."""
+        for c in list(self.containers.values()):
+            if c.status.sandbox_id == sandbox_id:
+                self._exit(c, 137, "Error")
+        self.sandboxes[sandbox_id].state = "notready"
+
     async def remove_pod_sandbox(self, sandbox_id: str) -> None:
         if self.sandboxes.pop(sandbox_id, None) is not None:
             self.removed_sandboxes.append(sandbox_id)

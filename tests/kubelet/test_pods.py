@@ -355,3 +355,124 @@ async def test_volume_setup_failure_is_a_failed_mount_event() -> None:
         await until(event, what="FailedMount")
         p = await env.get("mnt")
         assert p["status"]["phase"] == "Pending" and "c" not in env.runtime.started
+
+
+async def test_readiness_gates_hold_ready_until_their_conditions_are_true() -> None:
+    from tests.kubelet._harness import PODS
+    gate = "example.com/lb-ready"
+    async with kubelet() as env:
+        await env.create(pod("gated", container("c"), readinessGates=[{"conditionType": gate}]))
+        p = await env.wait("gated", lambda p: conditions(p).get("ContainersReady") == "True")
+        ready = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")
+        assert (ready["status"], ready["reason"]) == ("False", "ReadinessGatesNotReady")
+        assert ready["message"] == f'corresponding condition of pod readiness gate "{gate}" does not exist.'
+
+        async def set_gate(status: str) -> None:  # as a controller does, through pods/status
+            body = {"status": {"conditions": [{"type": gate, "status": status}]}}
+            await env.client.patch(PODS, "gated", body, "strategic", "default", subresource="status")
+
+        await set_gate("False")
+        p = await env.wait("gated", lambda p: "but False" in next(
+            c for c in p["status"]["conditions"] if c["type"] == "Ready").get("message", ""))
+        ready = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["message"] == f'the status of pod readiness gate "{gate}" is not "True", but False'
+        await set_gate("True")
+        p = await env.wait("gated", lambda p: conditions(p).get("Ready") == "True")
+        ready = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")
+        assert "reason" not in ready and "message" not in ready
+        assert conditions(p)[gate] == "True"
+
+
+async def test_kubelet_status_writes_keep_conditions_set_by_others() -> None:
+    from tests.kubelet._harness import PODS
+    async with kubelet() as env:
+        # A crash-looping container: the kubelet writes the status again and again.
+        await env.create(pod("busy", container("c", "exit", "1")))
+        await env.wait("busy", lambda p: "terminated" in state(p, "c").get("lastState", {})
+                       or "terminated" in state(p, "c").get("state", {}))
+        await env.client.patch(PODS, "busy", {"status": {"conditions": [
+            {"type": "example.com/other", "status": "True", "reason": "Set"}]}}, "strategic", "default",
+            subresource="status")
+        before = state(await env.get("busy"), "c")["restartCount"]
+        p = await env.wait("busy", lambda p: state(p, "c")["restartCount"] >= before + 2)
+        other = next(c for c in p["status"]["conditions"] if c["type"] == "example.com/other")
+        assert (other["status"], other["reason"]) == ("True", "Set")
+
+
+async def test_sidecars_stop_after_main_containers_in_reverse_order() -> None:
+    from tests.kubelet._harness import PODS
+    async with kubelet() as env:
+        sidecars = [container("s1", restartPolicy="Always"), container("s2", restartPolicy="Always")]
+        await env.create(pod("order", container("main"), initContainers=sidecars,
+                             terminationGracePeriodSeconds=5))
+        await env.wait("order", lambda p: conditions(p).get("Ready") == "True")
+        await env.client.delete(PODS, "order", "default")
+        await until(lambda: _async(not env.runtime.sandboxes), what="pod torn down")
+        assert [name for name, _ in env.runtime.stops] == ["main", "s2", "s1"]
+        assert all(grace > 0 for _, grace in env.runtime.stops)  # each still stopped gracefully
+
+
+async def test_job_style_pod_completes_and_its_sidecar_is_stopped() -> None:
+    async with kubelet() as env:
+        side = container("side", restartPolicy="Always")
+        await env.create(pod("job", container("main", "exit", "0", "0.1"), restart="OnFailure",
+                             initContainers=[side]))
+        p = await env.wait("job", lambda p: p["status"].get("phase") == "Succeeded"
+                           and "terminated" in state(p, "side", init=True).get("state", {}))
+        assert state(p, "main")["state"]["terminated"]["reason"] == "Completed"
+        assert [name for name, _ in env.runtime.stops] == ["side"]
+        assert conditions(p)["Ready"] == "False" and conditions(p)["PodReadyToStartContainers"] == "False"
+
+
+async def test_dead_sandbox_is_recreated_and_containers_start_again() -> None:
+    from tests.kubelet._harness import PODS
+    async with kubelet() as env:
+        await env.create(pod("sbx", container("c"), initContainers=[container("i", "exit", "0")]))
+        p = await env.wait("sbx", lambda p: conditions(p).get("Ready") == "True")
+        old_ip, old_cid = p["status"]["podIP"], state(p, "c")["containerID"]
+        (old_sid,) = env.runtime.sandboxes
+        env.runtime.kill_sandbox(old_sid)
+        p = await env.wait("sbx", lambda p: p["status"].get("podIP") != old_ip
+                           and conditions(p).get("Ready") == "True")
+        assert p["status"]["podIPs"] == [{"ip": p["status"]["podIP"]}]
+        cs = state(p, "c")
+        assert cs["containerID"] != old_cid and cs["restartCount"] == 1
+        assert cs["lastState"]["terminated"]["containerID"] == old_cid
+        assert env.runtime.started == ["i", "c", "i", "c"]  # initialisation ran again, in the new sandbox
+        assert ("Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.") \
+            in await env.events("sbx")
+        assert len(env.runtime.sandboxes) == 2 and env.runtime.sandboxes[old_sid].state == "notready"
+        await env.client.delete(PODS, "sbx", "default")
+        await until(lambda: _async(not env.runtime.sandboxes), what="both sandboxes removed")
+
+
+async def test_dead_sandbox_of_a_never_pod_that_ran_is_not_recreated() -> None:
+    async with kubelet() as env:
+        await env.create(pod("once", container("c"), restart="Never"))
+        await env.wait("once", running())
+        (sid,) = env.runtime.sandboxes
+        env.runtime.kill_sandbox(sid)
+        p = await env.wait("once", lambda p: p["status"].get("phase") == "Failed")
+        assert list(env.runtime.sandboxes) == [sid] and env.runtime.started == ["c"]
+        assert state(p, "c")["state"]["terminated"]["exitCode"] == 137
+        assert conditions(p)["PodReadyToStartContainers"] == "False"
+        assert "SandboxChanged" not in [r for _, r, _ in await env.events("once")]
+
+
+async def test_sandbox_found_dead_at_start_is_recreated() -> None:
+    runtime = FakeRuntime()
+    from tests.support.apiserver import api_server
+    async with api_server() as srv:
+        async with kubelet(runtime, srv) as env:
+            await env.create(pod("boot", container("c")))
+            await env.wait("boot", running())
+        # The node rebooted while the kubelet was away: the sandbox's namespaces and processes are gone.
+        (sid,) = runtime.sandboxes
+        runtime.kill_sandbox(sid)
+        async with kubelet(runtime, srv) as env:
+            p = await env.wait("boot", lambda p: state(p, "c").get("restartCount") == 1
+                               and "running" in state(p, "c")["state"])
+            assert len(runtime.sandboxes) == 2
+            assert ("Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.") \
+                in await env.events("boot")
+            assert p["status"]["phase"] == "Running"

@@ -68,6 +68,7 @@ LABEL_CONTAINER_HASH = "io.kubernetes.container.hash"
 
 _MIN_GRACE_AFTER_HOOK = 2.0  # Kubernetes' minimumGracePeriodInSeconds
 _KEEP_EXITED = 2  # dead incarnations kept per container: the current state and lastState
+_REPLACE = {"$patch": "replace"}  # in a strategic merge patch's merge list: the list replaces the old one
 
 
 class PodVolumesLike(Protocol):
@@ -122,6 +123,34 @@ def _spec_hash(c: Obj) -> str:
     return hashlib.sha256(orjson.dumps(c, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
+def _readiness_gates(spec: Obj, status: Obj) -> tuple[str, str, str]:
+    """The Ready condition of a pod whose containers are ready: True only when the condition of every
+    readiness gate (set by others through pods/status) is True. Kubernetes' GeneratePodReadyCondition."""
+    have = {c.get("type"): c for c in status.get("conditions") or []}
+    unready = []
+    for gate in spec.get("readinessGates") or []:
+        ctype = gate.get("conditionType", "")
+        c = have.get(ctype)
+        if c is None:
+            unready.append(f'corresponding condition of pod readiness gate "{ctype}" does not exist.')
+        elif c.get("status") != "True":
+            unready.append(f'the status of pod readiness gate "{ctype}" is not "True", but {c.get("status")}')
+    return ("False", "ReadinessGatesNotReady", ", ".join(unready)) if unready else ("True", "", "")
+
+
+def _termination_prereqs(spec: Obj) -> dict[str, list[str]]:
+    """Which containers each sidecar waits for before it is stopped: all main containers, and the sidecar
+    declared after it (so sidecars stop in reverse order). Kubernetes' newTerminationOrdering."""
+    mains = [c["name"] for c in spec.get("containers") or []]
+    prereqs: dict[str, list[str]] = {}
+    later = ""
+    for c in reversed(spec.get("initContainers") or []):
+        if c.get("restartPolicy") == "Always":
+            prereqs[c["name"]] = mains + ([later] if later else [])
+            later = c["name"]
+    return prereqs
+
+
 def _stable_policy(spec: Obj) -> str:
     return spec.get("restartPolicy") or "Always"
 
@@ -164,6 +193,11 @@ class PodWorker:
         self.removed = False  # gone from the API (force deleted): kill and clean up
         self.sandbox_id = adopted.id if adopted else ""
         self.pod_ip = adopted.ip if adopted else ""
+        # The sandbox died (namespaces gone after a reboot, gVisor's sandbox killed): the next sync replaces
+        # it, or (`sandbox_lost`) only kills and reports the pod when it is not to be restarted.
+        self.sandbox_dead = adopted is not None and adopted.state != "ready"
+        self.sandbox_lost = False
+        self.old_sandboxes: list[str] = []  # replaced sandboxes: their dead containers are the pod's history
         if adopted and (pod.get("spec") or {}).get("hostNetwork"):
             self.pod_ip = manager.config.node_ip
         self.volumes: PodVolumesLike | None = None
@@ -193,6 +227,12 @@ class PodWorker:
     def remove(self) -> None:
         self.removed = True
         self.wake()
+
+    def sandbox_gone(self) -> None:
+        """The runtime reports the sandbox not ready (the PLEG's relist)."""
+        if not self.sandbox_dead and not self.sandbox_lost and not self.terminal:
+            self.sandbox_dead = True
+            self.wake()
 
     def wake(self) -> None:
         self._wake.set()
@@ -242,6 +282,17 @@ class PodWorker:
         if self.terminal:
             return False
         spec = self.pod.get("spec") or {}
+        if self.sandbox_id and not self.sandbox_dead and not self.sandbox_lost:
+            # Asked at every sync, as Kubernetes' SyncPod does: a container that died with its sandbox
+            # must not be restarted into it, whichever of the two the PLEG noticed first.
+            self.sandbox_dead = await self._sandbox_state() != "ready"
+        if self.sandbox_dead and self.sandbox_id:
+            await self._sandbox_changed(spec)
+        if self.sandbox_lost:
+            phase = await self._write_status(await self._views(), init_pending=False)
+            if phase in ("Succeeded", "Failed"):
+                await self._finish()
+            return False
         fresh = not self.sandbox_id  # a sandbox made by this sync holds no containers: no need to list
         # The sandbox (runtime work) and the volumes (API round trips) need nothing of each other: both at
         # once. (Kubernetes mounts volumes before it creates the sandbox; neither waits for the other here.)
@@ -285,8 +336,10 @@ class PodWorker:
             views = await self._views()
         phase = await self._write_status(views, init_pending=init_pending or init_failed,
                                          init_failed=init_failed)
-        if phase in ("Succeeded", "Failed"):
-            await self._finish()
+        if phase in ("Succeeded", "Failed") and await self._finish():
+            # Sidecars stopped after a Job-style pod's containers ended: their state is reported too.
+            await self._write_status(await self._views(), init_pending=init_pending or init_failed,
+                                     init_failed=init_failed)
         return False
 
     async def _views(self, listed: list[cri.ContainerStatus] | None = None) -> dict[str, ContainerView]:
@@ -294,11 +347,12 @@ class PodWorker:
         containers when the caller knows them)."""
         spec = self.pod.get("spec") or {}
         found: dict[str, list[cri.ContainerStatus]] = {}
-        if self.sandbox_id:
-            if listed is None:
-                listed = await self.m.runtime.list_containers(self.sandbox_id)
-            for c in listed:
-                found.setdefault(c.name, []).append(c)
+        if listed is None:
+            listed = await self.m.runtime.list_containers(self.sandbox_id) if self.sandbox_id else []
+        for sid in self.old_sandboxes:
+            listed = [*listed, *await self.m.runtime.list_containers(sid)]
+        for c in listed:
+            found.setdefault(c.name, []).append(c)
         views: dict[str, ContainerView] = {}
         for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
             incs = sorted(found.get(c["name"], []), key=lambda s: (s.attempt, s.created_at))
@@ -369,6 +423,40 @@ class PodWorker:
         status = await self.m.runtime.pod_sandbox_status(self.sandbox_id)
         self.pod_ip = self.m.config.node_ip if spec.get("hostNetwork") else status.ip
         return True
+
+    async def _sandbox_state(self) -> str:
+        try:
+            return (await self.m.runtime.pod_sandbox_status(self.sandbox_id)).state
+        except KeyError:  # the runtime has no such sandbox (its state removed by hand)
+            return "notready"
+
+    async def _sandbox_changed(self, spec: Obj) -> None:
+        """The sandbox died: its containers are killed and it is stopped. A new one is made (by this sync)
+        unless the pod is not to be restarted: restartPolicy Never once containers were created, or
+        OnFailure with every container succeeded. Kubernetes' computePodActions and SyncPod."""
+        self.sandbox_dead = False
+        views = await self._views()
+        policy = _stable_policy(spec)
+        to_start = [c for c in spec.get("containers") or [] if not (
+            policy == "OnFailure" and (latest := views[c["name"]].latest) is not None
+            and latest.state == "exited" and latest.exit_code == 0)]
+        recreate = bool(to_start) and not (policy == "Never" and any(v.incarnations for v in views.values()))
+        if recreate:
+            self.m.recorder.record(self.pod, NORMAL, "SandboxChanged",
+                                   "Pod sandbox changed, it will be killed and re-created.")
+        await self._kill_all(self._grace())
+        await self.m.runtime.stop_pod_sandbox(self.sandbox_id)
+        if not recreate:
+            self.sandbox_lost = True
+            return
+        # Initialisation starts again from the first init container (Kubernetes purges them).
+        for c in spec.get("initContainers") or []:
+            for inc in views[c["name"]].incarnations:
+                with contextlib.suppress(Exception):
+                    await self.m.runtime.remove_container(inc.id)
+        self.m.sandboxes.pop(self.sandbox_id, None)
+        self.old_sandboxes.append(self.sandbox_id)
+        self.sandbox_id = self.pod_ip = ""
 
     def _dns_config(self, spec: Obj) -> cri.DNSConfig | None:
         """resolv.conf as the kubelet's dnsPolicy: ClusterFirst → the cluster DNS with the pod's search
@@ -684,7 +772,7 @@ class PodWorker:
             views[n].latest.state != "exited" or views[n].latest.exit_code != 0)  # type: ignore[union-attr]
             and views[n].spec.get("restartPolicy") != "Always")]
         completed = "PodCompleted" if terminal else ""
-        sandbox_ok = bool(self.sandbox_id) and not terminal
+        sandbox_ok = bool(self.sandbox_id) and not terminal and not self.sandbox_lost
         ready_cond = ("True", "", "") if not unready and not terminal else (
             "False", completed or "ContainersNotReady",
             "" if completed else f"containers with unready status: [{' '.join(unready)}]")
@@ -694,37 +782,42 @@ class PodWorker:
                 "False", "ContainersNotInitialized",
                 f"containers with incomplete status: [{' '.join(incomplete)}]"),
             "ContainersReady": ready_cond,
-            "Ready": ready_cond,
+            "Ready": _readiness_gates(spec, current) if ready_cond[0] == "True" else ready_cond,
         }
         if not init_pending and not init_failed:
             wanted["Initialized"] = ("True", completed, "")
         now = rfc3339(time.time()) or ""
         base = self.last_status or current
+        # Only the kubelet's own conditions are sent: the strategic merge patch merges conditions by type,
+        # so those others set (PodScheduled, readiness gates written through pods/status) stay as they are
+        # even when our copy of the pod is older than theirs. An empty reason or message is sent as null:
+        # a merge would keep the old one otherwise.
+        conditions = [dict(c) for c in merge_conditions(base.get("conditions") or current.get("conditions")
+                                                        or [], wanted, now) if c.get("type") in wanted]
+        for c in conditions:
+            c.setdefault("reason", None)
+            c.setdefault("message", None)
         status: Obj = {
             "phase": phase,
-            "conditions": merge_conditions(base.get("conditions") or current.get("conditions") or [], wanted,
-                                           now),
+            "conditions": conditions,
             "hostIP": self.m.config.node_ip,
-            "hostIPs": [{"ip": self.m.config.node_ip}],
+            "hostIPs": [{"ip": self.m.config.node_ip}, _REPLACE],
             "startTime": self.start_time,
             "qosClass": qos_class(self.pod),
             "containerStatuses": statuses,
         }
         if self.pod_ip:
             status["podIP"] = self.pod_ip
-            status["podIPs"] = [{"ip": self.pod_ip}]
+            status["podIPs"] = [{"ip": self.pod_ip}, _REPLACE]  # a new sandbox's IP replaces the old one
         if init_statuses:
             status["initContainerStatuses"] = init_statuses
         if failed:
             status["reason"], status["message"] = failed
-        # PodScheduled and readiness gates set by others stay as the API has them.
-        kept = {c.get("type") for c in status["conditions"]}
-        status["conditions"] += [c for c in current.get("conditions") or [] if c.get("type") not in kept]
         if status != self.last_status:
             meta = self.pod["metadata"]
             try:
                 body = {"metadata": {"uid": self.uid}, "status": status}
-                await self.m.client.patch(PODS, meta["name"], body, "merge", meta["namespace"],
+                await self.m.client.patch(PODS, meta["name"], body, "strategic", meta["namespace"],
                                           subresource="status")
             except StatusError as e:
                 if e.code not in (404, 409):
@@ -741,50 +834,74 @@ class PodWorker:
             grace = spec.get("terminationGracePeriodSeconds", 30)
         return float(grace)
 
-    async def _kill_all(self, grace: float) -> None:
-        """preStop hooks, then SIGTERM and SIGKILL after what is left of the grace period."""
+    async def _kill_all(self, grace: float) -> int:
+        """preStop hooks, then SIGTERM and SIGKILL after what is left of the grace period; how many
+        containers were stopped. Sidecars (init containers with restartPolicy Always) stop after the main
+        containers, in reverse order of declaration, each waiting its turn within what is left of the grace
+        period (Kubernetes' terminationOrdering)."""
         if not self.sandbox_id:
-            return
+            return 0
         spec = self.pod.get("spec") or {}
         specs = {c["name"]: c for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]}
-        running = [c for c in await self.m.runtime.list_containers(self.sandbox_id) if c.state == "running"]
+        listed = await self.m.runtime.list_containers(self.sandbox_id)
+        running = [c for c in listed if c.state == "running"]
+        # Containers whose monitor is gone cannot be signalled gracefully: stopped at once, so that the
+        # runtime records their end.
+        for c in listed:
+            if c.state == "unknown":
+                await self.m.runtime.stop_container(c.id, 0)
+        stopped = {c.name: asyncio.Event() for c in running}
+        prereqs = _termination_prereqs(spec)
 
         async def kill(c: cri.ContainerStatus) -> None:
             began = time.monotonic()
             cspec = specs.get(c.name, {"name": c.name})
             self.m.recorder.record(self.pod, NORMAL, "Killing", f"Stopping container {c.name}")
-            if grace > 0 and (cspec.get("lifecycle") or {}).get("preStop"):
-                try:
-                    err = await asyncio.wait_for(
-                        run_hook("preStop", runtime=self.m.runtime, container=cspec, container_id=c.id,
-                                 pod_ip=self.pod_ip, seconds=grace), grace)
-                except TimeoutError:
-                    err = f"PreStopHook for Container \"{c.name}\" did not complete in {grace:g}s"
-                if err is not None:
-                    self.m.recorder.record(self.pod, WARNING, "FailedPreStopHook", err)
-                left = max(_MIN_GRACE_AFTER_HOOK, grace - (time.monotonic() - began))
-            else:
-                left = grace
-            prober = self.probers.pop(c.id, None)
-            if prober is not None:
-                await prober.stop()
-            await self.m.runtime.stop_container(c.id, left)
+            left = grace
+            try:
+                if grace > 0 and (cspec.get("lifecycle") or {}).get("preStop"):
+                    try:
+                        err = await asyncio.wait_for(
+                            run_hook("preStop", runtime=self.m.runtime, container=cspec, container_id=c.id,
+                                     pod_ip=self.pod_ip, seconds=grace), grace)
+                    except TimeoutError:
+                        err = f"PreStopHook for Container \"{c.name}\" did not complete in {grace:g}s"
+                    if err is not None:
+                        self.m.recorder.record(self.pod, WARNING, "FailedPreStopHook", err)
+                    left = max(_MIN_GRACE_AFTER_HOOK, grace - (time.monotonic() - began))
+                turn = [stopped[n].wait() for n in prereqs.get(c.name, []) if n in stopped]
+                if turn and left > 0:
+                    waited = time.monotonic()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.gather(*turn), left)
+                    left = max(_MIN_GRACE_AFTER_HOOK, left - (time.monotonic() - waited))
+                prober = self.probers.pop(c.id, None)
+                if prober is not None:
+                    await prober.stop()
+                await self.m.runtime.stop_container(c.id, left)
+            finally:
+                stopped[c.name].set()
 
         await asyncio.gather(*(kill(c) for c in running))
+        return len(running)
 
-    async def _finish(self) -> None:
-        """A pod that reached Succeeded or Failed: what still runs (sidecars) stops, the sandbox too."""
+    async def _finish(self) -> bool:
+        """A pod that reached Succeeded or Failed: what still runs (sidecars) stops, the sandbox too. True
+        when containers were stopped (their end is then to be reported)."""
         if self.terminal:
-            return
+            return False
         self.terminal = True
-        await self._kill_all(self._grace())
+        killed = await self._kill_all(self._grace())
         if self.sandbox_id:
             await self.m.runtime.stop_pod_sandbox(self.sandbox_id)
+        return killed > 0
 
     async def _terminate(self) -> None:
         """Deleted: stop everything gracefully, clean up, then confirm the deletion to the API."""
         grace = 0.0 if self.removed and not self.pod["metadata"].get("deletionTimestamp") else self._grace()
         await self._kill_all(grace)
+        for sid in self.old_sandboxes:
+            await self.m.remove_sandbox(sid)
         await self.m.cleanup_sandbox(self.uid, self.sandbox_id)
         if self.removed:
             return
@@ -901,14 +1018,17 @@ class PodManager:
                 return None
             raise
 
+    async def remove_sandbox(self, sandbox_id: str) -> None:
+        await self.runtime.stop_pod_sandbox(sandbox_id)
+        for c in await self.runtime.list_containers(sandbox_id):
+            with contextlib.suppress(Exception):
+                await self.runtime.remove_container(c.id)
+        await self.runtime.remove_pod_sandbox(sandbox_id)
+        self.sandboxes.pop(sandbox_id, None)
+
     async def cleanup_sandbox(self, uid: str, sandbox_id: str) -> None:
         if sandbox_id:
-            await self.runtime.stop_pod_sandbox(sandbox_id)
-            for c in await self.runtime.list_containers(sandbox_id):
-                with contextlib.suppress(Exception):
-                    await self.runtime.remove_container(c.id)
-            await self.runtime.remove_pod_sandbox(sandbox_id)
-            self.sandboxes.pop(sandbox_id, None)
+            await self.remove_sandbox(sandbox_id)
         if self.volumes is not None:
             await self.volumes.teardown(uid)
 
@@ -945,15 +1065,21 @@ class PodManager:
             await self.informers.stop()
 
     async def _relist(self) -> None:
-        """Kubernetes' generic PLEG: one runtime listing per period, workers woken for what changed."""
+        """Kubernetes' generic PLEG: one runtime listing per period, workers woken for what changed
+        (containers that changed state, sandboxes that are no longer ready)."""
         seen: dict[str, tuple[str, str, float]] = {}
         while True:
             await asyncio.sleep(self.config.relist_period)
             try:
                 containers = await self.runtime.list_containers()
+                sandboxes = await self.runtime.list_pod_sandboxes()
             except Exception as e:
                 log.warning("kubelet: relisting containers failed: %s", e)
                 continue
+            for s in sandboxes:
+                owner = self.sandboxes.get(s.id)
+                if s.state != "ready" and owner is not None and owner.sandbox_id == s.id:
+                    owner.sandbox_gone()
             now = {c.id: (c.sandbox_id, c.state, c.finished_at) for c in containers}
             changed = {v[0] for k, v in now.items() if seen.get(k) != v}
             changed |= {v[0] for k, v in seen.items() if k not in now}
