@@ -10,6 +10,11 @@ is one JSON object (`p50_s`, `p99_s`, `single_p50_s` are those of the first mode
 
     .venv/bin/python bench/podstart.py [--pods 30] [--single 10] [--network both|host|pod]
                                        [--profile OUT]   # py-spy record of the agent during the burst
+                                       [--acct]          # CPU of the processes that ended, by name
+
+Each burst also reports, per step, the median time after create at which its pods finished the step (from
+the files the step writes, and the watch), and the CPU per pod of the server, the agent (and the processes
+it waited for: CNI plugins), the container monitors (with their `runc run`) and the container cgroups.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class Watcher:
         self.session = session
         self.bound: dict[str, float] = {}  # first seen with a nodeName (scheduled)
         self.running: dict[str, float] = {}
+        self.status: dict[str, float] = {}  # first seen with a status the kubelet wrote
         self.gone: dict[str, float] = {}
         self.changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -91,8 +97,11 @@ class Watcher:
                     self.bound.setdefault(name, now)
                 if ev["type"] == "DELETED":
                     self.gone.setdefault(name, now)
-                elif obj.get("status", {}).get("phase") == "Running":
-                    self.running.setdefault(name, now)
+                else:
+                    if obj.get("status", {}).get("containerStatuses"):
+                        self.status.setdefault(name, now)
+                    if obj.get("status", {}).get("phase") == "Running":
+                        self.running.setdefault(name, now)
                 self.changed.set()
 
     async def until(self, check: Any, within: float, what: str) -> None:
@@ -114,6 +123,184 @@ class Watcher:
             await asyncio.gather(self._task, return_exceptions=True)
 
 
+# -- where a burst pod's time and the node's CPU go ------------------------------------------------------
+
+HZ = os.sysconf("SC_CLK_TCK")
+STEPS = ("bound", "volumes_begin", "sandbox_begin", "netns", "cni_done", "sandbox_ready", "volumes_ready", "container_create",
+         "bundle", "started", "status_seen", "running_seen")
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return None
+
+
+def _proc_cpu(pid: int) -> tuple[float, float]:
+    """(own CPU s, waited-for children's CPU s) of a process; zeros if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    return (int(fields[11]) + int(fields[12])) / HZ, (int(fields[13]) + int(fields[14])) / HZ
+
+
+def _system_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / HZ, sum(values) / HZ
+
+
+def disk_timeline(data_dir: Path, names: list[str]) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """When each pod's runtime, network and volume steps finished, from the files each step writes (wall
+    clock), and the CPU of its container monitor (with the `runc run` it waited for) and of its container
+    cgroup (runc init and the container's process)."""
+    runtime, network = data_dir / "agent" / "runtime", data_dir / "agent" / "network"
+    volumes = data_dir / "agent" / "volumes" / "pods"
+    wanted = set(names)
+    out: dict[str, dict[str, float]] = {}
+    by_sandbox: dict[str, str] = {}
+    cpu = {"monitor_s": 0.0, "runc_run_s": 0.0, "container_cgroup_s": 0.0}
+    for sdir in (runtime / "sandboxes").iterdir():
+        rec = json.loads((sdir / "sandbox.json").read_text())
+        name = rec["config"]["name"]
+        if name not in wanted:
+            continue
+        by_sandbox[rec["id"]] = name
+        steps = out.setdefault(name, {})
+        for step, path in (("sandbox_begin", sdir / "hostname"), ("sandbox_ready", sdir / "sandbox.json"),
+                           ("netns", network / "netns" / rec["id"]),
+                           ("cni_done", network / "results" / f"{rec['id']}.json")):
+            t = _mtime(path)
+            if t is not None:
+                steps[step] = t
+        # A plugin's directory changes only when a volume directory is made in it: the volumes' first step.
+        for plugin in (volumes / rec["config"]["pod_uid"] / "volumes").glob("*"):
+            t = _mtime(plugin)
+            if t is not None:
+                steps["volumes_begin"] = min(t, steps.get("volumes_begin", t))
+        for data in (volumes / rec["config"]["pod_uid"] / "volumes").glob("*/*/..data"):
+            t = _mtime(data)
+            if t is not None:
+                steps["volumes_ready"] = max(t, steps.get("volumes_ready", 0.0))
+        steps["_cgroup"] = rec["config"].get("cgroup_parent") or ""  # type: ignore[assignment]
+    for cdir in (runtime / "containers").iterdir():
+        rec = json.loads((cdir / "container.json").read_text())
+        name = by_sandbox.get(rec["sandbox_id"])
+        if name is None:
+            continue
+        steps = out[name]
+        for step, file in (("container_create", "container.json"), ("bundle", "config.json"),
+                           ("started", "started.json")):
+            t = _mtime(cdir / file)
+            if t is not None:
+                steps[step] = t
+        started = json.loads((cdir / "started.json").read_text())
+        own, children = _proc_cpu(started["monitor_pid"])
+        cpu["monitor_s"] += own
+        cpu["runc_run_s"] += children
+        usage = Path("/sys/fs/cgroup/cpuacct") / str(steps["_cgroup"]).strip("/") / rec["id"] / "cpuacct.usage"
+        with contextlib.suppress(OSError, ValueError):
+            cpu["container_cgroup_s"] += int(usage.read_text()) / 1e9
+    for steps in out.values():
+        steps.pop("_cgroup", None)
+    return out, cpu
+
+
+class Accounting:
+    """BSD process accounting (acct(2)) over the burst: the CPU of every process that ended meanwhile (runc,
+    CNI plugins, …), by command name. Machine-wide: other users' processes show up under their names."""
+
+    def __init__(self, path: Path) -> None:
+        import ctypes
+        self.path = path
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        path.write_bytes(b"")
+
+    def __enter__(self) -> Accounting:
+        if self.libc.acct(str(self.path).encode()) != 0:
+            raise OSError("acct(2) failed")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.libc.acct(None)
+
+    @staticmethod
+    def _comp(v: int) -> float:  # comp_t: 13-bit mantissa, 3-bit base-8 exponent
+        return float((v & 0x1FFF) << (3 * (v >> 13)))
+
+    def by_command(self) -> dict[str, tuple[int, float]]:
+        """command → (processes, CPU seconds)."""
+        import struct
+        data = self.path.read_bytes()
+        out: dict[str, tuple[int, float]] = {}
+        for off in range(0, len(data) - 63, 64):
+            rec = data[off:off + 64]
+            if rec[1] != 3:  # acct_v3 only
+                continue
+            utime, stime = struct.unpack_from("<HH", rec, 32)
+            comm = rec[48:64].split(b"\0", 1)[0].decode(errors="replace")
+            n, t = out.get(comm, (0, 0.0))
+            out[comm] = (n + 1, t + (self._comp(utime) + self._comp(stime)) / 100)  # AHZ = 100
+        return out
+
+
+class Observer:
+    """The burst's timeline per pod and the CPU per process, for `measure` (start → finish(names, starts))."""
+
+    def __init__(self, data_dir: Path, pids: dict[str, int], acct: bool, profile: Any) -> None:
+        self.data_dir, self.pids, self.acct_on, self.profile = data_dir, pids, acct, profile
+        self.result: dict[str, Any] = {}
+
+    def start(self) -> None:
+        self.stop_profile = self.profile() if self.profile else None
+        self.acct = Accounting(Path(tempfile.mkdtemp(prefix="podstart-acct-")) / "acct") if self.acct_on else None
+        if self.acct is not None:
+            self.acct.__enter__()
+        self.cpu0 = {what: _proc_cpu(pid) for what, pid in self.pids.items()}
+        self.sys0 = _system_busy()
+
+    def finish(self, watcher: Watcher, names: list[str], starts: list[float]) -> None:
+        sys1 = _system_busy()
+        cpu1 = {what: _proc_cpu(pid) for what, pid in self.pids.items()}
+        if self.acct is not None:
+            self.acct.__exit__()
+        if self.stop_profile:
+            self.stop_profile()
+        n = len(names)
+        offset = time.time() - time.perf_counter()  # watch times are perf_counter, files wall clock
+        steps, monitors = disk_timeline(self.data_dir, names)
+        timeline: dict[str, list[float]] = {s: [] for s in STEPS}
+        for name, t0 in zip(names, starts, strict=True):
+            seen = dict(steps.get(name, {}))
+            for step, d in (("bound", watcher.bound), ("status_seen", watcher.status),
+                            ("running_seen", watcher.running)):
+                if name in d:
+                    seen[step] = d[name] + offset
+            for step in STEPS:
+                if step in seen:
+                    timeline[step].append(seen[step] - (t0 + offset))
+        cpu: dict[str, float] = {}
+        for what in self.pids:
+            cpu[f"{what}_s"] = cpu1[what][0] - self.cpu0[what][0]
+            cpu[f"{what}_children_s"] = cpu1[what][1] - self.cpu0[what][1]
+        cpu.update(monitors)
+        busy, total = sys1[0] - self.sys0[0], sys1[1] - self.sys0[1]
+        self.result = {
+            "timeline_p50_s": {s: round(statistics.median(v), 3) for s, v in timeline.items() if v},
+            "cpu_per_pod_ms": {k: round(1000 * v / n, 1) for k, v in cpu.items()},
+            "machine": {"busy_cpu_s": round(busy, 2), "cpus_busy": round(busy / total * (os.cpu_count() or 1), 2)
+                        if total else 0.0},
+        }
+        if self.acct is not None:
+            rows = sorted(self.acct.by_command().items(), key=lambda kv: -kv[1][1])
+            self.result["exited_processes"] = {c: {"n": k, "cpu_ms_per_pod": round(1000 * t / n, 1)}
+                                               for c, (k, t) in rows[:15]}
+            shutil.rmtree(self.acct.path.parent, ignore_errors=True)
+
+
 async def create(s: aiohttp.ClientSession, body: dict[str, Any]) -> float:
     t0 = time.perf_counter()
     async with s.post(PODS, json=body) as r:
@@ -127,7 +314,7 @@ async def delete(s: aiohttp.ClientSession, name: str) -> None:
 
 
 async def measure(url: str, kubeconfig: Path, n: int, singles: int, host_network: bool,
-                  on_burst: Any = None) -> dict[str, Any]:
+                  observer: Observer | None = None) -> dict[str, Any]:
     conn = aiohttp.TCPConnector(ssl=client_ssl(kubeconfig), limit=0)
     tag = "h" if host_network else "p"
     async with aiohttp.ClientSession(url, connector=conn) as s:
@@ -140,13 +327,12 @@ async def measure(url: str, kubeconfig: Path, n: int, singles: int, host_network
         await asyncio.gather(*(warm() for _ in range(n)))
         try:
             names = [f"burst-{tag}-{i}" for i in range(n)]
-            stop_profile = on_burst() if on_burst else None
+            if observer is not None:
+                observer.start()
             starts = await asyncio.gather(*(create(s, pod(x, host_network)) for x in names))
-            try:
-                await w.until(lambda: all(x in w.running for x in names), 120, f"{n} pods Running")
-            finally:
-                if stop_profile:
-                    stop_profile()
+            await w.until(lambda: all(x in w.running for x in names), 120, f"{n} pods Running")
+            if observer is not None:  # before the deletes: the pods' files tell when each step ended
+                observer.finish(w, names, starts)
             burst = [w.running[x] - t0 for x, t0 in zip(names, starts, strict=True)]
             bound = [w.bound[x] - t0 for x, t0 in zip(names, starts, strict=True)]
             await asyncio.gather(*(delete(s, x) for x in names))
@@ -162,7 +348,8 @@ async def measure(url: str, kubeconfig: Path, n: int, singles: int, host_network
                 await w.until(lambda n=name: n in w.gone, 60, f"{name} gone")
         finally:
             await w.stop()
-    return {"burst": burst, "bound": bound, "single": single}
+    return {"burst": burst, "bound": bound, "single": single,
+            "observed": observer.result if observer is not None else {}}
 
 
 # -- bare runc -------------------------------------------------------------------------------------------
@@ -324,6 +511,8 @@ def main() -> int:
     ap.add_argument("--network", choices=("both", "host", "pod"), default="both")
     ap.add_argument("--no-sa-token", action="store_true",
                     help="pods with automountServiceAccountToken: false (no TokenRequest per pod)")
+    ap.add_argument("--acct", action="store_true",
+                    help="process accounting (acct(2)) during each burst: CPU of the processes that ended, by name")
     ap.add_argument("--profile", default="", help="py-spy raw output for the agent during the (first) burst")
     args = ap.parse_args()
     global SA_TOKEN
@@ -352,8 +541,9 @@ def main() -> int:
             label = "hostNetwork" if host_network else "pod network"
             targets = {"agent": agent.process.pid, "server": cluster.process.pid}
             prof = profiler(targets, args.profile if not results else None)
+            observer = Observer(data_dir, targets, args.acct, prof)
             results[label] = asyncio.run(measure(cluster.url, cluster.kubeconfig, args.pods, args.single,
-                                                 host_network, prof))
+                                                 host_network, observer))
     finally:
         if agent is not None:
             agent.stop()
@@ -379,6 +569,17 @@ def main() -> int:
               f"{row['single_p50_s']!s:>11} {row['single_p99_s']!s:>11}   (scheduled: p50 "
               f"{row['scheduled_p50_s']} s, max {row['scheduled_max_s']} s)")
         summary[label] = row
+        observed = r["observed"]
+        if observed:
+            tl = observed["timeline_p50_s"]
+            print("   burst timeline, p50 s after create: " + ", ".join(f"{k} {v}" for k, v in tl.items()))
+            print("   CPU ms per pod: " + ", ".join(f"{k.removesuffix('_s')} {v}"
+                                                 for k, v in observed["cpu_per_pod_ms"].items())
+                  + f"; machine busy {observed['machine']['cpus_busy']} of {os.cpu_count()} CPUs")
+            if "exited_processes" in observed:
+                print("   ended processes, CPU ms per pod: " + ", ".join(
+                    f"{c} {v['cpu_ms_per_pod']} ({v['n']})" for c, v in observed["exited_processes"].items()))
+            row["observed"] = observed
     print(f"bare runc run -d: {runc['run']:.3f} s, runc delete -f: {runc['delete']:.3f} s "
           f"(medians of {args.runc})")
     if left:

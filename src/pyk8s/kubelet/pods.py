@@ -17,6 +17,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import itertools
 import logging
 import os
 import time
@@ -39,6 +40,7 @@ from pyk8s.kubelet.lifecycle import run_hook
 from pyk8s.kubelet.probes import LIVENESS, STARTUP, Prober
 from pyk8s.kubelet.qos import container_resources, pod_cgroup_parent, qos_class
 from pyk8s.kubelet.security import security_config, verify_run_as_non_root
+from pyk8s.kubelet.slots import StartSlots
 from pyk8s.kubelet.status import ContainerView, container_status, merge_conditions, pod_phase, rfc3339
 
 __all__ = ["PodManager", "PodVolumesLike", "PodWorker", "PodsConfig", "VolumeManagerLike"]
@@ -190,6 +192,7 @@ class PodWorker:
         self.m = manager
         self.pod = pod
         self.uid: str = pod["metadata"]["uid"]
+        self.rank = next(manager.arrivals)  # start slots go to earlier pods first
         self.removed = False  # gone from the API (force deleted): kill and clean up
         self.sandbox_id = adopted.id if adopted else ""
         self.pod_ip = adopted.ip if adopted else ""
@@ -410,11 +413,12 @@ class PodWorker:
             runtime_handler=handler, host_network=bool(spec.get("hostNetwork")), dns=dns_cfg,
             host_aliases=[(a["ip"], list(a.get("hostnames") or [])) for a in spec.get("hostAliases") or []],
             port_mappings=ports, cgroup_parent=pod_cgroup_parent(self.pod, root=self.m.config.cgroup_root),
+            share_process_namespace=bool(spec.get("shareProcessNamespace")),
             log_directory=f"{self.m.config.log_root}/{meta['namespace']}_{meta['name']}_{self.uid}",
             labels={LABEL_POD_UID: self.uid, LABEL_POD_NAME: meta["name"],
                     LABEL_POD_NAMESPACE: meta["namespace"]})
         try:
-            async with self.m.start_slots:
+            async with self.m.start_slots.slot(self.rank):
                 self.sandbox_id = await self.m.runtime.run_pod_sandbox(config)
         except Exception as e:
             self._sandbox_failed(str(e))
@@ -589,7 +593,7 @@ class PodWorker:
             self.wake_in(self.m.config.error_resync)
             return
         self._acted = True
-        async with self.m.start_slots:
+        async with self.m.start_slots.slot(self.rank):
             try:
                 cid = await self.m.runtime.create_container(self.sandbox_id, config)
             except Exception as e:
@@ -937,7 +941,8 @@ class PodManager:
         self.volumes = volumes
         self.recorder = recorder or EventRecorder(client, "kubelet", config.node_name)
         self.scheme = runtime.version().partition("://")[0] or "runc"
-        self.start_slots = asyncio.Semaphore(config.parallel_starts or os.cpu_count() or 2)
+        self.start_slots = StartSlots(config.parallel_starts or os.cpu_count() or 2)
+        self.arrivals = itertools.count()
         self.informers = SharedInformerFactory(client)
         self.pods = self.informers.informer(PODS, field_selector=f"spec.nodeName={config.node_name}")
         self.runtime_classes = self.informers.informer(RUNTIME_CLASSES)
