@@ -111,6 +111,7 @@ class SandboxConfig:
     host_aliases: list[tuple[str, list[str]]] = field(default_factory=list)  # /etc/hosts extras
     port_mappings: list[PortMapping] = field(default_factory=list)  # hostPort
     cgroup_parent: str = ""  # the pod's cgroup, relative to each controller's root
+    share_process_namespace: bool = False  # one PID namespace for the pod's containers (a pause is PID 1)
     log_directory: str = ""  # where this pod's container logs go
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)

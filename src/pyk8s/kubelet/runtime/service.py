@@ -40,6 +40,7 @@ from pyk8s.kubelet.runtime.securepath import UnsafePathError, check_working_dir
 from pyk8s.kubelet.runtime.streams import AttachStream, ExecStream, stream_pair
 
 MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.py")
+PAUSE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pause.py")
 CGROUP_ROOT = "/sys/fs/cgroup"
 PAUSE_BINARY = "/bin/busybox"  # static: the gVisor pod sandbox's pause process
 T = TypeVar("T")
@@ -124,6 +125,15 @@ def _last_error(log_path: str) -> str:
                 if entry.get("level") in ("error", "fatal"):
                     message = entry.get("msg", "")
     return message or "no message"
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks after boot): with the pid, it names one process for good."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _alive(pid: int, start_ticks: int | None = None) -> bool:
@@ -318,6 +328,8 @@ class RuncRuntime:
             self._write_hosts(sdir, config, rec["ip"])
         if config.runtime_handler == "runsc" and self.runsc and self._pause_binary:
             await self._start_gvisor_sandbox(rec, config, sdir)
+        elif config.share_process_namespace:
+            await self._start_pause(rec)
         rec["state"] = "ready"
         self._save_sandbox(rec)
 
@@ -330,6 +342,19 @@ class RuncRuntime:
         except OSError as e:
             raise RuntimeError(f"pod sandbox namespaces: {e}") from e
 
+    async def _start_pause(self, rec: dict[str, Any]) -> None:
+        """shareProcessNamespace: a pause process, PID 1 of a new PID namespace the containers join."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-S", "-I", PAUSE, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        out, err = await proc.communicate()
+        pid = int(out) if proc.returncode == 0 and out.strip().isdigit() else 0
+        ticks = _start_ticks(pid) if pid else None
+        if ticks is None:
+            raise RuntimeError(f"pod sandbox pause process: {err.decode(errors='replace').strip()}")
+        rec["pause"] = [pid, ticks]
+        self._save_sandbox(rec)
+
     async def stop_pod_sandbox(self, sandbox_id: str) -> None:
         try:
             rec = self._load_sandbox(sandbox_id)
@@ -339,6 +364,10 @@ class RuncRuntime:
                                if c.state in ("running", "unknown")))
         if rec.get("gvisor"):
             await self._stop_gvisor_sandbox(rec)
+        if rec.get("pause"):
+            if _alive(*rec["pause"]):  # PID 1 of the namespace: SIGKILL is the one signal it takes from us
+                os.kill(rec["pause"][0], signal.SIGKILL)
+            rec["pause"] = None
         if rec["netns"]:
             if rec["own_netns"]:
                 nsutil.unmount(rec["netns"])
@@ -443,6 +472,12 @@ class RuncRuntime:
         state = rec["state"]
         if state == "ready" and rec["ipc"] and not self._ns_held(rec["ipc"]):
             state = "notready"  # its namespaces are gone (the node rebooted)
+        elif state == "ready" and rec["netns"] and not self._ns_held(rec["netns"]):
+            state = "notready"  # its network namespace was deleted
+        elif state == "ready" and rec.get("pause") and not _alive(*rec["pause"]):
+            state = "notready"  # the shared PID namespace died with its pause process
+        elif state == "ready" and rec.get("gvisor_pid") and not _alive(*rec["gvisor_pid"]):
+            state = "notready"  # the gVisor sandbox was killed
         return cri.SandboxStatus(
             id=rec["id"], pod_uid=cfg["pod_uid"], namespace=cfg["namespace"], name=cfg["name"],
             state=state, ip=rec["ip"], created_at=rec["created_at"],
@@ -489,6 +524,16 @@ class RuncRuntime:
             raise
         return container_id
 
+    @staticmethod
+    def _pid_ns(sbox: dict[str, Any]) -> str:
+        """The pod's shared PID namespace, if it has one; a pause that is gone (its pid perhaps reused) is
+        an error, never a namespace to join."""
+        if not sbox.get("pause"):
+            return ""
+        if not _alive(*sbox["pause"]):
+            raise RuntimeError("the pod's shared process namespace is gone (its pause process ended)")
+        return f"/proc/{sbox['pause'][0]}/ns/pid"
+
     def _prepare_container(self, container_id: str, sbox: dict[str, Any], kind: str,
                            image: cri.Image | None, config: cri.ContainerConfig) -> None:
         """The container's directory, record, rootfs (overlay mount), OCI bundle and monitor settings:
@@ -518,7 +563,7 @@ class RuncRuntime:
             hosts_path=os.path.join(self._sdir(sandbox_id), "hosts"),
             resolv_path=os.path.join(self._sdir(sandbox_id), "resolv.conf"),
             hostname_path=os.path.join(self._sdir(sandbox_id), "hostname"),
-            host_network=scfg["host_network"])
+            host_network=scfg["host_network"], pid_ns=self._pid_ns(sbox) if kind == "runc" else "")
         cgroups_path = f"{self._pod_cgroup(scfg)}/{container_id}"
         # runsc: each container is its own gVisor sandbox in the pod's network namespace (runsc
         # reads these annotations; "container" would join a runsc sandbox we do not run).

@@ -74,6 +74,7 @@ class SandboxPaths:
     resolv_path: str
     hostname_path: str
     host_network: bool
+    pid_ns: str = ""  # the pod's shared PID namespace (shareProcessNamespace); "": one of its own
 
 
 def host_devices() -> list[dict[str, Any]]:
@@ -187,7 +188,8 @@ def build(config: cri.ContainerConfig, *, rootfs: str, sandbox: SandboxPaths, cg
         mounts.append({"destination": m.container_path, "type": "bind", "source": m.host_path,
                        "options": opts})
 
-    namespaces: list[dict[str, str]] = [{"type": "pid"}, {"type": "mount"}]
+    pid = {"type": "pid", "path": sandbox.pid_ns} if sandbox.pid_ns and not gvisor else {"type": "pid"}
+    namespaces: list[dict[str, str]] = [pid, {"type": "mount"}]
     if gvisor:
         # gVisor's sandbox has its own IPC and UTS. Its network: runsc is started inside the pod's
         # network namespace with --network=host (see service.py), so no namespace entry here.

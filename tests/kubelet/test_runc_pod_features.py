@@ -1,0 +1,131 @@
+"""Pod features over the real runtime (runc), as test_runc_pods runs it: a shared process namespace, a
+dead sandbox replaced (its pause killed, or its namespaces gone as after a reboot), sidecars stopped after
+the main containers in reverse order, and a Job-style pod with a sidecar completing."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from pyk8s.kubelet.runtime import nsutil
+from pyk8s.kubelet.runtime.service import _alive
+from tests.kubelet import test_runc_pods as runc
+from tests.kubelet._harness import Env, conditions, state
+from tests.kubelet.test_runc_pods import bb, pod, real_kubelet
+from tests.support.apiserver import Server
+from tests.support.poll import until
+
+pytestmark = runc.pytestmark
+node = runc.node  # the fixture: an API server, a state directory and a cgroup root of its own
+
+Node = tuple[Path, Server, str]
+SANDBOX_CHANGED = ("Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+
+
+def _cid(p: dict[str, Any], name: str) -> str:
+    return str(state(p, name)["containerID"]).removeprefix("runc://")
+
+
+async def _ps(env: Env, p: dict[str, Any], name: str) -> str:
+    result = await env.runtime.exec_sync(_cid(p, name), ["ps", "-o", "pid,args"], 10)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.decode()
+
+
+def _sandbox_record(env: Env, p: dict[str, Any]) -> dict[str, Any]:
+    import json
+    uid = p["metadata"]["uid"]
+    runtime: Any = env.runtime
+    for sid in os.listdir(runtime.sandbox_root):
+        rec: dict[str, Any] = json.loads((Path(runtime.sandbox_root) / sid / "sandbox.json").read_text())
+        if rec["config"]["pod_uid"] == uid and rec["state"] == "ready":
+            return rec
+    raise AssertionError("no ready sandbox")
+
+
+async def test_share_process_namespace_and_a_killed_pause_is_a_new_sandbox(node: Node) -> None:
+    async with real_kubelet(*node) as env:
+        await env.create(pod("shared", bb("a", "sleep 3600"), bb("b", "sleep 3601"),
+                             shareProcessNamespace=True))
+        await env.create(pod("apart", bb("a", "sleep 3600"), bb("b", "sleep 3601")))
+        p = await env.wait("shared", lambda p: conditions(p).get("Ready") == "True", within=15)
+        seen = await _ps(env, p, "b")
+        assert "sleep 3600" in seen and "sleep 3601" in seen  # a's process, seen from b
+        pid1 = next(line.split(None, 1) for line in seen.splitlines()[1:] if line.split()[0] == "1")
+        assert "pause" in pid1[1]  # the pod's pause is PID 1, as in Kubernetes
+        q = await env.wait("apart", lambda p: conditions(p).get("Ready") == "True", within=15)
+        own = await _ps(env, q, "b")
+        assert "sleep 3601" in own and "sleep 3600" not in own
+
+        # The pause dies: the kernel ends the whole namespace; the kubelet makes a new sandbox.
+        pause_pid, _ = _sandbox_record(env, p)["pause"]
+        os.kill(pause_pid, signal.SIGKILL)
+        p = await env.wait("shared", lambda p: conditions(p).get("Ready") == "True"
+                           and state(p, "a")["restartCount"] == 1 and state(p, "b")["restartCount"] == 1,
+                           within=20)
+        assert SANDBOX_CHANGED in await env.events("shared")
+        new_pause = _sandbox_record(env, p)["pause"]
+        assert new_pause[0] != pause_pid and "sleep 3600" in await _ps(env, p, "b")
+
+        await env.client.delete(env.manager.pods.info, "shared", "default")
+
+        async def gone() -> bool:
+            return not _alive(*new_pause)
+        await until(gone, within=15, what="the pause process ended with the pod")
+
+
+async def test_sandbox_whose_namespaces_vanish_is_replaced_unless_restart_never(node: Node) -> None:
+    async with real_kubelet(*node) as env:
+        await env.create(pod("again", bb("c")))
+        await env.create(pod("never", bb("c"), restart="Never"))
+        p = await env.wait("again", lambda p: conditions(p).get("Ready") == "True", within=15)
+        n = await env.wait("never", lambda p: conditions(p).get("Ready") == "True", within=15)
+        old = {_sandbox_record(env, x)["id"] for x in (p, n)}
+        # What a reboot leaves: the sandboxes' namespace files, no longer holding namespaces.
+        for x in (p, n):
+            rec = _sandbox_record(env, x)
+            for key in ("ipc", "uts", "netns"):
+                if rec[key]:
+                    nsutil.unmount(rec[key])
+        p = await env.wait("again", lambda p: conditions(p).get("Ready") == "True"
+                           and state(p, "c")["restartCount"] == 1, within=20)
+        assert _sandbox_record(env, p)["id"] not in old
+        assert SANDBOX_CHANGED in await env.events("again")
+        n = await env.wait("never", lambda p: p["status"].get("phase") == "Failed", within=20)
+        assert state(n, "c")["restartCount"] == 0 and "terminated" in state(n, "c")["state"]
+        assert SANDBOX_CHANGED not in await env.events("never")
+
+
+async def test_sidecars_stop_after_main_in_reverse_order_and_job_pod_completes(node: Node) -> None:
+    tmp = node[0]
+    out = tmp / "out"
+    out.mkdir()
+
+    def noting(name: str, **extra: Any) -> dict[str, Any]:
+        script = f'trap "echo {name} >> /out/order; exit 0" TERM; while true; do sleep 0.1; done'
+        c = bb(name, script, **extra)
+        c["volumeMounts"] = [{"name": "out", "mountPath": "/out"}]
+        return c
+
+    volumes = [{"name": "out", "hostPath": {"path": str(out), "type": "Directory"}}]
+    async with real_kubelet(*node) as env:
+        sidecars = [noting("s1", restartPolicy="Always"), noting("s2", restartPolicy="Always")]
+        await env.create(pod("order", noting("main"), initContainers=sidecars, volumes=volumes,
+                             terminationGracePeriodSeconds=10))
+        job = pod("job", bb("main", "sleep 0.3"), restart="Never",
+                  initContainers=[bb("side", "sleep 3600", restartPolicy="Always")])
+        await env.create(job)
+        await env.wait("order", lambda p: conditions(p).get("Ready") == "True", within=15)
+        await env.client.delete(env.manager.pods.info, "order", "default")
+
+        async def noted() -> bool:
+            return (out / "order").exists() and len((out / "order").read_text().split()) == 3
+        await until(noted, within=20, what="every container noted its SIGTERM")
+        assert (out / "order").read_text().split() == ["main", "s2", "s1"]
+
+        j = await env.wait("job", lambda p: p["status"].get("phase") == "Succeeded"
+                           and "terminated" in state(p, "side", init=True).get("state", {}), within=20)
+        assert state(j, "main")["state"]["terminated"]["exitCode"] == 0
+        assert not [c for c in await env.runtime.list_containers() if c.state == "running"]
