@@ -5,9 +5,13 @@ the main containers in reverse order, and a Job-style pod with a sidecar complet
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from pyk8s.kubelet.runtime import nsutil
 from pyk8s.kubelet.runtime.service import _alive
@@ -18,7 +22,17 @@ from tests.support.apiserver import Server
 from tests.support.poll import until
 
 pytestmark = runc.pytestmark
-node = runc.node  # the fixture: an API server, a state directory and a cgroup root of its own
+runc_node = runc.node  # the fixture: an API server, a state directory and a cgroup root of its own
+
+
+@pytest.fixture
+async def node(runc_node: Node) -> AsyncIterator[Node]:
+    """test_runc_pods' node, and its runtime's monitor server stopped afterwards (containers are removed
+    by that fixture; the server would outlive the test)."""
+    yield runc_node
+    from pyk8s.kubelet.images import ImageStore
+    from pyk8s.kubelet.runtime import RuncRuntime
+    await RuncRuntime(str(runc_node[0] / "runtime"), ImageStore(str(runc_node[0] / "images")), None).close()
 
 Node = tuple[Path, Server, str]
 SANDBOX_CHANGED = ("Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
@@ -129,3 +143,25 @@ async def test_sidecars_stop_after_main_in_reverse_order_and_job_pod_completes(n
                            and "terminated" in state(p, "side", init=True).get("state", {}), within=20)
         assert state(j, "main")["state"]["terminated"]["exitCode"] == 0
         assert not [c for c in await env.runtime.list_containers() if c.state == "running"]
+
+
+@pytest.mark.skipif(shutil.which("runsc") is None, reason="needs runsc")
+async def test_killed_gvisor_sandbox_is_replaced(node: Node) -> None:
+    from pyk8s.api import catalog
+    runtime_classes = catalog.lookup("node.k8s.io", "v1", "runtimeclasses")
+    assert runtime_classes
+    async with real_kubelet(*node) as env:
+        await env.client.create(runtime_classes, {"metadata": {"name": "gvisor"}, "handler": "runsc"})
+        await until(lambda: _value(env.manager.runtime_class("gvisor") is not None), what="RuntimeClass seen")
+        await env.create(pod("gv", bb("c"), runtimeClassName="gvisor"))
+        p = await env.wait("gv", lambda p: conditions(p).get("Ready") == "True", within=30)
+        sandbox_pid, _ = _sandbox_record(env, p)["gvisor_pid"]
+        os.kill(sandbox_pid, signal.SIGKILL)
+        p = await env.wait("gv", lambda p: conditions(p).get("Ready") == "True"
+                           and state(p, "c")["restartCount"] == 1, within=30)
+        assert SANDBOX_CHANGED in await env.events("gv")
+        assert _sandbox_record(env, p)["gvisor_pid"][0] != sandbox_pid
+
+
+async def _value(v: Any) -> Any:
+    return v

@@ -136,6 +136,17 @@ def _start_ticks(pid: int) -> int | None:
         return None
 
 
+def _process_of(pid_file: str) -> list[int] | None:
+    """[pid, start ticks] of the process a pid file names, if it runs."""
+    try:
+        with open(pid_file) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    ticks = _start_ticks(pid)
+    return None if ticks is None else [pid, ticks]
+
+
 def _alive(pid: int, start_ticks: int | None = None) -> bool:
     """The process exists, is not a zombie, and (if given) started at that time: not a reused pid."""
     try:
@@ -417,13 +428,16 @@ class RuncRuntime:
         self._save_sandbox(rec)
         tool = self._runsc(rec["netns"])
         log = os.path.join(bundle, "runsc.log")
-        for step in (["create", "--bundle", bundle], ["start"]):
+        pid_file = os.path.join(bundle, "sandbox.pid")
+        for step in (["create", "--bundle", bundle, "--pid-file", pid_file], ["start"]):
             # Not through _run: the sandbox process would hold a stdout pipe open for its lifetime.
             proc = await asyncio.create_subprocess_exec(
                 *tool, "--log", log, "--log-format", "json", *step, rec["id"], stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if await proc.wait() != 0:
                 raise RuntimeError(f"gVisor sandbox: runsc {step[0]} failed: {_last_error(log)}")
+        # The sandbox's host process: when it is gone (killed), the sandbox reports notready.
+        rec["gvisor_pid"] = _process_of(pid_file)
 
     async def _stop_gvisor_sandbox(self, rec: dict[str, Any]) -> None:
         """Subcontainers are deleted while their sandbox still answers, then the sandbox itself."""
