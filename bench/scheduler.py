@@ -179,6 +179,9 @@ async def run(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         result["create_errors"] = created["errors"]
         result["all_bound_s"] = max(bound_at) - created["started"]
         result["pods_per_s"] = args.pods / result["all_bound_s"]
+        # Events are best effort (client-go drops them when its queue is full): say how many were written.
+        events = (await bench.get(f"/api/v1/namespaces/{NAMESPACE}/events"))["items"]
+        result["scheduled_events"] = sum(1 for e in events if e.get("reason") == "Scheduled")
 
         t0 = time.monotonic()
         await bench.post(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", deployment(args.replicas))

@@ -20,8 +20,8 @@ from pyk8s.apiserver.registry import (
     patched,
 )
 from pyk8s.apiserver.selectors import format_label_selector
-from pyk8s.apiserver.watch_cache import decode
-from pyk8s.store.errors import Conflict
+from pyk8s.apiserver.watch_cache import decode, resource_prefix
+from pyk8s.store.errors import Conflict, KeyNotFound
 
 SCALABLE = frozenset(
     {
@@ -128,45 +128,63 @@ async def bind(reg: Registry, namespace: str, name: str, binding: Obj, ctx: Requ
             "Binding", name, [errors.Cause("FieldValueRequired", "Required value", "target.name")]
         )
     await _admit(reg, pods, "binding", namespace, name, binding, ctx)
+    key = pods.storage_key(namespace, name)
+    # As Kubernetes' Cacher.GuaranteedUpdate: start from the watch cache's copy and let the store's
+    # compare-and-swap catch a stale one (a Conflict carries the current value), so a binding is one
+    # store write and no read.
+    cache = reg.caches.caches.get(resource_prefix(key) or "")
+    pod = cache.objects.get(key) if cache is not None else None
+    revision = int(pod["metadata"]["resourceVersion"]) if pod is not None else 0
     while True:
-        kv = await reg._get_kv(pods, namespace, name)
-        pod = decode(kv)
-        if pod["metadata"].get("deletionTimestamp"):
-            raise errors.conflict(
-                "pods/binding", name, "", f"pod {name} is being deleted, cannot be assigned to a host"
-            )
-        current = (pod.get("spec") or {}).get("nodeName")
-        if current:
-            raise errors.conflict(
-                "pods/binding", name, "", f'pod {name} is already assigned to node "{current}"'
-            )
-        new = deep_copy(pod)
-        new.setdefault("spec", {})["nodeName"] = node
-        annotations = meta.get("annotations") or {}
-        if annotations:
-            new["metadata"].setdefault("annotations", {}).update(annotations)
-        conditions = [
-            c
-            for c in (new.setdefault("status", {}).get("conditions") or [])
-            if c.get("type") != "PodScheduled"
-        ]
-        conditions.append(
-            {
-                "type": "PodScheduled",
-                "status": "True",
-                "lastProbeTime": None,
-                "lastTransitionTime": now_rfc3339(),
-            }
-        )
-        new["status"]["conditions"] = conditions
+        if pod is None:
+            kv = await reg._get_kv(pods, namespace, name)
+            pod, revision = decode(kv), kv.mod_revision
+        new = _bound(pod, name, node, meta)
+        if ctx.dry_run:
+            return success_status()
         try:
             # The binding writes spec and status at once, which no public endpoint may: write directly.
-            if ctx.dry_run:
-                return success_status()
-            await reg.store.update(kv.key, encode_for_store(new), kv.mod_revision)
-        except Conflict:
+            await reg.store.update(key, encode_for_store(new), revision)
+        except Conflict as e:
+            pod, revision = decode(e.current), e.current.mod_revision
             continue
+        except KeyNotFound:
+            raise errors.not_found("pods", name) from None
         return success_status()
+
+
+def _bound(pod: Obj, name: str, node: str, binding_meta: Obj) -> Obj:
+    """The pod assigned to `node`: a new object sharing the untouched parts of `pod` (which may be the
+    watch cache's and must not change)."""
+    meta = pod["metadata"]
+    uid = binding_meta.get("uid")
+    if uid and uid != meta.get("uid"):
+        raise errors.conflict(
+            "pods/binding", name, "", f"Precondition failed: UID in precondition: {uid}, "
+            f"UID in object meta: {meta.get('uid', '')}"
+        )
+    if meta.get("deletionTimestamp"):
+        raise errors.conflict(
+            "pods/binding", name, "", f"pod {name} is being deleted, cannot be assigned to a host"
+        )
+    spec = pod.get("spec") or {}
+    if spec.get("nodeName"):
+        raise errors.conflict(
+            "pods/binding", name, "", f'pod {name} is already assigned to node "{spec["nodeName"]}"'
+        )
+    if spec.get("schedulingGates"):
+        raise errors.conflict("pods/binding", name, "", f"pod {name} has non-empty .spec.schedulingGates")
+    new_meta = dict(meta)
+    annotations = binding_meta.get("annotations") or {}
+    if annotations:
+        new_meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+    status = dict(pod.get("status") or {})
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+    conditions.append(
+        {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now_rfc3339()}
+    )
+    status["conditions"] = conditions
+    return {**pod, "metadata": new_meta, "spec": {**spec, "nodeName": node}, "status": status}
 
 
 async def _admit(
