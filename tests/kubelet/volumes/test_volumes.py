@@ -3,10 +3,12 @@ teardown."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -300,3 +302,40 @@ async def test_teardown_through_a_symlinked_root(env: Env, tmp_path: Path) -> No
     assert len(mounts.mounts_under(via_link.pod_dir(pod["metadata"]["uid"]))) == 1
     await via_link.teardown(pod["metadata"]["uid"])
     assert mounts.mounts_under(str(env.root)) == []
+
+
+async def test_a_burst_of_pods_shares_configmap_reads_and_goes_a_few_at_a_time(env: Env) -> None:
+    """Pods set up at once read their namespace's kube-root-ca.crt through shared requests, and no more
+    than `parallel_setups` pods ask the API at once; every pod still gets its own token and the CA."""
+    await _configmap(env, "kube-root-ca.crt", {"ca.crt": "-----BEGIN CERTIFICATE-----\n"})
+    source = {"sources": [{"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                          {"configMap": {"name": "kube-root-ca.crt",
+                                         "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]}
+    pods = [await make_pod(env, f"burst{i}", [{"name": "api", "projected": source}],
+                           serviceAccountName="default") for i in range(12)]
+    gets_before = sum(1 for e in env.audit if e.get("verb") == "get"
+                      and (e.get("objectRef") or {}).get("resource") == "configmaps")
+    create_subresource = env.client.create_subresource
+    in_flight = peak = 0
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:  # the real call, with TokenRequests counted
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            return await create_subresource(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    env.client.create_subresource = counted  # type: ignore[method-assign]
+    results = await asyncio.gather(*(env.volumes.setup(p) for p in pods))
+    tokens = set()
+    for vols in results:
+        d = Path(vols.host_path("api"))
+        assert read(d / "ca.crt").startswith("-----BEGIN CERTIFICATE-----")
+        tokens.add(read(d / "token"))
+    assert len(tokens) == 12 and env.token_requests() == 12
+    gets = sum(1 for e in env.audit if e.get("verb") == "get"
+               and (e.get("objectRef") or {}).get("resource") == "configmaps") - gets_before
+    assert 1 <= gets <= 12 // 4 + 1  # at most one read per group of pods that ask at once
+    assert 2 <= peak <= 4  # the default parallel_setups: a few pods at once

@@ -219,10 +219,16 @@ class PodVolumes:
 class VolumeManager:
     """Volumes of the pods of one node. `clock` is for tests of token refresh."""
 
-    def __init__(self, client: Client, root_dir: str, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, client: Client, root_dir: str, *, clock: Callable[[], float] = time.time,
+                 parallel_setups: int = 4) -> None:
+        """`parallel_setups`: pods whose volumes are read from the API at once (in arrival order)."""
         self.client = client
         self.root_dir = root_dir
         self._clock = clock
+        # A burst of pods asking for their tokens and configMaps all at once opens a connection (a TLS
+        # handshake on both sides) per request and gets every pod's answers at about the same time; a
+        # few pods at a time reuse a few connections and the first pods are ready first.
+        self._setup_slots = asyncio.Semaphore(parallel_setups)
         self._pods: dict[str, _PodState] = {}
         # One pod's setup, refresh and teardown never interleave (a refresh must not write a secret into
         # a directory whose tmpfs teardown just unmounted).
@@ -254,8 +260,9 @@ class VolumeManager:
             state = self._pods.get(uid) or _PodState(pod)
             state.pod = pod
             volumes = (pod.get("spec") or {}).get("volumes") or []
-            results = await asyncio.gather(*(self._setup_one(state, v) for v in volumes),
-                                           return_exceptions=True)
+            async with self._setup_slots:
+                results = await asyncio.gather(*(self._setup_one(state, v) for v in volumes),
+                                               return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException):
                     raise result

@@ -8,6 +8,7 @@ import base64
 import json
 import math
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,13 +58,37 @@ class Token:
         return now >= self.issued + min(life * TOKEN_REFRESH_FRACTION, TOKEN_MAX_AGE)
 
 
-async def _get(client: Client, info: ResourceInfo, namespace: str, name: str) -> Obj | None:
+# Reads in flight per client: concurrent reads of one object (the pods of a burst all mounting their
+# namespace's kube-root-ca.crt) share one request, as the kubelet's configMap and secret managers do.
+_INFLIGHT: weakref.WeakKeyDictionary[Client, dict[tuple[str, str, str], asyncio.Future[Obj | None]]] = \
+    weakref.WeakKeyDictionary()
+
+
+async def _fetch(client: Client, info: ResourceInfo, namespace: str, name: str) -> Obj | None:
     try:
         return await client.get(info, name, namespace)
     except StatusError as e:
         if e.code == 404:
             return None
         raise
+
+
+async def _get(client: Client, info: ResourceInfo, namespace: str, name: str) -> Obj | None:
+    """The object (None if it does not exist), from a request begun by this call or one still waiting
+    for its answer when this call was made; callers must not change it (it may be shared)."""
+    pending = _INFLIGHT.setdefault(client, {})
+    key = (info.kind, namespace, name)
+    future = pending.get(key)
+    if future is None:
+        future = pending[key] = asyncio.ensure_future(_fetch(client, info, namespace, name))
+        def forget(done: asyncio.Future[Obj | None]) -> None:
+            if pending.get(key) is done:
+                del pending[key]
+            if not done.cancelled():
+                done.exception()  # raised to every caller still waiting; none may be left
+
+        future.add_done_callback(forget)
+    return await asyncio.shield(future)
 
 
 def _keyed(data: dict[str, bytes], items: list[Obj] | None, mode: int, optional: bool,
