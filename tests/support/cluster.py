@@ -77,16 +77,17 @@ class Cluster:
 
 def start_cluster(
     extra_args: Sequence[str] = (), data_dir: Path | None = None, ready_timeout: float = 60,
-    agent: bool = False,
+    agent: bool = False, dns: bool | None = None,
 ) -> Cluster:
     """Start `pyk8s server` and return once it printed `pyk8s: ready` (raises with its output if not).
     With `agent` the server runs its own node (kubelet with real containers and the service proxy) and the
     cluster DNS on the node's port 53; without, neither (so control-plane-only clusters can run side by
-    side with one that has them)."""
+    side with one that has them). `dns` overrides whether the cluster DNS runs."""
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="pyk8s-e2e-"))
     port = free_port()
     cmd = [sys.executable, "-m", "pyk8s.cli.main", "server", "--data-dir", str(data_dir),
-           "--https-port", str(port), *(() if agent else ("--disable-agent", "--disable-dns")),
+           "--https-port", str(port), *(() if agent else ("--disable-agent",)),
+           *(() if (agent if dns is None else dns) else ("--disable-dns",)),
            *extra_args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     cluster = Cluster(data_dir, port, proc)
@@ -117,14 +118,17 @@ class Agent:
         return stop_process(self.process, sig, timeout)
 
 
-def start_agent(cluster: Cluster, data_dir: Path, *args: str) -> Agent:
-    """`pyk8s agent` joined with the cluster's token; its output goes to DATA_DIR/agent.log."""
+def start_agent(cluster: Cluster, data_dir: Path, *args: str, server: str = "",
+                prefix: Sequence[str] = ()) -> Agent:
+    """`pyk8s agent` joined with the cluster's token; its output goes to DATA_DIR/agent.log. `server`
+    replaces the cluster's loopback URL; `prefix` runs the agent through a command (e.g. nsenter)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     token = (cluster.data_dir / "token").read_text().strip()
     log = data_dir / "agent.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pyk8s.cli.main", "agent", "--server", cluster.url, "--token", token,
+            [*prefix, sys.executable, "-m", "pyk8s.cli.main", "agent", "--server", server or cluster.url,
+             "--token", token,
              "--data-dir", str(data_dir), *args],
             stdout=out, stderr=subprocess.STDOUT, text=True)
     return Agent(proc, log)

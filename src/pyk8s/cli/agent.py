@@ -10,7 +10,11 @@ the nodes `<prefix>-<digits>` that carry the hollow label `type=hollow` (which e
 with), and never for a node without it.
 
 A real node also serves the kubelet's HTTPS API (`pyk8s.kubelet.server`: logs, exec, attach,
-port-forward, /pods, /stats/summary) on `--kubelet-port`, which its Node advertises.
+port-forward, /pods, /stats/summary) on `--kubelet-port`, which its Node advertises; runs the service
+proxy (`--proxy-mode`) as `system:kube-proxy` with a client certificate of its own, obtained with the join
+token as k3s agents do (`pyk8s.kubelet.bootstrap.proxy_credentials`); and keeps routes to the other
+nodes' pod CIDRs through their node IPs (`pyk8s.kubelet.routes`). `--cgroup-root` keeps the pod cgroups
+of several agents on one machine apart.
 """
 
 from __future__ import annotations
@@ -41,6 +45,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--node-ip", default="", help="the node's InternalIP (default: the default route's)")
     p.add_argument("--kubelet-port", type=int, default=10250,
                    help="the kubelet's HTTPS API (logs, exec, attach, port-forward); 0: any free port")
+    p.add_argument("--proxy-mode", choices=("nftables", "userspace"), default="nftables",
+                   help="how the node's service proxy forwards: nftables rules or userspace round robin")
+    p.add_argument("--cluster-cidr", default="10.42.0.0/16",
+                   help="the pod network (as the server's); pod traffic within it is not masqueraded")
+    p.add_argument("--cgroup-root", default="/kubepods",
+                   help="the cgroup the node's pods go under (one per agent when several share a machine)")
     p.add_argument("--hollow", type=int, default=0, metavar="COUNT",
                    help="play COUNT hollow nodes that run no containers (for tests and benchmarks)")
     p.add_argument("--hollow-cpu", default="32")
@@ -117,18 +127,29 @@ async def _run_hollow(args: argparse.Namespace) -> None:
 
 
 async def _run_kubelet(args: argparse.Namespace) -> None:
-    """A real node: the kubelet over runc, the node's image store, CNI and volumes."""
-    from pyk8s.kubelet.bootstrap import bootstrap_credentials, node_client
+    """A real node: the kubelet over runc, the node's image store, CNI and volumes, the service proxy and
+    the routes to the other nodes' pods."""
+    from pyk8s.kubelet.bootstrap import bootstrap_credentials, node_client, proxy_credentials
     from pyk8s.kubelet.kubelet import build_kubelet
+    from pyk8s.proxy import ServiceProxy
     from pyk8s.server.node import serve_node
 
     name = args.node_name or socket.gethostname().lower()
     stop = _stop_on_signals()
-    creds = await bootstrap_credentials(args.server, args.token, name, Path(args.data_dir))
+    data_dir = Path(args.data_dir)
+    creds = await bootstrap_credentials(args.server, args.token, name, data_dir)
+    proxy_creds = await proxy_credentials(args.server, args.token, data_dir)
     client = node_client(creds)
-    kubelet = build_kubelet(client, name, args.data_dir, node_ip=args.node_ip or None)
-    # No service proxy yet: the node's certificate may not list EndpointSlices (system:node), and the
-    # agent has no system:kube-proxy credentials of its own.
-    task = asyncio.create_task(serve_node(kubelet, client, creds.ca_pem, kubelet_port=args.kubelet_port),
-                               name="kubelet")
-    await _serve_until_stopped(task, kubelet.node.registered, f"node {name}", stop, client)
+    proxy_client = node_client(proxy_creds, pool_size=10, user_agent="pyk8s-agent/kube-proxy")
+    try:
+        kubelet = build_kubelet(client, name, args.data_dir, node_ip=args.node_ip or None,
+                                kubelet_port=args.kubelet_port, cluster_cidr=args.cluster_cidr,
+                                cgroup_root=args.cgroup_root)
+        proxy = ServiceProxy(proxy_client, node_name=name, node_ips=[kubelet.node.node_ip],
+                             mode="userspace" if args.proxy_mode == "userspace" else "nftables",
+                             cluster_cidr=args.cluster_cidr)
+        task = asyncio.create_task(serve_node(kubelet, client, creds.ca_pem, kubelet_port=args.kubelet_port,
+                                              proxy=proxy), name="kubelet")
+        await _serve_until_stopped(task, kubelet.node.registered, f"node {name}", stop, client)
+    finally:
+        await proxy_client.close()

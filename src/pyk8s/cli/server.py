@@ -1,4 +1,4 @@
-"""`pyk8s server`: a single-node control plane (and, in later issues, its own node)."""
+"""`pyk8s server`: the control plane and, unless --disable-agent, its own node."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from pyk8s.cli.images import DEFAULT_DATA_DIR
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser("server", help="run the control plane")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where state, keys and kubeconfig live")
-    p.add_argument("--bind-address", default="127.0.0.1")
+    p.add_argument("--bind-address", default="0.0.0.0",
+                   help="where the API server listens (default: every interface, as Kubernetes and k3s)")
+    p.add_argument("--advertise-address", default="",
+                   help="the address the `kubernetes` Service and the cluster DNS point at, which pods and "
+                        "agents reach (default: the bind address, or the node's IP when bound to all)")
+    p.add_argument("--tls-san", action="append", default=[], metavar="NAME",
+                   help="another host name or IP for the serving certificate (repeatable)")
     p.add_argument("--https-port", type=int, default=6443)
     p.add_argument("--datastore-endpoint", default="",
                    help="sqlite:///PATH (default: DATA_DIR/db/state.db) or etcd://HOST:PORT[,HOST:PORT…]")

@@ -8,6 +8,10 @@
   SubjectAccessReview on `certificatesigningrequests/nodeclient` and `/selfnodeclient`; pyk8s checks the
   identities directly, as the default bindings would grant. Anything else is left for a person
   (`kubectl certificate approve`).
+  Like k3s, which gives every agent holding the join token a `system:kube-proxy` client certificate, it
+  also approves a `kubernetes.io/kube-apiserver-client` request for exactly CN `system:kube-proxy` (no
+  organisation, no SANs, client usages) from a bootstrapper or from `system:kube-proxy` itself: RBAC
+  grants that user only `system:node-proxier`, so a join token yields no more than kube-proxy's rights.
 - The signer (`csrsigning`) issues certificates for approved requests of the kube-apiserver client signers
   with the cluster CA, for at most `signing_duration` (or the request's expirationSeconds when shorter).
 """
@@ -65,6 +69,27 @@ def parse_request(csr: Obj) -> x509.CertificateSigningRequest:
     return x509.load_pem_x509_csr(base64.b64decode((csr.get("spec") or {}).get("request") or ""))
 
 
+KUBE_PROXY_USER = "system:kube-proxy"
+
+
+def kube_proxy_client_problem(csr: Obj, request: x509.CertificateSigningRequest) -> str:
+    """Why the request is not exactly the service proxy's client certificate request."""
+    subject = request.subject
+    if any(a.oid != NameOID.COMMON_NAME for a in subject):
+        return "subject must hold only the common name"
+    cns = [str(a.value) for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if cns != [KUBE_PROXY_USER]:
+        return f"subject common name is not {KUBE_PROXY_USER}"
+    try:
+        request.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        return "DNS, email, IP or URI subjectAltNames are not allowed"
+    except x509.ExtensionNotFound:
+        pass
+    if set((csr.get("spec") or {}).get("usages") or []) not in _KUBELET_USAGES:
+        return f"usages did not match {sorted(_KUBELET_USAGES[0])}"
+    return ""
+
+
 def kubelet_client_problem(csr: Obj, request: x509.CertificateSigningRequest) -> str:
     """Why the request is not a valid kubelet client certificate request (ValidateKubeletClientCSR)."""
     subject = request.subject
@@ -102,23 +127,17 @@ class CSRApprover(Controller):
         csr = self.lister.get(key)
         if csr is None or _is_finished(csr):
             return None
-        if (csr.get("spec") or {}).get("signerName") != KUBELET_CLIENT_SIGNER:
+        signer = (csr.get("spec") or {}).get("signerName")
+        if signer not in _SIGNERS:
             return None
         try:
             request = parse_request(csr)
         except ValueError:
             return None  # validation keeps these out; nothing to approve
-        if kubelet_client_problem(csr, request):
+        message = self._approval(csr, request, signer)
+        if not message:
             return None
-        spec = csr.get("spec") or {}
-        user, groups = str(spec.get("username") or ""), set(spec.get("groups") or [])
-        cn = str(request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
-        if user == cn and "system:nodes" in groups:
-            message = "Auto approving self kubelet client certificate after SubjectAccessReview."
-        elif user.startswith("system:bootstrap:") and "system:bootstrappers" in groups:
-            message = "Auto approving kubelet client certificate after SubjectAccessReview."
-        else:
-            return None
+        user = str((csr.get("spec") or {}).get("username") or "")
         approved = {**csr, "status": {**(csr.get("status") or {}), "conditions": [
             *((csr.get("status") or {}).get("conditions") or []),
             {"type": "Approved", "status": "True", "reason": "AutoApproved", "message": message},
@@ -131,6 +150,26 @@ class CSRApprover(Controller):
             raise
         log.info("csrapproving: approved %s for %s", key, user)
         return None
+
+
+    @staticmethod
+    def _approval(csr: Obj, request: x509.CertificateSigningRequest, signer: str) -> str:
+        """The approval message when the requestor may have this certificate automatically, else ""."""
+        spec = csr.get("spec") or {}
+        user, groups = str(spec.get("username") or ""), set(spec.get("groups") or [])
+        bootstrapper = user.startswith("system:bootstrap:") and "system:bootstrappers" in groups
+        if signer == KUBE_APISERVER_CLIENT_SIGNER:
+            if kube_proxy_client_problem(csr, request) or not (bootstrapper or user == KUBE_PROXY_USER):
+                return ""
+            return "Auto approving kube-proxy client certificate for a holder of the join token."
+        if kubelet_client_problem(csr, request):
+            return ""
+        cn = str(request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+        if user == cn and "system:nodes" in groups:
+            return "Auto approving self kubelet client certificate after SubjectAccessReview."
+        if bootstrapper:
+            return "Auto approving kubelet client certificate after SubjectAccessReview."
+        return ""
 
 
 class CSRSigner(Controller):

@@ -11,6 +11,12 @@ certificate through a CertificateSigningRequest, as a kubelet does.
    controllers approve and sign it. The key never leaves the node.
 3. The certificate and key are kept under `<data dir>/pki/` and reused on restart while they are valid
    for the same CA and node name, for longer than a tenth of their lifetime.
+
+The node's service proxy needs an identity of its own: the node's may not list EndpointSlices. As k3s
+hands every agent that holds the join token a `system:kube-proxy` client certificate, the agent asks
+with the bootstrap secret for CN `system:kube-proxy` (no organisation), signer
+`kubernetes.io/kube-apiserver-client`; the csrapproving controller approves exactly that request from a
+bootstrapper, and RBAC binds the user to `system:node-proxier`, kube-proxy's role, nothing more.
 """
 
 from __future__ import annotations
@@ -41,11 +47,13 @@ from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 
 __all__ = ["BootstrapError", "JoinToken", "NodeCredentials", "bootstrap_credentials", "fetch_ca",
-           "node_client", "parse_join_token"]
+           "node_client", "parse_join_token", "proxy_credentials"]
 
 log = logging.getLogger(__name__)
 
 KUBELET_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
+KUBE_APISERVER_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
+KUBE_PROXY_USER = "system:kube-proxy"
 _csr = catalog.by_kind("certificates.k8s.io", "CertificateSigningRequest")
 assert _csr is not None
 CSR: ResourceInfo = _csr
@@ -121,20 +129,20 @@ def _usable(cert_file: Path, key_file: Path, ca_pem: bytes, common_name: str) ->
     return cns == [common_name] and left > lifetime / 10
 
 
-def _csr_pem(key: ec.EllipticCurvePrivateKey, node_name: str) -> bytes:
-    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
-                         x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node_name}")])
+def _csr_pem(key: ec.EllipticCurvePrivateKey, common_name: str, orgs: tuple[str, ...]) -> bytes:
+    subject = x509.Name([*(x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs),
+                         x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     request = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
     return request.public_bytes(serialization.Encoding.PEM)
 
 
-async def _request_certificate(client: Client, key: ec.EllipticCurvePrivateKey, node_name: str,
-                               wait: float) -> bytes:
+async def _request_certificate(client: Client, key: ec.EllipticCurvePrivateKey, common_name: str,
+                               orgs: tuple[str, ...], signer: str, wait: float) -> bytes:
     csr = await client.create(CSR, {
         "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
         "metadata": {"generateName": "csr-"},
-        "spec": {"request": base64.b64encode(_csr_pem(key, node_name)).decode(),
-                 "signerName": KUBELET_CLIENT_SIGNER, "usages": ["digital signature", "client auth"]},
+        "spec": {"request": base64.b64encode(_csr_pem(key, common_name, orgs)).decode(),
+                 "signerName": signer, "usages": ["digital signature", "client auth"]},
     })
     name = csr["metadata"]["name"]
     log.info("agent: certificate signing request %s sent; waiting for approval", name)
@@ -169,35 +177,49 @@ def _issued(csr: dict[str, Any]) -> bytes | None:
     return base64.b64decode(cert) if cert else None
 
 
-async def bootstrap_credentials(server_url: str, token: str, node_name: str, data_dir: Path, *,
-                                approval_wait: float = 300) -> NodeCredentials:
-    """The node's client certificate: reused from `data_dir` when still good, else obtained through a CSR."""
+async def _credentials(server_url: str, token: str, data_dir: Path, name: str, common_name: str,
+                       orgs: tuple[str, ...], signer: str, approval_wait: float) -> NodeCredentials:
+    """`<data_dir>/pki/<name>.crt|key` for `common_name`: reused when still good, else from a CSR."""
     join = parse_join_token(token)
     ca_pem = await fetch_ca(server_url, join.ca_hash)
     pki = data_dir / "pki"
     pki.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ca_file, cert_file, key_file = pki / "ca.crt", pki / "kubelet-client.crt", pki / "kubelet-client.key"
+    ca_file, cert_file, key_file = pki / "ca.crt", pki / f"{name}.crt", pki / f"{name}.key"
     _write(ca_file, ca_pem, 0o644)
     creds = NodeCredentials(server_url, ca_pem, cert_file, key_file)
-    if _usable(cert_file, key_file, ca_pem, f"system:node:{node_name}"):
+    if _usable(cert_file, key_file, ca_pem, common_name):
         log.info("agent: reusing the client certificate in %s", cert_file)
         return creds
     key = ec.generate_private_key(ec.SECP256R1())
     client = Client(HTTPTransport(server_url, ca_data=ca_pem, token=join.bootstrap_token,
                                   user_agent="pyk8s-agent/bootstrap"))
     try:
-        cert_pem = await _request_certificate(client, key, node_name, approval_wait)
+        cert_pem = await _request_certificate(client, key, common_name, orgs, signer, approval_wait)
     finally:
         await client.close()
     _write(key_file, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption()), 0o600)
     _write(cert_file, cert_pem, 0o644)
-    log.info("agent: client certificate for system:node:%s issued", node_name)
+    log.info("agent: client certificate for %s issued", common_name)
     return creds
 
 
-def node_client(creds: NodeCredentials, *, pool_size: int = 100) -> Client:
-    """An API client authenticated by the node's certificate and verifying the server by the cluster CA."""
+async def bootstrap_credentials(server_url: str, token: str, node_name: str, data_dir: Path, *,
+                                approval_wait: float = 300) -> NodeCredentials:
+    """The node's client certificate: reused from `data_dir` when still good, else obtained through a CSR."""
+    return await _credentials(server_url, token, data_dir, "kubelet-client", f"system:node:{node_name}",
+                              ("system:nodes",), KUBELET_CLIENT_SIGNER, approval_wait)
+
+
+async def proxy_credentials(server_url: str, token: str, data_dir: Path, *,
+                            approval_wait: float = 300) -> NodeCredentials:
+    """The service proxy's `system:kube-proxy` client certificate, obtained with the join token."""
+    return await _credentials(server_url, token, data_dir, "kube-proxy", KUBE_PROXY_USER, (),
+                              KUBE_APISERVER_CLIENT_SIGNER, approval_wait)
+
+
+def node_client(creds: NodeCredentials, *, pool_size: int = 100, user_agent: str = "pyk8s-agent") -> Client:
+    """An API client authenticated by the certificate of `creds`, verifying the server by the cluster CA."""
     return Client(HTTPTransport(creds.server_url, ca_data=creds.ca_pem, cert_file=str(creds.cert_file),
                                 key_file=str(creds.key_file), pool_size=pool_size,
-                                user_agent="pyk8s-agent"))
+                                user_agent=user_agent))

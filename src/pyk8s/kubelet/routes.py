@@ -4,6 +4,7 @@ For every other Node with a podCIDR and an InternalIP of the same family, the ma
 `podCIDR via InternalIP proto 199`; a node that goes, or loses either, loses its route. The routes this
 component writes carry its own protocol number, so it finds and removes only its own: routes of anyone
 else are never touched. Nodes must share a link (host-gw needs the next hop to be directly reachable).
+Hollow nodes (label `type=hollow`) carry no traffic and their addresses lead nowhere: they get no route.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def desired_routes(nodes: list[Obj], own_name: str) -> dict[str, str]:
     """Destination CIDR → gateway, for every other node with a pod CIDR and an address to reach it by."""
     out: dict[str, str] = {}
     for node in nodes:
-        if (node.get("metadata") or {}).get("name") == own_name:
+        meta = node.get("metadata") or {}
+        if meta.get("name") == own_name or (meta.get("labels") or {}).get("type") == "hollow":
             continue
         ips = _internal_ips(node)
         for cidr in _cidrs(node):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from pathlib import Path
 @dataclass(frozen=True)
 class ServerConfig:
     data_dir: Path
-    bind_address: str = "127.0.0.1"
+    bind_address: str = "0.0.0.0"
+    advertise_address: str = ""
+    tls_san: tuple[str, ...] = ()
     https_port: int = 6443
     datastore_endpoint: str = ""
     disable_agent: bool = False
@@ -32,9 +35,17 @@ class ServerConfig:
                 ipaddress.ip_network(value)
             except ValueError as e:
                 raise SystemExit(f"pyk8s server: {flag}: {e}") from None
+        if args.advertise_address:
+            try:
+                if ipaddress.ip_address(args.advertise_address).is_unspecified:
+                    raise ValueError("must be an address others can reach, not the unspecified one")
+            except ValueError as e:
+                raise SystemExit(f"pyk8s server: --advertise-address: {e}") from None
         return cls(
             data_dir=Path(args.data_dir).resolve(),
             bind_address=args.bind_address,
+            advertise_address=args.advertise_address,
+            tls_san=tuple(args.tls_san),
             https_port=args.https_port,
             datastore_endpoint=args.datastore_endpoint,
             disable_agent=args.disable_agent,
@@ -48,6 +59,19 @@ class ServerConfig:
             default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
         )
+
+    def advertised(self, node_ip: str) -> str:
+        """The API server's address for pods and agents: --advertise-address, else the bind address, else
+        (bound to every interface) the node's IP, as kube-apiserver and k3s choose it."""
+        if self.advertise_address:
+            return self.advertise_address
+        if not self.bind_address:
+            return node_ip
+        try:
+            unspecified = ipaddress.ip_address(self.bind_address).is_unspecified
+        except ValueError:  # a host name: its address is where the server is reached
+            return socket.gethostbyname(self.bind_address)
+        return node_ip if unspecified else self.bind_address
 
     @property
     def socket(self) -> Path:

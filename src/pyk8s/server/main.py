@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import ipaddress
 import logging
 import shutil
 import signal
@@ -88,16 +89,17 @@ async def _ensure(api: APIServer, obj: dict[str, Any]) -> None:
             raise
 
 
-async def bootstrap(api: APIServer, pki: Pki, config: ServerConfig, node_ip: str) -> None:
+async def bootstrap(api: APIServer, pki: Pki, config: ServerConfig, advertised: str,
+                    dns_address: str) -> None:
     for ns in SYSTEM_NAMESPACES:
         await _ensure(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    # Pods reach the API at the first service IP; it points at the address the server listens on.
-    address = config.bind_address if config.bind_address not in ("0.0.0.0", "::") else node_ip
-    await ensure_kubernetes_service(api, config.service_cidr, address, config.https_port)
+    # Pods reach the API at the first service IP; it points at the advertised address, which they reach
+    # (loopback would be the pod's own).
+    await ensure_kubernetes_service(api, config.service_cidr, advertised, config.https_port)
     if not config.disable_dns:
-        # kube-system/kube-dns: the cluster DNS the components process serves on the node's address.
+        # kube-system/kube-dns: the cluster DNS the components process serves on `dns_address`.
         dns_ip = dns_service_ip(config.service_cidr)
-        for obj in dns_service_objects(node_ip=node_ip, port=53, cluster_ip=dns_ip):
+        for obj in dns_service_objects(node_ip=dns_address, port=53, cluster_ip=dns_ip):
             await _ensure(api, obj)
     for obj in bootstrap_policy():
         await _ensure(api, obj)
@@ -136,8 +138,13 @@ async def _wait_ready(url: str, ca: ssl.SSLContext, within: float = 30) -> None:
 async def serve(config: ServerConfig) -> None:
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     (config.data_dir / "db").mkdir(mode=0o700, exist_ok=True)
+    node_ip = _host_ip()
+    advertised = config.advertised(node_ip)
+    # The DNS server listens on one address pods reach: the advertised one, unless that is loopback (a
+    # pod's own): then the node's.
+    dns_address = node_ip if ipaddress.ip_address(advertised).is_loopback else advertised
     pki = ensure_pki(config.data_dir, bind_address=config.bind_address, https_port=config.https_port,
-                     service_cidr=config.service_cidr)
+                     service_cidr=config.service_cidr, extra_sans=(advertised, node_ip, *config.tls_san))
     store = await open_store(config.store_endpoint)
     audit = AuditLog(config.audit_log) if config.audit_log else None
     holder: dict[str, APIServer] = {}
@@ -186,8 +193,7 @@ async def serve(config: ServerConfig) -> None:
         config.socket.unlink(missing_ok=True)
         await web.UnixSite(runner, str(config.socket)).start()
         config.socket.chmod(0o600)
-        node_ip = _host_ip()
-        await bootstrap(holder["api"], pki, config, node_ip)
+        await bootstrap(holder["api"], pki, config, advertised, dns_address)
         gc.freeze()  # what start-up built (catalog, schemas, policy) lives for good: out of every collection
         url = f"https://{'127.0.0.1' if config.bind_address in ('0.0.0.0', '::') else config.bind_address}"
         await _wait_ready(f"{url}:{config.https_port}", pki.client_ssl_context())
@@ -201,7 +207,7 @@ async def serve(config: ServerConfig) -> None:
             ca_key_pem=pki.ca_key.read_bytes(),
         )
         children = [Supervised("components", run_components, (
-            config.socket, options, True, "" if config.disable_dns else node_ip, 53))]
+            config.socket, options, True, "" if config.disable_dns else dns_address, 53))]
         if not config.disable_agent:
             children.append(Supervised("kubelet", run_node, (
                 config.socket, config.node_name or socket.gethostname().lower(), str(config.data_dir),

@@ -1,6 +1,7 @@
-"""The node `pyk8s server` runs for itself unless --disable-agent: the kubelet with its HTTPS API and the
-service proxy, in a child process; on the loopback socket the kubelet is `system:node:<name>` and the
-proxy `system:kube-proxy`. `serve_node` runs a built node; `pyk8s agent` uses it too."""
+"""The node `pyk8s server` runs for itself unless --disable-agent: the kubelet with its HTTPS API, the
+service proxy and the routes to the other nodes' pod CIDRs, in a child process; on the loopback socket the
+kubelet is `system:node:<name>` and the proxy `system:kube-proxy`. `serve_node` runs a built node;
+`pyk8s agent` uses it too, with certificates for both identities."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from pyk8s.client.client import Client
 from pyk8s.kubelet.kubelet import Kubelet, build_kubelet
+from pyk8s.kubelet.routes import NodeRoutes
 from pyk8s.kubelet.server import serve_kubelet
 from pyk8s.proxy import ServiceProxy
 
@@ -18,10 +20,16 @@ log = logging.getLogger(__name__)
 
 
 async def serve_node(kubelet: Kubelet, client: Client, ca_pem: bytes, *, kubelet_port: int = 10250,
-                     proxy: ServiceProxy | None = None) -> None:
-    """Run `kubelet`, its HTTPS API on `kubelet_port` and `proxy` until cancelled or the kubelet fails.
-    On the way out the runtime's monitor server is told to leave (containers keep running)."""
-    proxy_task = asyncio.create_task(proxy.run(), name="service proxy") if proxy is not None else None
+                     proxy: ServiceProxy | None = None, routes: bool = True) -> None:
+    """Run `kubelet`, its HTTPS API on `kubelet_port`, `proxy` and (with `routes`) the host-gw routes to
+    the other nodes' pod CIDRs until cancelled or the kubelet fails. On the way out the runtime's
+    monitor server is told to leave (containers keep running, and so do the routes they need)."""
+    helpers = []
+    if proxy is not None:
+        helpers.append(asyncio.create_task(proxy.run(), name="service proxy"))
+    if routes:
+        node_routes = NodeRoutes(client, kubelet.node_name)
+        helpers.append(asyncio.create_task(node_routes.run(), name="node routes"))
     api = None
     try:
         try:
@@ -30,10 +38,11 @@ async def serve_node(kubelet: Kubelet, client: Client, ca_pem: bytes, *, kubelet
             log.warning("kubelet API on port %s: %s", kubelet_port, e)
         await kubelet.run()
     finally:
-        if proxy_task is not None:
-            proxy_task.cancel()
+        for task in helpers:
+            task.cancel()
+        for task in helpers:
             with contextlib.suppress(asyncio.CancelledError):
-                await proxy_task
+                await task
         if api is not None:
             await api.stop()
         close = getattr(kubelet.runtime, "close", None)  # not in the CRI interface: runc's monitor server

@@ -1,0 +1,306 @@
+"""Two real nodes on one machine: a `pyk8s server --disable-agent` on the host and two `pyk8s agent`s, each
+in a network namespace of its own ("host A" and "host B") joined to the host by a veth on a bridge this
+test creates. Each agent's kubelet has its own `pyk8s0` bridge, nft table and iptables rules inside its
+namespace and its pod cgroups under a root of its own, so nothing collides with a node on the host.
+
+Checked with the real kubectl: both nodes Ready with distinct podCIDRs and routes to each other's pods;
+a pod on A reaches an httpd pod on B by pod IP and through a ClusterIP Service whose only backend is on B;
+both agents' proxies (each with its own `system:kube-proxy` certificate) program that Service; a pod on
+B resolves the Service through the cluster DNS and reaches the API server through the `kubernetes`
+Service. Everything is torn down afterwards, and what the pods left behind is checked first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.cluster import Agent, Cluster, start_agent, start_cluster, wait_for
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(t) for t in ("runc", "ip", "nft", "nsenter", "kubectl"))
+    or not os.path.exists("/usr/lib/cni/bridge"),
+    reason="needs root, runc, iproute2, nft, nsenter, kubectl and the CNI plugins")
+
+# A private range clear of the pod (10.42.0.0/16) and service (10.43.0.0/16) networks.
+SUBNET = "192.168.250"
+HOST_IP = f"{SUBNET}.1"
+BRIDGE = "pk8mn0"
+CGROUP_FS = "/sys/fs/cgroup"
+
+
+@dataclass
+class Host:
+    name: str  # the node name, and (prefixed) the netns and the host side of its veth
+    ip: str
+    data_dir: Path
+    agent: Agent | None = None
+
+    @property
+    def netns(self) -> str:
+        return f"pk8mn-{self.name}"
+
+    @property
+    def cgroup_root(self) -> str:
+        return f"/pk8mn-{self.name}"
+
+    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """A command in this host's network namespace."""
+        return _run("nsenter", f"--net=/run/netns/{self.netns}", *argv, check=check)
+
+
+def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr}")
+    return done
+
+
+def _make_network(hosts: list[Host]) -> None:
+    _run("ip", "link", "add", BRIDGE, "type", "bridge")
+    _run("ip", "addr", "add", f"{HOST_IP}/24", "dev", BRIDGE)
+    _run("ip", "link", "set", BRIDGE, "up")
+    for h in hosts:
+        _run("ip", "netns", "add", h.netns)
+        _run("ip", "link", "add", h.netns, "type", "veth", "peer", "name", "eth0", "netns", h.netns)
+        _run("ip", "link", "set", h.netns, "master", BRIDGE, "up")
+        _run("ip", "-n", h.netns, "addr", "add", f"{h.ip}/24", "dev", "eth0")
+        _run("ip", "-n", h.netns, "link", "set", "eth0", "up")
+        _run("ip", "-n", h.netns, "link", "set", "lo", "up")
+        _run("ip", "-n", h.netns, "route", "add", "default", "via", HOST_IP)
+        h.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+
+
+def _cgroup_dirs(root: str) -> list[str]:
+    """The cgroup tree `root` in every hierarchy (cgroup v1 controllers and v2), deepest first."""
+    out = []
+    for ctrl in os.listdir(CGROUP_FS):
+        top = os.path.join(CGROUP_FS, ctrl, root.lstrip("/"))
+        if os.path.isdir(top) and not os.path.islink(os.path.join(CGROUP_FS, ctrl)):
+            out.extend(dirpath for dirpath, _dirs, _files in os.walk(top))
+    return sorted(out, key=lambda d: -d.count("/"))
+
+
+def _cgroup_pids(root: str) -> set[int]:
+    pids: set[int] = set()
+    for d in _cgroup_dirs(root):
+        try:
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                pids.update(int(p) for p in f.read().split())
+        except OSError:
+            pass
+    return pids
+
+
+def _mounts_under(path: Path | str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
+
+
+def _pod_netns_files(h: Host) -> list[str]:
+    """The pod network namespaces this host's kubelet pinned (it records each under its state dir)."""
+    records = h.data_dir / "agent" / "network" / "netns"
+    return [p.read_text().strip() for p in records.glob("*") if p.is_file()] if records.is_dir() else []
+
+
+def _teardown(cluster: Cluster | None, hosts: list[Host]) -> None:
+    """Leave the machine as it was, whatever state the test stopped in: pods deleted through the API
+    while the agents run, then anything of theirs that is left killed, unmounted and removed."""
+    if cluster is not None and all(h.agent is not None and h.agent.process.poll() is None for h in hosts):
+        cluster.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait",
+                        "--timeout=60s", check=False, timeout=90)
+    for h in hosts:
+        if h.agent is not None:
+            h.agent.stop()
+        for pid in _cgroup_pids(h.cgroup_root):  # containers the agent did not stop
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for path in _pod_netns_files(h):
+            for mount in _mounts_under(path):
+                _run("umount", mount, check=False)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        for mount in sorted(_mounts_under(h.data_dir), key=len, reverse=True):
+            _run("umount", "-l", mount, check=False)
+        _run("ip", "link", "delete", h.netns, check=False)  # at once; the netns' own end goes with it
+        _run("ip", "netns", "delete", h.netns, check=False)
+        for d in _cgroup_dirs(h.cgroup_root):
+            for _ in range(50):  # a killed process leaves its cgroup a moment later
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        shutil.rmtree(h.data_dir, ignore_errors=True)
+    _run("ip", "link", "delete", BRIDGE, check=False)
+
+
+@pytest.fixture(scope="module")
+def two_nodes() -> Iterator[tuple[Cluster, list[Host]]]:
+    if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
+        pytest.skip(f"{BRIDGE} exists: another multi-node test is running")
+    base = Path(tempfile.mkdtemp(prefix="pyk8s-multinode-"))
+    hosts = [Host("mn-a", f"{SUBNET}.11", base / "a"), Host("mn-b", f"{SUBNET}.12", base / "b")]
+    cluster = None
+    try:
+        _make_network(hosts)
+        cluster = start_cluster(["--bind-address", HOST_IP], data_dir=base / "server", dns=True)
+        url = f"https://{HOST_IP}:{cluster.port}"
+        for h in hosts:
+            h.agent = start_agent(
+                cluster, h.data_dir, "--node-name", h.name, "--node-ip", h.ip, "--cgroup-root",
+                h.cgroup_root, server=url, prefix=("nsenter", f"--net=/run/netns/{h.netns}"))
+        for h in hosts:
+            agent = h.agent
+            assert agent is not None
+            wait_for(lambda a=agent: "pyk8s agent: ready" in a.log.read_text()
+                     or a.process.poll() is not None, within=120, what=f"agent {h.name} ready")
+            assert agent.process.poll() is None, agent.log.read_text()
+        yield cluster, hosts
+    finally:
+        try:
+            _teardown(cluster, hosts)
+        finally:
+            if cluster is not None:
+                cluster.stop()
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _json(cluster: Cluster, *args: str) -> Any:
+    return json.loads(cluster.kubectl(*args, "-o", "json").stdout)
+
+
+def _ready(node: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
+
+
+def _pod(name: str, node: str, script: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": labels or {"app": name}},
+            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "main", "image": "busybox:latest", "imagePullPolicy": "Never",
+                                     "command": ["sh", "-c", script]}]}}
+
+
+def _exec(cluster: Cluster, ns: str, pod: str, script: str) -> subprocess.CompletedProcess[str]:
+    return cluster.kubectl("exec", "-n", ns, pod, "--", "sh", "-c", script, check=False, timeout=30)
+
+
+def test_two_nodes_route_pods_services_and_dns(two_nodes: tuple[Cluster, list[Host]]) -> None:
+    cluster, (a, b) = two_nodes
+
+    # Both nodes Ready, each with its own pod CIDR, each with its InternalIP.
+    def nodes_ready() -> dict[str, dict[str, Any]]:
+        items = {n["metadata"]["name"]: n for n in _json(cluster, "get", "nodes")["items"]}
+        ok = all(name in items and _ready(items[name]) and items[name]["spec"].get("podCIDR")
+                 for name in (a.name, b.name))
+        return items if ok else {}
+    nodes = wait_for(nodes_ready, within=60, what="both nodes Ready with a podCIDR")
+    cidr_a, cidr_b = nodes[a.name]["spec"]["podCIDR"], nodes[b.name]["spec"]["podCIDR"]
+    assert cidr_a != cidr_b
+    for h in (a, b):
+        assert {"type": "InternalIP", "address": h.ip} in nodes[h.name]["status"]["addresses"]
+    table = cluster.kubectl("get", "nodes").stdout
+    assert sum(1 for line in table.splitlines() if line.split()[1:2] == ["Ready"]) == 2, table
+
+    # host-gw routes: each node reaches the other's pods through the other's node IP.
+    def route(h: Host, cidr: str, via: str) -> bool:
+        routes = json.loads(h.run("ip", "-j", "route", "show", "proto", "199").stdout or "[]")
+        return any(r.get("dst") == cidr and r.get("gateway") == via for r in routes)
+    wait_for(lambda: route(a, cidr_b, b.ip) and route(b, cidr_a, a.ip), what="routes to the other pod CIDR")
+
+    ns = "multinode"
+    cluster.kubectl("create", "namespace", ns)
+    try:
+        manifests = [
+            _pod("web-b", b.name, "mkdir -p /www && echo hello-from-b > /www/index.html && "
+                                  "exec httpd -f -p 80 -h /www"),
+            _pod("client-a", a.name, "exec sleep 3600"),
+            _pod("client-b", b.name, "exec sleep 3600"),
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+             "spec": {"selector": {"app": "web-b"}, "ports": [{"port": 8080, "targetPort": 80}]}},
+        ]
+        cluster.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(manifests))
+
+        def running() -> dict[str, dict[str, Any]]:
+            pods = {p["metadata"]["name"]: p for p in _json(cluster, "get", "pods", "-n", ns)["items"]}
+            ok = len(pods) == 3 and all(p["status"].get("phase") == "Running" and p["status"].get("podIP")
+                                        for p in pods.values())
+            return pods if ok else {}
+        pods = wait_for(running, within=90, what="the three pods Running")
+        web_ip = pods["web-b"]["status"]["podIP"]
+        assert pods["web-b"]["spec"]["nodeName"] == b.name and pods["client-a"]["spec"]["nodeName"] == a.name
+        assert ipaddress.ip_address(web_ip) in ipaddress.ip_network(cidr_b)
+        assert ipaddress.ip_address(pods["client-a"]["status"]["podIP"]) in ipaddress.ip_network(cidr_a)
+
+        # A pod on A reaches the pod on B by its pod IP.
+        def fetch(pod: str, url: str) -> str:
+            done = _exec(cluster, ns, pod, f"timeout 5 wget -q -O - {url}")  # busybox 1.35's -T crashes
+            return done.stdout if done.returncode == 0 else ""
+        assert wait_for(lambda: fetch("client-a", f"http://{web_ip}/"), what="A → B by pod IP") \
+            == "hello-from-b\n"
+
+        # ... and through the ClusterIP, whose only backend is on B: both proxies programmed it.
+        svc = _json(cluster, "get", "service", "-n", ns, "web")
+        cluster_ip = svc["spec"]["clusterIP"]
+        for h in (a, b):
+            wait_for(lambda h=h: web_ip in h.run("nft", "list", "table", "ip", "pyk8s").stdout
+                     and cluster_ip in h.run("nft", "list", "table", "ip", "pyk8s").stdout,
+                     what=f"the Service's rules on {h.name}")
+        assert wait_for(lambda: fetch("client-a", f"http://{cluster_ip}:8080/"),
+                        what="A → ClusterIP → B") == "hello-from-b\n"
+
+        # The cluster DNS answers a pod on B with the Service's IP.
+        def resolve() -> str:
+            done = _exec(cluster, ns, "client-b", f"nslookup web.{ns}.svc.cluster.local")
+            return done.stdout if done.returncode == 0 and cluster_ip in done.stdout else ""
+        assert cluster_ip in wait_for(resolve, what="DNS from a pod on B")
+        assert wait_for(lambda: fetch("client-b", "http://web:8080/"), what="B → web by name") \
+            == "hello-from-b\n"
+
+        # The API server through the `kubernetes` Service (no TLS client in busybox: a TCP connect).
+        def api_reachable() -> bool:
+            done = _exec(cluster, ns, "client-a", "nc -w 3 kubernetes.default.svc 443 </dev/null")
+            return done.returncode == 0
+        wait_for(api_reachable, what="the kubernetes Service from a pod on A")
+        endpoints = _json(cluster, "get", "endpoints", "-n", "default", "kubernetes")
+        assert endpoints["subsets"][0]["addresses"] == [{"ip": HOST_IP}]
+
+        # Each proxy speaks as system:kube-proxy through a CSR of its own, approved for the join token.
+        csrs = _json(cluster, "get", "csr")["items"]
+        proxy_csrs = [c for c in csrs if c["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client"]
+        assert len(proxy_csrs) == 2
+        assert all(c["spec"]["username"].startswith("system:bootstrap:") and c["status"].get("certificate")
+                   for c in proxy_csrs)
+        pod_netns = {h.name: _pod_netns_files(h) for h in (a, b)}
+        assert len(pod_netns[a.name]) == 1 and len(pod_netns[b.name]) == 2, pod_netns
+    finally:
+        cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+    # Pods deleted: no sandbox namespace, overlay mount or container process of theirs stays behind.
+    wait_for(lambda: not _json(cluster, "get", "pods", "-n", ns)["items"] if
+             cluster.kubectl("get", "namespace", ns, check=False).returncode == 0 else True,
+             within=60, what="the pods gone")
+    for h in (a, b):
+        wait_for(lambda h=h: not _mounts_under(h.data_dir), what=f"{h.name}'s mounts gone")
+        wait_for(lambda h=h: not _cgroup_pids(h.cgroup_root), what=f"no container left in {h.cgroup_root}")
+        wait_for(lambda h=h: not any(os.path.exists(p) for p in pod_netns[h.name]),
+                 what=f"{h.name}'s pod network namespaces gone")
