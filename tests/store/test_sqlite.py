@@ -162,6 +162,33 @@ async def test_two_processes_write_one_file(root: Path, db: str) -> None:
     assert integrity(db) == "ok"
 
 
+async def test_writes_wait_for_a_lock_held_elsewhere_in_order_without_blocking_the_loop(db: str) -> None:
+    store = await SqliteStore.open(db)
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another writer holds SQLite's write lock
+        first = asyncio.create_task(store.create("/held/1", b"v"))
+        second = asyncio.create_task(store.create("/held/2", b"v"))
+        # The loop keeps serving (this coroutine runs, reads answer) while both writes wait.
+        loop = asyncio.get_running_loop()
+        until = loop.time() + 0.2
+        while loop.time() < until:
+            assert await store.current_revision() >= 0
+            await asyncio.sleep(0.01)
+        assert not first.done() and not second.done()
+        other.execute("COMMIT")
+        kv1, kv2 = await asyncio.wait_for(asyncio.gather(first, second), DEADLINE_S)
+        assert kv2.mod_revision == kv1.mod_revision + 1
+        # Once the writer thread has caught up, writes commit on the loop again, in order.
+        kv3 = await store.create("/held/3", b"v")
+        assert kv3.mod_revision == kv2.mod_revision + 1
+        assert [e.kv.key for e in await history(store, "/held/", 0)] == ["/held/1", "/held/2", "/held/3"]
+    finally:
+        other.close()
+        await store.close()
+    assert integrity(db) == "ok"
+
+
 async def test_a_watcher_in_another_process_sees_writes(root: Path, db: str) -> None:
     store = await SqliteStore.open(db)
     try:
