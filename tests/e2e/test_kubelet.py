@@ -68,7 +68,8 @@ def node_on_own_cluster(prefix: str, *agent_args: str) -> Iterator[Node]:
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[Node]:
-    yield from node_on_own_cluster("kubelet-e2e")
+    # A kubelet port of its own: another node on this machine may hold 10250.
+    yield from node_on_own_cluster("kubelet-e2e", "--kubelet-port", "0")
 
 
 def _cleanup_runtime(data_dir: Path) -> None:
@@ -219,3 +220,47 @@ def test_gvisor_pod_runs_under_runsc(node: Node) -> None:
     p = until_pod(cluster, "e2e-gvisor", lambda p: p["status"].get("phase") in ("Succeeded", "Failed"),
                   what="the gVisor pod finished")
     assert p["status"]["phase"] == "Succeeded", p["status"]
+
+
+def _ready(p: dict[str, Any]) -> bool:
+    conditions = p.get("status", {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def test_shared_process_namespace_and_a_job_style_pod_with_a_sidecar(node: Node) -> None:
+    cluster, name = node.cluster, node.name
+    apply(cluster, pod("e2e-shared", name, bb("a", "sleep 3600"), bb("b", "sleep 3601"),
+                       shareProcessNamespace=True))
+    apply(cluster, pod("e2e-job", name, bb("main", "sleep 0.5"), restart="Never",
+                       initContainers=[bb("side", restartPolicy="Always")]))
+    until_pod(cluster, "e2e-shared", _ready, what="e2e-shared ready")
+    done = cluster.kubectl("exec", "e2e-shared", "-c", "b", "--", "ps", "-o", "pid,args", check=False)
+    assert done.returncode == 0, done.stderr + node.agent.log.read_text()[-6000:]
+    seen = done.stdout
+    assert "sleep 3600" in seen and "sleep 3601" in seen  # container a's process, seen from b
+    j = until_pod(cluster, "e2e-job", lambda p: p["status"].get("phase") == "Succeeded"
+                  and "terminated" in cstate(p, "side", True).get("state", {}), what="the Job-style pod done")
+    assert cstate(j, "main")["state"]["terminated"]["reason"] == "Completed"
+    cluster.kubectl("delete", "pod", "e2e-shared", "e2e-job", "--wait=true", "--timeout=60s")
+
+
+def test_pod_whose_sandbox_died_gets_a_new_one(node: Node) -> None:
+    from pyk8s.kubelet.runtime import nsutil
+
+    cluster, name = node.cluster, node.name
+    apply(cluster, pod("e2e-sandbox", name, bb("c")))
+    p = until_pod(cluster, "e2e-sandbox", _ready, what="e2e-sandbox ready")
+    uid = p["metadata"]["uid"]
+    records = [json.loads(f.read_text())
+               for f in (node.data_dir / "agent" / "runtime" / "sandboxes").glob("*/sandbox.json")]
+    (rec,) = [r for r in records if r["config"]["pod_uid"] == uid]
+    # What a reboot leaves of a sandbox: its namespace files, no longer holding namespaces.
+    for key in ("ipc", "uts", "netns"):
+        if rec[key]:
+            nsutil.unmount(rec[key])
+    until_pod(cluster, "e2e-sandbox", lambda p: _ready(p) and cstate(p)["restartCount"] == 1,
+              what="containers running again in a new sandbox")
+    events = _json(cluster, "get", "events", "--field-selector", "involvedObject.name=e2e-sandbox")["items"]
+    assert ("SandboxChanged", "Pod sandbox changed, it will be killed and re-created.") in [
+        (e["reason"], e["message"]) for e in events]
+    cluster.kubectl("delete", "pod", "e2e-sandbox", "--wait=true", "--timeout=60s")
