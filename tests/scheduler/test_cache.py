@@ -66,3 +66,41 @@ def test_tainted_and_cordoned_nodes_tracked() -> None:
     assert snap.tainted == {"a"} and snap.cordoned == {"a"}
     cache.update_node(node("a"))  # taint and cordon lifted
     assert not snap.tainted and not snap.cordoned
+
+
+def test_status_updates_keep_the_accounting_and_spec_changes_redo_it() -> None:
+    cache = Cache()
+    cache.add_node(node("a"))
+    ni = cache.node("a")
+    assert ni is not None
+    cache.add_pod(pod("p", "a"))
+    running = pod("p", "a")
+    running["metadata"]["labels"] = {"app": "x"}
+    running["status"] = {"phase": "Running"}
+    cache.update_pod(running)  # the kubelet's status write (and a label): the same requests
+    assert ni.pods["p"].pod is running and ni.pods["p"].labels == {"app": "x"}
+    assert ni.requested.milli_cpu == 500 and len(ni.pods) == 1
+    cache.update_pod(pod("p", "a", cpu="1"))  # resized: the spec changed, so the requests are recounted
+    assert ni.requested.milli_cpu == 1000 and len(ni.pods) == 1
+
+
+def test_affinity_and_image_counts_let_cycles_skip_node_scans() -> None:
+    cache = Cache()
+    cache.add_node(node("a"))
+    snap = cache.snapshot()
+    assert snap.with_affinity() == [] and not snap.any_images(snap.nodes)
+    anti = pod("anti", "a")
+    anti["spec"]["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "x"}}}]}}
+    cache.add_pod(anti)
+    assert [n.name for n in snap.with_affinity()] == ["a"]
+    assert [n.name for n in snap.with_required_anti_affinity()] == ["a"]
+    cache.remove_pod(anti)
+    assert snap.with_affinity() == [] and snap.with_required_anti_affinity() == []
+    with_image = node("a")
+    with_image["status"]["images"] = [{"names": ["busybox"], "sizeBytes": 1}]
+    cache.update_node(with_image)
+    assert snap.any_images(snap.nodes)
+    cache.remove_node("a")
+    assert not cache.snapshot().any_images([])
+    assert cache.snapshot().counts is not None and cache.snapshot().counts.nodes_with_images == 0

@@ -444,3 +444,23 @@ def test_nodes_left_out_by_a_pre_filter() -> None:
     assert fit_error_message(3, d) == (
         "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't satisfy plugin(s) [NodeAffinity]."
     )
+
+
+def test_fit_filter_until_agrees_with_filter() -> None:
+    """The inlined loop of NodeResourcesFit gives the nodes and reasons its per-node filter gives."""
+    fit = noderesources.NodeResourcesFit()
+    nodes = [mknode(name=f"n{i}", cpu="2", memory="1Gi", pods=3) for i in range(6)]
+    for i, n in enumerate(nodes):
+        for _ in range(i % 4):
+            n.add_pod(mkpod(containers=[req("600m", "300Mi")]))
+    overcommitted = mknode(name="over", cpu="1", pods=5)
+    overcommitted.add_pod(mkpod(containers=[req("2")]))
+    nodes.append(overcommitted)
+    for pod in (mkpod(containers=[req("500m", "200Mi")]), mkpod(), mkpod(containers=[req("1")])):
+        expected = [n for n in nodes if fit.filter({}, pod, n) is None]
+        statuses: dict[str, Any] = {}
+        feasible, checked = fit.filter_until({}, pod, nodes, len(nodes), statuses)
+        assert feasible == expected and checked == len(nodes)
+        assert statuses == {n.name: fit.filter({}, pod, n) for n in nodes if n not in expected}
+        few, checked = fit.filter_until({}, pod, nodes, 1, {})
+        assert few == expected[:1] and checked == nodes.index(expected[0]) + 1

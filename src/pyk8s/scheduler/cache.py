@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from pyk8s.scheduler.framework import Snapshot
+from pyk8s.scheduler.framework import Counts, Snapshot
 from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
 
 Obj = dict[str, Any]
@@ -29,6 +29,7 @@ class Cache:
         self._snapshot: Snapshot | None = None
         self._tainted: set[str] = set()
         self._cordoned: set[str] = set()
+        self._counts = Counts()
         self.namespace_labels: Any = lambda ns: None
 
     # --- nodes ------------------------------------------------------------------------------------
@@ -43,7 +44,9 @@ class Cache:
         name = node["metadata"]["name"]
         ni = self._node(name)
         had = ni.node is not None
+        had_images = bool(ni.images)
         ni.set_node(node)
+        self._counts.nodes_with_images += bool(ni.images) - had_images
         for names, present in ((self._tainted, ni.taints), (self._cordoned, ni.unschedulable)):
             if present:
                 names.add(name)
@@ -61,6 +64,8 @@ class Cache:
             return
         self._tainted.discard(name)
         self._cordoned.discard(name)
+        self._counts.nodes_with_images -= bool(ni.images)
+        ni.images = frozenset()
         if ni.pods:  # its pods stay accounted until they are deleted
             ni.node = None
         else:
@@ -75,7 +80,8 @@ class Cache:
         """The nodes in a stable order; rebuilt only when nodes come or go."""
         if self._snapshot is None:
             nodes = [n for n in self._nodes.values() if n.node is not None]
-            self._snapshot = Snapshot(nodes, self.namespace_labels, self._tainted, self._cordoned)
+            self._snapshot = Snapshot(nodes, self.namespace_labels, self._tainted, self._cordoned,
+                                      self._counts)
         return self._snapshot
 
     # --- pods -------------------------------------------------------------------------------------
@@ -84,8 +90,7 @@ class Cache:
         """Account the pod on `node` before the API server has seen the binding."""
         if pi.uid in self._pods:
             raise ValueError(f"pod {pi.key} is already in the cache")
-        self._node(node).add_pod(pi)
-        self._pods[pi.uid] = _PodState(pi, node, assumed=True)
+        self._add(pi, node, assumed=True)
 
     def finish_binding(self, uid: str) -> None:
         st = self._pods.get(uid)
@@ -115,11 +120,31 @@ class Cache:
             return
         if st is not None:
             self._remove(uid, st)
-        pi = PodInfo.of(pod)
-        self._node(node).add_pod(pi)
-        self._pods[uid] = _PodState(pi, node, assumed=False)
+        self._add(PodInfo.of(pod), node, assumed=False)
 
-    update_pod = add_pod
+    def update_pod(self, pod: Obj) -> None:
+        """A newer version of an assigned pod. Mostly its status changed (the kubelet's writes): then only
+        the object and labels are replaced; requests, ports and affinity come from the spec."""
+        uid = pod["metadata"]["uid"]
+        st = self._pods.get(uid)
+        spec = pod["spec"]
+        if st is None or st.assumed or st.node != spec["nodeName"] or st.info.pod.get("spec") != spec:
+            self.add_pod(pod)
+            return
+        pi = dataclasses.replace(st.info, pod=pod, labels=pod["metadata"].get("labels") or {})
+        self._node(st.node).pods[uid] = pi
+        st.info = pi
+
+    def _add(self, pi: PodInfo, node: str, assumed: bool) -> None:
+        self._node(node).add_pod(pi)
+        self._pods[pi.uid] = _PodState(pi, node, assumed)
+        self._count(pi, 1)
+
+    def _count(self, pi: PodInfo, sign: int) -> None:
+        if pi.has_affinity:
+            self._counts.affinity_pods += sign
+        if pi.required_anti_affinity:
+            self._counts.required_anti_affinity_pods += sign
 
     def remove_pod(self, pod: Obj) -> None:
         uid = pod["metadata"]["uid"]
@@ -129,6 +154,7 @@ class Cache:
 
     def _remove(self, uid: str, st: _PodState) -> None:
         del self._pods[uid]
+        self._count(st.info, -1)
         ni = self._nodes.get(st.node)
         if ni is None:
             return

@@ -45,6 +45,16 @@ def unschedulable(plugin: str, *reasons: str, resolvable: bool = True) -> Status
     return Status(Code.UNSCHEDULABLE if resolvable else Code.UNSCHEDULABLE_AND_UNRESOLVABLE, reasons, plugin)
 
 
+@dataclass(slots=True)
+class Counts:
+    """What the cache holds across all nodes, kept as it changes, so that a cycle in a cluster with none of
+    it skips a scan of every node. A count may be too high (preemption's clones drop pods), never too low."""
+
+    affinity_pods: int = 0  # pods with any pod (anti-)affinity
+    required_anti_affinity_pods: int = 0
+    nodes_with_images: int = 0
+
+
 class Snapshot:
     """The nodes a cycle sees. The cycle runs without awaiting, so it reads the cache's NodeInfos in place;
     preemption swaps in clones with `replace`."""
@@ -55,6 +65,7 @@ class Snapshot:
         namespaces: Callable[[str], dict[str, str] | None] = lambda ns: None,
         tainted: set[str] | None = None,
         cordoned: set[str] | None = None,
+        counts: Counts | None = None,
     ) -> None:
         self.nodes = list(nodes)
         self.by_name = {n.name: n for n in self.nodes}
@@ -63,16 +74,26 @@ class Snapshot:
         # skip those filters in clusters that have neither.
         self.tainted = tainted if tainted is not None else {n.name for n in self.nodes if n.taints}
         self.cordoned = cordoned if cordoned is not None else {n.name for n in self.nodes if n.unschedulable}
+        self.counts = counts
 
     def replace(self, node: NodeInfo) -> Snapshot:
         nodes = [node if n.name == node.name else n for n in self.nodes]
-        return Snapshot(nodes, self.namespace_labels, self.tainted, self.cordoned)
+        return Snapshot(nodes, self.namespace_labels, self.tainted, self.cordoned, self.counts)
 
     def with_affinity(self) -> list[NodeInfo]:
+        if self.counts is not None and not self.counts.affinity_pods:
+            return []
         return [n for n in self.nodes if n.with_affinity]
 
     def with_required_anti_affinity(self) -> list[NodeInfo]:
+        if self.counts is not None and not self.counts.required_anti_affinity_pods:
+            return []
         return [n for n in self.nodes if n.with_required_anti_affinity]
+
+    def any_images(self, nodes: Sequence[NodeInfo]) -> bool:
+        if self.counts is not None and not self.counts.nodes_with_images:
+            return False
+        return any(n.images for n in nodes)
 
 
 CycleState = dict[str, Any]
@@ -95,6 +116,30 @@ class Plugin:
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         return None
+
+    def filter_until(
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        nodes: Sequence[NodeInfo],
+        want: int,
+        statuses: dict[str, Status],
+    ) -> tuple[list[NodeInfo], int]:
+        """`filter` over `nodes` in order until `want` fit: (the fitting nodes, how many were checked),
+        the failures' Status in `statuses`. Used when this is the only filter with work; a plugin on the
+        hot path overrides it with one loop of its own."""
+        feasible: list[NodeInfo] = []
+        checked = 0
+        for node in nodes:
+            checked += 1
+            st = self.filter(state, pod, node)
+            if st is None:
+                feasible.append(node)
+                if len(feasible) >= want:
+                    break
+            else:
+                statuses[node.name] = st
+        return feasible, checked
 
     def pre_score(
         self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot
@@ -253,19 +298,25 @@ class Framework:
         want = num_feasible_nodes_to_find(len(snap.nodes), self.percentage)
         feasible: list[NodeInfo] = []
         start = self.next_start % total if total else 0
-        run = self.run_filters
         checked = 0
-        for i in range(total):
-            node = nodes[(start + i) % total]
-            checked += 1
-            view = extra(node) if extra is not None else node
-            st = run(active, state, pod, view) if active else None
-            if st is None:
-                feasible.append(view)
-                if len(feasible) >= want:
-                    break
-            else:
-                diagnosis.node_status[node.name] = st
+        if len(active) == 1 and extra is None:
+            # The common case (only NodeResourcesFit has work): the plugin's own loop.
+            feasible, checked = active[0].filter_until(
+                state, pod, nodes[start:] + nodes[:start], want, diagnosis.node_status
+            )
+        else:
+            run = self.run_filters
+            for i in range(total):
+                node = nodes[(start + i) % total]
+                checked += 1
+                view = extra(node) if extra is not None else node
+                st = run(active, state, pod, view) if active else None
+                if st is None:
+                    feasible.append(view)
+                    if len(feasible) >= want:
+                        break
+                else:
+                    diagnosis.node_status[node.name] = st
         if total:
             self.next_start = (start + checked) % total
         return feasible, active
@@ -278,8 +329,7 @@ class Framework:
             scores = p.score_all(state, pod, nodes)
             p.normalize(state, pod, scores)
             w = p.weight
-            for i, s in enumerate(scores):
-                totals[i] += s * w
+            totals = [t + s * w for t, s in zip(totals, scores, strict=True)]
         return totals
 
     def select_host(self, nodes: list[NodeInfo], scores: list[int]) -> NodeInfo:

@@ -30,7 +30,7 @@ class ImageLocality(Plugin):
         self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot
     ) -> Status | None:
         wanted = images(pod)
-        if not wanted or not any(n.images for n in nodes):
+        if not wanted or not snap.any_images(nodes):
             return SKIP
         state[NAME] = wanted
         return None
