@@ -4,10 +4,11 @@ test creates. Each agent's kubelet has its own `pyk8s0` bridge, nft table and ip
 namespace and its pod cgroups under a root of its own, so nothing collides with a node on the host.
 
 Checked with the real kubectl: both nodes Ready with distinct podCIDRs and routes to each other's pods;
-a pod on A reaches an httpd pod on B by pod IP and through a ClusterIP Service whose only backend is on B;
-both agents' proxies (each with its own `system:kube-proxy` certificate) program that Service; a pod on
-B resolves the Service through the cluster DNS and reaches the API server through the `kubernetes`
-Service. Everything is torn down afterwards, and what the pods left behind is checked first.
+pods reach httpd pods on the other node by pod IP and through ClusterIP Services whose only backend is on
+the other node — A's proxy in nftables mode, B's in userspace mode, each with its own `system:kube-proxy`
+certificate, both programming the Services; a pod on B resolves Services through the cluster DNS; a pod
+reaches the API server through the `kubernetes` Service. Everything is torn down afterwards, and what
+the pods left behind is checked first.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Host:
     name: str  # the node name, and (prefixed) the netns and the host side of its veth
     ip: str
     data_dir: Path
+    proxy_mode: str
     agent: Agent | None = None
 
     @property
@@ -158,7 +160,8 @@ def two_nodes() -> Iterator[tuple[Cluster, list[Host]]]:
     if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
         pytest.skip(f"{BRIDGE} exists: another multi-node test is running")
     base = Path(tempfile.mkdtemp(prefix="pyk8s-multinode-"))
-    hosts = [Host("mn-a", f"{SUBNET}.11", base / "a"), Host("mn-b", f"{SUBNET}.12", base / "b")]
+    hosts = [Host("mn-a", f"{SUBNET}.11", base / "a", "nftables"),
+             Host("mn-b", f"{SUBNET}.12", base / "b", "userspace")]
     cluster = None
     try:
         _make_network(hosts)
@@ -167,7 +170,8 @@ def two_nodes() -> Iterator[tuple[Cluster, list[Host]]]:
         for h in hosts:
             h.agent = start_agent(
                 cluster, h.data_dir, "--node-name", h.name, "--node-ip", h.ip, "--cgroup-root",
-                h.cgroup_root, server=url, prefix=("nsenter", f"--net=/run/netns/{h.netns}"))
+                h.cgroup_root, "--proxy-mode", h.proxy_mode, server=url,
+                prefix=("nsenter", f"--net=/run/netns/{h.netns}"))
         for h in hosts:
             agent = h.agent
             assert agent is not None
@@ -230,51 +234,63 @@ def test_two_nodes_route_pods_services_and_dns(two_nodes: tuple[Cluster, list[Ho
     ns = "multinode"
     cluster.kubectl("create", "namespace", ns)
     try:
-        manifests = [
-            _pod("web-b", b.name, "mkdir -p /www && echo hello-from-b > /www/index.html && "
+        manifests: list[dict[str, Any]] = []
+        for h in (a, b):
+            web = f"web-{h.name[-1]}"
+            manifests += [
+                _pod(web, h.name, f"mkdir -p /www && echo hello-from-{h.name} > /www/index.html && "
                                   "exec httpd -f -p 80 -h /www"),
-            _pod("client-a", a.name, "exec sleep 3600"),
-            _pod("client-b", b.name, "exec sleep 3600"),
-            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-             "spec": {"selector": {"app": "web-b"}, "ports": [{"port": 8080, "targetPort": 80}]}},
-        ]
+                _pod(f"client-{h.name[-1]}", h.name, "exec sleep 3600"),
+                {"apiVersion": "v1", "kind": "Service", "metadata": {"name": web},
+                 "spec": {"selector": {"app": web}, "ports": [{"port": 8080, "targetPort": 80}]}},
+            ]
         cluster.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(manifests))
 
         def running() -> dict[str, dict[str, Any]]:
             pods = {p["metadata"]["name"]: p for p in _json(cluster, "get", "pods", "-n", ns)["items"]}
-            ok = len(pods) == 3 and all(p["status"].get("phase") == "Running" and p["status"].get("podIP")
+            ok = len(pods) == 4 and all(p["status"].get("phase") == "Running" and p["status"].get("podIP")
                                         for p in pods.values())
             return pods if ok else {}
-        pods = wait_for(running, within=90, what="the three pods Running")
-        web_ip = pods["web-b"]["status"]["podIP"]
-        assert pods["web-b"]["spec"]["nodeName"] == b.name and pods["client-a"]["spec"]["nodeName"] == a.name
-        assert ipaddress.ip_address(web_ip) in ipaddress.ip_network(cidr_b)
-        assert ipaddress.ip_address(pods["client-a"]["status"]["podIP"]) in ipaddress.ip_network(cidr_a)
+        pods = wait_for(running, within=90, what="the four pods Running")
+        for name, pod in pods.items():
+            h = a if name.endswith("-a") else b
+            assert pod["spec"]["nodeName"] == h.name
+            assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network(
+                cidr_a if h is a else cidr_b)
+        ip_a, ip_b = pods["web-a"]["status"]["podIP"], pods["web-b"]["status"]["podIP"]
 
-        # A pod on A reaches the pod on B by its pod IP.
+        # Pods reach the pod on the other node by its pod IP.
         def fetch(pod: str, url: str) -> str:
             done = _exec(cluster, ns, pod, f"timeout 5 wget -q -O - {url}")  # busybox 1.35's -T crashes
             return done.stdout if done.returncode == 0 else ""
-        assert wait_for(lambda: fetch("client-a", f"http://{web_ip}/"), what="A → B by pod IP") \
-            == "hello-from-b\n"
+        assert wait_for(lambda: fetch("client-a", f"http://{ip_b}/"), what="A → B by pod IP") \
+            == "hello-from-mn-b\n"
+        assert wait_for(lambda: fetch("client-b", f"http://{ip_a}/"), what="B → A by pod IP") \
+            == "hello-from-mn-a\n"
 
-        # ... and through the ClusterIP, whose only backend is on B: both proxies programmed it.
-        svc = _json(cluster, "get", "service", "-n", ns, "web")
-        cluster_ip = svc["spec"]["clusterIP"]
-        for h in (a, b):
-            wait_for(lambda h=h: web_ip in h.run("nft", "list", "table", "ip", "pyk8s").stdout
-                     and cluster_ip in h.run("nft", "list", "table", "ip", "pyk8s").stdout,
-                     what=f"the Service's rules on {h.name}")
-        assert wait_for(lambda: fetch("client-a", f"http://{cluster_ip}:8080/"),
-                        what="A → ClusterIP → B") == "hello-from-b\n"
+        # ... and through ClusterIPs whose only backend is on the other node. A's nftables proxy DNATs to
+        # the endpoint; B's userspace proxy redirects the ClusterIP to its own listener.
+        svc_ip = {name: _json(cluster, "get", "service", "-n", ns, name)["spec"]["clusterIP"]
+                  for name in ("web-a", "web-b")}
 
-        # The cluster DNS answers a pod on B with the Service's IP.
-        def resolve() -> str:
-            done = _exec(cluster, ns, "client-b", f"nslookup web.{ns}.svc.cluster.local")
-            return done.stdout if done.returncode == 0 and cluster_ip in done.stdout else ""
-        assert cluster_ip in wait_for(resolve, what="DNS from a pod on B")
-        assert wait_for(lambda: fetch("client-b", "http://web:8080/"), what="B → web by name") \
-            == "hello-from-b\n"
+        def table(h: Host) -> str:
+            return h.run("nft", "list", "table", "ip", "pyk8s").stdout
+        wait_for(lambda: all(ip in table(a) for ip in (svc_ip["web-a"], svc_ip["web-b"], ip_a, ip_b)),
+                 what="the Services' DNAT rules on A")
+        wait_for(lambda: all(ip in table(b) for ip in svc_ip.values()), what="the Services' redirects on B")
+        assert wait_for(lambda: fetch("client-a", f"http://{svc_ip['web-b']}:8080/"),
+                        what="A → ClusterIP → B (nftables)") == "hello-from-mn-b\n"
+        assert wait_for(lambda: fetch("client-b", f"http://{svc_ip['web-a']}:8080/"),
+                        what="B → ClusterIP → A (userspace)") == "hello-from-mn-a\n"
+
+        # The cluster DNS answers a pod on B with the Services' IPs.
+        def resolve(name: str) -> str:
+            done = _exec(cluster, ns, "client-b", f"nslookup {name}.{ns}.svc.cluster.local")
+            return done.stdout if done.returncode == 0 and svc_ip[name] in done.stdout else ""
+        assert svc_ip["web-b"] in wait_for(lambda: resolve("web-b"), what="DNS from a pod on B")
+        assert svc_ip["web-a"] in wait_for(lambda: resolve("web-a"), what="DNS from a pod on B")
+        assert wait_for(lambda: fetch("client-b", "http://web-a:8080/"), what="B → web-a by name") \
+            == "hello-from-mn-a\n"
 
         # The API server through the `kubernetes` Service (no TLS client in busybox: a TCP connect).
         def api_reachable() -> bool:
@@ -291,7 +307,7 @@ def test_two_nodes_route_pods_services_and_dns(two_nodes: tuple[Cluster, list[Ho
         assert all(c["spec"]["username"].startswith("system:bootstrap:") and c["status"].get("certificate")
                    for c in proxy_csrs)
         pod_netns = {h.name: _pod_netns_files(h) for h in (a, b)}
-        assert len(pod_netns[a.name]) == 1 and len(pod_netns[b.name]) == 2, pod_netns
+        assert len(pod_netns[a.name]) == 2 and len(pod_netns[b.name]) == 2, pod_netns
     finally:
         cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
