@@ -264,3 +264,21 @@ def test_pod_whose_sandbox_died_gets_a_new_one(node: Node) -> None:
     assert ("SandboxChanged", "Pod sandbox changed, it will be killed and re-created.") in [
         (e["reason"], e["message"]) for e in events]
     cluster.kubectl("delete", "pod", "e2e-sandbox", "--wait=true", "--timeout=60s")
+
+
+@pytest.mark.skipif(shutil.which("runsc") is None, reason="needs runsc")
+def test_exec_with_a_tty_into_a_gvisor_pod(node: Node) -> None:
+    from tests.e2e.test_streaming import _on_pty  # kubectl -t needs a terminal of its own
+
+    cluster, name = node.cluster, node.name
+    apply(cluster, {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"},
+                    "handler": "runsc"})
+    apply(cluster, pod("e2e-gvisor-tty", name, bb("c"), runtimeClassName="gvisor"))
+    until_pod(cluster, "e2e-gvisor-tty", _ready, what="the gVisor pod ready")
+    # kubectl's terminal size reaches gVisor's terminal through the resize channel, shortly after the start.
+    script = ('for i in $(seq 100); do s=$(stty size 2>/dev/null); [ "$s" = "33 99" ] && break; sleep 0.1; '
+              'done; echo "size=$s"; dmesg | grep -c gVisor; exit 5')
+    out, code = _on_pty(node, "exec", "-i", "-t", "e2e-gvisor-tty", "--", "sh", "-c", script)
+    assert code == 5 and "size=33 99" in out, out
+    assert "stty:" not in out, out  # stdin is a terminal inside gVisor (before: "not a tty")
+    cluster.kubectl("delete", "pod", "e2e-gvisor-tty", "--wait=true", "--timeout=60s")

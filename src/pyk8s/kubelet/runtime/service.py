@@ -786,11 +786,16 @@ class RuncRuntime:
         rec = self._running(container_id)
         pid_file = os.path.join(self._cdir(container_id), f"exec-{secrets.token_hex(4)}.pid")
         argv = [*self._tool(rec), "exec", "--pid-file", pid_file]
+        process_fd = -1
         if tty and rec["kind"] == "runc":
-            argv.append("--tty")
-        # runsc exec has no --tty (and this release gave no terminal through --process either): under
-        # gVisor the command runs without a terminal, its output still relayed through our pty.
-        argv += [container_id, *cmd]
+            argv += ["--tty", container_id, *cmd]
+        elif tty:
+            # runsc exec has no --tty: a process spec with `terminal` set makes gVisor take its stdio, our
+            # pty, as the process's terminal (sizes, line discipline, SIGWINCH). Handed over in a pipe.
+            process_fd = self._process_spec(container_id, cmd)
+            argv += ["--process", f"/proc/self/fd/{process_fd}", container_id]
+        else:
+            argv += [container_id, *cmd]
         if tty:
             master, slave = os.openpty()
 
@@ -803,9 +808,11 @@ class RuncRuntime:
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-                    preexec_fn=controlling_tty)
+                    preexec_fn=controlling_tty, pass_fds=(process_fd,) if process_fd >= 0 else ())
             finally:
                 os.close(slave)
+                if process_fd >= 0:
+                    os.close(process_fd)
             if not stdin:
                 os.write(master, b"\x04")
             return ExecStream(proc, master, pid_file)
@@ -813,6 +820,25 @@ class RuncRuntime:
             *argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE)
         return ExecStream(proc, -1, pid_file)
+
+    def _process_spec(self, container_id: str, cmd: list[str]) -> int:
+        """The container's OCI process (user, env, cwd, capabilities) running `cmd` on a terminal, as the
+        read end of a pipe that holds it."""
+        with open(os.path.join(self._cdir(container_id), "config.json")) as f:
+            process = dict(json.load(f)["process"])
+        process.update(args=cmd, terminal=True)
+        data = json.dumps(process).encode()
+        read, write = os.pipe()
+        try:
+            if len(data) > 65536:  # more than a pipe holds without a reader
+                raise RuntimeError("exec: the process spec is too large")
+            os.write(write, data)
+        except BaseException:
+            os.close(read)
+            raise
+        finally:
+            os.close(write)
+        return read
 
     async def exec(self, container_id: str, cmd: list[str], *, stdin: bool, tty: bool) -> cri.Stream:
         return await self._spawn_exec(container_id, cmd, stdin=stdin, tty=tty)
