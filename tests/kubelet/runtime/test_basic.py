@@ -206,3 +206,26 @@ async def test_host_network_sandbox(runtime: RuncRuntime, cgroup_parent: str, tm
     out = [LOG_LINE.match(x).group(3) for x in read_text(st.log_path).splitlines()]  # type: ignore[union-attr]
     assert out == [os.readlink("/proc/self/ns/net"), os.readlink("/proc/self/ns/uts"), socket.gethostname()]
     assert read_text(status.hostname_path).strip() == socket.gethostname()
+
+
+async def test_state_on_tmpfs_writable_layer_on_disk(runtime: RuncRuntime, cgroup_parent: str,
+                                                     tmp_path: Path) -> None:
+    """A sandbox's and a container's files are on a tmpfs of their own; what the container writes to its
+    root filesystem is on disk (rw/<id>); removal leaves neither a mount nor a directory."""
+    sid = await runtime.run_pod_sandbox(sandbox_config(cgroup_parent, tmp_path))
+    cid = await runtime.create_container(sid, container_config(["sh", "-c", "echo hi > /written; sleep 60"]))
+    await runtime.start_container(cid)
+    sdir = Path(runtime.sandbox_root) / sid
+    cdir = Path(runtime.container_root) / cid
+    rw = Path(runtime.state_dir) / "rw" / cid
+    mounts = {line.split()[4]: line.split(" - ")[1].split()[0] for line in mountinfo().splitlines()}
+    assert mounts[str(sdir)] == "tmpfs" and mounts[str(cdir)] == "tmpfs"
+    assert mounts[str(cdir / "rootfs")] == "overlay"
+    assert (sdir / "sandbox.json").is_file() and (cdir / "config.json").is_file()
+    await wait_for(lambda: (rw / "upper" / "written").is_file())
+    assert read_text(rw / "upper" / "written") == "hi\n"
+
+    await runtime.stop_pod_sandbox(sid)
+    await runtime.remove_pod_sandbox(sid)
+    assert str(tmp_path) not in mountinfo()
+    assert not sdir.exists() and not cdir.exists() and not rw.exists()

@@ -1,4 +1,4 @@
-"""Linux plumbing through libc: overlay mounts, lazy unmounts, a pod's IPC/UTS namespaces, setns for
+"""Linux plumbing through libc: overlay and tmpfs mounts, lazy unmounts, a pod's IPC/UTS namespaces, setns for
 port-forward sockets."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ CLONE_NEWNET = 0x40000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUTS = 0x04000000
 MS_BIND = 4096
+MS_NOSUID = 2
+MS_NODEV = 4
 _setns_lock = threading.Lock()
 
 
@@ -27,6 +29,13 @@ def mount_overlay(lower: list[str], upper: str, work: str, target: str) -> None:
     """Layers lowest first, as the ImageService lists them (overlayfs wants the topmost first)."""
     opts = f"lowerdir={':'.join(reversed(lower))},upperdir={upper},workdir={work}"
     _check(_libc.mount(b"overlay", target.encode(), b"overlay", 0, opts.encode()), f"mount overlay {target}")
+
+
+def mount_tmpfs(target: str, size: str = "16m") -> None:
+    """A private tmpfs (root only) on `target`."""
+    opts = f"mode=0700,size={size}".encode()
+    _check(_libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts),
+           f"mount tmpfs {target}")
 
 
 def unmount(target: str) -> None:

@@ -1,8 +1,13 @@
 """RuncRuntime: cri.RuntimeService over runc (and runsc for the `runsc` handler).
 
-All state lives on disk under `state_dir` (sandboxes/<id>/, containers/<id>/), so a new runtime object
-after a kubelet restart finds every sandbox and container again; containers run under their own
-monitor process (monitor.py) and never depend on the kubelet being alive.
+All state lives under `state_dir` (sandboxes/<id>/, containers/<id>/), so a new runtime object after a
+kubelet restart finds every sandbox and container again; containers run under their own monitor
+process (monitor.py) and never depend on the kubelet being alive. Each sandbox and container directory
+is a small tmpfs of its own, as containerd keeps its task state in /run: a pod start writes some twenty
+small files, and on a busy ext4 every new inode costs a scan past the recently deleted ones (up to ms
+each, more than the rest of the kubelet's work for the pod). Only a container's writable layer
+(rw/<id>/upper and work, for overlayfs) is on disk. Like /run, the tmpfs do not survive a reboot, nor
+do the containers.
 
 A sandbox holds no process: its IPC and UTS namespaces (hostname set) are created by one `unshare` and
 kept alive by bind mounts under the sandbox directory, as the network namespace is by the network
@@ -147,6 +152,13 @@ def _process_of(pid_file: str) -> list[int] | None:
     return None if ticks is None else [pid, ticks]
 
 
+def _remove_dir(path: str) -> None:
+    """A sandbox's or container's directory and its tmpfs (a directory of an older layout has none)."""
+    if os.path.ismount(path):
+        nsutil.unmount(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _alive(pid: int, start_ticks: int | None = None) -> bool:
     """The process exists, is not a zombie, and (if given) started at that time: not a reused pid."""
     try:
@@ -193,7 +205,8 @@ class RuncRuntime:
         self.runsc = shutil.which(runsc) or ""
         self.sandbox_root = os.path.join(self.state_dir, "sandboxes")
         self.container_root = os.path.join(self.state_dir, "containers")
-        for d in (self.sandbox_root, self.container_root):
+        self.rw_root = os.path.join(self.state_dir, "rw")  # containers' writable layers, on disk
+        for d in (self.sandbox_root, self.container_root, self.rw_root):
             os.makedirs(d, mode=0o700, exist_ok=True)
         self._version = ""
         self._pause_binary = os.path.exists(PAUSE_BINARY)
@@ -305,7 +318,9 @@ class RuncRuntime:
         cleanup knows what to undo, also after a kubelet restart); the `unshare` command line. File work
         only: run in a thread, so other pods' steps go on meanwhile."""
         ns = os.path.join(sdir, "ns")
-        os.makedirs(ns, mode=0o700)
+        os.mkdir(sdir, mode=0o700)
+        nsutil.mount_tmpfs(sdir)
+        os.mkdir(ns, mode=0o700)
         self._write_files(sdir, config)
         unshare = ["unshare", f"--ipc={ns}/ipc"]
         if not config.host_network:
@@ -460,7 +475,7 @@ class RuncRuntime:
         await self.stop_pod_sandbox(sandbox_id)
         await asyncio.gather(*(self.remove_container(c.id) for c in await self.list_containers(sandbox_id)))
         self._remove_cgroup(self._pod_cgroup(rec["config"]))
-        shutil.rmtree(self._sdir(sandbox_id), ignore_errors=True)
+        _remove_dir(self._sdir(sandbox_id))
 
     @staticmethod
     def _remove_cgroup(path: str) -> None:
@@ -556,8 +571,12 @@ class RuncRuntime:
         layers = self.images.layer_dirs(config.image)
         cdir = self._cdir(container_id)
         rootfs = os.path.join(cdir, "rootfs")
-        for d in ("rootfs", "upper", "work"):
-            os.makedirs(os.path.join(cdir, d), mode=0o755)
+        os.mkdir(cdir, mode=0o700)
+        nsutil.mount_tmpfs(cdir)
+        os.mkdir(rootfs, mode=0o755)
+        rw = os.path.join(self.rw_root, container_id)
+        for d in ("upper", "work"):
+            os.makedirs(os.path.join(rw, d), mode=0o755)
         log_path = ""
         if config.log_path:
             log_path = os.path.join(scfg["log_directory"], config.log_path)
@@ -570,7 +589,7 @@ class RuncRuntime:
             "annotations": config.annotations,
         }
         _write_json(os.path.join(cdir, "container.json"), rec)
-        nsutil.mount_overlay(layers, os.path.join(cdir, "upper"), os.path.join(cdir, "work"), rootfs)
+        nsutil.mount_overlay(layers, os.path.join(rw, "upper"), os.path.join(rw, "work"), rootfs)
         check_working_dir(rootfs, config.working_dir)
         sandbox = spec.SandboxPaths(
             hostname=scfg["hostname"], netns=sbox["netns"], ipc_ns=sbox["ipc"], uts_ns=sbox["uts"],
@@ -748,9 +767,9 @@ class RuncRuntime:
     async def remove_container(self, container_id: str) -> None:
         try:
             rec = self._load_container(container_id)
-        except NotFoundError:
+        except NotFoundError:  # perhaps its creation failed before the record was written
+            self._remove_container_dirs(container_id)
             return
-        cdir = self._cdir(container_id)
         status = self._status(rec)
         if status.state in ("running", "unknown"):
             await self.stop_container(container_id, 0)
@@ -760,11 +779,16 @@ class RuncRuntime:
             for leftover in glob.glob(os.path.join(tool[-1], f"*{container_id}*")):
                 with contextlib.suppress(OSError):
                     os.unlink(leftover)
-        nsutil.unmount(os.path.join(cdir, "rootfs"))
         sbox = _read_json(os.path.join(self._sdir(rec["sandbox_id"]), "sandbox.json"))
         if sbox is not None:  # runc deletes the cgroup of a container it knows; make sure
             self._remove_cgroup(f"{self._pod_cgroup(sbox['config'])}/{container_id}")
-        shutil.rmtree(cdir, ignore_errors=True)
+        self._remove_container_dirs(container_id)
+
+    def _remove_container_dirs(self, container_id: str) -> None:
+        cdir = self._cdir(container_id)
+        nsutil.unmount(os.path.join(cdir, "rootfs"))
+        _remove_dir(cdir)
+        shutil.rmtree(os.path.join(self.rw_root, os.path.basename(container_id)), ignore_errors=True)
 
     async def reopen_container_log(self, container_id: str) -> None:
         """CRI ReopenContainerLog: the kubelet renamed the log for rotation; the monitor starts a new
