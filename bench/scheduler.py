@@ -217,6 +217,10 @@ def main() -> None:
         agent.terminate()
         agent.wait(30)
         cluster.stop()
+        errors = [i for i, line in enumerate(cluster.output) if " ERROR " in line]
+        if errors:  # a component that failed during the run makes its figures suspect: show why
+            first = "".join(cluster.output[errors[0]:errors[0] + 30])
+            print(f"the server logged {len(errors)} errors; the first:\n{first}", file=sys.stderr)
         shutil.rmtree(cluster.data_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
     print(f"{'measure':<34}{'value':>12}")

@@ -102,6 +102,16 @@ async def test_status_and_binding_subresources(client: Client) -> None:
     assert (await client.get(PODS, "p", "default"))["spec"]["nodeName"] == "node-1"
 
 
+async def test_writes_without_decoding_the_answer(client: Client) -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "nd", "namespace": "default"}}
+    assert await client.create(CONFIGMAPS, cm, decode=False) == {}
+    assert await client.patch(CONFIGMAPS, "nd", {"data": {"k": "v"}}, "merge", "default", decode=False) == {}
+    assert (await client.get(CONFIGMAPS, "nd", "default"))["data"] == {"k": "v"}
+    with pytest.raises(StatusError) as err:  # errors are still raised from the Status body
+        await client.patch(CONFIGMAPS, "absent", {"data": {}}, "merge", "default", decode=False)
+    assert err.value.code == 404 and err.value.reason == "NotFound"
+
+
 async def test_watch_events_and_bookmarks(client: Client) -> None:
     start = await client.list(CONFIGMAPS, "default")
     rv = start["metadata"]["resourceVersion"]

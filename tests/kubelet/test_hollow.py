@@ -84,6 +84,27 @@ async def test_nodes_register_ready_with_capacity_labels_and_renewed_leases() ->
         await until(renewed, what="a renewed lease")
 
 
+async def test_a_restarted_agent_takes_over_the_leases_it_finds() -> None:
+    async with api_server() as srv:
+        async with hollow(srv, prefix="hr", count=1) as (client, _):
+            await until(lambda: _lease(client, "hr-0"), what="hr-0's lease")
+        # A lease left by the last run, stale and held by another name: renewed and taken over.
+        async with hollow(srv, prefix="hr", count=1, renew_interval=60) as (client, _):
+            stale = await until(lambda: _lease(client, "hr-0"), what="hr-0's lease")
+            stale["spec"]["holderIdentity"] = "someone-else"
+            stale["spec"]["renewTime"] = "2000-01-01T00:00:00.000000Z"
+            await client.update(LEASES, stale)
+        async with hollow(srv, prefix="hr", count=1) as (client, _):
+            async def taken() -> bool:
+                lease = await _lease(client, "hr-0")
+                return lease is not None and lease["spec"]["holderIdentity"] == "hr-0" \
+                    and not lease["spec"]["renewTime"].startswith("2000")
+
+            await until(taken, what="the lease taken over")
+            leases = (await client.list(LEASES, "kube-node-lease"))["items"]
+            assert [x["metadata"]["name"] for x in leases] == ["hr-0"]
+
+
 async def _lease(client: Client, name: str) -> dict[str, Any] | None:
     try:
         return await client.get(LEASES, name, "kube-node-lease")

@@ -62,8 +62,10 @@ class Client:
         await self.transport.close()
 
     async def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
-                      body: Any = None, content_type: str = "application/json") -> Obj:
-        """Any JSON request by path (discovery, /version, a custom subresource); errors as StatusError."""
+                      body: Any = None, content_type: str = "application/json", decode: bool = True) -> Obj:
+        """Any JSON request by path (discovery, /version, a custom subresource); errors as StatusError.
+        Without `decode` the answer's body is not parsed and {} returned: for callers that only need to
+        know the write succeeded (a pod's whole JSON costs more to parse than the request to send)."""
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else orjson.dumps(body)
@@ -71,6 +73,8 @@ class Client:
                                                       content_type=content_type if data is not None else None)
         if resp.status >= 300:
             raise status_error(resp.status, resp.body)
+        if not decode:
+            return {}
         result = resp.json()
         return result if isinstance(result, dict) else {}
 
@@ -111,15 +115,16 @@ class Client:
         return first
 
     async def create(self, info: ResourceInfo, obj: Obj, namespace: str | None = None, *,
-                     field_manager: str | None = None, dry_run: bool = False) -> Obj:
+                     field_manager: str | None = None, dry_run: bool = False, decode: bool = True) -> Obj:
         ns = namespace or (obj.get("metadata") or {}).get("namespace")
         q = _query(fieldManager=field_manager, dryRun="All" if dry_run else None)
-        return await self.request("POST", resource_path(info, ns), query=q, body=obj)
+        return await self.request("POST", resource_path(info, ns), query=q, body=obj, decode=decode)
 
     async def create_subresource(self, info: ResourceInfo, name: str, subresource: str, obj: Obj,
-                                 namespace: str | None = None) -> Obj:
+                                 namespace: str | None = None, *, decode: bool = True) -> Obj:
         """POST to a subresource: pods/binding, pods/eviction, serviceaccounts/token."""
-        return await self.request("POST", resource_path(info, namespace, name, subresource), body=obj)
+        return await self.request("POST", resource_path(info, namespace, name, subresource), body=obj,
+                                  decode=decode)
 
     async def update(self, info: ResourceInfo, obj: Obj, namespace: str | None = None, *,
                      subresource: str | None = None, field_manager: str | None = None) -> Obj:
@@ -135,13 +140,13 @@ class Client:
 
     async def patch(self, info: ResourceInfo, name: str, patch: Any, patch_type: str = "merge",
                     namespace: str | None = None, *, subresource: str | None = None,
-                    field_manager: str | None = None, force: bool = False) -> Obj:
+                    field_manager: str | None = None, force: bool = False, decode: bool = True) -> Obj:
         """`patch_type` is json, merge, strategic or apply (or a full content type); `force` and a
         field manager are for server-side apply."""
         content_type = PATCH_TYPES.get(patch_type, patch_type)
         q = _query(fieldManager=field_manager, force=force)
         return await self.request("PATCH", resource_path(info, namespace, name, subresource), query=q,
-                                body=patch, content_type=content_type)
+                                  body=patch, content_type=content_type, decode=decode)
 
     async def delete(self, info: ResourceInfo, name: str, namespace: str | None = None, *,
                      propagation_policy: str | None = None, grace_period_seconds: int | None = None,

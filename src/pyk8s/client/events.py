@@ -104,7 +104,7 @@ class EventRecorder:
             folded.at = time.monotonic()
             patch: dict[str, Any] = {"count": folded.count, "lastTimestamp": now}
             try:
-                await self.client.patch(EVENTS, folded.name, patch, "merge", folded.namespace)
+                await self.client.patch(EVENTS, folded.name, patch, "merge", folded.namespace, decode=False)
                 return
             except StatusError as e:
                 if e.code != 404:
@@ -120,7 +120,7 @@ class EventRecorder:
             "source": source, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
             "reportingComponent": self.component, "reportingInstance": self.host,
         }
-        await self.client.create(EVENTS, event, namespace)
+        await self.client.create(EVENTS, event, namespace, decode=False)
         if len(self._folded) > 4096:
             self._folded.clear()
         self._folded[key] = _Folded(name, namespace, 1, time.monotonic())

@@ -266,25 +266,25 @@ class HollowNodes(Controller):
             except StatusError as e:
                 if e.code not in (404, 409):
                     raise
-        try:
-            lease = await self.client.get(LEASES, name, LEASE_NAMESPACE)
-        except StatusError as e:
-            if e.code != 404:
-                raise
-            lease = None
         node = self.nodes.lister.get(name) or await self.client.get(NODES, name)
         spec = {"holderIdentity": name, "leaseDurationSeconds": self.config.lease_duration,
                 "renewTime": _micro_now()}
         owner = {"apiVersion": "v1", "kind": "Node", "name": name, "uid": node["metadata"]["uid"]}
-        if lease is None:
+        # Create first: a new node has no Lease (a kubelet's GET would be a 404 for each of them); an agent
+        # that restarts finds its Leases and takes them over.
+        try:
             self._leases[name] = await self.client.create(LEASES, {
                 "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": name, "namespace": LEASE_NAMESPACE, "ownerReferences": [owner]},
                 "spec": spec})
-        else:
-            lease["spec"] = {**(lease.get("spec") or {}), **spec}
-            lease["metadata"]["ownerReferences"] = [owner]
-            self._leases[name] = await self.client.update(LEASES, lease)
+            return
+        except StatusError as e:
+            if e.code != 409:
+                raise
+        lease = await self.client.get(LEASES, name, LEASE_NAMESPACE)
+        lease["spec"] = {**(lease.get("spec") or {}), **spec}
+        lease["metadata"]["ownerReferences"] = [owner]
+        self._leases[name] = await self.client.update(LEASES, lease)
 
     # --- pods --------------------------------------------------------------------------------------
 
@@ -336,8 +336,9 @@ class HollowNodes(Controller):
         meta = pod["metadata"]
         body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status}
         try:
+            # The answer (the whole pod) is not needed: the informer brings the new version anyway.
             await self.client.patch(PODS, meta["name"], body, "merge", meta["namespace"],
-                                    subresource="status")
+                                    subresource="status", decode=False)
         except StatusError as e:
             if e.code == 404:
                 return

@@ -242,7 +242,8 @@ class Scheduler:
         meta = pod["metadata"]
         with contextlib.suppress(StatusError):
             await self.client.patch(
-                PODS, meta["name"], {"status": status}, "strategic", meta["namespace"], subresource="status"
+                PODS, meta["name"], {"status": status}, "strategic", meta["namespace"], subresource="status",
+                decode=False,
             )
 
     async def _bind(self, pod: Obj, node: str) -> None:
@@ -255,7 +256,8 @@ class Scheduler:
         }
         try:
             async with self._bind_slots:
-                await self.client.create_subresource(PODS, meta["name"], "binding", body, meta["namespace"])
+                await self.client.create_subresource(PODS, meta["name"], "binding", body, meta["namespace"],
+                                                     decode=False)
         except asyncio.CancelledError:  # stopped (or leadership lost): the pod is not placed
             self.cache.forget(meta["uid"])
             self.queue.add(pod)
