@@ -476,3 +476,25 @@ async def test_sandbox_found_dead_at_start_is_recreated() -> None:
             assert ("Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.") \
                 in await env.events("boot")
             assert p["status"]["phase"] == "Running"
+
+
+async def test_sandbox_gets_the_pod_cgroup_limits_summed_as_kubernetes() -> None:
+    def limited(name: str, cpu: str, memory: str, **extra: Any) -> dict[str, Any]:
+        return container(name, resources={"limits": {"cpu": cpu, "memory": memory}}, **extra)
+
+    async with kubelet() as env:
+        # Containers 0.5 + 0.25 cpu and 64 + 32 Mi, a sidecar 0.25 cpu and 16 Mi beside them; a 2-cpu init
+        # container runs alone before them (with the sidecar started before it: 2.25 cpu).
+        await env.create(pod("sum", limited("a", "500m", "64Mi"), limited("b", "250m", "32Mi"),
+                             initContainers=[limited("side", "250m", "16Mi", restartPolicy="Always"),
+                                             limited("init", "2", "8Mi", command=["exit", "0"])]))
+        await env.create(pod("partial", limited("a", "500m", "64Mi"), container("b")))
+        await env.wait("sum", running("a"))
+        await env.wait("partial", running("a"))
+        by_name = {c.name: c.resources for c in env.runtime.sandbox_configs.values()}
+        full = by_name["sum"]
+        assert full is not None
+        assert (full.cpu_shares, full.cpu_quota, full.memory_limit) == (2304, 225_000, 112 * 1024 * 1024)
+        part = by_name["partial"]
+        assert part is not None  # b has no limits: shares from a's request alone, no quota, no memory limit
+        assert (part.cpu_shares, part.cpu_quota, part.memory_limit) == (512, 0, 0)

@@ -165,3 +165,33 @@ async def test_killed_gvisor_sandbox_is_replaced(node: Node) -> None:
 
 async def _value(v: Any) -> Any:
     return v
+
+
+@pytest.mark.skipif(shutil.which("runsc") is None, reason="needs runsc")
+async def test_gvisor_pod_is_held_to_its_containers_limits(node: Node) -> None:
+    from pyk8s.api import catalog
+    runtime_classes = catalog.lookup("node.k8s.io", "v1", "runtimeclasses")
+    assert runtime_classes
+    limits = {"limits": {"memory": "64Mi", "cpu": "500m"}}
+    async with real_kubelet(*node) as env:
+        await env.client.create(runtime_classes, {"metadata": {"name": "gvisor"}, "handler": "runsc"})
+        await until(lambda: _value(env.manager.runtime_class("gvisor") is not None), what="RuntimeClass seen")
+        sizes = bb("c", "grep MemTotal /proc/meminfo; sleep 3600", resources=limits)
+        await env.create(pod("gv-sizes", sizes, bb("d", resources=limits), runtimeClassName="gvisor"))
+        hog = bb("c", "head -c 300m /dev/zero | tail > /dev/null", resources=limits)
+        await env.create(pod("gv-hog", hog, restart="Never", runtimeClassName="gvisor"))
+        p = await env.wait("gv-sizes", lambda p: conditions(p).get("Ready") == "True", within=30)
+        # The sandbox (gVisor's kernel) has the pod's limits: the sums over its containers.
+        rec = _sandbox_record(env, p)
+        cgroup = Path("/sys/fs/cgroup/memory") / rec["config"]["cgroup_parent"].strip("/") / rec["id"]
+        assert int((cgroup / "memory.limit_in_bytes").read_text()) == 128 * 1024 * 1024
+        cpu = Path("/sys/fs/cgroup/cpu") / rec["config"]["cgroup_parent"].strip("/") / rec["id"]
+        assert int((cpu / "cpu.cfs_quota_us").read_text()) == 100_000
+
+        async def logged() -> bool:
+            return any("MemTotal:" in f.read_text() for f in (node[0] / "logs").glob("*gv-sizes*/c/*.log"))
+        await until(logged, within=15, what="the container's meminfo logged")
+        line = next(f.read_text() for f in (node[0] / "logs").glob("*gv-sizes*/c/*.log"))
+        assert "131072 kB" in line  # gVisor's kernel sizes itself to the pod's limit
+        h = await env.wait("gv-hog", lambda p: p["status"].get("phase") == "Failed", within=30)
+        assert state(h, "c")["state"]["terminated"]["reason"] == "OOMKilled"

@@ -112,6 +112,9 @@ class SandboxConfig:
     port_mappings: list[PortMapping] = field(default_factory=list)  # hostPort
     cgroup_parent: str = ""  # the pod's cgroup, relative to each controller's root
     share_process_namespace: bool = False  # one PID namespace for the pod's containers (a pause is PID 1)
+    # The pod's cgroup limits (sums over its containers, as Kubernetes' pod cgroup): what a gVisor sandbox,
+    # whose containers share one kernel, is held to.
+    resources: LinuxResources | None = None
     log_directory: str = ""  # where this pod's container logs go
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)

@@ -38,7 +38,7 @@ from pyk8s.kubelet import cri
 from pyk8s.kubelet.env import EnvError, container_argv, container_env, merge_image_env, service_env
 from pyk8s.kubelet.lifecycle import run_hook
 from pyk8s.kubelet.probes import LIVENESS, STARTUP, Prober
-from pyk8s.kubelet.qos import container_resources, pod_cgroup_parent, qos_class
+from pyk8s.kubelet.qos import container_resources, pod_cgroup_parent, pod_resources, qos_class
 from pyk8s.kubelet.security import security_config, verify_run_as_non_root
 from pyk8s.kubelet.slots import StartSlots
 from pyk8s.kubelet.status import ContainerView, container_status, merge_conditions, pod_phase, rfc3339
@@ -414,6 +414,7 @@ class PodWorker:
             host_aliases=[(a["ip"], list(a.get("hostnames") or [])) for a in spec.get("hostAliases") or []],
             port_mappings=ports, cgroup_parent=pod_cgroup_parent(self.pod, root=self.m.config.cgroup_root),
             share_process_namespace=bool(spec.get("shareProcessNamespace")),
+            resources=pod_resources(self.pod),
             log_directory=f"{self.m.config.log_root}/{meta['namespace']}_{meta['name']}_{self.uid}",
             labels={LABEL_POD_UID: self.uid, LABEL_POD_NAME: meta["name"],
                     LABEL_POD_NAMESPACE: meta["namespace"]})

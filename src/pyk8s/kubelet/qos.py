@@ -17,6 +17,7 @@ __all__ = [
     "memory_bytes",
     "milli_cpu",
     "pod_cgroup_parent",
+    "pod_resources",
     "qos_class",
 ]
 
@@ -102,3 +103,52 @@ def container_resources(container: Obj, pids_limit: int = 0) -> cri.LinuxResourc
     memory = memory_bytes(limits["memory"]) if "memory" in limits else 0
     return cri.LinuxResources(cpu_shares=shares, cpu_quota=quota, cpu_period=_PERIOD, memory_limit=memory,
                               pids_limit=pids_limit)
+
+
+def _pod_total(pod: Obj, kind: str, resource: str) -> Decimal:
+    """A pod's effective request or limit of one resource, as Kubernetes' PodRequests/PodLimits: the sum
+    over its containers and sidecars, or the largest init container (with the sidecars started before it)
+    when that is more."""
+    spec = pod.get("spec") or {}
+
+    def value(c: Obj) -> Decimal:
+        res = c.get("resources") or {}
+        amounts = res.get(kind) or {}
+        if kind == "requests" and resource not in amounts:  # requests default to limits
+            amounts = res.get("limits") or {}
+        return parse_quantity(amounts[resource]) if resource in amounts else Decimal(0)
+
+    total = sum((value(c) for c in spec.get("containers") or []), Decimal(0))
+    sidecars = init_peak = Decimal(0)
+    for c in spec.get("initContainers") or []:
+        if c.get("restartPolicy") == "Always":
+            total += value(c)
+            sidecars += value(c)
+            init_peak = max(init_peak, sidecars)
+        else:
+            init_peak = max(init_peak, value(c) + sidecars)
+    return max(total, init_peak)
+
+
+def pod_resources(pod: Obj) -> cri.LinuxResources:
+    """The pod cgroup's limits, as Kubernetes' ResourceConfigForPod: cpu.shares from the summed cpu
+    requests; a CFS quota and a memory limit only when every container declares that limit."""
+    containers = _all_containers(pod)
+    shares = _MIN_SHARES
+    if qos_class(pod) != BEST_EFFORT:
+        milli = int((_pod_total(pod, "requests", "cpu") * 1000).to_integral_value(rounding="ROUND_CEILING"))
+        shares = max(_MIN_SHARES, milli * _SHARES_PER_CPU // 1000)
+
+    def declared(resource: str) -> bool:
+        return bool(containers) and all(
+            parse_quantity(((c.get("resources") or {}).get("limits") or {}).get(resource, 0)) != 0
+            for c in containers)
+
+    quota = 0
+    if declared("cpu"):
+        milli = int((_pod_total(pod, "limits", "cpu") * 1000).to_integral_value(rounding="ROUND_CEILING"))
+        quota = max(_MIN_QUOTA, milli * _PERIOD // 1000)
+    memory = 0
+    if declared("memory"):
+        memory = int(_pod_total(pod, "limits", "memory").to_integral_value(rounding="ROUND_CEILING"))
+    return cri.LinuxResources(cpu_shares=shares, cpu_quota=quota, cpu_period=_PERIOD, memory_limit=memory)

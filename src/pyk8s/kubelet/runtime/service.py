@@ -434,7 +434,10 @@ class RuncRuntime:
             "mounts": [{"destination": "/busybox", "type": "bind", "source": PAUSE_BINARY,
                         "options": ["rbind", "ro"]}],
             "linux": {"namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")],
-                      "cgroupsPath": f"{self._pod_cgroup(rec['config'])}/{rec['id']}"},
+                      "cgroupsPath": f"{self._pod_cgroup(rec['config'])}/{rec['id']}",
+                      # The pod's limits: gVisor's one kernel and every container in it are held to them
+                      # by the host, as the pod cgroup holds a gVisor pod in Kubernetes.
+                      "resources": spec.linux_resources(config.resources or cri.LinuxResources())},
             "annotations": {"io.kubernetes.cri.container-type": "sandbox",
                             "io.kubernetes.cri.sandbox-id": rec["id"]},
         }
@@ -615,12 +618,16 @@ class RuncRuntime:
         # uses it directly (--network=host: gVisor's hostinet, in the pod's namespace). Every runsc
         # command runs there: its control socket is abstract, so it is per network namespace.
         global_flags = ["--network=host"] if kind == "runsc" else []
+        # A gVisor subcontainer's memory is its sandbox's (one kernel, held to the pod's limit): an OOM kill
+        # there is what ended it.
+        memory_cgroup = (f"{self._pod_cgroup(scfg)}/{sandbox_id}" if kind == "runsc" and sbox.get("gvisor")
+                         else cgroups_path)
         conf: dict[str, list[str]] = {
             "kind": [kind], "runtime_path": [self._tool(rec)[-3]], "root": [self._tool(rec)[-1]],
             "global_flags": global_flags, "prefix": self._tool(rec)[:-3], "id": [container_id],
             "bundle": [cdir], "log_path": [log_path], "tty": ["1" if config.tty else ""],
             "stdin": ["1" if config.stdin else ""], "stdin_once": ["1" if config.stdin_once else ""],
-            "memory_cgroup": [f"{CGROUP_ROOT}/memory{cgroups_path}"],
+            "memory_cgroup": [f"{CGROUP_ROOT}/memory{memory_cgroup}"],
             "subcontainer": ["1" if kind == "runsc" and sbox.get("gvisor") else ""]}
         _write_monitor_conf(os.path.join(cdir, "monitor.conf"), conf)
 

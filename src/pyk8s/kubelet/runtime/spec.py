@@ -130,6 +130,25 @@ def _resolve_user(rootfs: str, user: str) -> tuple[int, int]:
     return uid or 0, gid or 0
 
 
+def linux_resources(res: cri.LinuxResources) -> dict[str, Any]:
+    """The cgroup limits of an OCI spec's linux.resources (cpu, memory, pids)."""
+    out: dict[str, Any] = {}
+    cpu: dict[str, Any] = {}
+    if res.cpu_shares:
+        cpu["shares"] = res.cpu_shares
+    if res.cpu_quota:
+        cpu["quota"] = res.cpu_quota
+        cpu["period"] = res.cpu_period or 100_000
+    if cpu:
+        out["cpu"] = cpu
+    if res.memory_limit:
+        # Swap equal to the limit: no swap, as Kubernetes configures it.
+        out["memory"] = {"limit": res.memory_limit, "swap": res.memory_limit}
+    if res.pids_limit:
+        out["pids"] = {"limit": res.pids_limit}
+    return out
+
+
 def build(config: cri.ContainerConfig, *, rootfs: str, sandbox: SandboxPaths, cgroups_path: str,
           image_config: cri.ImageConfig | None, gvisor: bool, annotations: dict[str, str]) -> dict[str, Any]:
     sec = config.security
@@ -201,23 +220,10 @@ def build(config: cri.ContainerConfig, *, rootfs: str, sandbox: SandboxPaths, cg
         if not sandbox.host_network:
             namespaces.append({"type": "network", "path": sandbox.netns})
 
-    res = config.resources
     resources: dict[str, Any] = {
         "devices": [{"allow": bool(sec.privileged), "access": "rwm"}],
+        **linux_resources(config.resources),
     }
-    cpu: dict[str, Any] = {}
-    if res.cpu_shares:
-        cpu["shares"] = res.cpu_shares
-    if res.cpu_quota:
-        cpu["quota"] = res.cpu_quota
-        cpu["period"] = res.cpu_period or 100_000
-    if cpu:
-        resources["cpu"] = cpu
-    if res.memory_limit:
-        # Swap equal to the limit: no swap, as Kubernetes configures it.
-        resources["memory"] = {"limit": res.memory_limit, "swap": res.memory_limit}
-    if res.pids_limit:
-        resources["pids"] = {"limit": res.pids_limit}
 
     linux: dict[str, Any] = {
         "namespaces": namespaces,
