@@ -480,6 +480,21 @@ def leftovers(data_dir: Path, pod_network_used: bool) -> list[str]:
     return found
 
 
+def perf_recorder(out: str) -> Any:
+    """`perf record` of the whole machine (kernel and user, all processes) during the burst; Python frames
+    are named where the interpreter has perf support on (PYTHONPERFSUPPORT=1 in the agent's environment)."""
+    def start() -> Any:
+        proc = subprocess.Popen(["perf", "record", "-F", "499", "-a", "-g", "-o", out],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+
+        def stop() -> None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(60)
+        return stop
+    return start
+
+
 def profiler(targets: dict[str, int], out: str | None) -> Any:
     """Start py-spy on the agent and the server for the burst (OUT.agent, OUT.server); returns the
     function that stops it."""
@@ -489,7 +504,7 @@ def profiler(targets: dict[str, int], out: str | None) -> Any:
 
     def start() -> Any:
         procs = [subprocess.Popen([str(py_spy), "record", "-p", str(pid), "-f", "raw", "-r", "200",
-                                   "-o", f"{out}.{what}", "--nonblocking"],
+                                   "-o", f"{out}.{what}", "--nonblocking", "--gil"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for what, pid in targets.items()]
         time.sleep(0.5)  # py-spy attaches before the burst starts
@@ -513,6 +528,7 @@ def main() -> int:
                     help="pods with automountServiceAccountToken: false (no TokenRequest per pod)")
     ap.add_argument("--acct", action="store_true",
                     help="process accounting (acct(2)) during each burst: CPU of the processes that ended, by name")
+    ap.add_argument("--perf", default="", help="perf record -a -g during the (first) burst into this file")
     ap.add_argument("--profile", default="", help="py-spy raw output for the agent during the (first) burst")
     args = ap.parse_args()
     global SA_TOKEN
@@ -541,6 +557,8 @@ def main() -> int:
             label = "hostNetwork" if host_network else "pod network"
             targets = {"agent": agent.process.pid, "server": cluster.process.pid}
             prof = profiler(targets, args.profile if not results else None)
+            if args.perf and not results:
+                prof = perf_recorder(args.perf)
             observer = Observer(data_dir, targets, args.acct, prof)
             results[label] = asyncio.run(measure(cluster.url, cluster.kubeconfig, args.pods, args.single,
                                                  host_network, observer))

@@ -42,6 +42,8 @@ def unmount(target: str) -> None:
 
 def _unescape(field: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as \ooo octal.
+    if "\\" not in field:  # nearly always; the table (a few mounts per pod) is read per pod setup
+        return field
     out, i = [], 0
     while i < len(field):
         if field[i] == "\\" and field[i + 1:i + 4].isdigit() and len(field[i + 1:i + 4]) == 3:
@@ -56,7 +58,7 @@ def _unescape(field: str) -> str:
 def mount_points() -> list[str]:
     """Every mount point of this mount namespace, in mount order."""
     with open("/proc/self/mountinfo") as f:
-        return [_unescape(line.split()[4]) for line in f]
+        return [_unescape(line.split(" ", 5)[4]) for line in f]
 
 
 def mounts_under(directory: str) -> list[str]:
