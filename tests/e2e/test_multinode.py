@@ -42,6 +42,7 @@ SUBNET = "192.168.250"
 HOST_IP = f"{SUBNET}.1"
 BRIDGE = "pk8mn0"
 CGROUP_FS = "/sys/fs/cgroup"
+KUBECTL = os.path.realpath(shutil.which("kubectl") or "kubectl")
 
 
 @dataclass
@@ -63,6 +64,21 @@ class Host:
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """A command in this host's network namespace."""
         return _run("nsenter", f"--net=/run/netns/{self.netns}", *argv, check=check)
+
+
+def _is_static(path: str) -> bool:
+    """An ELF executable without an interpreter (PT_INTERP) runs in a busybox container as it is."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:  # 64-bit little-endian only
+            return False
+        phoff = int.from_bytes(head[32:40], "little")
+        phentsize, phnum = int.from_bytes(head[54:56], "little"), int.from_bytes(head[56:58], "little")
+        for i in range(phnum):
+            f.seek(phoff + i * phentsize)
+            if int.from_bytes(f.read(4), "little") == 3:
+                return False
+    return True
 
 
 def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -244,14 +260,21 @@ def test_two_nodes_route_pods_services_and_dns(two_nodes: tuple[Cluster, list[Ho
                 {"apiVersion": "v1", "kind": "Service", "metadata": {"name": web},
                  "spec": {"selector": {"app": web}, "ports": [{"port": 8080, "targetPort": 80}]}},
             ]
+        kubectl_pod = _pod("kubectl-a", a.name, "exec sleep 3600")  # the host's kubectl inside, if static
+        if _is_static(KUBECTL):
+            kubectl_pod["spec"]["volumes"] = [
+                {"name": "kubectl", "hostPath": {"path": KUBECTL, "type": "File"}}]
+            kubectl_pod["spec"]["containers"][0]["volumeMounts"] = [
+                {"name": "kubectl", "mountPath": "/kubectl", "readOnly": True}]
+        manifests.append(kubectl_pod)
         cluster.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(manifests))
 
         def running() -> dict[str, dict[str, Any]]:
             pods = {p["metadata"]["name"]: p for p in _json(cluster, "get", "pods", "-n", ns)["items"]}
-            ok = len(pods) == 4 and all(p["status"].get("phase") == "Running" and p["status"].get("podIP")
+            ok = len(pods) == 5 and all(p["status"].get("phase") == "Running" and p["status"].get("podIP")
                                         for p in pods.values())
             return pods if ok else {}
-        pods = wait_for(running, within=90, what="the four pods Running")
+        pods = wait_for(running, within=90, what="the five pods Running")
         for name, pod in pods.items():
             h = a if name.endswith("-a") else b
             assert pod["spec"]["nodeName"] == h.name
@@ -292,11 +315,23 @@ def test_two_nodes_route_pods_services_and_dns(two_nodes: tuple[Cluster, list[Ho
         assert wait_for(lambda: fetch("client-b", "http://web-a:8080/"), what="B → web-a by name") \
             == "hello-from-mn-a\n"
 
-        # The API server through the `kubernetes` Service (no TLS client in busybox: a TCP connect).
-        def api_reachable() -> bool:
-            done = _exec(cluster, ns, "client-a", "nc -w 3 kubernetes.default.svc 443 </dev/null")
-            return done.returncode == 0
-        wait_for(api_reachable, what="the kubernetes Service from a pod on A")
+        # The API server through the `kubernetes` Service: the real kubectl inside a pod on A, with its
+        # in-cluster config (KUBERNETES_SERVICE_HOST, the service account's token and CA, the serving
+        # certificate checked against the Service IP); without a static kubectl, a TCP connect.
+        if _is_static(KUBECTL):
+            def api_from_pod() -> str:
+                done = cluster.kubectl("exec", "-n", ns, "kubectl-a", "--", "/kubectl", "get", "--raw",
+                                       "/api", check=False, timeout=30)
+                return done.stdout if done.returncode == 0 else ""
+            api = json.loads(wait_for(api_from_pod, what="the API through the kubernetes Service from pod A"))
+            assert api["kind"] == "APIVersions" and "v1" in api["versions"]
+            denied = cluster.kubectl("exec", "-n", ns, "kubectl-a", "--", "/kubectl", "get", "secrets",
+                                     check=False)
+            user = f"system:serviceaccount:{ns}:default"
+            assert f'User "{user}" cannot list resource "secrets"' in denied.stderr, denied.stderr
+        else:
+            wait_for(lambda: _exec(cluster, ns, "kubectl-a", "nc -w 3 kubernetes.default.svc 443 </dev/null")
+                     .returncode == 0, what="a TCP connection to the kubernetes Service from pod A")
         endpoints = _json(cluster, "get", "endpoints", "-n", "default", "kubernetes")
         assert endpoints["subsets"][0]["addresses"] == [{"ip": HOST_IP}]
 
@@ -307,7 +342,7 @@ def test_two_nodes_route_pods_services_and_dns(two_nodes: tuple[Cluster, list[Ho
         assert all(c["spec"]["username"].startswith("system:bootstrap:") and c["status"].get("certificate")
                    for c in proxy_csrs)
         pod_netns = {h.name: _pod_netns_files(h) for h in (a, b)}
-        assert len(pod_netns[a.name]) == 2 and len(pod_netns[b.name]) == 2, pod_netns
+        assert len(pod_netns[a.name]) == 3 and len(pod_netns[b.name]) == 2, pod_netns
     finally:
         cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
