@@ -8,7 +8,9 @@ written through the status subresource when it changed. Kubernetes' `pod_workers
 
 On start the runtime is asked what it runs (`list_pod_sandboxes`, `list_containers`): sandboxes of known
 pods are adopted with their containers (never restarted); sandboxes of pods no longer in the API are
-removed once the informer has synced.
+removed once the informer has synced. A sandbox that died (its namespaces gone after a reboot, its pause or
+gVisor sandbox killed) is replaced as Kubernetes does: SandboxChanged, containers killed, a new sandbox
+(new IP), init containers again, containers restarted per restartPolicy (not a Never pod that already ran).
 """
 
 from __future__ import annotations
