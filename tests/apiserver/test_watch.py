@@ -264,10 +264,41 @@ async def test_a_slow_watcher_is_closed_not_waited_on(
 
 def test_events_are_encoded_once_and_shared() -> None:
     ev = watch_cache.CacheEvent(
-        "ADDED", 5, "/registry/core/configmaps/d/a", {"metadata": {"name": "a"}}, None
+        "ADDED", 5, "/registry/core/configmaps/d/a", orjson.dumps({"metadata": {"name": "a"}}), None
     )
     assert ev.line() is ev.line()
     assert orjson.loads(ev.line()) == {"type": "ADDED", "object": {"metadata": {"name": "a"}}}
+
+
+def test_a_modified_object_leaving_a_selection_is_sent_deleted_in_its_old_state_at_the_new_version() -> None:
+    old = {"metadata": {"name": "a", "labels": {"app": "x"}, "resourceVersion": "4"}}
+    new = {"metadata": {"name": "a", "labels": {"app": "y"}, "resourceVersion": "5"}}
+    ev = watch_cache.CacheEvent(
+        "MODIFIED", 5, "/registry/core/configmaps/d/a", orjson.dumps(new), orjson.dumps(old)
+    )
+    assert orjson.loads(ev.line("DELETED")) == {
+        "type": "DELETED",
+        "object": {"metadata": {"name": "a", "labels": {"app": "x"}, "resourceVersion": "5"}},
+    }
+    assert orjson.loads(ev.line("ADDED")) == {"type": "ADDED", "object": new}
+
+
+def test_cached_objects_are_held_as_bytes_and_read_as_fresh_copies() -> None:
+    import gc
+
+    cache = watch_cache.ResourceCache("/registry/core/configmaps/", 0)
+    from pyk8s.store.protocol import Event, EventType, KeyValue
+
+    key = "/registry/core/configmaps/d/a"
+    value = orjson.dumps({"metadata": {"name": "a"}, "data": {"k": "v"}})
+    cache.apply(Event(EventType.CREATE, KeyValue(key, value, 7, 7), None))
+    # Nothing the cache keeps for the object is traversed by the garbage collector.
+    assert not gc.is_tracked(cache.objects.raw[key])
+    assert all(not gc.is_tracked(ev.raw) and ev._obj is None for ev in cache.ring)
+    first = cache.objects[key]
+    assert first == {"metadata": {"name": "a", "resourceVersion": "7"}, "data": {"k": "v"}}
+    first["data"]["k"] = "changed"
+    assert cache.objects[key]["data"] == {"k": "v"}  # a reader's change never reaches the cache
 
 
 async def test_open_watches_are_counted_in_metrics(server: Server) -> None:

@@ -390,6 +390,7 @@ class APIServer:
                 'forbidden for resourceVersion "0"'
             )
         key_prefix = info.storage_prefix(namespace or None)
+        items: list[Any]
         if cont or match == "Exact" or (limit > 0 and rv != "0" and match != "NotOlderThan"):
             items, list_meta = await self._list_from_store(
                 info, key_prefix, matcher, limit, cont, _rv_param(rv) if rv else 0
@@ -405,7 +406,10 @@ class APIServer:
                 target = -1
             if target >= 0:
                 cache = self.caches.cache(info.storage_prefix())
-                items = cache.list(key_prefix, matcher)
+                if self._wants_table(request) or _is_true(q.get("pretty")):
+                    items = cache.list(key_prefix, matcher)
+                else:  # the cached bytes go into the reply as they are
+                    items = [orjson.Fragment(raw) for raw in cache.list_encoded(key_prefix, matcher)]
                 list_meta = {"resourceVersion": str(self.caches.revision)}
             else:
                 items, list_meta = await self._list_from_store(info, key_prefix, matcher, 0, "", 0)
