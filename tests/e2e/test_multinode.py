@@ -135,15 +135,17 @@ def _pod_netns_files(h: Host) -> list[str]:
     return [p.read_text().strip() for p in records.glob("*") if p.is_file()] if records.is_dir() else []
 
 
-def _teardown(cluster: Cluster | None, hosts: list[Host]) -> None:
+def _teardown(cluster: Cluster | None, hosts: list[Host]) -> dict[str, int]:
     """Leave the machine as it was, whatever state the test stopped in: pods deleted through the API
-    while the agents run, then anything of theirs that is left killed, unmounted and removed."""
+    while the agents run, then anything of theirs that is left killed, unmounted and removed. Returns
+    the agents' exit codes."""
+    codes = {}
     if cluster is not None and all(h.agent is not None and h.agent.process.poll() is None for h in hosts):
         cluster.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait",
                         "--timeout=60s", check=False, timeout=90)
     for h in hosts:
         if h.agent is not None:
-            h.agent.stop()
+            codes[h.name] = h.agent.stop()
         for pid in _cgroup_pids(h.cgroup_root):  # containers the agent did not stop
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -169,6 +171,7 @@ def _teardown(cluster: Cluster | None, hosts: list[Host]) -> None:
                     time.sleep(0.1)
         shutil.rmtree(h.data_dir, ignore_errors=True)
     _run("ip", "link", "delete", BRIDGE, check=False)
+    return codes
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +182,7 @@ def two_nodes() -> Iterator[tuple[Cluster, list[Host]]]:
     hosts = [Host("mn-a", f"{SUBNET}.11", base / "a", "nftables"),
              Host("mn-b", f"{SUBNET}.12", base / "b", "userspace")]
     cluster = None
+    codes: dict[str, int] = {}
     try:
         _make_network(hosts)
         cluster = start_cluster(["--bind-address", HOST_IP], data_dir=base / "server", dns=True)
@@ -197,11 +201,17 @@ def two_nodes() -> Iterator[tuple[Cluster, list[Host]]]:
         yield cluster, hosts
     finally:
         try:
-            _teardown(cluster, hosts)
+            codes = _teardown(cluster, hosts)
         finally:
-            if cluster is not None:
-                cluster.stop()
+            code = cluster.stop() if cluster is not None else 0
             shutil.rmtree(base, ignore_errors=True)
+        left = [f"netns {h.netns}" for h in hosts if os.path.exists(f"/run/netns/{h.netns}")]
+        left += [d for h in hosts for d in _cgroup_dirs(h.cgroup_root)]
+        if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
+            left.append(f"bridge {BRIDGE}")
+        assert not left, f"the test left behind: {left}"
+        assert code == 0, "pyk8s server did not stop cleanly"
+        assert all(c == 0 for c in codes.values()), f"agents did not stop cleanly: {codes}"
 
 
 def _json(cluster: Cluster, *args: str) -> Any:
