@@ -1,9 +1,13 @@
-"""Pod features over the real runtime (runc), as test_runc_pods runs it: a shared process namespace, a
-dead sandbox replaced (its pause killed, or its namespaces gone as after a reboot), sidecars stopped after
-the main containers in reverse order, and a Job-style pod with a sidecar completing."""
+"""Pod features over the real runtime (runc, and runsc where installed), as test_runc_pods runs it: a shared
+process namespace, a dead sandbox replaced (its pause killed, its namespaces gone as after a reboot, its
+network namespace deleted under the real CNI plugins, its gVisor sandbox killed), sidecars stopped after
+the main containers in reverse order, a Job-style pod with a sidecar completing, and a gVisor pod held to
+its containers' limits."""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import shutil
 import signal
@@ -15,6 +19,7 @@ import pytest
 
 from pyk8s.kubelet.runtime import nsutil
 from pyk8s.kubelet.runtime.service import _alive
+from tests.kubelet import test_runc_network as net
 from tests.kubelet import test_runc_pods as runc
 from tests.kubelet._harness import Env, conditions, state
 from tests.kubelet.test_runc_pods import bb, pod, real_kubelet
@@ -23,18 +28,23 @@ from tests.support.poll import until
 
 pytestmark = runc.pytestmark
 runc_node = runc.node  # the fixture: an API server, a state directory and a cgroup root of its own
+node_netns = net.node_netns  # the fixture: a network namespace of the test's own, with a bridge name and CIDR
+
+Node = tuple[Path, Server, str]
+
+
+async def _stop_monitor_server(tmp: Path) -> None:
+    """The runtime's monitor server outlives the test otherwise (containers are removed by the fixtures)."""
+    from pyk8s.kubelet.images import ImageStore
+    from pyk8s.kubelet.runtime import RuncRuntime
+    await RuncRuntime(str(tmp / "runtime"), ImageStore(str(tmp / "images")), None).close()
 
 
 @pytest.fixture
 async def node(runc_node: Node) -> AsyncIterator[Node]:
-    """test_runc_pods' node, and its runtime's monitor server stopped afterwards (containers are removed
-    by that fixture; the server would outlive the test)."""
+    """test_runc_pods' node, its runtime's monitor server stopped afterwards."""
     yield runc_node
-    from pyk8s.kubelet.images import ImageStore
-    from pyk8s.kubelet.runtime import RuncRuntime
-    await RuncRuntime(str(runc_node[0] / "runtime"), ImageStore(str(runc_node[0] / "images")), None).close()
-
-Node = tuple[Path, Server, str]
+    await _stop_monitor_server(runc_node[0])
 SANDBOX_CHANGED = ("Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
 
 
@@ -195,3 +205,25 @@ async def test_gvisor_pod_is_held_to_its_containers_limits(node: Node) -> None:
         assert "131072 kB" in line  # gVisor's kernel sizes itself to the pod's limit
         h = await env.wait("gv-hog", lambda p: p["status"].get("phase") == "Failed", within=30)
         assert state(h, "c")["state"]["terminated"]["reason"] == "OOMKilled"
+
+
+@net.pytestmark
+async def test_pod_whose_network_namespace_vanished_gets_a_new_sandbox_and_ip(node_netns: tuple[str, str],
+                                                                           tmp_path: Path) -> None:
+    """Through the real CNI plugins, inside a network namespace of the test's own (test_runc_network's
+    node): the pod's network namespace is deleted; the kubelet makes a new sandbox with a new IP."""
+    bridge, cidr = node_netns
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(_stop_monitor_server, tmp_path)
+        env = await stack.enter_async_context(net.kubelet_with_network(tmp_path, bridge, cidr))
+        await env.create(pod("renet", bb("c")))
+        p = await env.wait("renet", lambda p: conditions(p).get("Ready") == "True", within=30)
+        old_ip = p["status"]["podIP"]
+        rec = _sandbox_record(env, p)
+        nsutil.unmount(rec["netns"])  # what `ip netns delete` does
+        os.unlink(rec["netns"])
+        p = await env.wait("renet", lambda p: conditions(p).get("Ready") == "True"
+                           and state(p, "c")["restartCount"] == 1, within=30)
+        assert p["status"]["podIP"] != old_ip and p["status"]["podIPs"] == [{"ip": p["status"]["podIP"]}]
+        assert ipaddress.ip_address(p["status"]["podIP"]) in ipaddress.ip_network(cidr)
+        assert SANDBOX_CHANGED in await env.events("renet")
