@@ -83,3 +83,24 @@ def test_the_server_listens_on_every_interface(default_cluster: Cluster) -> None
     assert f"00000000:{port:04X}" in local
     with socket.create_connection(("127.0.0.1", port), timeout=5):
         pass
+
+
+def test_a_new_advertise_address_moves_the_kubernetes_and_dns_endpoints(tmp_path: Path) -> None:
+    """After a restart with another address (a node whose IP changed), the `kubernetes` Service and the
+    cluster DNS point at the new one. The addresses are TEST-NET-2 ones nobody answers on: the DNS server
+    cannot listen there, which the server reports and survives."""
+    def addresses(c: Cluster) -> tuple[list[str], list[str], list[str]]:
+        api = json.loads(c.kubectl("get", "endpoints", "kubernetes", "-o", "json").stdout)
+        dns = json.loads(c.kubectl("get", "-n", "kube-system", "endpoints", "kube-dns", "-o", "json").stdout)
+        dns_slice = json.loads(c.kubectl("get", "-n", "kube-system", "endpointslice", "kube-dns",
+                                         "-o", "json").stdout)
+        return ([a["ip"] for a in api["subsets"][0]["addresses"]],
+                [a["ip"] for a in dns["subsets"][0]["addresses"]], dns_slice["endpoints"][0]["addresses"])
+
+    data_dir = tmp_path / "server"
+    for address in ("198.51.100.4", "198.51.100.5"):
+        c = start_cluster(["--advertise-address", address], data_dir=data_dir, dns=True)
+        try:
+            assert addresses(c) == ([address], [address], [address])
+        finally:
+            assert c.stop() == 0

@@ -35,7 +35,9 @@ from pyk8s.apiserver.auth import oidc
 from pyk8s.apiserver.auth.audit import AuditLog
 from pyk8s.apiserver.auth.policy import bootstrap_policy
 from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_revision
+from pyk8s.apiserver.interfaces import UserInfo
 from pyk8s.apiserver.kubernetes_service import ensure_kubernetes_service
+from pyk8s.apiserver.registry import RequestContext
 from pyk8s.apiserver.service_alloc import dns_service_ip
 from pyk8s.controllers.manager import ControllerOptions
 from pyk8s.dns import dns_service_objects
@@ -74,13 +76,25 @@ def _info(group: str, kind: str) -> ResourceInfo:
     return info
 
 
-async def _ensure(api: APIServer, obj: dict[str, Any]) -> None:
+async def _ensure(api: APIServer, obj: dict[str, Any], follow: tuple[str, ...] = ()) -> None:
     """Create a bootstrap object unless it exists (restarts keep what users changed). Looked up first:
-    a create of an existing Service fails on its taken ClusterIP (422) before the name clash (409)."""
+    a create of an existing Service fails on its taken ClusterIP (422) before the name clash (409).
+    The `follow` fields of an existing object are brought back to `obj`'s (addresses that follow the
+    node's IP across restarts)."""
     group = obj["apiVersion"].rpartition("/")[0] if "apiVersion" in obj else ""
     info = _info(group, obj["kind"])
     meta = obj["metadata"]
-    if await api.get_object(info, meta.get("namespace", ""), meta["name"]) is not None:
+    current = await api.get_object(info, meta.get("namespace", ""), meta["name"])
+    if current is not None:
+        if any(current.get(f) != obj[f] for f in follow):
+            updated = {**current, **{f: obj[f] for f in follow}}
+            ctx = RequestContext(UserInfo("system:apiserver", groups=("system:masters",)),
+                                 field_manager="kube-apiserver")
+            try:
+                await api.registry.update(info, meta.get("namespace", ""), meta["name"], updated, ctx)
+            except StatusError as e:
+                if e.code != 409:  # someone else wrote it meanwhile: theirs stands until the next start
+                    raise
         return
     try:
         await api.create_object(info, obj)
@@ -100,7 +114,8 @@ async def bootstrap(api: APIServer, pki: Pki, config: ServerConfig, advertised: 
         # kube-system/kube-dns: the cluster DNS the components process serves on `dns_address`.
         dns_ip = dns_service_ip(config.service_cidr)
         for obj in dns_service_objects(node_ip=dns_address, port=53, cluster_ip=dns_ip):
-            await _ensure(api, obj)
+            await _ensure(api, obj, {"Endpoints": ("subsets",), "EndpointSlice": ("endpoints", "ports")}.get(
+                obj["kind"], ()))
     for obj in bootstrap_policy():
         await _ensure(api, obj)
     await _ensure(api, pki.bootstrap_token_secret())
