@@ -504,7 +504,7 @@ def profiler(targets: dict[str, int], out: str | None) -> Any:
 
     def start() -> Any:
         procs = [subprocess.Popen([str(py_spy), "record", "-p", str(pid), "-f", "raw", "-r", "200",
-                                   "-o", f"{out}.{what}", "--nonblocking", "--gil"],
+                                   "-o", f"{out}.{what}", "--nonblocking"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for what, pid in targets.items()]
         time.sleep(0.5)  # py-spy attaches before the burst starts
