@@ -68,7 +68,14 @@ def run(args: argparse.Namespace) -> int:
     from pyk8s.kubelet.bootstrap import BootstrapError
 
     try:
-        asyncio.run(_run_hollow(args) if args.hollow > 0 else _run_kubelet(args))
+        if args.hollow > 0:
+            from pyk8s.server.loop import run_loop
+
+            # The server's loop settings: uvloop, and a collector that does not rescan the informer's
+            # thousands of cached pods every few hundred allocations.
+            run_loop(_run_hollow(args))
+        else:
+            asyncio.run(_run_kubelet(args))
     except BootstrapError as e:
         print(f"pyk8s agent: {e}", file=sys.stderr)
         return 1
@@ -148,8 +155,13 @@ async def _run_kubelet(args: argparse.Namespace) -> None:
         proxy = ServiceProxy(proxy_client, node_name=name, node_ips=[kubelet.node.node_ip],
                              mode="userspace" if args.proxy_mode == "userspace" else "nftables",
                              cluster_cidr=args.cluster_cidr)
-        task = asyncio.create_task(serve_node(kubelet, client, creds.ca_pem, kubelet_port=args.kubelet_port,
-                                              proxy=proxy), name="kubelet")
+    except BaseException:
+        await client.close()
+        await proxy_client.close()
+        raise
+    task = asyncio.create_task(serve_node(kubelet, client, creds.ca_pem, kubelet_port=args.kubelet_port,
+                                          proxy=proxy), name="kubelet")
+    try:
         await _serve_until_stopped(task, kubelet.node.registered, f"node {name}", stop, client)
     finally:
         await proxy_client.close()
