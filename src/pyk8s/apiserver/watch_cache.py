@@ -97,10 +97,10 @@ def resource_prefix(key: str) -> str | None:
 
 
 class CacheEvent:
-    """One change, held encoded (the ring keeps ~1,000 of them). `obj` and `prev` decode on demand; while
-    the event is first offered to the watchers, the decoded object it was made from is kept at hand."""
+    """One change, held encoded (the ring keeps ~1,000 of them). `obj` and `prev` decode on first use and
+    are kept while the event is offered to watchers (each selector reads them), then dropped."""
 
-    __slots__ = ("_lines", "_obj", "key", "prev_raw", "raw", "revision", "type")
+    __slots__ = ("_lines", "_obj", "_prev", "key", "prev_raw", "raw", "revision", "type")
 
     def __init__(
         self, type_: str, revision: int, key: str, raw: bytes, prev_raw: bytes | None, obj: Obj | None = None
@@ -111,24 +111,25 @@ class CacheEvent:
         self.raw = raw  # for DELETED: the last state, with the delete's resourceVersion
         self.prev_raw = prev_raw  # the cached state before, if any
         self._obj = obj
+        self._prev: Obj | None = None
         self._lines: dict[str, bytes] = {}
 
     @property
     def obj(self) -> Obj:
-        if self._obj is not None:
-            return self._obj
-        obj: Obj = orjson.loads(self.raw)
-        return obj
+        if self._obj is None:
+            self._obj = orjson.loads(self.raw)
+        return self._obj
 
     @property
     def prev(self) -> Obj | None:
-        if self.prev_raw is None:
-            return None
-        prev: Obj = orjson.loads(self.prev_raw)
-        return prev
+        if self._prev is None and self.prev_raw is not None:
+            self._prev = orjson.loads(self.prev_raw)
+        return self._prev
 
     def forget_decoded(self) -> None:
+        """Drop the decoded copies: what the ring keeps stays out of the garbage collector's way."""
         self._obj = None
+        self._prev = None
 
     def line(self, type_: str | None = None) -> bytes:
         """The watch line for this event as `type_` (default its own type), encoded once."""
@@ -299,6 +300,7 @@ class ResourceCache:
             for ev in self.ring:
                 if ev.revision > from_revision:
                     w.offer(ev)
+                    ev.forget_decoded()
         w.last_revision = max(w.last_revision, current if from_revision is None else from_revision)
         if not w.closed:
             self.watchers.add(w)
