@@ -78,6 +78,8 @@ class FakeRuntime:
         return list(self.sandboxes.values())
 
     async def create_container(self, sandbox_id: str, config: cri.ContainerConfig) -> str:
+        if self.sandboxes[sandbox_id].state != "ready":  # as a real runtime refuses
+            raise RuntimeError(f"pod sandbox {sandbox_id} is not ready")
         cid = secrets.token_hex(16)
         self.containers[cid] = FakeContainer(cri.ContainerStatus(
             id=cid, sandbox_id=sandbox_id, name=config.name, attempt=config.attempt, state="created",

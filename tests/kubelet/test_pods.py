@@ -498,3 +498,16 @@ async def test_sandbox_gets_the_pod_cgroup_limits_summed_as_kubernetes() -> None
         part = by_name["partial"]
         assert part is not None  # b has no limits: shares from a's request alone, no quota, no memory limit
         assert (part.cpu_shares, part.cpu_quota, part.memory_limit) == (512, 0, 0)
+
+
+async def test_an_unready_sidecar_keeps_the_pod_unready() -> None:
+    async with kubelet() as env:
+        probe = {"exec": {"command": ["fail"]}, "periodSeconds": 1}
+        side = container("side", restartPolicy="Always", readinessProbe=probe)
+        await env.create(pod("sideready", container("main"), initContainers=[side]))
+        p = await env.wait("sideready", running("main"))
+        p = await env.wait("sideready", lambda p: state(p, "main")["ready"]
+                           and state(p, "side", init=True)["started"])
+        ready = next(c for c in p["status"]["conditions"] if c["type"] == "ContainersReady")
+        assert (ready["status"], ready["message"]) == ("False", "containers with unready status: [side]")
+        assert conditions(p)["Ready"] == "False"

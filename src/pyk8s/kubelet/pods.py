@@ -774,7 +774,10 @@ class PodWorker:
                     s["state"]["waiting"]["reason"] = "PodInitializing"
         phase = "Failed" if failed else pod_phase(_stable_policy(spec), init_pending, statuses, init_failed)
         terminal = phase in ("Succeeded", "Failed")
-        unready = [n for n, s in zip(names, statuses, strict=True) if not s["ready"]]
+        # Sidecars (restartable init containers) count towards readiness too, as since Kubernetes 1.29.
+        unready = [c["name"] for c, st in zip(spec.get("initContainers") or [], init_statuses, strict=True)
+                   if c.get("restartPolicy") == "Always" and not st["ready"]]
+        unready += [n for n, st in zip(names, statuses, strict=True) if not st["ready"]]
         incomplete = [n for n in init_names if not views[n].latest or ((
             views[n].latest.state != "exited" or views[n].latest.exit_code != 0)  # type: ignore[union-attr]
             and views[n].spec.get("restartPolicy") != "Always")]

@@ -540,6 +540,8 @@ class RuncRuntime:
 
     async def create_container(self, sandbox_id: str, config: cri.ContainerConfig) -> str:
         sbox = self._load_sandbox(sandbox_id)
+        if self._sandbox_status(sbox).state != "ready":  # as CRI runtimes refuse: the kubelet replaces it
+            raise RuntimeError(f"pod sandbox {sandbox_id} is not ready")
         scfg = sbox["config"]
         kind = "runsc" if scfg["runtime_handler"] == "runsc" else "runc"
         if kind == "runsc" and not self.runsc:
