@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,23 @@ async def test_state_on_tmpfs_writable_layer_on_disk(runtime: RuncRuntime, cgrou
     await runtime.remove_pod_sandbox(sid)
     assert str(tmp_path) not in mountinfo()
     assert not sdir.exists() and not cdir.exists() and not rw.exists()
+
+
+async def test_directories_left_by_a_reboot_are_swept(runtime: RuncRuntime, cgroup_parent: str,
+                                                      tmp_path: Path) -> None:
+    """After a reboot the sandboxes' and containers' tmpfs are gone: their empty directories and the
+    containers' writable layers go when the sandboxes are listed; fresh or recorded ones stay."""
+    live = await runtime.run_pod_sandbox(sandbox_config(cgroup_parent, tmp_path))
+    old = time.time() - 3600
+    left = {Path(runtime.sandbox_root) / "gone-sandbox", Path(runtime.container_root) / "gone-container",
+            Path(runtime.rw_root) / "gone-container" / "upper"}
+    for d in left:
+        d.mkdir(parents=True)
+    for d in [*left, Path(runtime.rw_root) / "gone-container"]:
+        os.utime(d, (old, old))
+    fresh = Path(runtime.container_root) / "being-created"
+    fresh.mkdir()
+    assert [s.id for s in await runtime.list_pod_sandboxes()] == [live]
+    assert not any(d.exists() for d in left) and not (Path(runtime.rw_root) / "gone-container").exists()
+    assert fresh.is_dir() and (Path(runtime.sandbox_root) / live / "sandbox.json").is_file()
+    fresh.rmdir()

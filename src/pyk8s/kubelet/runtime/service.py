@@ -522,10 +522,32 @@ class RuncRuntime:
 
     async def list_pod_sandboxes(self) -> list[cri.SandboxStatus]:
         out = []
-        for sid in sorted(os.listdir(self.sandbox_root)):
+        found = sorted(os.listdir(self.sandbox_root))
+        for sid in found:
             with contextlib.suppress(NotFoundError):
                 out.append(self._sandbox_status(self._load_sandbox(sid)))
+        if len(out) < len(found):
+            self._sweep_rebooted()
         return out
+
+    def _sweep_rebooted(self, age: float = 60.0) -> None:
+        """What a reboot left: sandbox and container directories whose tmpfs (and so whose records) went,
+        and the writable layers of those containers. Only old ones: a directory being created has no
+        tmpfs for a moment."""
+        cutoff = time.time() - age
+        for root, record in ((self.sandbox_root, "sandbox.json"), (self.container_root, "container.json")):
+            for name in os.listdir(root):
+                path = os.path.join(root, name)
+                with contextlib.suppress(OSError):
+                    if not os.path.ismount(path) and not os.path.exists(os.path.join(path, record)) \
+                            and os.stat(path).st_mtime < cutoff:
+                        shutil.rmtree(path, ignore_errors=True)
+        containers = set(os.listdir(self.container_root))
+        for name in os.listdir(self.rw_root):
+            path = os.path.join(self.rw_root, name)
+            with contextlib.suppress(OSError):
+                if name not in containers and os.stat(path).st_mtime < cutoff:
+                    shutil.rmtree(path, ignore_errors=True)
 
     # -- containers -------------------------------------------------------------------------------------
 
