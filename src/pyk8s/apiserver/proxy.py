@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -65,6 +66,17 @@ def _waiting(pod: Obj, container: str) -> str:
                     return cs["state"]["waiting"].get("reason") or "ContainerCreating"
                 return ""
     return ""
+
+
+async def _until_one_ends(*directions: Coroutine[Any, Any, None]) -> None:
+    """Relay both directions until one ends (its side closed or failed); then the other is cancelled."""
+    tasks = [asyncio.create_task(d) for d in directions]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class KubeletProxy:
@@ -196,13 +208,9 @@ class KubeletProxy:
                     await dst.send_str(msg.data)
             await dst.close()
 
-        tasks = [asyncio.create_task(relay(ws, backend)), asyncio.create_task(relay(backend, ws))]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await _until_one_ends(relay(ws, backend), relay(backend, ws))
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await backend.close()
             with contextlib.suppress(Exception):
@@ -263,13 +271,9 @@ class KubeletProxy:
             while data := await reader.read(65536):
                 await client.send(data)
 
-        tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await _until_one_ends(upstream(), downstream())
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             writer.close()
             client.close()
         assert client.response is not None
