@@ -13,13 +13,16 @@ import gzip
 from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from pyk8s.api.errors import bad_request
+
+# google.protobuf loads with the first protobuf body: ~2 MB that a process never given one does not pay.
+if TYPE_CHECKING:
+    from google.protobuf import descriptor_pool, message
+    from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
@@ -45,6 +48,8 @@ _UNKNOWN = "k8s.io.apimachinery.pkg.runtime.Unknown"
 
 @cache
 def _pool() -> descriptor_pool.DescriptorPool:
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
     data = files("pyk8s.api.protobuf").joinpath("descriptors.pb.gz").read_bytes()
     fds = descriptor_pb2.FileDescriptorSet()
     fds.ParseFromString(gzip.decompress(data))
@@ -68,6 +73,8 @@ def _message_name(api_version: str, kind: str) -> str:
 
 
 def _parse(name: str, raw: bytes) -> message.Message:
+    from google.protobuf import message, message_factory
+
     try:
         descriptor = _pool().FindMessageTypeByName(name)
     except KeyError:
@@ -141,9 +148,9 @@ def _special(msg: message.Message) -> tuple[bool, Any]:
 
 
 def _value(field: FieldDescriptor, value: Any) -> Any:
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
+    if field.type == field.TYPE_MESSAGE:
         return _to_json(value)
-    if field.type == FieldDescriptor.TYPE_BYTES:
+    if field.type == field.TYPE_BYTES:
         return base64.b64encode(value).decode()  # Go encodes []byte as base64
     return value
 
