@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -219,8 +220,10 @@ def main() -> None:
         cluster.stop()
         errors = [i for i, line in enumerate(cluster.output) if " ERROR " in line]
         if errors:  # a component that failed during the run makes its figures suspect: show why
-            first = "".join(cluster.output[errors[0]:errors[0] + 30])
-            print(f"the server logged {len(errors)} errors; the first:\n{first}", file=sys.stderr)
+            kinds = Counter(cluster.output[i].split(" ERROR ", 1)[1].strip() for i in errors)
+            last = "".join(cluster.output[errors[-1]:errors[-1] + 30])
+            print(f"the server logged {len(errors)} errors: {kinds.most_common(5)}; the last:\n{last}",
+                  file=sys.stderr)
         shutil.rmtree(cluster.data_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
     print(f"{'measure':<34}{'value':>12}")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from pyk8s.client.cache import DeletedFinalStateUnknown
-from pyk8s.client.controller import Controller
+from pyk8s.client.controller import Controller, RetryLater
 from pyk8s.client.expectations import EXPECTATIONS_TTL, ControllerExpectations
 from pyk8s.client.ratelimit import ItemExponentialRateLimiter
 from pyk8s.util.clock import FakeClock
@@ -50,6 +53,34 @@ async def test_workers_reconcile_retry_and_requeue_after() -> None:
                      what="retries and the requeue")
     assert not c.overlap
     assert c.queue.num_requeues("ns/fails-twice") == 0  # forgotten after the success
+    c.shutdown()
+    async with asyncio.timeout(5):
+        await task
+
+
+class Waiting(Controller):
+    name = "waiting"
+
+    def __init__(self) -> None:
+        super().__init__(rate_limiter=ItemExponentialRateLimiter(0.001, 0.01))
+        self.calls = 0
+
+    async def reconcile(self, key: str) -> float | None:
+        self.calls += 1
+        if self.calls < 3:
+            raise RetryLater(f"nothing free for {key} yet")
+        return None
+
+
+async def test_retry_later_requeues_with_one_warning_line(caplog: pytest.LogCaptureFixture) -> None:
+    c = Waiting()
+    task = asyncio.create_task(c.run())
+    with caplog.at_level(logging.WARNING, logger="pyk8s.client.controller"):
+        c.enqueue({"metadata": {"name": "n1"}})
+        await eventually(lambda: c.calls == 3, what="two retries")
+    assert [r.getMessage() for r in caplog.records] == ["waiting: nothing free for n1 yet; requeued"] * 2
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in caplog.records)
+    assert c.queue.num_requeues("n1") == 0
     c.shutdown()
     async with asyncio.timeout(5):
         await task

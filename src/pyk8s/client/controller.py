@@ -4,6 +4,8 @@ As Kubernetes' controllers: `reconcile(key)` reads what it needs from listers an
 means "try again later" (a rate-limited requeue), returning a number of seconds asks to be called again
 after that long (a RequeueAfter), returning None means done (the key's backoff is forgotten). The queue
 never hands one key to two workers, so reconcile for one object never runs concurrently with itself.
+An expected failure (a range that is full, a dependency not there yet) raises `RetryLater`: the same
+rate-limited requeue, logged as one warning line instead of a traceback.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from pyk8s.client.cache import DeletedFinalStateUnknown, object_key
 from pyk8s.client.ratelimit import RateLimiter
 from pyk8s.client.workqueue import ShutDown, WorkQueue
 
-__all__ = ["Controller"]
+__all__ = ["Controller", "RetryLater"]
 
 log = logging.getLogger(__name__)
+
+
+class RetryLater(Exception):
+    """Raised by reconcile: not possible now, try again with backoff; the message says why."""
 
 
 class Controller:
@@ -71,13 +77,17 @@ class Controller:
             requeue_after = await self.reconcile(key)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as e:
+            expected = isinstance(e, RetryLater)
             retries = self.queue.num_requeues(key)
             if self.max_retries is not None and retries >= self.max_retries:
-                log.exception("%s: dropping %s after %d retries", self.name, key, retries)
+                log.error("%s: dropping %s after %d retries", self.name, key, retries, exc_info=not expected)
                 self.queue.forget(key)
                 return
-            log.exception("%s: reconciling %s failed; requeued", self.name, key)
+            if expected:
+                log.warning("%s: %s; requeued", self.name, e)
+            else:
+                log.exception("%s: reconciling %s failed; requeued", self.name, key)
             self.queue.add_rate_limited(key)
             return
         self.queue.forget(key)

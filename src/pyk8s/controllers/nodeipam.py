@@ -14,7 +14,7 @@ from typing import Any
 
 from pyk8s.api.errors import StatusError
 from pyk8s.client.cache import DeletedFinalStateUnknown
-from pyk8s.client.controller import Controller
+from pyk8s.client.controller import Controller, RetryLater
 from pyk8s.client.events import WARNING
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.resources import resource
@@ -121,7 +121,7 @@ class NodeIPAMController(Controller):
         if cidr is None:
             self.recorder.record(node, WARNING, "CIDRNotAvailable",
                                  f"Node {key} status is now: CIDRNotAvailable")
-            raise RuntimeError(f"no pod CIDR left in {self.allocator.network} for node {key}")
+            raise RetryLater(f"no pod CIDR left in {self.allocator.network} for node {key}")
         try:
             await self.client.patch(NODES, key, {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
         except StatusError as e:
