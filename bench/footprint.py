@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import aiohttp
 
-from bench.podstart import bridge_exists, cleanup_node, leftovers
+from bench.podstart import Watcher, bridge_exists, cleanup_node, leftovers
 from tests.support.cluster import Cluster, client_ssl, start_cluster
 
 BUDGET = {"memory_mb": 150, "cpu_pct": 2.0, "first_pod_s": 5.0}
@@ -224,16 +224,17 @@ def cpu_window(root: int, data_dir: Path, seconds: float) -> tuple[float, dict[i
 
 # -- the cluster -----------------------------------------------------------------------------------------
 
-class FirstSeen:
-    """A watch on one collection from resourceVersion 0: when each named condition first held."""
+class FirstSeen(Watcher):
+    """A watch on one collection from resourceVersion 0: when each named condition first held (and when
+    an object was first deleted). podstart's Watcher, for any collection and condition."""
 
     def __init__(self, session: aiohttp.ClientSession, path: str, conditions: dict[str, Any]) -> None:
-        self.session, self.path, self.conditions = session, path, conditions
+        super().__init__(session)
+        self.path, self.conditions = path, conditions
         self.seen: dict[str, float] = {}
-        self.changed = asyncio.Event()
-        self.task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(self._watch())
 
-    async def _run(self) -> None:
+    async def _watch(self) -> None:
         params = {"watch": "1", "resourceVersion": "0", "allowWatchBookmarks": "false"}
         async with self.session.get(self.path, params=params,
                                     timeout=aiohttp.ClientTimeout(total=None)) as r:
@@ -250,23 +251,9 @@ class FirstSeen:
                     self.seen.setdefault("deleted", now)
                 self.changed.set()
 
-    async def until(self, what: str, within: float) -> float:
-        deadline = time.monotonic() + within
-        while what not in self.seen:
-            if self.task.done():
-                self.task.result()
-                raise RuntimeError(f"the watch on {self.path} ended")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"timed out after {within:.0f}s waiting for {what}")
-            self.changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), min(left, 1.0))
+    async def first(self, what: str, within: float) -> float:
+        await self.until(lambda: what in self.seen, within, what)
         return self.seen[what]
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
 
 
 def _ready(node: dict[str, Any]) -> bool:
@@ -283,7 +270,7 @@ async def first_pod(cluster: Cluster, t_start: float) -> dict[str, float]:
             "scheduled": lambda p: bool((p.get("spec") or {}).get("nodeName")),
             "running": lambda p: (p.get("status") or {}).get("phase") == "Running"})
         try:
-            await nodes.until("ready", 60)
+            await nodes.first("ready", 60)
             deadline = time.monotonic() + 30
             while True:  # the default ServiceAccount may still be on its way: a person would retry too
                 t_create = time.perf_counter()
@@ -294,7 +281,7 @@ async def first_pod(cluster: Cluster, t_start: float) -> dict[str, float]:
                     if "serviceaccount" not in body.lower() or time.monotonic() > deadline:
                         raise RuntimeError(f"pod create: {r.status} {body}")
                 await asyncio.sleep(0.05)
-            await pods.until("running", 60)
+            await pods.first("running", 60)
             return {"node registered": nodes.seen["registered"] - t_start,
                     "node Ready": nodes.seen["ready"] - t_start, "pod created": t_create - t_start,
                     "pod scheduled": pods.seen["scheduled"] - t_start,
@@ -311,7 +298,7 @@ async def delete_pod(cluster: Cluster) -> None:
         try:
             async with s.delete("/api/v1/namespaces/default/pods/first") as r:
                 assert r.status in (200, 202, 404), await r.text()
-            await pods.until("deleted", 60)
+            await pods.first("deleted", 60)
         finally:
             await pods.stop()
 

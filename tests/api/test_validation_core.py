@@ -912,3 +912,42 @@ def test_wrong_json_types_never_crash(broken: Any) -> None:
             "data": broken,
         }
         check(kind, obj)  # causes or none, but never an exception
+
+
+def test_selector_requirement_operators() -> None:
+    """Node selector and label selector requirements share the In/NotIn and Exists/DoesNotExist value rules
+    (Kubernetes' validateNodeSelectorRequirement and ValidateLabelSelectorRequirement); Gt/Lt are node
+    selectors' own."""
+    node_reqs = [{"key": "a", "operator": "In"}, {"key": "b", "operator": "Exists", "values": ["x"]},
+                 {"key": "c", "operator": "Gt", "values": ["1", "2"]}, {"key": "d", "operator": "Near"},
+                 {"key": "e", "operator": "NotIn", "values": ["x"]}, {"key": "f", "operator": "DoesNotExist"},
+                 {"key": "g", "operator": "Lt", "values": ["3"]}]
+    label_reqs = [{"key": "a", "operator": "NotIn", "values": []},
+                  {"key": "b", "operator": "DoesNotExist", "values": ["x"]},
+                  {"key": "c", "operator": "Gt", "values": ["1"]},
+                  {"key": "e", "operator": "In", "values": ["x"]}]
+    affinity = {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": node_reqs}]}},
+        "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchExpressions": label_reqs}, "topologyKey": "zone"}]},
+    }
+    node = ("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+            ".matchExpressions")
+    label = ("spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector"
+             ".matchExpressions")
+    causes = check("Pod", nginx_pod(affinity=affinity))
+    assert sorted(causes) == sorted([
+        (f"{node}[0].values", "FieldValueRequired",
+         "Required value: must be specified when `operator` is 'In' or 'NotIn'"),
+        (f"{node}[1].values", "FieldValueForbidden",
+         "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"),
+        (f"{node}[2].values", "FieldValueRequired",
+         "Required value: must be specified single value when `operator` is 'Lt' or 'Gt'"),
+        (f"{node}[3].operator", "FieldValueInvalid", 'Invalid value: "Near": not a valid selector operator'),
+        (f"{label}[0].values", "FieldValueRequired",
+         "Required value: must be specified when `operator` is 'In' or 'NotIn'"),
+        (f"{label}[1].values", "FieldValueForbidden",
+         "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"),
+        (f"{label}[2].operator", "FieldValueInvalid", 'Invalid value: "Gt": not a valid selector operator'),
+    ])

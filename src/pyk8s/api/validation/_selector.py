@@ -21,25 +21,25 @@ def validate_label_selector(selector: Any, path: str) -> list[Cause]:
         req_path = f"{path}.matchExpressions[{i}]"
         req = f.as_dict(req)
         op = req.get("operator")
-        values = f.as_list(req.get("values"))
-        if op in ("In", "NotIn"):
-            if not values:
-                causes.append(
-                    f.required(f"{req_path}.values", "must be specified when `operator` is 'In' or 'NotIn'")
-                )
-        elif op in ("Exists", "DoesNotExist"):
-            if values:
-                causes.append(
-                    f.forbidden(
-                        f"{req_path}.values",
-                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-                    )
-                )
-        else:
-            causes.append(f.invalid(f"{req_path}.operator", op, "not a valid selector operator"))
+        checked = set_operator_values(op, f.as_list(req.get("values")), req_path)
+        if checked is None:
+            checked = [f.invalid(f"{req_path}.operator", op, "not a valid selector operator")]
+        causes += checked
         key = req.get("key")
         causes += f.check(f"{req_path}.key", str(key or ""), f.qualified_name)
     return causes
+
+
+def set_operator_values(op: Any, values: list[Any], path: str) -> list[Cause] | None:
+    """The values rule label and node selector requirements share: In and NotIn need values, Exists and
+    DoesNotExist take none. None when `op` is none of these four."""
+    if op in ("In", "NotIn"):
+        return [] if values else [
+            f.required(f"{path}.values", "must be specified when `operator` is 'In' or 'NotIn'")]
+    if op in ("Exists", "DoesNotExist"):
+        return [f.forbidden(f"{path}.values", "may not be specified when `operator` is 'Exists' or "
+                                              "'DoesNotExist'")] if values else []
+    return None
 
 
 def is_empty(selector: Any) -> bool:

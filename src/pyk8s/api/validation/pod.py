@@ -8,7 +8,7 @@ from typing import Any
 from pyk8s.api.errors import Cause
 from pyk8s.api.meta import validate_annotations
 from pyk8s.api.validation import _field as f
-from pyk8s.api.validation._selector import validate_label_selector
+from pyk8s.api.validation._selector import set_operator_values, validate_label_selector
 from pyk8s.api.validation.resources import quantity, validate_resource_requirements
 from pyk8s.api.validation.volumes import validate_volumes
 
@@ -475,15 +475,9 @@ def _validate_node_selector_requirements(requirements: Any, path: str) -> list[C
         req = f.as_dict(raw)
         op = req.get("operator")
         values = f.as_list(req.get("values"))
-        if op in ("In", "NotIn"):
-            if not values:
-                causes.append(
-                    f.required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'")
-                )
-        elif op in ("Exists", "DoesNotExist"):
-            if values:
-                detail = "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
-                causes.append(f.forbidden(f"{p}.values", detail))
+        checked = set_operator_values(op, values, p)
+        if checked is not None:
+            causes += checked
         elif op in ("Gt", "Lt"):
             if len(values) != 1:
                 detail = "must be specified single value when `operator` is 'Lt' or 'Gt'"
