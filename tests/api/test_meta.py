@@ -2,6 +2,7 @@ import re
 
 from pyk8s.api.meta import (
     generate_name,
+    go_value,
     is_dns1123_label,
     is_dns1123_subdomain,
     name_is_dns_label,
@@ -107,3 +108,13 @@ def test_generated_values():
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", now_rfc3339())
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", new_uid())
     assert new_uid() != new_uid()
+
+
+def test_field_error_values_print_as_go_does() -> None:
+    """field.Error shows the bad value with %#v: a []string as Go spells it, strings quoted, null."""
+    meta = {"name": "x", "namespace": "d", "finalizers": ["orphan", "foregroundDeletion"]}
+    messages = [c.message for c in validate_object_meta(meta, True) if c.field == "metadata.finalizers"]
+    assert messages == ['Invalid value: []string{"orphan", "foregroundDeletion"}: '
+                        "finalizer orphan and foregroundDeletion cannot be both set"]
+    assert go_value(None) == "null" and go_value("a b") == '"a b"' and go_value(3) == "3"
+    assert go_value({"k": "v"}) == 'map[string]string{"k":"v"}'

@@ -67,19 +67,27 @@ def regex_error(msg: str, fmt: str, *examples: str) -> str:
 
 # --- field errors, shaped as field.ErrorList renders them into Status causes ----------------------
 
-def _go_value(value: Any) -> str:
-    """The bad value as field.Error prints it: strings quoted (%q), scalars bare, the rest as JSON."""
+def go_value(value: Any) -> str:
+    """The bad value as field.Error prints it: null, strings quoted (%q), scalars bare, string slices
+    and maps as Go's %#v, the rest as JSON."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "[]string{" + ", ".join(json.dumps(v, ensure_ascii=False) for v in value) + "}"
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        inner = ", ".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in sorted(value.items()))
+        return "map[string]string{" + inner + "}"
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
 def field_invalid(path: str, value: Any, detail: str) -> Cause:
-    return Cause("FieldValueInvalid", f"Invalid value: {_go_value(value)}: {detail}", path)
+    return Cause("FieldValueInvalid", f"Invalid value: {go_value(value)}: {detail}", path)
 
 
 def field_required(path: str, detail: str = "") -> Cause:

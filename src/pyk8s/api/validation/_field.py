@@ -21,12 +21,13 @@ from pyk8s.api.meta import (
     dns1123_subdomain_errors as dns1123_subdomain,
 )
 from pyk8s.api.meta import (
-    label_value_errors as label_value,
-)
-from pyk8s.api.meta import (
+    go_value,
     max_len_error,
     regex_error,
     validate_labels,
+)
+from pyk8s.api.meta import (
+    label_value_errors as label_value,
 )
 from pyk8s.api.meta import (
     qualified_name_errors as qualified_name,
@@ -35,6 +36,7 @@ from pyk8s.api.meta import (
 __all__ = [
     "dns1123_label",
     "dns1123_subdomain",
+    "go_value",
     "label_value",
     "max_len_error",
     "qualified_name",
@@ -43,23 +45,6 @@ __all__ = [
 ]
 
 Obj = dict[str, Any]
-
-
-def go_value(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "[]string{" + ", ".join(json.dumps(v, ensure_ascii=False) for v in value) + "}"
-    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-        inner = ", ".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in sorted(value.items()))
-        return "map[string]string{" + inner + "}"
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
 def _with_detail(body: str, detail: str) -> str:
