@@ -179,7 +179,7 @@ async def test_writes_wait_for_a_lock_held_elsewhere_in_order_without_blocking_t
         other.execute("COMMIT")
         kv1, kv2 = await asyncio.wait_for(asyncio.gather(first, second), DEADLINE_S)
         assert kv2.mod_revision == kv1.mod_revision + 1
-        # Once the writer thread has caught up, writes commit on the loop again, in order.
+        assert store._on_thread == 0  # the writer thread has caught up; later writes follow in order
         kv3 = await store.create("/held/3", b"v")
         assert kv3.mod_revision == kv2.mod_revision + 1
         assert [e.kv.key for e in await history(store, "/held/", 0)] == ["/held/1", "/held/2", "/held/3"]
@@ -187,6 +187,17 @@ async def test_writes_wait_for_a_lock_held_elsewhere_in_order_without_blocking_t
         other.close()
         await store.close()
     assert integrity(db) == "ok"
+
+
+async def test_no_write_runs_a_checkpoint_itself(db: str) -> None:
+    # Checkpoints fsync the database: only the background checkpointer may run them, never a commit on the
+    # loop or on the writer thread.
+    store = await SqliteStore.open(db)
+    try:
+        for conn in (store._loop_writer, store._writer_conn):
+            assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    finally:
+        await store.close()
 
 
 async def test_a_watcher_in_another_process_sees_writes(root: Path, db: str) -> None:

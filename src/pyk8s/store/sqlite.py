@@ -123,6 +123,11 @@ def _connect(path: str, *, reader: bool, timeout: float = BUSY_TIMEOUT) -> sqlit
     conn.execute("PRAGMA synchronous = NORMAL")
     if reader:
         conn.execute("PRAGMA query_only = ON")
+    else:
+        # Checkpoints (which fsync the database) run in the background on a connection of their own:
+        # run by a writer at commit they stalled every write behind them (store p99 23 ms), and on the
+        # loop's writer they would stall the loop.
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
     return conn
 
 
@@ -130,9 +135,6 @@ def _open_writer(path: str) -> sqlite3.Connection:
     conn = _connect(path, reader=False)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
-        # Checkpoints (which fsync the database) run in the background on a connection of their own:
-        # run by the writer at commit they stalled every write behind them (store p99 23 ms → see commit).
-        conn.execute("PRAGMA wal_autocheckpoint = 0")
         conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
     except BaseException:
         conn.close()
@@ -401,6 +403,7 @@ class SqliteStore:
             try:
                 outcomes, events = _commit_group(self._writer_conn, group)
             except _Busy:  # past BUSY_TIMEOUT: the other process kept the lock
+                log.warning("sqlite store: a group of %d writes failed: the file stayed locked", len(group))
                 error = StoreError("sqlite: database is locked")
                 outcomes, events = [error] * len(group), []
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
