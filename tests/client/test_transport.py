@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyk8s.api.errors import StatusError
 from pyk8s.apiserver.app import API_SERVER, APIServerConfig, create_app
@@ -94,3 +98,23 @@ async def test_lines_split_across_chunks() -> None:
             yield c
 
     assert [line async for line in iter_lines(chunks())] == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
+
+
+@given(st.lists(st.binary(min_size=1, max_size=30).map(lambda b: b.replace(b"\n", b"x")), max_size=20),
+       st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=10))
+@settings(max_examples=200, deadline=None)
+def test_lines_survive_any_chunking(lines: list[bytes], sizes: list[int]) -> None:
+    blob = b"".join(line + b"\n" for line in lines)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        i = 0
+        for n in itertools.cycle(sizes):
+            if i >= len(blob):
+                return
+            yield blob[i:i + n]
+            i += n
+
+    async def split() -> list[bytes]:
+        return [line async for line in iter_lines(chunks())]
+
+    assert asyncio.run(split()) == [line for line in lines if line.strip()]

@@ -211,8 +211,18 @@ class SharedInformer:
                 self.resource_version = rv
 
     async def _notify(self, which: str, *args: Any) -> None:
+        # _call inlined: this runs for every event and every handler (a pod informer of the controller
+        # manager has a dozen), and most handlers are plain functions that only enqueue.
         for handler in self._handlers:
-            await self._call(getattr(handler, which), *args)
+            fn = getattr(handler, which)
+            if fn is None:
+                continue
+            try:
+                result = fn(*args)
+                if result is not None and inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("informer %s: event handler failed", self.info.group_resource)
 
     async def _call(self, fn: Callback | None, *args: Any) -> None:
         if fn is None:

@@ -91,15 +91,24 @@ def status_error_from_object(obj: Mapping[str, Any], status: int = 500) -> Statu
 
 async def iter_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Split a byte stream on newlines; lines may be any length (a watch event can be a 1 MiB object)."""
-    buf = b""
+    parts: list[bytes] = []  # the line begun in earlier chunks, joined once it ends
     async for chunk in chunks:
-        buf += chunk
-        while (i := buf.find(b"\n")) >= 0:
-            line, buf = buf[:i], buf[i + 1:]
+        if b"\n" not in chunk:
+            parts.append(chunk)
+            continue
+        if parts:
+            parts.append(chunk)
+            chunk = b"".join(parts)
+            parts.clear()
+        *lines, rest = chunk.split(b"\n")
+        for line in lines:
             if line.strip():
                 yield line
-    if buf.strip():
-        yield buf
+        if rest:
+            parts.append(rest)
+    rest = b"".join(parts)
+    if rest.strip():
+        yield rest
 
 
 def _b64_to_file(data: str, directory: str, name: str) -> str:
