@@ -134,6 +134,13 @@ def test_desired_routes_skip_own_node_and_incomplete_nodes() -> None:
     assert desired_routes(nodes, "a") == {"10.42.1.0/24": "192.0.2.2"}
 
 
+def test_desired_routes_skip_hollow_nodes() -> None:
+    # Hollow nodes carry no traffic; a route through their made-up addresses would blackhole a /24.
+    hollow = node("hollow-0", "10.42.3.0/24", "192.0.2.3")
+    hollow["metadata"]["labels"] = {"type": "hollow"}
+    assert desired_routes([node("a", "10.42.0.0/24", "192.0.2.1"), hollow], "a") == {}
+
+
 async def test_pod_on_node_a_reaches_pod_on_node_b(api: tuple[Server, Client]) -> None:
     _, client = api
     with topology() as topo:
