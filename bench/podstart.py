@@ -70,6 +70,7 @@ class Watcher:
         self.bound: dict[str, float] = {}  # first seen with a nodeName (scheduled)
         self.running: dict[str, float] = {}
         self.status: dict[str, float] = {}  # first seen with a status the kubelet wrote
+        self.changes: dict[str, int] = {}  # watch events per pod until it is Running (create, bind, status …)
         self.gone: dict[str, float] = {}
         self.changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -93,6 +94,8 @@ class Watcher:
                 ev = json.loads(line)
                 obj = ev["object"]
                 name = obj["metadata"]["name"]
+                if name not in self.running:
+                    self.changes[name] = self.changes.get(name, 0) + 1
                 if (obj.get("spec") or {}).get("nodeName"):
                     self.bound.setdefault(name, now)
                 if ev["type"] == "DELETED":
@@ -126,8 +129,8 @@ class Watcher:
 # -- where a burst pod's time and the node's CPU go ------------------------------------------------------
 
 HZ = os.sysconf("SC_CLK_TCK")
-STEPS = ("bound", "volumes_begin", "sandbox_begin", "netns", "cni_done", "sandbox_ready", "volumes_ready", "container_create",
-         "bundle", "started", "status_seen", "running_seen")
+STEPS = ("bound", "volumes_begin", "sandbox_begin", "netns", "cni_done", "sandbox_ready", "volumes_ready",
+         "container_create", "bundle", "started", "status_seen", "running_seen")
 
 
 def _mtime(path: Path) -> float | None:
@@ -201,7 +204,8 @@ def disk_timeline(data_dir: Path, names: list[str]) -> tuple[dict[str, dict[str,
         own, children = _proc_cpu(started["monitor_pid"])
         cpu["monitor_s"] += own
         cpu["runc_run_s"] += children
-        usage = Path("/sys/fs/cgroup/cpuacct") / str(steps["_cgroup"]).strip("/") / rec["id"] / "cpuacct.usage"
+        cgroup = str(steps["_cgroup"]).strip("/")
+        usage = Path("/sys/fs/cgroup/cpuacct") / cgroup / rec["id"] / "cpuacct.usage"
         with contextlib.suppress(OSError, ValueError):
             cpu["container_cgroup_s"] += int(usage.read_text()) / 1e9
     for steps in out.values():
@@ -256,7 +260,9 @@ class Observer:
 
     def start(self) -> None:
         self.stop_profile = self.profile() if self.profile else None
-        self.acct = Accounting(Path(tempfile.mkdtemp(prefix="podstart-acct-")) / "acct") if self.acct_on else None
+        self.acct = None
+        if self.acct_on:
+            self.acct = Accounting(Path(tempfile.mkdtemp(prefix="podstart-acct-")) / "acct")
         if self.acct is not None:
             self.acct.__enter__()
         self.cpu0 = {what: _proc_cpu(pid) for what, pid in self.pids.items()}
@@ -291,8 +297,9 @@ class Observer:
         self.result = {
             "timeline_p50_s": {s: round(statistics.median(v), 3) for s, v in timeline.items() if v},
             "cpu_per_pod_ms": {k: round(1000 * v / n, 1) for k, v in cpu.items()},
-            "machine": {"busy_cpu_s": round(busy, 2), "cpus_busy": round(busy / total * (os.cpu_count() or 1), 2)
-                        if total else 0.0},
+            "watch_events_per_pod": statistics.median(watcher.changes.get(x, 0) for x in names),
+            "machine": {"busy_cpu_s": round(busy, 2),
+                        "cpus_busy": round(busy / total * (os.cpu_count() or 1), 2) if total else 0.0},
         }
         if self.acct is not None:
             rows = sorted(self.acct.by_command().items(), key=lambda kv: -kv[1][1])
@@ -527,7 +534,8 @@ def main() -> int:
     ap.add_argument("--no-sa-token", action="store_true",
                     help="pods with automountServiceAccountToken: false (no TokenRequest per pod)")
     ap.add_argument("--acct", action="store_true",
-                    help="process accounting (acct(2)) during each burst: CPU of the processes that ended, by name")
+                    help="process accounting (acct(2)) during each burst: CPU of the processes that ended, "
+                         "by name")
     ap.add_argument("--perf", default="", help="perf record -a -g during the (first) burst into this file")
     ap.add_argument("--profile", default="", help="py-spy raw output for the agent during the (first) burst")
     args = ap.parse_args()
@@ -593,7 +601,8 @@ def main() -> int:
             print("   burst timeline, p50 s after create: " + ", ".join(f"{k} {v}" for k, v in tl.items()))
             print("   CPU ms per pod: " + ", ".join(f"{k.removesuffix('_s')} {v}"
                                                  for k, v in observed["cpu_per_pod_ms"].items())
-                  + f"; machine busy {observed['machine']['cpus_busy']} of {os.cpu_count()} CPUs")
+                  + f"; machine busy {observed['machine']['cpus_busy']} of {os.cpu_count()} CPUs; "
+                  f"watch events per pod until Running {observed['watch_events_per_pod']}")
             if "exited_processes" in observed:
                 print("   ended processes, CPU ms per pod: " + ", ".join(
                     f"{c} {v['cpu_ms_per_pod']} ({v['n']})" for c, v in observed["exited_processes"].items()))
