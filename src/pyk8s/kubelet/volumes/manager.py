@@ -105,7 +105,7 @@ def _make_volume_dir(kind: str, source: Obj, path: str, fs_group: int | None) ->
     fresh = not os.path.isdir(path)
     os.makedirs(path, mode=0o750, exist_ok=True)
     memory = kind in _TMPFS_KINDS or (kind == "emptyDir" and source.get("medium") == "Memory")
-    if memory and not mounts.is_mount_point(path):
+    if memory and (fresh or not mounts.is_mount_point(path)):  # a new directory has no mount yet
         options = "mode=0777" if kind == "emptyDir" else "mode=0755"
         if kind == "emptyDir" and source.get("sizeLimit"):
             options += f",size={int(parse_quantity(source['sizeLimit']))}"
@@ -296,7 +296,8 @@ class VolumeManager:
             raise VolumeError("FailedMount", f'failed to get Plugin from volumeSpec for volume "{name}" '
                               f"err=no volume plugin matched")
         path = os.path.join(self.pod_dir(uid), "volumes", _PLUGIN_DIRS[kind], name)
-        _make_volume_dir(kind, source, path, fs_group)
+        # New directories on a busy disk can take milliseconds each (four per pod): not on the event loop.
+        await asyncio.to_thread(_make_volume_dir, kind, source, path, fs_group)
         if kind == "emptyDir":
             return _Volume(name, kind, path)
         await self._publish(state, kind, source, path, fs_group)
