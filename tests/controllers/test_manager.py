@@ -7,6 +7,7 @@ import contextlib
 
 import pytest
 
+from pyk8s.api.errors import StatusError
 from pyk8s.client.client import Client
 from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.client.leader import LEASES, LeaderElectionConfig
@@ -118,10 +119,19 @@ async def test_lost_leadership_stops_the_controllers() -> None:
             async with asyncio.timeout(10):
                 await mgr.running.wait()
             # Another manager takes the Lease (as after a network partition): a cannot renew and must stop.
-            lease = await client.get(LEASES, "kube-controller-manager", "kube-system")
-            lease["spec"]["holderIdentity"] = "intruder"
-            lease["spec"]["leaseDurationSeconds"] = 60
-            await client.update(LEASES, lease, "kube-system")
+            async def take_lease() -> bool:
+                lease = await client.get(LEASES, "kube-controller-manager", "kube-system")
+                lease["spec"]["holderIdentity"] = "intruder"
+                lease["spec"]["leaseDurationSeconds"] = 60
+                try:
+                    await client.update(LEASES, lease, "kube-system")
+                except StatusError as e:  # a renewal came in between: read it again
+                    if e.code != 409:
+                        raise
+                    return False
+                return True
+
+            await until(take_lease, within=10, what="the lease taken")
             await until(lambda: _stopped(mgr), within=10, what="controllers stopped")
             # Stopped for real: its informers are closed too, and it campaigns again.
             assert mgr.ctx.informers.informers and not any(i.running for i in mgr.ctx.informers.informers)
