@@ -90,6 +90,8 @@ class ImageStore:
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._index_cache: tuple[tuple[int, int, int], list[dict[str, Any]]] | None = None
         self._json_cache: dict[str, dict[str, Any]] = {}
+        # The images of one index version (its entries list): every pod start looks its image up.
+        self._images_cache: tuple[list[dict[str, Any]], list[Image]] | None = None
 
     def _sweep_tmp(self, age: float = 3600.0) -> None:
         """Remove work a crashed process left behind; anything that young may still be in use."""
@@ -298,8 +300,16 @@ class ImageStore:
         return image
 
     def _images(self) -> list[Image]:
+        entries = self._entries()
+        if self._images_cache is not None and self._images_cache[0] is entries:
+            return list(self._images_cache[1])
+        images = self._build_images(entries)
+        self._images_cache = (entries, images)
+        return list(images)
+
+    def _build_images(self, entries: list[dict[str, Any]]) -> list[Image]:
         by_config: dict[str, tuple[list[str], list[str], int, ImageConfig]] = {}
-        for e in self._entries():
+        for e in entries:
             try:
                 cfg_digest, config, manifest = self.config_of(e["digest"])
             except (ImageNotFound, KeyError, TypeError):

@@ -39,6 +39,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+import orjson
+
 from pyk8s.kubelet import cri
 from pyk8s.kubelet.runtime import nsutil, spec
 from pyk8s.kubelet.runtime.securepath import UnsafePathError, check_working_dir
@@ -75,8 +77,8 @@ class ContainerStartError(RuntimeError):
 
 def _write_json(path: str, obj: Any) -> None:
     tmp = f"{path}.{secrets.token_hex(4)}.tmp"  # concurrent writers never share a temporary file
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
+    with open(tmp, "wb") as f:  # one write: json.dump would write each small piece of the OCI spec
+        f.write(orjson.dumps(obj))
     os.replace(tmp, path)
 
 
@@ -93,8 +95,8 @@ def _write_monitor_conf(path: str, conf: dict[str, list[str]]) -> None:
 
 def _read_json(path: str) -> Any:
     try:
-        with open(path) as f:
-            return json.load(f)
+        with open(path, "rb") as f:
+            return orjson.loads(f.read())
     except (OSError, ValueError):
         return None
 
