@@ -93,6 +93,14 @@ def wait_host_free(within: float) -> None:
         time.sleep(10)
 
 
+def unmount_below(data_dir: Path) -> None:
+    """Mounts the node left under its data dir (a pod's volumes when a run failed half-way), deepest first."""
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1] for line in f if line.split()[1].startswith(f"{data_dir}/")]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", point], capture_output=True)
+
+
 # -- /proc -----------------------------------------------------------------------------------------------
 
 def _stat(pid: int) -> list[str]:
@@ -298,6 +306,8 @@ async def delete_pod(cluster: Cluster) -> None:
         try:
             async with s.delete("/api/v1/namespaces/default/pods/first") as r:
                 assert r.status in (200, 202, 404), await r.text()
+                if r.status == 404:
+                    return
             await pods.first("deleted", 60)
         finally:
             await pods.stop()
@@ -345,6 +355,7 @@ def main() -> int:
     data_dir = cluster.data_dir
     root = cluster.process.pid
     left: list[str] = []
+    pod_gone = False
     try:
         startup = {"pyk8s: ready": t_ready, **asyncio.run(first_pod(cluster, t_start))}
         settled = settle(root, data_dir, args.settle_cpu, args.settle_max)
@@ -365,18 +376,26 @@ def main() -> int:
             print(f"footprint: holding the idle cluster {args.keep_for:.0f} s: {names}", flush=True)
             time.sleep(args.keep_for)  # for a person to inspect it, not synchronisation
         asyncio.run(delete_pod(cluster))
+        pod_gone = True
     except BaseException:
         print("pyk8s server's output (last 60 lines):\n" + "".join(cluster.output[-60:]), file=sys.stderr)
         raise
     finally:
+        if not pod_gone and cluster.process.poll() is None:
+            # After a failure too the kubelet is to unmount the pod's volumes and remove its sandbox.
+            with contextlib.suppress(Exception):
+                asyncio.run(delete_pod(cluster))
         code = cluster.stop()
         if args.log:
             Path(args.log).write_text("".join(cluster.output))
         cleanup_node(data_dir, pod_network_used=True)
         subprocess.run(["nft", "delete", "table", "ip", NFT_TABLE], capture_output=True)
+        unmount_below(data_dir)
         left = leftovers(data_dir, pod_network_used=True) + [b for b in host_busy() if "port" not in b]
         if not left:
             shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            print("LEFT BEHIND: " + "; ".join(left), file=sys.stderr)
 
     cpu_total = statistics.median(w[0] for w in windows)
     rss = sum(m[0] for m in mem.values()) / 2**20
@@ -410,8 +429,6 @@ def main() -> int:
               f"{'ok' if value <= budget else 'OVER'}")
     if code != 0:
         print(f"pyk8s server exited with {code}:\n" + "".join(cluster.output[-30:]))
-    if left:
-        print("LEFT BEHIND: " + "; ".join(left))
     out = {"ready_s": round(t_ready, 3), "node_ready_s": round(startup["node Ready"], 3),
            "first_pod_running_s": round(first, 3), "idle_tree_mb": round(unique, 1),
            "idle_rss_mb": round(rss, 1), "idle_pss_mb": round(pss, 1),
