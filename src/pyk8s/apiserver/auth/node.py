@@ -21,7 +21,10 @@ another real node."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
+
+import orjson
 
 from pyk8s.api import catalog
 from pyk8s.api.resource import ResourceInfo
@@ -109,14 +112,40 @@ def references(pod: Obj) -> set[tuple[str, str]]:
     return out
 
 
-class NodeAuthorizer:
-    """Chained before RBAC: `NodeAuthorizer(rbac, get_object, lister)` is the whole authorizer."""
+class PodSummary(NamedTuple):
+    """What the authorizer needs of a pod: the node graph's edges from it."""
 
-    def __init__(self, delegate: Authorizer, get_object: GetObject, lister: ObjectLister) -> None:
+    node_name: str
+    namespace: str
+    service_account: str
+    references: frozenset[tuple[str, str]]
+
+
+def summarize(pod: Obj) -> PodSummary:
+    spec = pod.get("spec") or {}
+    return PodSummary(spec.get("nodeName") or "", (pod.get("metadata") or {}).get("namespace") or "",
+                      spec.get("serviceAccountName") or "default", frozenset(references(pod)))
+
+
+# The pods of the watch cache as stored (key → encoded JSON); a changed pod is a new bytes object.
+RawPods = Callable[[], Mapping[str, bytes] | None]
+
+
+class NodeAuthorizer:
+    """Chained before RBAC: `NodeAuthorizer(rbac, get_object, lister)` is the whole authorizer.
+
+    `raw_pods`, when given, reads the cached pods still encoded: each pod is decoded and summarised once
+    per change instead of on every kubelet request (a TokenRequest or a configMap read of each pod
+    otherwise decoded every pod of the cluster: quadratic in a burst)."""
+
+    def __init__(self, delegate: Authorizer, get_object: GetObject, lister: ObjectLister,
+                 raw_pods: RawPods | None = None) -> None:
         self.delegate = delegate
         self.get_object = get_object
         self.lister = lister
+        self.raw_pods = raw_pods
         self.scope = NodeScope(get_object)
+        self._summaries: dict[str, tuple[bytes, PodSummary]] = {}
 
     async def authorize(self, attributes: Attributes) -> Decision:
         identity = node_identity(attributes.user)
@@ -126,11 +155,24 @@ class NodeAuthorizer:
                 return Decision(False, f'node "{identity}" {refusal}', denied=True)
         return await self.delegate.authorize(attributes)
 
-    async def _pods_of(self, identity: str) -> list[Obj]:
+    def _all_pods(self) -> Iterable[PodSummary]:
+        raw = self.raw_pods() if self.raw_pods is not None else None
+        if raw is None:
+            return [summarize(p) for p in self.lister(_info("", "pods"))]
+        known, fresh = self._summaries, {}
+        for key, data in raw.items():
+            seen = known.get(key)
+            if seen is None or seen[0] is not data:
+                seen = (data, summarize(orjson.loads(data)))
+            fresh[key] = seen
+        self._summaries = fresh  # deleted pods drop out
+        return [summary for _, summary in fresh.values()]
+
+    async def _pods_of(self, identity: str) -> list[PodSummary]:
         """Pods bound to the nodes this identity speaks for."""
         out, verdicts = [], {identity: True}
-        for pod in self.lister(_info("", "pods")):
-            node_name = (pod.get("spec") or {}).get("nodeName") or ""
+        for pod in self._all_pods():
+            node_name = pod.node_name
             if node_name not in verdicts:
                 verdicts[node_name] = self.scope.may_be_hollow(identity, node_name) \
                     and await self.scope.speaks_for(identity, node_name)
@@ -139,7 +181,7 @@ class NodeAuthorizer:
         return out
 
     async def _referenced(self, identity: str, namespace: str, resource: str, name: str) -> bool:
-        return any(p["metadata"].get("namespace") == namespace and (resource, name) in references(p)
+        return any(p.namespace == namespace and (resource, name) in p.references
                    for p in await self._pods_of(identity))
 
     async def _bound_pod(self, identity: str, namespace: str, name: str) -> bool:
@@ -160,17 +202,16 @@ class NodeAuthorizer:
             if verb not in _READ_ONE or not name:
                 return "may only get a persistentvolume by name"
             for pod in await self._pods_of(identity):
-                ns = pod["metadata"].get("namespace", "")
-                for kind, claim in references(pod):
+                for kind, claim in pod.references:
                     if kind != "persistentvolumeclaims":
                         continue
-                    pvc = await fetch(self.get_object, _info("", "persistentvolumeclaims"), ns, claim)
+                    pvc = await fetch(self.get_object, _info("", "persistentvolumeclaims"), pod.namespace,
+                                      claim)
                     if pvc is not None and (pvc.get("spec") or {}).get("volumeName") == name:
                         return ""
             return f"has no relationship with persistentvolume {name}"
         if group == "" and resource == "serviceaccounts" and sub == "token":
-            used = any(p["metadata"].get("namespace") == a.namespace
-                       and ((p.get("spec") or {}).get("serviceAccountName") or "default") == name
+            used = any(p.namespace == a.namespace and p.service_account == name
                        for p in await self._pods_of(identity))
             return "" if used else f"has no pod using service account {a.namespace}/{name}"
         if group == "coordination.k8s.io" and resource == "leases":

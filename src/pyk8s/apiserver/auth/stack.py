@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pyk8s.apiserver.admission_noderestriction import NodeRestriction
@@ -10,7 +10,7 @@ from pyk8s.apiserver.auth import resources
 from pyk8s.apiserver.auth.escalation import RBACEscalationCheck
 from pyk8s.apiserver.auth.impersonation import ImpersonatingAuthenticator
 from pyk8s.apiserver.auth.loopback import LoopbackAuthenticator
-from pyk8s.apiserver.auth.node import NodeAuthorizer
+from pyk8s.apiserver.auth.node import NodeAuthorizer, RawPods
 from pyk8s.apiserver.auth.rbac import RBACAuthorizer
 from pyk8s.apiserver.auth.resources import GetObject
 from pyk8s.apiserver.auth.reviews import AuthReviews
@@ -39,6 +39,7 @@ def build_auth_stack(
     get_object: GetObject,
     lister: ObjectLister,
     rbac_revision: Callable[[], object] | None = None,
+    raw_pods: RawPods | None = None,
     issuer: str = DEFAULT_ISSUER,
     api_audiences: Sequence[str] | None = None,
     anonymous_paths: Iterable[str] = (),
@@ -54,7 +55,7 @@ def build_auth_stack(
         [LoopbackAuthenticator(), X509Authenticator(), tokens, bootstrap], anonymous_paths=anonymous_paths
     )
     rbac = RBACAuthorizer(lister, revision=rbac_revision)
-    authorizer = NodeAuthorizer(rbac, get_object, lister)
+    authorizer = NodeAuthorizer(rbac, get_object, lister, raw_pods)
     authenticator = ImpersonatingAuthenticator(union, authorizer)
     reviews = AuthReviews(
         tokens=tokens, bootstrap=bootstrap, authorizer=authorizer, rbac=rbac, get_object=get_object
@@ -89,3 +90,11 @@ def watch_cache_revision(caches: WatchCacheSet) -> Callable[[], object]:
         return tuple(out)
 
     return revision
+
+
+def watch_cache_pods(caches: WatchCacheSet) -> Mapping[str, bytes] | None:
+    """The watch cache's pods as stored (key → encoded JSON), for the Node authorizer; None without a
+    pods cache."""
+    cache = caches.caches.get(resources.pods().storage_prefix())
+    raw = getattr(cache.objects, "raw", None) if cache is not None else None
+    return raw if isinstance(raw, dict) else None
