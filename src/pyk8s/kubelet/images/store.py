@@ -227,15 +227,16 @@ class ImageStore:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     def _entries(self) -> list[dict[str, Any]]:
-        path = self.root / "index.json"
+        path = os.path.join(self.root, "index.json")  # os.path: pathlib's joins cost more than the stat
         try:
-            st = path.stat()
+            st = os.stat(path)
         except FileNotFoundError:
             return []
         version = (st.st_ino, st.st_mtime_ns, st.st_size)  # every write is a new file: a new inode
         if self._index_cache and self._index_cache[0] == version:
             return self._index_cache[1]
-        doc = orjson.loads(path.read_bytes())
+        with open(path, "rb") as f:
+            doc = orjson.loads(f.read())
         entries = [d for d in doc.get("manifests") or [] if isinstance(d, dict)]
         self._index_cache = (version, entries)
         return entries
