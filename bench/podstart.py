@@ -51,6 +51,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+PROFILE_RATE = 200  # --profile-rate: py-spy samples per second
 SA_TOKEN = True  # --no-sa-token: pods without the projected service-account token volume
 
 
@@ -510,8 +511,8 @@ def profiler(targets: dict[str, int], out: str | None) -> Any:
     py_spy = Path(sys.executable).with_name("py-spy")
 
     def start() -> Any:
-        procs = [subprocess.Popen([str(py_spy), "record", "-p", str(pid), "-f", "raw", "-r", "200",
-                                   "-o", f"{out}.{what}", "--nonblocking"],
+        procs = [subprocess.Popen([str(py_spy), "record", "-p", str(pid), "-f", "raw",
+                                   "-r", str(PROFILE_RATE), "-o", f"{out}.{what}", "--nonblocking"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for what, pid in targets.items()]
         time.sleep(0.5)  # py-spy attaches before the burst starts
@@ -538,8 +539,10 @@ def main() -> int:
                          "by name")
     ap.add_argument("--perf", default="", help="perf record -a -g during the (first) burst into this file")
     ap.add_argument("--profile", default="", help="py-spy raw output for the agent during the (first) burst")
+    ap.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
     args = ap.parse_args()
-    global SA_TOKEN
+    global SA_TOKEN, PROFILE_RATE
+    PROFILE_RATE = args.profile_rate
     SA_TOKEN = not args.no_sa_token
     if os.geteuid() != 0 or not shutil.which("runc"):
         print("podstart: needs root and runc", file=sys.stderr)
