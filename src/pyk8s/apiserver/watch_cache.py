@@ -159,7 +159,7 @@ class Watcher:
         self.closed = False
         self.overflowed = False
         self.last_revision = 0
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None  # the handler's wait(), if it is waiting
 
     def offer(self, ev: CacheEvent) -> None:
         if self.closed or not ev.key.startswith(self.key_prefix):
@@ -178,26 +178,42 @@ class Watcher:
             return
         self.buffer.append(line)
         self.last_revision = revision
-        self._wake.set()
+        self._wake()
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             self._cache.watchers.discard(self)
-            self._wake.set()
+            self._wake()
+
+    def _wake(self) -> None:
+        _resolve(self._waiter)
 
     async def wait(self, max_wait: float | None) -> None:
-        """Until there is something to send, the watcher is closed, or `timeout` passes."""
+        """Until there is something to send, the watcher is closed, or `max_wait` passes. A bare future
+        and timer: wait_for(Event.wait()) made a task per wake-up, ~10 µs more for each watcher and event
+        (1,000 watchers of one event: ~10 ms)."""
         if self.buffer or self.closed:
             return
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), max_wait)
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        timer = loop.call_later(max_wait, _resolve, waiter) if max_wait is not None else None
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
 
     def drain(self) -> list[bytes]:
         out = list(self.buffer)
         self.buffer.clear()
         return out
+
+
+def _resolve(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 def _transition(ev: CacheEvent, matcher: Matcher) -> str | None:
