@@ -52,6 +52,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 PROFILE_RATE = 200  # --profile-rate: py-spy samples per second
+PROFILE_GIL = False  # --profile-gil: only the thread holding the GIL (Python's own CPU; no syscalls)
 SA_TOKEN = True  # --no-sa-token: pods without the projected service-account token volume
 
 
@@ -512,7 +513,8 @@ def profiler(targets: dict[str, int], out: str | None) -> Any:
 
     def start() -> Any:
         procs = [subprocess.Popen([str(py_spy), "record", "-p", str(pid), "-f", "raw",
-                                   "-r", str(PROFILE_RATE), "-o", f"{out}.{what}", "--nonblocking"],
+                                   "-r", str(PROFILE_RATE), "-o", f"{out}.{what}", "--nonblocking",
+                                   *(["--gil"] if PROFILE_GIL else [])],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for what, pid in targets.items()]
         time.sleep(0.5)  # py-spy attaches before the burst starts
@@ -540,9 +542,12 @@ def main() -> int:
     ap.add_argument("--perf", default="", help="perf record -a -g during the (first) burst into this file")
     ap.add_argument("--profile", default="", help="py-spy raw output for the agent during the (first) burst")
     ap.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
+    ap.add_argument("--profile-gil", action="store_true",
+                    help="py-spy samples only the GIL holder: Python's own CPU (a thread that made a syscall "
+                         "and was preempted after waking another process is otherwise sampled as on-CPU)")
     args = ap.parse_args()
-    global SA_TOKEN, PROFILE_RATE
-    PROFILE_RATE = args.profile_rate
+    global SA_TOKEN, PROFILE_RATE, PROFILE_GIL
+    PROFILE_RATE, PROFILE_GIL = args.profile_rate, args.profile_gil
     SA_TOKEN = not args.no_sa_token
     if os.geteuid() != 0 or not shutil.which("runc"):
         print("podstart: needs root and runc", file=sys.stderr)
