@@ -210,17 +210,112 @@ def _differs(a: Any, b: Any) -> bool:
     return _dumps(a) != _dumps(b)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Whether two values are the same JSON, to skip a subtree: == first (cheap, and false for most values
+    that differ), then the encodings, as == is too coarse (1 == 1.0 == True). A false "differ" (keys in
+    another order, a value orjson cannot encode) costs only a descent."""
+    if a is b:
+        return True
+    if a != b:
+        return False
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except TypeError:
+        return False
+
+
+class _Diff:
+    """(added, modified, removed) between two objects as SMD's Compare of their whole field sets, found by
+    descending only where the objects differ: most writes change a few fields of a larger object."""
+
+    __slots__ = ("added", "modified", "removed")
+
+    def __init__(self) -> None:
+        self.added: set[Path] = set()
+        self.modified: set[Path] = set()
+        self.removed: set[Path] = set()
+
+    def struct(self, old: dict[str, Any], new: dict[str, Any], definition: str | None, path: Path) -> None:
+        table = _fields(definition)
+        for name, b in old.items():
+            if b is not None and new.get(name) is None:
+                self.field(table.get(name) or _field(table, definition, name), definition, b, None, path)
+        for name, a in new.items():
+            if a is None:
+                continue
+            b = old.get(name)
+            if b is None or not _same(a, b):
+                self.field(table.get(name) or _field(table, definition, name), definition, b, a, path)
+
+    def field(self, f: _Field, definition: str | None, b: Any, a: Any, path: Path) -> None:
+        """Compare field `f` of `definition` below `path`, holding `b` before and `a` after (None: absent)."""
+        if isinstance(a, dict) and isinstance(b, dict):
+            if not (f.selector and (a.keys() <= _SELECTOR_KEYS or b.keys() <= _SELECTOR_KEYS)) \
+                    and (f.is_map or (a and b)):  # a map node is in both and never "modified"
+                self.struct(b, a, f.fp.type, (*path, f.element))
+                return
+        elif isinstance(a, list) and isinstance(b, list) and a and b and f.keys is not None \
+                and self.associative(f, f.keys, b, a, (*path, f.element)):
+            return
+        # Leaves, atomic values, sets, a node that changes kind: both sides' paths in full.
+        name = f.element[1]
+        before: dict[Path, Any] = {}
+        after: dict[Path, Any] = {}
+        if b is not None:
+            _walk({name: b}, definition, path, before, True)
+        if a is not None:
+            _walk({name: a}, definition, path, after, True)
+        self.walked(before, after)
+
+    def associative(self, f: _Field, keys: Keys, b: list[Any], a: list[Any], p: Path) -> bool:
+        """Compare two associative lists element by element; False (nothing done) unless both are
+        associative with unique keys (duplicates merge their paths: compared in full instead)."""
+        if not (_associative(keys, a) and _associative(keys, b)):
+            return False
+        before = {_element_key(keys, e): e for e in b}
+        after = {_element_key(keys, e): e for e in a}
+        if len(before) != len(b) or len(after) != len(a):
+            return False
+        items = f.fp.items
+        for key, e in before.items():
+            if key not in after:
+                gone: dict[Path, Any] = {(*p, key): _NODE}
+                _walk(e, items, (*p, key), gone, True)
+                self.removed.update(gone)
+        for key, e in after.items():
+            old = before.get(key)
+            if old is None:
+                new: dict[Path, Any] = {(*p, key): _NODE}
+                _walk(e, items, (*p, key), new, True)
+                self.added.update(new)
+            elif not _same(e, old):
+                self.struct(old, e, items, (*p, key))
+        return True
+
+    def walked(self, before: dict[Path, Any], after: dict[Path, Any]) -> None:
+        for p, v in after.items():
+            if p not in before:
+                self.added.add(p)
+            elif v is not _NODE and _differs(v, before[p]):
+                self.modified.add(p)
+        self.removed.update(p for p in before if p not in after)
+
+
+def _without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    # Nothing below metadata.managedFields is ever owned (_paths drops it): not compared at all.
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return obj
+
+
 def _compare(old: Any, new: Any, definition: str | None) -> tuple[set[Path], set[Path], set[Path]]:
     """(added, modified, removed) between two objects, as SMD's Compare."""
-    after = _paths(new, definition, True)
     if not old:  # a create: everything is added (and {} has no paths)
-        return set(after), set(), set()
-    before = _paths(old, definition, True)
-    added = {p for p in after if p not in before}
-    removed = {p for p in before if p not in after}
-    modified = {p for p, v in after.items()
-                if v is not _NODE and p in before and _differs(v, before[p])}
-    return added, modified, removed
+        return set(_paths(new, definition, True)), set(), set()
+    diff = _Diff()
+    diff.struct(_without_managed_fields(old), _without_managed_fields(new), definition, ())
+    return diff.added - _IGNORED, diff.modified - _IGNORED, diff.removed - _IGNORED
 
 
 # --- FieldsV1 ---------------------------------------------------------------------------------------------

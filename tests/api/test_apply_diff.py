@@ -1,0 +1,119 @@
+"""managedFields' comparison descends only where objects differ: it must find exactly what comparing the two
+objects' whole field sets finds (SMD's Compare, the straightforward computation kept here as reference)."""
+
+import copy
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pyk8s.api.apply import _NODE, _compare, _differs, _paths, track_update
+from pyk8s.api.catalog import by_kind
+from pyk8s.api.defaults import apply_defaults
+from pyk8s.api.patch.meta import definition_for
+
+POD = by_kind("", "Pod")
+DEPLOYMENT = by_kind("apps", "Deployment")
+DEFINITIONS = [definition_for("", "Pod"), definition_for("apps", "Deployment"),
+               definition_for("", "ConfigMap"), None]
+
+
+def reference(old, new, definition):
+    after = _paths(new, definition, True)
+    before = _paths(old, definition, True) if old else {}
+    added = {p for p in after if p not in before}
+    removed = {p for p in before if p not in after}
+    modified = {p for p, v in after.items() if p in before and v is not _NODE and _differs(v, before[p])}
+    return added, modified, removed
+
+
+def pod():
+    p = {"apiVersion": "v1", "kind": "Pod",
+         "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "a"}, "finalizers": ["x"],
+                      "managedFields": [{"manager": "m", "fieldsV1": {"f:spec": {}}}]},
+         "spec": {"containers": [{"name": "c", "image": "busybox", "ports": [
+                      {"containerPort": 80}, {"containerPort": 53, "protocol": "UDP"}],
+                                  "env": [{"name": "A", "value": "1"}],
+                                  "resources": {"requests": {"cpu": "1"}}}],
+                  "nodeSelector": {"disk": "ssd"}}}
+    apply_defaults(POD, p)
+    p["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                   "containerStatuses": [{"name": "c", "ready": True, "restartCount": 0}]}
+    return p
+
+
+def deployment():
+    d = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "w"}},
+                  "template": {"metadata": {"labels": {"app": "w"}},
+                               "spec": {"containers": [{"name": "w", "image": "nginx"}]}}}}
+    apply_defaults(DEPLOYMENT, d)
+    return d
+
+
+NAMES = ["metadata", "spec", "status", "labels", "annotations", "containers", "name", "image", "ports",
+         "containerPort", "protocol", "env", "value", "selector", "matchLabels", "matchExpressions",
+         "finalizers", "nodeName", "template", "conditions", "type", "managedFields", "uid", "data",
+         "replicas", "resources", "requests"]
+LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-1, 2), st.sampled_from([0.0, -0.0, 1.0, 0.5]),
+                   st.sampled_from(["", "a", "b", "TCP", "UDP"]))
+
+
+def _extend(children):
+    named = st.fixed_dictionaries({"name": st.sampled_from(["a", "b", "c"])},
+                                  optional={"image": children, "value": children, "ports": children})
+    port = st.fixed_dictionaries({"containerPort": st.sampled_from([53, 80, 80.0])},
+                                 optional={"protocol": st.sampled_from(["TCP", "UDP"])})
+    return st.one_of(st.lists(children, max_size=3),
+                     st.dictionaries(st.sampled_from(NAMES), children, max_size=4),
+                     st.lists(named, max_size=3), st.lists(port, max_size=3))
+
+
+VALUES = st.recursive(LEAVES, _extend, max_leaves=12)
+OBJECTS = st.dictionaries(st.sampled_from(NAMES), VALUES, max_size=5)
+
+
+def mutate(data, value):
+    """A copy of `value` with random subtrees kept, dropped, replaced or changed further."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            choice = data.draw(st.integers(0, 5))
+            if choice == 0:
+                continue
+            if choice == 1:
+                out[k] = data.draw(VALUES)
+            else:
+                out[k] = mutate(data, v) if choice == 2 else copy.deepcopy(v)
+        if data.draw(st.booleans()):
+            out[data.draw(st.sampled_from(NAMES))] = data.draw(VALUES)
+        return out
+    if isinstance(value, list):
+        out = [mutate(data, v) if data.draw(st.integers(0, 3)) == 0 else copy.deepcopy(v) for v in value]
+        if out and data.draw(st.integers(0, 4)) == 0:
+            out.reverse()
+        return out
+    return data.draw(VALUES) if data.draw(st.integers(0, 4)) == 0 else value
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_comparison_finds_what_comparing_whole_field_sets_finds(data):
+    base = data.draw(st.sampled_from(["pod", "deployment", "random"]))
+    old = pod() if base == "pod" else deployment() if base == "deployment" else data.draw(OBJECTS)
+    new = mutate(data, old)
+    definition = data.draw(st.sampled_from(DEFINITIONS))
+    assert _compare(old, new, definition) == reference(old, new, definition)
+    assert _compare(new, old, definition) == reference(new, old, definition)
+
+
+def test_an_update_of_one_field_moves_only_that_field():
+    old = pod()
+    del old["metadata"]["managedFields"]
+    track_update(POD, None, old, "creator")
+    new = copy.deepcopy(old)
+    new["spec"]["nodeName"] = "n1"
+    track_update(POD, old, new, "scheduler")
+    entries = {e["manager"]: e["fieldsV1"] for e in new["metadata"]["managedFields"]}
+    assert entries["scheduler"] == {"f:spec": {"f:nodeName": {}}}
+    before = {e["manager"]: e["fieldsV1"] for e in old["metadata"]["managedFields"]}
+    assert entries["creator"] == before["creator"]
