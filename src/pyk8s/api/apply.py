@@ -408,9 +408,10 @@ class _Managed:
     def __init__(self) -> None:
         self.sets: dict[ManagerKey, set[Path]] = {}
         self.times: dict[ManagerKey, str] = {}
-        # Entries decoded from canonical FieldsV1: the set as read and its document, written back as it
-        # was while the set is unchanged; copied first when it belongs to another object.
-        self._read: dict[ManagerKey, tuple[frozenset[Path], dict[str, Any]]] = {}
+        # Entries decoded from canonical FieldsV1: the set as read, its document and that document's
+        # encoding, written back as it was while the set is unchanged; copied (decoded from its encoding)
+        # when it belongs to another object.
+        self._read: dict[ManagerKey, tuple[frozenset[Path], dict[str, Any], bytes | None]] = {}
         self._copy_read = False
 
     @classmethod
@@ -426,15 +427,14 @@ class _Managed:
             if entry.get("fieldsType", "FieldsV1") != "FieldsV1":
                 raise ValueError(f"unsupported fieldsType {entry.get('fieldsType')!r}")
             fields = entry.get("fieldsV1") or {}
-            paths: set[Path] = set()
-            canonical = _from_v1(fields, (), paths)
+            read, canonical, raw = _decoded(fields)
             if key in managed.sets:
-                managed.sets[key] = managed.sets[key] | paths
+                managed.sets[key] = managed.sets[key] | read
                 managed._read.pop(key, None)
             else:
-                managed.sets[key] = paths
+                managed.sets[key] = set(read)
                 if canonical:
-                    managed._read[key] = (frozenset(paths), fields)
+                    managed._read[key] = (read, fields, raw)
             if entry.get("time"):
                 managed.times[key] = str(entry["time"])
         return managed
@@ -442,7 +442,9 @@ class _Managed:
     def _fields_v1(self, key: ManagerKey, paths: set[Path]) -> dict[str, Any]:
         read = self._read.get(key)
         if read is not None and read[0] == paths:
-            return _copy_fields(read[1]) if self._copy_read else read[1]
+            if not self._copy_read:
+                return read[1]
+            return orjson.loads(read[2]) if read[2] is not None else _copy_fields(read[1])
         return _encoded(paths)
 
     def encode(self) -> list[dict[str, Any]]:
@@ -471,7 +473,8 @@ def _copy_fields(node: dict[str, Any]) -> dict[str, Any]:
 
 # Recently encoded sets: objects of one shape (a ReplicaSet's pods, repeated status writes) own the same
 # paths, and a frozenset of a set reuses its element hashes, so a lookup is much cheaper than encoding.
-_ENCODED: dict[frozenset[Path], dict[str, Any]] = {}
+# The document is kept as JSON: decoding it (in C) is the cheapest fresh copy.
+_ENCODED: dict[frozenset[Path], bytes] = {}
 _ENCODED_MAX = 256
 
 
@@ -479,13 +482,41 @@ def _encoded(paths: set[Path]) -> dict[str, Any]:
     """fields_to_v1(paths), from the cache when the same set was encoded recently (always a fresh copy:
     the cached document is never handed out)."""
     key = frozenset(paths)
-    doc = _ENCODED.get(key)
-    if doc is None:
+    raw = _ENCODED.get(key)
+    if raw is None:
         doc = fields_to_v1(key)
         if len(_ENCODED) >= _ENCODED_MAX:
             del _ENCODED[next(iter(_ENCODED))]
-        _ENCODED[key] = doc
-    return _copy_fields(doc)
+        _ENCODED[key] = orjson.dumps(doc)
+        return doc
+    return orjson.loads(raw)  # type: ignore[no-any-return]
+
+
+# Recently decoded FieldsV1 documents, by their JSON: every write decodes each manager's entry of the live
+# object, and most entries are as the last write of this (or a like) object left them.
+_DECODED: dict[bytes, tuple[frozenset[Path], bool]] = {}
+_DECODED_MAX = 512
+
+
+def _decoded(fields: Any) -> tuple[frozenset[Path], bool, bytes | None]:
+    """The paths of a FieldsV1 document, whether it is canonical (see _from_v1) and its JSON (None when
+    orjson cannot encode it: such a document is decoded every time). Raises ValueError when malformed."""
+    try:
+        raw: bytes | None = orjson.dumps(fields)
+    except TypeError:
+        raw = None
+    if raw is not None:
+        hit = _DECODED.get(raw)
+        if hit is not None:
+            return hit[0], hit[1], raw
+    paths: set[Path] = set()
+    canonical = _from_v1(fields, (), paths)
+    read = frozenset(paths)
+    if raw is not None:
+        if len(_DECODED) >= _DECODED_MAX:
+            del _DECODED[next(iter(_DECODED))]
+        _DECODED[raw] = (read, canonical)
+    return read, canonical, raw
 
 
 def _meta(obj: Any) -> dict[str, Any]:
