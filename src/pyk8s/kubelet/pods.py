@@ -828,7 +828,7 @@ class PodWorker:
             try:
                 body = {"metadata": {"uid": self.uid}, "status": status}
                 await self.m.client.patch(PODS, meta["name"], body, "strategic", meta["namespace"],
-                                          subresource="status")
+                                          subresource="status", decode=False)  # the watch brings the pod
             except StatusError as e:
                 if e.code not in (404, 409):
                     raise
