@@ -221,6 +221,9 @@ class RuncRuntime:
         # only the records it has not seen (the directory listing stays the truth, also for records
         # another RuncRuntime on this state directory wrote or removed).
         self._records: dict[str, dict[str, Any]] = {}
+        # started.json and exit.json are each written once (by the monitor, or by stop_container for a
+        # monitor that is gone): once read they are kept, so a running container's status reads one file.
+        self._written_once: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- identity ---------------------------------------------------------------------------------------
 
@@ -716,9 +719,8 @@ class RuncRuntime:
             raise ContainerStartError(report.get("message", "container could not be started"))
 
     def _status(self, rec: dict[str, Any]) -> cri.ContainerStatus:
-        cdir = self._cdir(rec["id"])
-        started = _read_json(os.path.join(cdir, "started.json")) or {}
-        exited = _read_json(os.path.join(cdir, "exit.json"))
+        started = self._read_once(rec["id"], "started.json") or {}
+        exited = self._read_once(rec["id"], "exit.json")
         st = cri.ContainerStatus(
             id=rec["id"], sandbox_id=rec["sandbox_id"], name=rec["name"], attempt=rec["attempt"],
             state="created", image=rec["image"], image_id=rec["image_id"], created_at=rec["created_at"],
@@ -745,12 +747,22 @@ class RuncRuntime:
     async def container_status(self, container_id: str) -> cri.ContainerStatus:
         return self._status(self._load_container(container_id))
 
+    def _read_once(self, container_id: str, name: str) -> dict[str, Any] | None:
+        found = self._written_once.get((container_id, name))
+        if found is None:
+            found = _read_json(os.path.join(self._cdir(container_id), name))
+            if isinstance(found, dict):
+                self._written_once[(container_id, name)] = found
+        return found
+
     def _container_records(self) -> list[dict[str, Any]]:
         """Every container record on the node, in id order; only new ones are read from disk."""
         ids = sorted(os.listdir(self.container_root))
         present = set(ids)
         for gone in [cid for cid in self._records if cid not in present]:
             del self._records[gone]
+        for key in [k for k in self._written_once if k[0] not in present]:
+            del self._written_once[key]
         out = []
         for cid in ids:
             rec = self._records.get(cid)
