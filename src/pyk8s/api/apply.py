@@ -218,6 +218,9 @@ def _same(a: Any, b: Any) -> bool:
         return True
     if a != b:
         return False
+    t = type(a)
+    if t is type(b) and t in _EXACT:
+        return True
     try:
         return orjson.dumps(a) == orjson.dumps(b)
     except TypeError:
@@ -237,15 +240,17 @@ class _Diff:
 
     def struct(self, old: dict[str, Any], new: dict[str, Any], definition: str | None, path: Path) -> None:
         table = _fields(definition)
-        for name, b in old.items():
-            if b is not None and new.get(name) is None:
-                self.field(table.get(name) or _field(table, definition, name), definition, b, None, path)
         for name, a in new.items():
-            if a is None:
-                continue
             b = old.get(name)
-            if b is None or not _same(a, b):
+            if a is None:
+                if b is not None:  # a null is an absent field
+                    self.field(table.get(name) or _field(table, definition, name), definition, b, None, path)
+            elif b is None or not _same(a, b):
                 self.field(table.get(name) or _field(table, definition, name), definition, b, a, path)
+        for name in old.keys() - new.keys():
+            b = old[name]
+            if b is not None:
+                self.field(table.get(name) or _field(table, definition, name), definition, b, None, path)
 
     def field(self, f: _Field, definition: str | None, b: Any, a: Any, path: Path) -> None:
         """Compare field `f` of `definition` below `path`, holding `b` before and `a` after (None: absent)."""
@@ -265,7 +270,12 @@ class _Diff:
             _walk({name: b}, definition, path, before, True)
         if a is not None:
             _walk({name: a}, definition, path, after, True)
-        self.walked(before, after)
+        if not before:
+            self.added.update(after)
+        elif not after:
+            self.removed.update(before)
+        else:
+            self.walked(before, after)
 
     def associative(self, f: _Field, keys: Keys, b: list[Any], a: list[Any], p: Path) -> bool:
         """Compare two associative lists element by element; False (nothing done) unless both are
