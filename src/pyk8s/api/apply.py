@@ -110,10 +110,11 @@ class _Field:
     """What the walk needs to know of one (definition, field name), looked up once: this runs for every
     field of every written object."""
 
-    __slots__ = ("element", "fp", "is_map", "keys", "selector", "set_list")
+    __slots__ = ("element", "fp", "is_map", "keys", "selector", "set_list", "suffix")
 
     def __init__(self, definition: str | None, name: str) -> None:
         self.element: Element = ("f", name)
+        self.suffix: Path = (self.element,)  # path + suffix builds a path faster than (*path, element)
         self.fp = fp = field_patch(definition, name)
         self.is_map = _is_map(definition, name)
         self.selector = name in _SELECTOR_FIELDS and not self.is_map
@@ -155,7 +156,7 @@ def _walk(value: Any, definition: str | None, path: Path, out: dict[Path, Any], 
         if child is None:
             continue
         f = table.get(name) or _field(table, definition, name)
-        p = (*path, f.element)
+        p = path + f.suffix
         if isinstance(child, dict):
             if f.selector and child.keys() <= _SELECTOR_KEYS:  # atomic, as _atomic_struct
                 out[p] = child
@@ -257,10 +258,10 @@ class _Diff:
         if isinstance(a, dict) and isinstance(b, dict):
             if not (f.selector and (a.keys() <= _SELECTOR_KEYS or b.keys() <= _SELECTOR_KEYS)) \
                     and (f.is_map or (a and b)):  # a map node is in both and never "modified"
-                self.struct(b, a, f.fp.type, (*path, f.element))
+                self.struct(b, a, f.fp.type, path + f.suffix)
                 return
         elif isinstance(a, list) and isinstance(b, list) and a and b and f.keys is not None \
-                and self.associative(f, f.keys, b, a, (*path, f.element)):
+                and self.associative(f, f.keys, b, a, path + f.suffix):
             return
         # Leaves, atomic values, sets, a node that changes kind: both sides' paths in full.
         name = f.element[1]
