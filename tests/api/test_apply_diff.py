@@ -104,6 +104,8 @@ def test_the_comparison_finds_what_comparing_whole_field_sets_finds(data):
     definition = data.draw(st.sampled_from(DEFINITIONS))
     assert _compare(old, new, definition) == reference(old, new, definition)
     assert _compare(new, old, definition) == reference(new, old, definition)
+    for _ in range(2):  # a create, and one whose subtrees' paths are remembered
+        assert _compare({}, new, definition) == reference({}, new, definition)
 
 
 def test_an_update_of_one_field_moves_only_that_field():
