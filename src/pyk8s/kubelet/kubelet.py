@@ -20,8 +20,6 @@ __all__ = ["Kubelet", "build_kubelet"]
 
 log = logging.getLogger(__name__)
 
-_GC_THRESHOLDS = (50_000, 4, 500)  # pyk8s.server.loop's
-
 
 class NetworkLike(Protocol):
     def set_pod_cidr(self, cidr: str) -> None: ...
@@ -67,10 +65,6 @@ class Kubelet:
         # ~10-15 ms CPU for the imports alone, on the path of whichever pod allocated).
         gc.collect()
         gc.freeze()
-        # And collect less often, as the API server does (server.loop): a burst allocates much that lives
-        # a while (tasks, pods, statuses), which the default thresholds rescanned every 700 allocations.
-        if gc.get_threshold()[0] < _GC_THRESHOLDS[0]:
-            gc.set_threshold(*_GC_THRESHOLDS)
         tasks = [asyncio.create_task(self.node.run(), name="kubelet node"),
                  asyncio.create_task(self.pods.run(), name="kubelet pods")]
         refresh = getattr(self.volumes, "refresh", None)
