@@ -43,6 +43,7 @@ import aiohttp
 from tests.support.cluster import Agent, Cluster, client_ssl, start_agent, start_cluster, wait_for
 
 NS = "default"
+NFT_TABLE = "pyk8s"  # the service proxy's
 PODS = f"/api/v1/namespaces/{NS}/pods"
 
 
@@ -442,6 +443,8 @@ def cleanup_node(data_dir: Path, pod_network_used: bool) -> None:
         asyncio.run(clean())
     if pod_network_used:
         network.cleanup_all()  # netns, masquerade chain, bridge pyk8s0
+    # The agent's service proxy leaves its table (its rules outlive a restart, as kube-proxy's do).
+    subprocess.run(["nft", "delete", "table", "ip", NFT_TABLE], capture_output=True)
     # The runtime's monitor server outlives the kubelet by design (containers survive a kubelet restart);
     # with no containers left it is ours to end.
     procs = our_processes(data_dir)
@@ -486,6 +489,8 @@ def leftovers(data_dir: Path, pod_network_used: bool) -> list[str]:
     found += [f"process {pid}: {cmd[:120]}" for pid, cmd in our_processes(data_dir).items()]
     if pod_network_used and bridge_exists():
         found.append("bridge pyk8s0")
+    if subprocess.run(["nft", "list", "table", "ip", NFT_TABLE], capture_output=True).returncode == 0:
+        found.append(f"nft table ip {NFT_TABLE}")
     return found
 
 
@@ -554,6 +559,11 @@ def main() -> int:
         return 2
 
     modes = {"both": [True, False], "host": [True], "pod": [False]}[args.network]
+    if subprocess.run(["nft", "list", "table", "ip", NFT_TABLE], capture_output=True).returncode == 0:
+        # Another node's service proxy (or one a crash left): ours would share its table, and remove it.
+        print(f"podstart: nft table ip {NFT_TABLE} exists (another node is up, or a crash left it)",
+              file=sys.stderr)
+        return 2
     if False in modes and bridge_exists():
         # Someone else's kubelet owns the bridge: sharing it (and removing it at the end) would break theirs.
         print("podstart: bridge pyk8s0 exists already (another kubelet): pod network mode skipped")
