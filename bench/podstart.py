@@ -443,6 +443,11 @@ def cleanup_node(data_dir: Path, pod_network_used: bool) -> None:
         asyncio.run(clean())
     if pod_network_used:
         network.cleanup_all()  # netns, masquerade chain, bridge pyk8s0
+    # Volumes of pods a failed run never deleted (the kubelet unmounts them only when a pod goes).
+    with open("/proc/mounts") as f:
+        points = [line.split()[1] for line in f if line.split()[1].startswith(f"{data_dir}/")]
+    for point in sorted(points, reverse=True):  # deepest first
+        subprocess.run(["umount", point], capture_output=True)
     # The agent's service proxy leaves its table (its rules outlive a restart, as kube-proxy's do).
     subprocess.run(["nft", "delete", "table", "ip", NFT_TABLE], capture_output=True)
     # The runtime's monitor server outlives the kubelet by design (containers survive a kubelet restart);
