@@ -70,6 +70,23 @@ def _extend(children):
 
 VALUES = st.recursive(LEAVES, _extend, max_leaves=12)
 OBJECTS = st.dictionaries(st.sampled_from(NAMES), VALUES, max_size=5)
+PORT = st.fixed_dictionaries({"containerPort": st.sampled_from([53, 80])},
+                             optional={"protocol": st.sampled_from(["TCP", "UDP"]), "name": LEAVES})
+PORTS = st.lists(PORT, max_size=3, unique_by=lambda p: (p["containerPort"], p.get("protocol", "TCP")))
+CONTAINER = st.fixed_dictionaries(
+    {"name": st.sampled_from(["a", "b", "c"])},
+    optional={"image": LEAVES, "ports": PORTS,
+              "env": st.lists(st.fixed_dictionaries({"name": st.sampled_from(["A", "B"])},
+                                                    optional={"value": LEAVES}), max_size=3),
+              "resources": st.dictionaries(st.sampled_from(["requests", "limits"]),
+                                           st.dictionaries(st.sampled_from(["cpu", "memory"]), LEAVES))})
+# Pods whose lists are associative (containers by name, ports by port and protocol, conditions by type).
+CONDITION = st.fixed_dictionaries({"type": st.sampled_from(["Ready", "PodScheduled"])},
+                                  optional={"status": LEAVES})
+CONTAINERS = st.lists(CONTAINER, min_size=1, max_size=3, unique_by=lambda c: c["name"])
+CONDITIONS = st.lists(CONDITION, min_size=1, max_size=2, unique_by=lambda c: c["type"])
+PODS = st.fixed_dictionaries({"spec": st.fixed_dictionaries({"containers": CONTAINERS}),
+                              "status": st.fixed_dictionaries({"conditions": CONDITIONS})})
 
 
 def mutate(data, value):
@@ -95,13 +112,40 @@ def mutate(data, value):
     return data.draw(VALUES) if data.draw(st.integers(0, 4)) == 0 else value
 
 
+def point(data, value):
+    """`value` with one subtree, somewhere deep, dropped, replaced or given one more field (shared with
+    `value` elsewhere, as an update's unchanged parts may be)."""
+    if isinstance(value, dict) and value and data.draw(st.integers(0, 4)):
+        name = data.draw(st.sampled_from(sorted(value)))
+        return {**value, name: point(data, value[name])}
+    if isinstance(value, list) and value and data.draw(st.integers(0, 4)):
+        i = data.draw(st.integers(0, len(value) - 1))
+        return [*value[:i], point(data, value[i]), *value[i + 1:]]
+    choice = data.draw(st.integers(0, 2))
+    if choice == 0 and isinstance(value, dict):
+        return {**value, data.draw(st.sampled_from(NAMES)): data.draw(VALUES)}
+    if choice == 0 and isinstance(value, list):
+        return [e for e in value if data.draw(st.booleans())]
+    return None if choice == 1 else data.draw(VALUES)
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_the_comparison_finds_what_comparing_whole_field_sets_finds(data):
-    base = data.draw(st.sampled_from(["pod", "deployment", "random"]))
-    old = pod() if base == "pod" else deployment() if base == "deployment" else data.draw(OBJECTS)
-    new = mutate(data, old)
-    definition = data.draw(st.sampled_from(DEFINITIONS))
+    base = data.draw(st.sampled_from(["pod", "deployment", "random", "lists", "lists"]))
+    old = pod() if base == "pod" else deployment() if base == "deployment" else \
+        data.draw(PODS) if base == "lists" else data.draw(OBJECTS)
+    if data.draw(st.booleans()):
+        new = mutate(data, old)
+    else:
+        new = old
+        for _ in range(data.draw(st.integers(1, 3))):
+            new = point(data, new)
+        if data.draw(st.booleans()):
+            new = copy.deepcopy(new)
+        if not isinstance(new, dict):  # objects are objects
+            new = {}
+    definition = DEFINITIONS[0] if base == "lists" else data.draw(st.sampled_from(DEFINITIONS))
     assert _compare(old, new, definition) == reference(old, new, definition)
     assert _compare(new, old, definition) == reference(new, old, definition)
     for _ in range(2):  # a create, and one whose subtrees' paths are remembered
