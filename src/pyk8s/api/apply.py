@@ -281,6 +281,15 @@ class _Diff:
     def associative(self, f: _Field, keys: Keys, b: list[Any], a: list[Any], p: Path) -> bool:
         """Compare two associative lists element by element; False (nothing done) unless both are
         associative with unique keys (duplicates merge their paths: compared in full instead)."""
+        if len(a) == len(b):
+            plain = _plain_keys(keys, a)
+            if plain is not None and plain == _plain_keys(keys, b) and len(set(plain)) == len(plain):
+                # The same keys in the same order (a status write): pair the elements by index.
+                items = f.fp.items
+                for e, old in zip(a, b, strict=True):
+                    if not _same(e, old):
+                        self.struct(old, e, items, (*p, _element_key(keys, e)))
+                return True
         if not (_associative(keys, a) and _associative(keys, b)):
             return False
         before = {_element_key(keys, e): e for e in b}
@@ -352,6 +361,21 @@ def _created(obj: Any, definition: str | None) -> set[Path]:
     if isinstance(meta, dict) and isinstance(meta.get("managedFields"), dict):
         return {p for p in out if p[:2] != _MANAGED_FIELDS}
     out.discard(_MANAGED_FIELDS)
+    return out
+
+
+def _plain_keys(keys: Keys, items: list[Any]) -> list[tuple[Any, ...]] | None:
+    """The key values of each element when all are strings or ints (whose == and hashing are JSON
+    equality, unlike 1 == 1.0 == True), else None."""
+    out = []
+    for e in items:
+        if type(e) is not dict:
+            return None
+        values = tuple(e.get(k, default) for k, default in keys)
+        for v in values:
+            if type(v) is not str and type(v) is not int:
+                return None
+        out.append(values)
     return out
 
 
