@@ -338,8 +338,10 @@ async def test_service_account_issuer_discovery(cluster: Cluster) -> None:
     kid = jwt.get_unverified_header(token)["kid"]
     key = next(k for k in jwks.keys if k.key_id == kid)
     claims = jwt.decode(
-        token, key.key, algorithms=["RS256"], audience=configuration["issuer"], issuer=configuration["issuer"]
+        token, key.key, algorithms=configuration["id_token_signing_alg_values_supported"],
+        audience=configuration["issuer"], issuer=configuration["issuer"],
     )
+    assert jwt.get_unverified_header(token)["alg"] == "ES256"  # the server's P-256 key
     assert claims["sub"] == "system:serviceaccount:default:default"
     # Without credentials the documents are not public (Kubernetes binds them to system:serviceaccounts).
     async with aiohttp.ClientSession() as s, s.get(f"{cluster.url}/openid/v1/jwks", ssl=ctx) as r:

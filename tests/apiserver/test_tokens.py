@@ -88,7 +88,7 @@ async def test_token_request_defaults_and_claims(reviews: tuple[AuthReviews, Ser
         "namespace": "ns1",
         "serviceaccount": {"name": "default", "uid": "u-sa"},
     }
-    assert jwt.get_unverified_header(out["status"]["token"])["alg"] == "RS256"
+    assert jwt.get_unverified_header(out["status"]["token"])["alg"] == "ES256"  # ensure_pki makes a P-256 key
 
 
 async def test_token_review_of_a_requested_token(reviews: tuple[AuthReviews, ServiceAccountTokens]) -> None:
@@ -190,3 +190,21 @@ def test_split_service_account_username() -> None:
     assert split_service_account_username("system:serviceaccount:ns1:default") == ("ns1", "default")
     assert split_service_account_username("system:serviceaccount:ns1") is None
     assert split_service_account_username("jane") is None
+
+
+async def test_an_rsa_key_of_an_older_data_dir_still_signs_rs256() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    sa = {"metadata": {"name": "default", "namespace": "ns1", "uid": "u-sa"}}
+    tokens = ServiceAccountTokens(private, public, lambda info, ns, name: sa if name == "default" else None)
+    token, _ = tokens.issue(namespace="ns1", name="default", uid="u-sa")
+    assert jwt.get_unverified_header(token)["alg"] == "RS256"
+    user, _ = await tokens.verify(token)
+    assert user.name == "system:serviceaccount:ns1:default"
+    assert tokens.jwks()["keys"][0]["alg"] == "RS256"
