@@ -6,6 +6,7 @@ import copy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pyk8s.api import apply
 from pyk8s.api.apply import _NODE, _compare, _differs, _paths, track_update
 from pyk8s.api.catalog import by_kind
 from pyk8s.api.defaults import apply_defaults
@@ -163,3 +164,54 @@ def test_an_update_of_one_field_moves_only_that_field():
     assert entries["scheduler"] == {"f:spec": {"f:nodeName": {}}}
     before = {e["manager"]: e["fieldsV1"] for e in old["metadata"]["managedFields"]}
     assert entries["creator"] == before["creator"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_track_update_writes_what_the_whole_set_comparison_writes(monkeypatch, data):
+    """A create and a chain of updates by several managers (status ones too): managedFields as written with
+    the reference comparison and without the decode and encode caches' help."""
+    monkeypatch.setattr(apply, "now_rfc3339", lambda: "2026-01-01T00:00:00Z")
+    old = pod() if data.draw(st.booleans()) else {"apiVersion": "v1", "kind": "Pod", **data.draw(PODS)}
+    old["metadata"] = {"name": "p"}
+    writes = [(copy.deepcopy(old), "creator", "")]
+    current = old
+    for _ in range(data.draw(st.integers(1, 4))):
+        new = current
+        for _ in range(data.draw(st.integers(1, 2))):
+            new = point(data, new)
+        if not isinstance(new, dict):
+            new = {}
+        writes.append((new, data.draw(st.sampled_from(["a", "b", "kubelet"])),
+                       data.draw(st.sampled_from(["", "status"]))))
+        current = new
+
+    def run(compare):
+        monkeypatch.setattr(apply, "_compare", compare)
+        out, live = [], None
+        for after, manager, subresource in writes:
+            obj = copy.deepcopy(after)
+            if live is not None:
+                obj.setdefault("metadata", {})
+                if isinstance(obj["metadata"], dict):
+                    obj["metadata"]["managedFields"] = copy.deepcopy(_managed(live))
+            track_update(POD, live, obj, manager, subresource=subresource)
+            out.append(copy.deepcopy(_managed(obj)))
+            live = obj
+        return out
+
+    optimised = run(apply._compare)
+    for cache in ("_DECODED", "_ENCODED", "_SUBTREES"):
+        monkeypatch.setattr(apply, cache, _Forgetful())
+    assert run(reference) == optimised
+
+
+class _Forgetful(dict):
+    def __setitem__(self, key, value):
+        pass
+
+
+def _managed(obj):
+    meta = obj.get("metadata")
+    return meta.get("managedFields") if isinstance(meta, dict) else None
