@@ -141,6 +141,14 @@ def by_kind(group: str, kind: str) -> ResourceInfo | None:
     return _BY_KIND.get((group, kind))
 
 
+def require(group: str, kind: str) -> ResourceInfo:
+    """`by_kind` for the kinds a component is built on: a missing one is a programming error."""
+    found = _BY_KIND.get((group, kind))
+    if found is None:
+        raise LookupError(f"{group or 'core'}/{kind} is missing from the catalog")
+    return found
+
+
 def is_create_only(info: ResourceInfo) -> bool:
     return info.verbs == CREATE_ONLY
 

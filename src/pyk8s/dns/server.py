@@ -20,7 +20,6 @@ from dnslib import CLASS, EDNS0, OPCODE, QTYPE, RCODE, DNSHeader, DNSRecord  # t
 from dnslib.buffer import Buffer  # type: ignore[import-untyped]
 
 from pyk8s.api import catalog
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.client import Client
 from pyk8s.client.informer import SharedInformerFactory
@@ -41,15 +40,10 @@ MAX_CACHED_ANSWERS = 10000
 MAX_PENDING = 1000  # forwarded queries in flight; more are dropped, as an overloaded resolver does
 
 
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
 
-
-SERVICES = _info("", "services")
-ENDPOINT_SLICES = _info("discovery.k8s.io", "endpointslices")
-NAMESPACES = _info("", "namespaces")
+SERVICES = catalog.require("", "Service")
+ENDPOINT_SLICES = catalog.require("discovery.k8s.io", "EndpointSlice")
+NAMESPACES = catalog.require("", "Namespace")
 
 
 class ClusterDNS:

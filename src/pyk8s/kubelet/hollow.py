@@ -30,7 +30,6 @@ from typing import Any
 
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import DeletedFinalStateUnknown, split_key
 from pyk8s.client.client import Client
 from pyk8s.client.controller import Controller
@@ -49,15 +48,10 @@ _NODE_IPS = ipaddress.ip_network("172.16.0.0/12")
 _POD_IPS = ipaddress.ip_network("10.128.0.0/10")  # a /24 per node when IPAM gave the node no podCIDR
 
 
-def _info(group: str, kind: str) -> ResourceInfo:
-    found = catalog.by_kind(group, kind)
-    assert found is not None, kind
-    return found
 
-
-NODES = _info("", "Node")
-PODS = _info("", "Pod")
-LEASES = _info("coordination.k8s.io", "Lease")
+NODES = catalog.require("", "Node")
+PODS = catalog.require("", "Pod")
+LEASES = catalog.require("coordination.k8s.io", "Lease")
 
 
 def _now() -> str:

@@ -17,7 +17,6 @@ from typing import Any
 
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.client.informer import SharedInformerFactory
 
@@ -44,15 +43,10 @@ PID_PRESSURE_USED = 0.90
 RUNTIME_CLASS_NAMES = {"runc": "runc", "runsc": "gvisor"}  # handler → RuntimeClass
 
 
-def _info(group: str, kind: str) -> ResourceInfo:
-    found = catalog.by_kind(group, kind)
-    assert found is not None, kind
-    return found
 
-
-NODES = _info("", "Node")
-LEASES = _info("coordination.k8s.io", "Lease")
-RUNTIME_CLASSES = _info("node.k8s.io", "RuntimeClass")
+NODES = catalog.require("", "Node")
+LEASES = catalog.require("coordination.k8s.io", "Lease")
+RUNTIME_CLASSES = catalog.require("node.k8s.io", "RuntimeClass")
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 

@@ -52,17 +52,12 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
-def _info(group: str, kind: str) -> ResourceInfo:
-    found = catalog.by_kind(group, kind)
-    assert found is not None, kind
-    return found
 
-
-PODS = _info("", "Pod")
-CONFIGMAPS = _info("", "ConfigMap")
-SECRETS = _info("", "Secret")
-SERVICES = _info("", "Service")
-RUNTIME_CLASSES = _info("node.k8s.io", "RuntimeClass")
+PODS = catalog.require("", "Pod")
+CONFIGMAPS = catalog.require("", "ConfigMap")
+SECRETS = catalog.require("", "Secret")
+SERVICES = catalog.require("", "Service")
+RUNTIME_CLASSES = catalog.require("node.k8s.io", "RuntimeClass")
 
 LABEL_POD_UID = "io.kubernetes.pod.uid"
 LABEL_POD_NAME = "io.kubernetes.pod.name"

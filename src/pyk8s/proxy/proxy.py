@@ -16,8 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pyk8s.api.catalog import lookup
-from pyk8s.api.resource import ResourceInfo
+from pyk8s.api.catalog import require
 from pyk8s.client.cache import DeletedFinalStateUnknown, object_key
 from pyk8s.client.client import Client
 from pyk8s.client.informer import SharedInformerFactory
@@ -35,14 +34,9 @@ PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 
 
-def _info(group: str, plural: str) -> ResourceInfo:
-    info = lookup(group, "v1", plural)
-    assert info is not None, plural
-    return info
 
-
-SERVICES = _info("", "services")
-ENDPOINT_SLICES = _info("discovery.k8s.io", "endpointslices")
+SERVICES = require("", "Service")
+ENDPOINT_SLICES = require("discovery.k8s.io", "EndpointSlice")
 
 
 class ServiceProxy:

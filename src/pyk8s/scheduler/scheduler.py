@@ -12,9 +12,8 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
-from pyk8s.api.catalog import lookup
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.client import Client
 from pyk8s.client.events import EventRecorder
@@ -32,16 +31,11 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
-def _info(group: str, version: str, plural: str) -> ResourceInfo:
-    found = lookup(group, version, plural)
-    assert found is not None, plural
-    return found
 
-
-PODS = _info("", "v1", "pods")
-NODES = _info("", "v1", "nodes")
-NAMESPACES = _info("", "v1", "namespaces")
-PDBS = _info("policy", "v1", "poddisruptionbudgets")
+PODS = require("", "Pod")
+NODES = require("", "Node")
+NAMESPACES = require("", "Namespace")
+PDBS = require("policy", "PodDisruptionBudget")
 
 
 def _now() -> str:

@@ -25,7 +25,6 @@ from aiohttp import web
 
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver import cacerts
 from pyk8s.apiserver.admission_priority import PriorityAdmission
 from pyk8s.apiserver.admission_serviceaccount import ServiceAccountAdmission
@@ -69,12 +68,6 @@ def run_server(args: argparse.Namespace) -> int:
     return 0
 
 
-def _info(group: str, kind: str) -> ResourceInfo:
-    info = catalog.by_kind(group, kind)
-    if info is None:
-        raise LookupError(f"{kind} is missing from the catalog")
-    return info
-
 
 async def _ensure(api: APIServer, obj: dict[str, Any], follow: tuple[str, ...] = ()) -> None:
     """Create a bootstrap object unless it exists (restarts keep what users changed). Looked up first:
@@ -82,7 +75,7 @@ async def _ensure(api: APIServer, obj: dict[str, Any], follow: tuple[str, ...] =
     The `follow` fields of an existing object are brought back to `obj`'s (addresses that follow the
     node's IP across restarts)."""
     group = obj["apiVersion"].rpartition("/")[0] if "apiVersion" in obj else ""
-    info = _info(group, obj["kind"])
+    info = catalog.require(group, obj["kind"])
     meta = obj["metadata"]
     current = await api.get_object(info, meta.get("namespace", ""), meta["name"])
     if current is not None:

@@ -25,7 +25,6 @@ from typing import Any
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.quantity import parse_quantity
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.kubelet import cri
 from pyk8s.kubelet.volumes import atomic_writer, hostpath, mounts, subpath
@@ -65,15 +64,10 @@ _EXPR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 _RW_MASK, _RO_MASK, _EXEC_MASK = 0o660, 0o440, 0o110
 
-def _info(kind: str) -> ResourceInfo:
-    found = catalog.by_kind("", kind)
-    assert found is not None, kind
-    return found
 
-
-PVCS = _info("PersistentVolumeClaim")
-PVS = _info("PersistentVolume")
-PODS = _info("Pod")
+PVCS = catalog.require("", "PersistentVolumeClaim")
+PVS = catalog.require("", "PersistentVolume")
+PODS = catalog.require("", "Pod")
 
 
 def _kind(volume: Obj) -> str:

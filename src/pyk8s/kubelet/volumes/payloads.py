@@ -30,16 +30,11 @@ TOKEN_REFRESH_FRACTION = 0.8  # the kubelet renews a projected token after 80 % 
 TOKEN_MAX_AGE = 24 * 3600.0  # … or after 24 hours, whichever comes first
 
 
-def _info(group: str, kind: str) -> ResourceInfo:
-    found = catalog.by_kind(group, kind)
-    assert found is not None, kind
-    return found
 
-
-CONFIGMAPS = _info("", "ConfigMap")
-SECRETS = _info("", "Secret")
-SERVICEACCOUNTS = _info("", "ServiceAccount")
-NODES = _info("", "Node")
+CONFIGMAPS = catalog.require("", "ConfigMap")
+SECRETS = catalog.require("", "Secret")
+SERVICEACCOUNTS = catalog.require("", "ServiceAccount")
+NODES = catalog.require("", "Node")
 
 
 class SourceError(Exception):
