@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,8 @@ def _cleanup_runtime(data_dir: Path) -> None:
             await volumes.teardown(uid)
 
     asyncio.run(clean())
+    # The agent's service proxy leaves its rules when it stops, as kube-proxy does; a test node must not.
+    subprocess.run(["nft", "delete", "table", "ip", "pyk8s"], capture_output=True, check=False)
 
 
 def _json(cluster: Cluster, *args: str) -> dict[str, Any]:

@@ -6,14 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pyk8s import __version__
+import pyk8s
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pyk8s", description="A Kubernetes-compatible cluster manager written in Python."
     )
-    parser.add_argument("--version", action="version", version=f"pyk8s {__version__}")
+    parser.add_argument("--version", action="version", version=f"pyk8s {pyk8s.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from pyk8s.cli import agent, images, server
 

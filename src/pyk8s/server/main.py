@@ -40,10 +40,8 @@ from pyk8s.apiserver.registry import RequestContext
 from pyk8s.apiserver.service_alloc import dns_service_ip
 from pyk8s.controllers.manager import ControllerOptions
 from pyk8s.dns import dns_service_objects
-from pyk8s.server.components import run_components
 from pyk8s.server.config import ServerConfig
 from pyk8s.server.loop import run_loop
-from pyk8s.server.node import run_node
 from pyk8s.server.pki import Pki, ensure_pki
 from pyk8s.server.supervisor import Supervised
 from pyk8s.store.factory import open_store
@@ -215,10 +213,10 @@ async def serve(config: ServerConfig) -> None:
             ca_cert_pem=pki.ca_cert.read_bytes(),
             ca_key_pem=pki.ca_key.read_bytes(),
         )
-        children = [Supervised("components", run_components, (
+        children = [Supervised("components", "pyk8s.server.components:run_components", (
             config.socket, options, True, "" if config.disable_dns else dns_address, 53))]
         if not config.disable_agent:
-            children.append(Supervised("kubelet", run_node, (
+            children.append(Supervised("kubelet", "pyk8s.server.node:run_node", (
                 config.socket, config.node_name or socket.gethostname().lower(), str(config.data_dir),
                 pki.ca_cert.read_bytes(), config.cluster_cidr, node_ip, config.proxy_mode)))
         supervised = [asyncio.create_task(child.run(), name=child.name) for child in children]
