@@ -11,7 +11,6 @@ import ipaddress
 import os
 import shutil
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from tests.support.apiserver import Server
 from tests.support.poll import until
 
 pytestmark = runc.pytestmark
-runc_node = runc.node  # the fixture: an API server, a state directory and a cgroup root of its own
+node = runc.node  # the fixture: an API server, a state directory and a cgroup root of its own
 node_netns = net.node_netns  # the fixture: a network namespace of the test's own, with a bridge name and CIDR
 
 Node = tuple[Path, Server, str]
@@ -39,12 +38,6 @@ async def _stop_monitor_server(tmp: Path) -> None:
     from pyk8s.kubelet.runtime import RuncRuntime
     await RuncRuntime(str(tmp / "runtime"), ImageStore(str(tmp / "images")), None).close()
 
-
-@pytest.fixture
-async def node(runc_node: Node) -> AsyncIterator[Node]:
-    """test_runc_pods' node, its runtime's monitor server stopped afterwards."""
-    yield runc_node
-    await _stop_monitor_server(runc_node[0])
 SANDBOX_CHANGED = ("Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
 
 

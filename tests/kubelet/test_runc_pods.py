@@ -72,6 +72,7 @@ async def node(tmp_path: Path) -> AsyncIterator[tuple[Path, Server, str]]:
                 for c in await rt.list_containers(s.id):
                     await rt.remove_container(c.id)
                 await rt.remove_pod_sandbox(s.id)
+            await rt.close()  # the monitor server would outlive the test
             for ctrl in os.listdir("/sys/fs/cgroup"):
                 d = Path("/sys/fs/cgroup") / ctrl / root.strip("/")
                 if d.is_dir() and not d.is_symlink():
