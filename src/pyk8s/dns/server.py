@@ -40,7 +40,6 @@ MAX_CACHED_ANSWERS = 10000
 MAX_PENDING = 1000  # forwarded queries in flight; more are dropped, as an overloaded resolver does
 
 
-
 SERVICES = catalog.require("", "Service")
 ENDPOINT_SLICES = catalog.require("discovery.k8s.io", "EndpointSlice")
 NAMESPACES = catalog.require("", "Namespace")

@@ -48,7 +48,6 @@ _NODE_IPS = ipaddress.ip_network("172.16.0.0/12")
 _POD_IPS = ipaddress.ip_network("10.128.0.0/10")  # a /24 per node when IPAM gave the node no podCIDR
 
 
-
 NODES = catalog.require("", "Node")
 PODS = catalog.require("", "Pod")
 LEASES = catalog.require("coordination.k8s.io", "Lease")

@@ -43,7 +43,6 @@ PID_PRESSURE_USED = 0.90
 RUNTIME_CLASS_NAMES = {"runc": "runc", "runsc": "gvisor"}  # handler → RuntimeClass
 
 
-
 NODES = catalog.require("", "Node")
 LEASES = catalog.require("coordination.k8s.io", "Lease")
 RUNTIME_CLASSES = catalog.require("node.k8s.io", "RuntimeClass")
@@ -256,6 +255,11 @@ class NodeAgent:
     async def ensure_runtime_classes(self) -> None:
         for handler in self.handlers:
             name = RUNTIME_CLASS_NAMES.get(handler, handler)
+            # Read first: a node may read RuntimeClasses but not create them, and authorization answers
+            # a create with 403 before it could say the class exists (the server registers its own).
+            with contextlib.suppress(StatusError):
+                await self.client.get(RUNTIME_CLASSES, name)
+                continue
             try:
                 await self.client.create(RUNTIME_CLASSES, {
                     "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name},

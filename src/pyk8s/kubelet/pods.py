@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
-
 PODS = catalog.require("", "Pod")
 CONFIGMAPS = catalog.require("", "ConfigMap")
 SECRETS = catalog.require("", "Secret")

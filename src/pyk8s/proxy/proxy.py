@@ -34,7 +34,6 @@ PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 
 
-
 SERVICES = require("", "Service")
 ENDPOINT_SLICES = require("discovery.k8s.io", "EndpointSlice")
 

@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
-
 PODS = require("", "Pod")
 NODES = require("", "Node")
 NAMESPACES = require("", "Namespace")

@@ -66,7 +66,6 @@ def run_server(args: argparse.Namespace) -> int:
     return 0
 
 
-
 async def _ensure(api: APIServer, obj: dict[str, Any], follow: tuple[str, ...] = ()) -> None:
     """Create a bootstrap object unless it exists (restarts keep what users changed). Looked up first:
     a create of an existing Service fails on its taken ClusterIP (422) before the name clash (409).

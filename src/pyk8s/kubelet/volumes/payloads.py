@@ -30,7 +30,6 @@ TOKEN_REFRESH_FRACTION = 0.8  # the kubelet renews a projected token after 80 % 
 TOKEN_MAX_AGE = 24 * 3600.0  # … or after 24 hours, whichever comes first
 
 
-
 CONFIGMAPS = catalog.require("", "ConfigMap")
 SECRETS = catalog.require("", "Secret")
 SERVICEACCOUNTS = catalog.require("", "ServiceAccount")
