@@ -5,12 +5,13 @@ each test, even a failing one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,9 +72,23 @@ def busybox_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _build_layer(tmp_path_factory.mktemp("busybox"))
 
 
+def remove_cgroups(parent: str) -> None:
+    """`parent`'s directory under every controller, with what is below it; one still holding a process
+    (a failed test's) stays."""
+    for ctrl in os.listdir("/sys/fs/cgroup"):
+        d = Path("/sys/fs/cgroup") / ctrl / parent
+        if d.is_dir():
+            for sub in [*sorted(d.rglob("*"), reverse=True), d]:
+                if sub.is_dir():
+                    with contextlib.suppress(OSError):
+                        sub.rmdir()
+
+
 @pytest.fixture
-def cgroup_parent() -> str:
-    return f"pyk8s-test-{secrets.token_hex(4)}"
+def cgroup_parent() -> Iterator[str]:
+    parent = f"pyk8s-test-{secrets.token_hex(4)}"
+    yield parent
+    remove_cgroups(parent)  # after the runtime fixtures' teardown, which empties it
 
 
 @pytest.fixture
@@ -88,13 +103,6 @@ async def runtime(tmp_path: Path, busybox_layer: Path, cgroup_parent: str) -> As
         await rt2.remove_container(c.id)
     await rt.close()
     await rt2.close()
-    for ctrl in os.listdir("/sys/fs/cgroup"):
-        d = Path("/sys/fs/cgroup") / ctrl / cgroup_parent
-        if d.is_dir():
-            for sub in sorted(d.rglob("*"), reverse=True):
-                if sub.is_dir():
-                    sub.rmdir()
-            d.rmdir()
 
 
 def sandbox_config(cgroup_parent: str, tmp_path: Path, **kw: object) -> cri.SandboxConfig:
