@@ -96,5 +96,4 @@ def watch_cache_pods(caches: WatchCacheSet) -> Mapping[str, bytes] | None:
     """The watch cache's pods as stored (key → encoded JSON), for the Node authorizer; None without a
     pods cache."""
     cache = caches.caches.get(resources.pods().storage_prefix())
-    raw = getattr(cache.objects, "raw", None) if cache is not None else None
-    return raw if isinstance(raw, dict) else None
+    return cache.objects.raw if cache is not None else None
