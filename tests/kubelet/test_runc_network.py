@@ -27,6 +27,7 @@ from pyk8s.kubelet.network import PodNetwork
 from pyk8s.kubelet.pods import PodsConfig
 from pyk8s.kubelet.runtime import RuncRuntime
 from tests.kubelet._harness import NODE, Env, conditions, running, state
+from tests.kubelet.runtime.conftest import remove_cgroups
 from tests.support.apiserver import api_server
 
 CNI_BIN = "/usr/lib/cni"
@@ -89,15 +90,7 @@ async def kubelet_with_network(tmp: Path, bridge: str, cidr: str) -> AsyncIterat
             network.cleanup_all()
             await recorder.close()
             await client.close()
-            for ctrl in os.listdir("/sys/fs/cgroup"):
-                d = Path("/sys/fs/cgroup") / ctrl / root.strip("/")
-                if d.is_dir() and not d.is_symlink():
-                    for sub in sorted(d.rglob("*"), reverse=True):
-                        if sub.is_dir():
-                            with contextlib.suppress(OSError):
-                                sub.rmdir()
-                    with contextlib.suppress(OSError):
-                        d.rmdir()
+            remove_cgroups(root.strip("/"))
 
 
 def bb(name: str, script: str, **extra: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from pyk8s.kubelet.pods import PodsConfig
 from pyk8s.kubelet.runtime import RuncRuntime
 from pyk8s.kubelet.volumes import VolumeManager
 from tests.kubelet._harness import NODE, Env, conditions, running, state
+from tests.kubelet.runtime.conftest import remove_cgroups
 from tests.support.apiserver import Server, api_server
 from tests.support.poll import until
 
@@ -73,15 +74,7 @@ async def node(tmp_path: Path) -> AsyncIterator[tuple[Path, Server, str]]:
                     await rt.remove_container(c.id)
                 await rt.remove_pod_sandbox(s.id)
             await rt.close()  # the monitor server would outlive the test
-            for ctrl in os.listdir("/sys/fs/cgroup"):
-                d = Path("/sys/fs/cgroup") / ctrl / root.strip("/")
-                if d.is_dir() and not d.is_symlink():
-                    for sub in sorted(d.rglob("*"), reverse=True):
-                        if sub.is_dir():
-                            with contextlib.suppress(OSError):
-                                sub.rmdir()
-                    with contextlib.suppress(OSError):
-                        d.rmdir()
+            remove_cgroups(root.strip("/"))
 
 
 def waiting(p: dict[str, Any], name: str = "c") -> str:
