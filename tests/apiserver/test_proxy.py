@@ -22,7 +22,7 @@ from pyk8s.apiserver.app import APIServer, APIServerConfig
 from pyk8s.kubelet.server import KubeletServer, KubeletServerConfig
 from pyk8s.store.memory import MemoryStore
 from tests.apiserver.conftest import start_server
-from tests.kubelet._streamfakes import CertAuthority, StreamRuntime
+from tests.kubelet._streamfakes import CertAuthority, StreamRuntime, echo_server
 
 
 @dataclass
@@ -127,15 +127,7 @@ async def test_refused_upgrade_is_an_error_not_a_websocket(env: Env) -> None:
 
 
 async def test_portforward_through_the_api(env: Env) -> None:
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while data := await reader.read(1024):
-            writer.write(data.upper())
-            await writer.drain()
-        writer.close()
-
-    tcp = await asyncio.start_server(echo, "127.0.0.1", 0)
-    port = tcp.sockets[0].getsockname()[1]
-    try:
+    async with echo_server(bytes.upper) as port:
         url = f"{env.url}/api/v1/namespaces/default/pods/web/portforward?ports={port}"
         async with env.session.ws_connect(url, protocols=("v4.channel.k8s.io",)) as ws:
             async with asyncio.timeout(10):
@@ -143,9 +135,6 @@ async def test_portforward_through_the_api(env: Env) -> None:
                 assert await ws.receive_bytes() == b"\x01" + struct.pack("<H", port)
                 await ws.send_bytes(b"\x00abc")
                 assert await ws.receive_bytes() == b"\x00ABC"
-    finally:
-        tcp.close()
-        await tcp.wait_closed()
 
 
 async def test_official_python_client_stream(env: Env) -> None:
@@ -180,38 +169,28 @@ async def test_nodes_proxy(env: Env) -> None:
 
 
 async def test_official_python_client_portforward(env: Env) -> None:
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while data := await reader.read(1024):
-            writer.write(b"pf:" + data)
-            await writer.drain()
-        writer.close()
+    async with echo_server(lambda data: b"pf:" + data) as port:
+        api = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=env.url)))
 
-    tcp = await asyncio.start_server(echo, "127.0.0.1", 0)
-    port = tcp.sockets[0].getsockname()[1]
-    api = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=env.url)))
+        def run() -> bytes:
+            pf = k8s_portforward(api.connect_get_namespaced_pod_portforward, "web", "default",
+                                 ports=str(port))
+            sock = pf.socket(port)
+            sock.settimeout(10)
+            try:
+                sock.sendall(b"hello")
+                got = b""
+                while len(got) < len(b"pf:hello"):
+                    chunk = sock.recv(1024)
+                    if not chunk:
+                        break
+                    got += chunk
+                return got
+            finally:
+                pf.close()
 
-    def run() -> bytes:
-        pf = k8s_portforward(api.connect_get_namespaced_pod_portforward, "web", "default", ports=str(port))
-        sock = pf.socket(port)
-        sock.settimeout(10)
-        try:
-            sock.sendall(b"hello")
-            got = b""
-            while len(got) < len(b"pf:hello"):
-                chunk = sock.recv(1024)
-                if not chunk:
-                    break
-                got += chunk
-            return got
-        finally:
-            pf.close()
-
-    try:
         async with asyncio.timeout(30):
             assert await asyncio.to_thread(run) == b"pf:hello"
-    finally:
-        tcp.close()
-        await tcp.wait_closed()
 
 
 async def test_refused_spdy_upgrade_returns_the_kubelets_answer(env: Env) -> None:

@@ -4,6 +4,7 @@ host processes and whose port-forward dials a loopback port. Certificates for a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -133,3 +134,20 @@ class CertAuthority:
         key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()))
         return str(cert_file), str(key_file)
+
+
+@contextlib.asynccontextmanager
+async def echo_server(answer: Callable[[bytes], bytes]) -> AsyncIterator[int]:
+    """A loopback TCP server writing back `answer(data)` for what it reads; yields its port."""
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(1024):
+            writer.write(answer(data))
+            await writer.drain()
+        writer.close()
+
+    tcp = await asyncio.start_server(echo, "127.0.0.1", 0)
+    try:
+        yield tcp.sockets[0].getsockname()[1]
+    finally:
+        tcp.close()
+        await tcp.wait_closed()

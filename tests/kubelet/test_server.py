@@ -17,7 +17,7 @@ import pytest
 
 from pyk8s.kubelet.server import KubeletServer, KubeletServerConfig
 from pyk8s.kubelet.streaming import logs as logs_module
-from tests.kubelet._streamfakes import CertAuthority, StreamRuntime
+from tests.kubelet._streamfakes import CertAuthority, StreamRuntime, echo_server
 
 LINES_OLD = b"2024-01-01T00:00:00.000000001Z stdout F old run\n"
 LINES = (b"2024-01-01T00:00:01.000000000Z stdout F one\n"
@@ -185,15 +185,7 @@ async def test_exec_needs_a_command_and_a_running_container(env: Env) -> None:
 
 
 async def test_portforward_websocket(env: Env) -> None:
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while data := await reader.read(1024):
-            writer.write(b"echo:" + data)
-            await writer.drain()
-        writer.close()
-
-    tcp = await asyncio.start_server(echo, "127.0.0.1", 0)
-    port = tcp.sockets[0].getsockname()[1]
-    try:
+    async with echo_server(lambda data: b"echo:" + data) as port:
         url = f"{env.server.url}/portForward/default/web?ports={port}"
         async with env.session() as s, s.ws_connect(url, protocols=("v4.channel.k8s.io",)) as ws:
             first: list[Any] = []
@@ -203,9 +195,6 @@ async def test_portforward_websocket(env: Env) -> None:
             await ws.send_bytes(b"\x00ping")
             async with asyncio.timeout(10):
                 assert await ws.receive_bytes() == b"\x00echo:ping"
-    finally:
-        tcp.close()
-        await tcp.wait_closed()
 
 
 async def test_summary(env: Env) -> None:
