@@ -12,6 +12,7 @@ from pyk8s.client.client import Client
 from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.controllers.manager import ControllerContext, ControllerOptions, Runnable
+from tests.support import poll
 from tests.support.apiserver import Server
 
 
@@ -39,14 +40,5 @@ async def running(server: Server, *factories: Callable[[ControllerContext], Runn
 
 
 async def until(check: Callable[[], Awaitable[object]], within: float = 10.0, what: str = "condition") -> Any:
-    """Poll an async `check` until it returns a true value (returned); fail after `within` seconds."""
-    last: object = None
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                last = await check()
-                if last:
-                    return last
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what} (last: {last!r})") from None
+    """`tests.support.poll.until`, with this package's shorter default deadline."""
+    return await poll.until(check, within, what)
