@@ -240,10 +240,7 @@ class RuncRuntime:
     def _tool(self, rec: dict[str, Any]) -> list[str]:
         """The runtime command line for a container (its record)."""
         if rec["kind"] == "runsc":
-            netns = rec.get("netns", "")
-            nsenter = shutil.which("nsenter") or "nsenter"
-            prefix = [nsenter, f"--net={netns}"] if netns and os.path.exists(netns) else []
-            return [*prefix, self.runsc, "--root", os.path.join(self.state_dir, "runsc-root")]
+            return self._runsc(rec.get("netns", ""))
         return [self.runc, "--root", os.path.join(self.state_dir, "runc-root")]
 
     # -- sandboxes --------------------------------------------------------------------------------------
@@ -411,11 +408,11 @@ class RuncRuntime:
 
     # -- gVisor: one sandbox per pod --------------------------------------------------------------------
 
-    def _runsc(self, netns: str) -> list[str]:
+    def _runsc(self, netns: str, *flags: str) -> list[str]:
         """runsc, run inside the pod's network namespace (see the module docstring)."""
         nsenter = shutil.which("nsenter") or "nsenter"
         prefix = [nsenter, f"--net={netns}"] if netns and os.path.exists(netns) else []
-        return [*prefix, self.runsc, "--root", os.path.join(self.state_dir, "runsc-root"), "--network=host"]
+        return [*prefix, self.runsc, "--root", os.path.join(self.state_dir, "runsc-root"), *flags]
 
     async def _start_gvisor_sandbox(self, rec: dict[str, Any], config: cri.SandboxConfig, sdir: str) -> None:
         """The pod's gVisor sandbox, its root container a pause process (busybox sleep, bound in from the
@@ -444,7 +441,7 @@ class RuncRuntime:
         _write_json(os.path.join(bundle, "config.json"), oci)
         rec["gvisor"] = True
         self._save_sandbox(rec)
-        tool = self._runsc(rec["netns"])
+        tool = self._runsc(rec["netns"], "--network=host")
         log = os.path.join(bundle, "runsc.log")
         pid_file = os.path.join(bundle, "sandbox.pid")
         for step in (["create", "--bundle", bundle, "--pid-file", pid_file], ["start"]):
@@ -459,7 +456,7 @@ class RuncRuntime:
 
     async def _stop_gvisor_sandbox(self, rec: dict[str, Any]) -> None:
         """Subcontainers are deleted while their sandbox still answers, then the sandbox itself."""
-        tool = self._runsc(rec["netns"])
+        tool = self._runsc(rec["netns"], "--network=host")
         subs = [c.id for c in await self.list_containers(rec["id"])]
         await asyncio.gather(*(_run(*tool, "delete", "--force", cid, check=False) for cid in subs))
         await _run(*tool, "kill", rec["id"], "SIGKILL", check=False)
