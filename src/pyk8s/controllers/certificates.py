@@ -72,14 +72,8 @@ def parse_request(csr: Obj) -> x509.CertificateSigningRequest:
 KUBE_PROXY_USER = "system:kube-proxy"
 
 
-def kube_proxy_client_problem(csr: Obj, request: x509.CertificateSigningRequest) -> str:
-    """Why the request is not exactly the service proxy's client certificate request."""
-    subject = request.subject
-    if any(a.oid != NameOID.COMMON_NAME for a in subject):
-        return "subject must hold only the common name"
-    cns = [str(a.value) for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    if cns != [KUBE_PROXY_USER]:
-        return f"subject common name is not {KUBE_PROXY_USER}"
+def _client_extras_problem(csr: Obj, request: x509.CertificateSigningRequest) -> str:
+    """Why a client certificate request carries more than a client needs: subjectAltNames, other usages."""
     try:
         request.extensions.get_extension_for_class(x509.SubjectAlternativeName)
         return "DNS, email, IP or URI subjectAltNames are not allowed"
@@ -88,6 +82,17 @@ def kube_proxy_client_problem(csr: Obj, request: x509.CertificateSigningRequest)
     if set((csr.get("spec") or {}).get("usages") or []) not in _KUBELET_USAGES:
         return f"usages did not match {sorted(_KUBELET_USAGES[0])}"
     return ""
+
+
+def kube_proxy_client_problem(csr: Obj, request: x509.CertificateSigningRequest) -> str:
+    """Why the request is not exactly the service proxy's client certificate request."""
+    subject = request.subject
+    if any(a.oid != NameOID.COMMON_NAME for a in subject):
+        return "subject must hold only the common name"
+    cns = [str(a.value) for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if cns != [KUBE_PROXY_USER]:
+        return f"subject common name is not {KUBE_PROXY_USER}"
+    return _client_extras_problem(csr, request)
 
 
 def kubelet_client_problem(csr: Obj, request: x509.CertificateSigningRequest) -> str:
@@ -99,15 +104,7 @@ def kubelet_client_problem(csr: Obj, request: x509.CertificateSigningRequest) ->
     cns = [str(a.value) for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     if len(cns) != 1 or not cns[0].startswith("system:node:"):
         return 'subject common name does not begin with "system:node:"'
-    try:
-        request.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        return "DNS, email, IP or URI subjectAltNames are not allowed"
-    except x509.ExtensionNotFound:
-        pass
-    usages = set((csr.get("spec") or {}).get("usages") or [])
-    if usages not in _KUBELET_USAGES:
-        return f"usages did not match {sorted(_KUBELET_USAGES[0])}"
-    return ""
+    return _client_extras_problem(csr, request)
 
 
 class CSRApprover(Controller):
@@ -150,7 +147,6 @@ class CSRApprover(Controller):
             raise
         log.info("csrapproving: approved %s for %s", key, user)
         return None
-
 
     @staticmethod
     def _approval(csr: Obj, request: x509.CertificateSigningRequest, signer: str) -> str:
