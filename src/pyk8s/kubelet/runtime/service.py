@@ -643,9 +643,10 @@ class RuncRuntime:
         # there is what ended it.
         memory_cgroup = (f"{self._pod_cgroup(scfg)}/{sandbox_id}" if kind == "runsc" and sbox.get("gvisor")
                          else cgroups_path)
+        *prefix, runtime_path, _, root = self._tool(rec)  # [nsenter …] runtime --root ROOT
         conf: dict[str, list[str]] = {
-            "kind": [kind], "runtime_path": [self._tool(rec)[-3]], "root": [self._tool(rec)[-1]],
-            "global_flags": global_flags, "prefix": self._tool(rec)[:-3], "id": [container_id],
+            "kind": [kind], "runtime_path": [runtime_path], "root": [root],
+            "global_flags": global_flags, "prefix": prefix, "id": [container_id],
             "bundle": [cdir], "log_path": [log_path], "tty": ["1" if config.tty else ""],
             "stdin": ["1" if config.stdin else ""], "stdin_once": ["1" if config.stdin_once else ""],
             "memory_cgroup": [f"{CGROUP_ROOT}/memory{memory_cgroup}"],
