@@ -153,3 +153,21 @@ async def test_invalid_requests_are_refused(tmp_path: Any) -> None:
         with pytest.raises(StatusError) as e:
             await admin.update(CSR, created)
         assert e.value.code == 422 and "field is immutable" in e.value.message
+
+
+async def test_kube_proxy_client_certificate_for_a_join_token_holder_only(tmp_path: Any) -> None:
+    async with cluster(tmp_path) as (srv, admin, _):
+        jane, boot = client_as(srv, "jane"), client_as(srv, "bootstrap")
+        signer = "kubernetes.io/kube-apiserver-client"
+        not_a_bootstrapper = await jane.create(CSR, csr_body("system:kube-proxy", orgs=(), signer=signer))
+        with_an_org = await boot.create(CSR, csr_body("system:kube-proxy", orgs=("system:masters",),
+                                                      signer=signer))
+        good = await boot.create(CSR, csr_body("system:kube-proxy", orgs=(), signer=signer))
+        await jane.close()
+        await boot.close()
+        done = await until(lambda: _issued(admin, good["metadata"]["name"]), what="kube-proxy's certificate")
+        assert conditions(done)["Approved"]["reason"] == "AutoApproved"
+        cert = x509.load_pem_x509_certificate(base64.b64decode(done["status"]["certificate"]))
+        assert cert.subject.rfc4514_string() == "CN=system:kube-proxy"
+        for csr in (not_a_bootstrapper, with_an_org):
+            assert "Approved" not in conditions(await admin.get(CSR, csr["metadata"]["name"]))
