@@ -134,12 +134,21 @@ def _last_error(log_path: str) -> str:
     return message or "no message"
 
 
-def _start_ticks(pid: int) -> int | None:
-    """When the process started (clock ticks after boot): with the pid, it names one process for good."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (the state first); None if it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When the process started (clock ticks after boot): with the pid, it names one process for good."""
+    fields = _stat_fields(pid)
+    try:
+        return None if fields is None else int(fields[19])
+    except (ValueError, IndexError):
         return None
 
 
@@ -163,10 +172,8 @@ def _remove_dir(path: str) -> None:
 
 def _alive(pid: int, start_ticks: int | None = None) -> bool:
     """The process exists, is not a zombie, and (if given) started at that time: not a reused pid."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _stat_fields(pid)
+    if fields is None:
         return False
     return fields[0] != "Z" and (start_ticks is None or int(fields[19]) == start_ticks)
 
