@@ -215,3 +215,13 @@ class _Forgetful(dict):
 def _managed(obj):
     meta = obj.get("metadata")
     return meta.get("managedFields") if isinstance(meta, dict) else None
+
+
+def test_a_large_subtree_is_walked_not_kept(monkeypatch):
+    monkeypatch.setattr(apply, "_SUBTREES", {})
+    definition = definition_for("", "ConfigMap")
+    small = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1"}}
+    large = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "x" * (apply._SUBTREE_MAX_BYTES + 1)}}
+    for obj in (small, large):
+        assert _compare({}, obj, definition) == reference({}, obj, definition)
+    assert [(key[1], key[2]) for key in apply._SUBTREES] == [("data", b'{"a":"1"}')]

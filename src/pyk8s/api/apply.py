@@ -325,6 +325,8 @@ class _Diff:
 # template (a ReplicaSet's pods) differ in metadata only, and encoding a spec costs a fraction of its walk.
 _SUBTREES: dict[tuple[str | None, str, bytes], tuple[Path, ...]] = {}
 _SUBTREES_MAX = 256
+_SUBTREE_MAX_BYTES = 1 << 16  # larger subtrees (a big ConfigMap's data) are walked, not kept: the cache
+# holds at most _SUBTREES_MAX times this of keys
 
 
 def _created(obj: Any, definition: str | None) -> set[Path]:
@@ -349,9 +351,10 @@ def _created(obj: Any, definition: str | None) -> set[Path]:
             walked: dict[Path, Any] = {}
             _walk({name: child}, definition, (), walked, True)
             paths = tuple(walked)
-            if len(_SUBTREES) >= _SUBTREES_MAX:
-                del _SUBTREES[next(iter(_SUBTREES))]
-            _SUBTREES[key] = paths
+            if len(raw) <= _SUBTREE_MAX_BYTES:
+                if len(_SUBTREES) >= _SUBTREES_MAX:
+                    del _SUBTREES[next(iter(_SUBTREES))]
+                _SUBTREES[key] = paths
         out.update(paths)
     walked = {}
     _walk(rest, definition, (), walked, True)
