@@ -7,6 +7,8 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
+
 from pyk8s.kubelet.runtime import RuncRuntime
 from tests.kubelet.runtime.conftest import (
     FakeImages,
@@ -52,12 +54,8 @@ async def test_a_failed_sandbox_leaves_nothing(runtime: RuncRuntime, cgroup_pare
                                                tmp_path: Path) -> None:
     """The sandbox record is written once its namespaces are planned; a failure undoes them."""
     cfg = sandbox_config(cgroup_parent, tmp_path, hostname="-bad name-")  # hostname(1) refuses it
-    try:
+    with pytest.raises(RuntimeError):
         await runtime.run_pod_sandbox(cfg)
-    except RuntimeError:
-        pass
-    else:
-        raise AssertionError("a sandbox with an invalid hostname was created")
     assert await runtime.list_pod_sandboxes() == []
     assert os.listdir(runtime.sandbox_root) == []
     assert f"{runtime.state_dir}/sandboxes/" not in mountinfo()
