@@ -15,8 +15,8 @@ import pytest
 from cryptography import x509
 
 from pyk8s.cli import server as server_cli
+from pyk8s.kubelet.node import default_node_ip
 from pyk8s.server.config import ServerConfig
-from pyk8s.server.main import _host_ip
 from tests.support.cluster import Cluster, start_cluster
 
 
@@ -57,7 +57,7 @@ def default_cluster() -> Iterator[Cluster]:
 
 
 def test_the_kubernetes_service_points_at_the_node_ip(default_cluster: Cluster) -> None:
-    node_ip = _host_ip()
+    node_ip = default_node_ip()
     if node_ip == "127.0.0.1":
         pytest.skip("this machine has no default route, so no address but loopback")
     endpoints = json.loads(default_cluster.kubectl("get", "endpoints", "kubernetes", "-o", "json").stdout)

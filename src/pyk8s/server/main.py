@@ -40,6 +40,7 @@ from pyk8s.apiserver.registry import RequestContext
 from pyk8s.apiserver.service_alloc import dns_service_ip
 from pyk8s.controllers.manager import ControllerOptions
 from pyk8s.dns import dns_service_objects
+from pyk8s.kubelet.node import default_node_ip
 from pyk8s.server.config import ServerConfig
 from pyk8s.server.loop import run_loop
 from pyk8s.server.pki import Pki, ensure_pki
@@ -115,16 +116,6 @@ async def bootstrap(api: APIServer, pki: Pki, config: ServerConfig, advertised: 
                                 "metadata": {"name": name}, "handler": handler})
 
 
-def _host_ip() -> str:
-    """The address of the default route's interface (no packet is sent: UDP connect only picks a route)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere, only used to pick a source
-            return str(s.getsockname()[0])
-        except OSError:
-            return "127.0.0.1"
-
-
 async def _wait_ready(url: str, ca: ssl.SSLContext, within: float = 30) -> None:
     deadline = asyncio.get_running_loop().time() + within
     async with aiohttp.ClientSession() as session:
@@ -143,7 +134,7 @@ async def _wait_ready(url: str, ca: ssl.SSLContext, within: float = 30) -> None:
 async def serve(config: ServerConfig) -> None:
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     (config.data_dir / "db").mkdir(mode=0o700, exist_ok=True)
-    node_ip = _host_ip()
+    node_ip = default_node_ip()
     advertised = config.advertised(node_ip)
     # The DNS server listens on one address pods reach: the advertised one, unless that is loopback (a
     # pod's own): then the node's.
