@@ -13,7 +13,7 @@ from pyk8s.kubelet.kubelet import Kubelet
 from tests.kubelet._harness import NODE, container, pod, state
 from tests.kubelet.fakeruntime import FakeImages, FakeRuntime
 from tests.support.apiserver import api_server
-from tests.support.poll import until
+from tests.support.poll import eventually, until
 
 NODES = catalog.lookup("", "v1", "nodes")
 PODS = catalog.lookup("", "v1", "pods")
@@ -51,7 +51,7 @@ async def test_kubelet_registers_and_runs_pods(tmp_path: Path) -> None:
 
             p = await until(running, what="pod running")
             assert p["status"]["hostIP"] == "192.0.2.9"
-            await until(lambda: _v(network.cidrs == ["10.88.7.0/24"]), what="podCIDR")
+            await eventually(lambda: network.cidrs == ["10.88.7.0/24"], within=20, what="podCIDR")
             names = {r["metadata"]["name"] for r in (await client.list(RUNTIME_CLASSES))["items"]}
             assert names == {"runc", "gvisor"}
         finally:
@@ -59,6 +59,3 @@ async def test_kubelet_registers_and_runs_pods(tmp_path: Path) -> None:
             await asyncio.gather(task, return_exceptions=True)
             await client.close()
 
-
-async def _v(value: object) -> object:
-    return value

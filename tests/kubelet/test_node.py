@@ -12,7 +12,7 @@ from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.node import KUBELET_VERSION, HostReadings, NodeAgent, read_host
 from tests.support.apiserver import api_server
-from tests.support.poll import until
+from tests.support.poll import eventually, until
 
 NODES = catalog.lookup("", "v1", "nodes")
 LEASES = catalog.lookup("coordination.k8s.io", "v1", "leases")
@@ -71,15 +71,12 @@ async def test_node_registers_with_capacity_info_conditions_lease_and_runtime_cl
             # The node IPAM controller's podCIDR reaches the network.
             cidr = "10.42.3.0/24"
             await client.patch(NODES, "n1", {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
-            await until(lambda: _ready(cidrs == ["10.42.3.0/24"]), what="podCIDR handed on")
+            await eventually(lambda: cidrs == ["10.42.3.0/24"], within=20, what="podCIDR handed on")
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await client.close()
 
-
-async def _ready(value: bool) -> bool:
-    return value
 
 
 async def test_pressure_conditions_follow_readings(tmp_path: Path) -> None:

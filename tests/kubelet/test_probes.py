@@ -12,7 +12,7 @@ from pyk8s.kubelet import cri
 from pyk8s.kubelet.probes import Prober, run_check
 from tests.kubelet._harness import conditions, container, kubelet, pod, state
 from tests.kubelet.fakeruntime import FakeRuntime
-from tests.support.poll import until
+from tests.support.poll import eventually
 
 
 async def http_server(status: int) -> TestServer:
@@ -66,7 +66,7 @@ async def test_prober_thresholds() -> None:
                     on_failure=lambda k, _o: failures.append(k))
     prober.start()
     try:
-        await until(lambda: _v(len(results) >= 2), what="two readiness transitions")
+        await eventually(lambda: len(results) >= 2, within=20, what="two readiness transitions")
     finally:
         await prober.stop()
     # Unready from the start (no report for two failures); two successes make it ready, two failures
@@ -74,9 +74,6 @@ async def test_prober_thresholds() -> None:
     assert results[:2] == [("Readiness", True), ("Readiness", False)]
     assert failures == ["Readiness"] * 4
 
-
-async def _v(value: Any) -> Any:
-    return value
 
 
 async def test_readiness_probe_drives_ready_condition() -> None:
@@ -111,7 +108,7 @@ async def test_startup_probe_gates_started_and_failing_liveness_restarts() -> No
         await env.create(pod("sp", container("c", startupProbe=startup, livenessProbe=live)))
         p = await env.wait("sp", lambda p: "running" in state(p, "c").get("state", {}))
         assert not state(p, "c")["started"]
-        await until(lambda: _v(calls.count("startup") >= 3), what="startup probes failing")
+        await eventually(lambda: calls.count("startup") >= 3, within=20, what="startup probes failing")
         # Liveness waits for the startup probe: never run, no restart while startup has not succeeded.
         assert "live" not in calls
         assert state(await env.get("sp"), "c")["restartCount"] == 0

@@ -23,7 +23,7 @@ from tests.kubelet import test_runc_pods as runc
 from tests.kubelet._harness import Env, conditions, state
 from tests.kubelet.test_runc_pods import bb, pod, real_kubelet
 from tests.support.apiserver import Server
-from tests.support.poll import until
+from tests.support.poll import eventually, until
 
 pytestmark = runc.pytestmark
 node = runc.node  # the fixture: an API server, a state directory and a cgroup root of its own
@@ -155,7 +155,8 @@ async def test_killed_gvisor_sandbox_is_replaced(node: Node) -> None:
     assert runtime_classes
     async with real_kubelet(*node) as env:
         await env.client.create(runtime_classes, {"metadata": {"name": "gvisor"}, "handler": "runsc"})
-        await until(lambda: _value(env.manager.runtime_class("gvisor") is not None), what="RuntimeClass seen")
+        await eventually(lambda: env.manager.runtime_class("gvisor") is not None, within=20,
+                         what="RuntimeClass seen")
         await env.create(pod("gv", bb("c"), runtimeClassName="gvisor"))
         p = await env.wait("gv", lambda p: conditions(p).get("Ready") == "True", within=30)
         sandbox_pid, _ = _sandbox_record(env, p)["gvisor_pid"]
@@ -166,9 +167,6 @@ async def test_killed_gvisor_sandbox_is_replaced(node: Node) -> None:
         assert _sandbox_record(env, p)["gvisor_pid"][0] != sandbox_pid
 
 
-async def _value(v: Any) -> Any:
-    return v
-
 
 @pytest.mark.skipif(shutil.which("runsc") is None, reason="needs runsc")
 async def test_gvisor_pod_is_held_to_its_containers_limits(node: Node) -> None:
@@ -178,7 +176,8 @@ async def test_gvisor_pod_is_held_to_its_containers_limits(node: Node) -> None:
     limits = {"limits": {"memory": "64Mi", "cpu": "500m"}}
     async with real_kubelet(*node) as env:
         await env.client.create(runtime_classes, {"metadata": {"name": "gvisor"}, "handler": "runsc"})
-        await until(lambda: _value(env.manager.runtime_class("gvisor") is not None), what="RuntimeClass seen")
+        await eventually(lambda: env.manager.runtime_class("gvisor") is not None, within=20,
+                         what="RuntimeClass seen")
         sizes = bb("c", "grep MemTotal /proc/meminfo; sleep 3600", resources=limits)
         await env.create(pod("gv-sizes", sizes, bb("d", resources=limits), runtimeClassName="gvisor"))
         hog = bb("c", "head -c 300m /dev/zero | tail > /dev/null", resources=limits)
