@@ -14,7 +14,7 @@ from dnslib import EDNS0, QTYPE, RCODE, RR, A, DNSRecord
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.dns import ClusterDNS
-from tests.support.apiserver import Server, info, start_server
+from tests.support.apiserver import Server, api_server, info
 
 SERVICES = info("", "services")
 SLICES = info("discovery.k8s.io", "endpointslices")
@@ -51,24 +51,22 @@ def rcode(reply: DNSRecord) -> str:
 
 @contextlib.asynccontextmanager
 async def cluster_dns(**options: Any) -> AsyncIterator[Env]:
-    server = await start_server(bookmark_interval=0.2)
-    client = Client(HTTPTransport(server.url))
-    options.setdefault("upstreams", [])
-    dns = ClusterDNS(client, **options)
-    port = await dns.serve("127.0.0.1", 0)
-    task = asyncio.create_task(dns.run())
-    try:
-        async with asyncio.timeout(10):
-            while not dns.zone.synced:
-                assert not task.done(), task
-                await asyncio.sleep(0.01)
-        yield Env(server, client, dns, port)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await client.close()
-        await server.stop()
-        await server.store.close()
+    async with api_server() as server:
+        client = Client(HTTPTransport(server.url))
+        options.setdefault("upstreams", [])
+        dns = ClusterDNS(client, **options)
+        port = await dns.serve("127.0.0.1", 0)
+        task = asyncio.create_task(dns.run())
+        try:
+            async with asyncio.timeout(10):
+                while not dns.zone.synced:
+                    assert not task.done(), task
+                    await asyncio.sleep(0.01)
+            yield Env(server, client, dns, port)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await client.close()
 
 
 async def until_answer(env: Env, name: str, check: Callable[[DNSRecord], bool], qtype: str = "A",
