@@ -7,11 +7,11 @@ DNS) on SQLite, against the budgets in DESIGN.md.
    is created once the node is Ready, as a person waiting for the node would.
 2. Idle: with that pod running, once start-up work has settled (CPU of the process tree below --settle-cpu
    % over 5 s, or --settle-max s passed), memory and CPU of the server's process tree: the server, its
-   children (components, kubelet, multiprocessing's resource tracker) and the runtime's container monitors
-   (which name the data dir; the containers' own processes, in pod PID namespaces, are the workload and are
-   left out). Memory as RSS (each process's resident set; shared pages counted in every process) and PSS
-   (shared pages divided among their sharers: /proc/PID/smaps_rollup); CPU as utime+stime (+ reaped
-   children's) from /proc over --window s, the median of --windows windows.
+   children (components, kubelet) and the runtime's container monitors (which name the data dir; the
+   containers' own processes, in pod PID namespaces, are the workload and are left out). Memory as RSS
+   (each process's resident set; shared pages counted in every process) and PSS (shared pages divided
+   among their sharers: /proc/PID/smaps_rollup); CPU as utime+stime (+ reaped children's) from /proc over
+   --window s, the median of --windows windows.
 
 k3s is not installed here: its figures are quoted from DESIGN.md, not measured. Only one real node can run
 on a machine (bridge `pyk8s0`, nft table `ip pyk8s`, kubelet port 10250, DNS on port 53): the bench waits
@@ -160,19 +160,18 @@ def _socket_owner(port: int, proto: str, pids: dict[int, str]) -> int | None:
 
 
 def labels(root: int, procs: dict[int, str], data_dir: Path) -> dict[int, str]:
-    """A name per process: the kubelet holds port 10250, the components process DNS port 53."""
+    """A name per process: the kubelet holds port 10250, the components process DNS port 53 (else each is
+    known by the name the supervisor gives it on its command line)."""
     named = {root: "server"}
     kubelet = _socket_owner(10250, "tcp", procs)
     components = _socket_owner(53, "udp", procs)
     for pid, cmd in procs.items():
         if pid == root:
             continue
-        if pid == kubelet:
+        if pid == kubelet or (kubelet is None and "pyk8s.server.supervisor kubelet" in cmd):
             named[pid] = "kubelet + proxy"
-        elif pid == components or (components is None and "spawn_main" in cmd):
+        elif pid == components or (components is None and "pyk8s.server.supervisor components" in cmd):
             named[pid] = "components"
-        elif "resource_tracker" in cmd:
-            named[pid] = "mp resource tracker"
         elif str(data_dir) in cmd:
             named[pid] = "container monitor"
         else:
