@@ -46,6 +46,20 @@ def running(node: Node, name: str, *containers: dict[str, Any], **spec: Any) -> 
                      what=f"{name} Running")
 
 
+@contextlib.contextmanager
+def _port_forward(node: Node, name: str, port: int) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """`kubectl port-forward pod/<name>` from a free local port to `port`: (the local port, kubectl)."""
+    local = free_port()
+    env = dict(os.environ, KUBECONFIG=str(node.cluster.kubeconfig))
+    proc = subprocess.Popen([KUBECTL, "port-forward", f"pod/{name}", f"{local}:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        yield local, proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_logs_tail_timestamps_container_and_previous(node: Node) -> None:
     k = node.cluster.kubectl
     running(node, "logs", bb("a", "echo one; echo two; echo three; sleep 3600"),
@@ -133,11 +147,7 @@ def test_port_forward_to_busybox_httpd(node: Node, tmp_path: Path) -> None:
     port = free_port()
     script = f"mkdir -p /www && echo served > /www/index.html && httpd -f -p {port} -h /www"
     running(node, "web", bb("c", script))
-    local = free_port()
-    env = dict(os.environ, KUBECONFIG=str(node.cluster.kubeconfig))
-    proc = subprocess.Popen([KUBECTL, "port-forward", "pod/web", f"{local}:{port}"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    try:
+    with _port_forward(node, "web", port) as (local, proc):
         def connectable() -> bool:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local), timeout=1):
                 return True
@@ -147,10 +157,6 @@ def test_port_forward_to_busybox_httpd(node: Node, tmp_path: Path) -> None:
         for _ in range(2):  # two connections through one forward
             with urllib.request.urlopen(f"http://127.0.0.1:{local}/index.html", timeout=10) as r:
                 assert r.read() == b"served\n"
-    finally:
-        proc.kill()
-        proc.wait()
-
 
 
 def test_kubelet_api_authorises_users_by_subject_access_review(node: Node, tmp_path: Path) -> None:
@@ -254,11 +260,7 @@ def test_spdy_for_older_clients(node: Node, monkeypatch: pytest.MonkeyPatch) -> 
     assert (piped.returncode, piped.stdout, piped.stderr.splitlines()[0]) == (4, "ABC\n", "err")
     out, code = _on_pty(node, "exec", "-i", "-t", "spdy", "--", "sh", "-c", "tty; exit 6")
     assert code == 6 and "/dev/pts/" in out, out
-    local = free_port()
-    env = dict(os.environ, KUBECONFIG=str(node.cluster.kubeconfig))
-    proc = subprocess.Popen([KUBECTL, "port-forward", "pod/spdy", f"{local}:{port}"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    try:
+    with _port_forward(node, "spdy", port) as (local, proc):
         def served() -> bytes:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             with contextlib.suppress(OSError), \
@@ -266,6 +268,3 @@ def test_spdy_for_older_clients(node: Node, monkeypatch: pytest.MonkeyPatch) -> 
                 return bytes(r.read())
             return b""
         assert wait_for(served, within=30, what="port-forward over SPDY") == b"spdy\n"
-    finally:
-        proc.kill()
-        proc.wait()
