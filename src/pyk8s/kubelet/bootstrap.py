@@ -42,7 +42,6 @@ from cryptography.x509.oid import NameOID
 
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 
@@ -54,9 +53,7 @@ log = logging.getLogger(__name__)
 KUBELET_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client-kubelet"
 KUBE_APISERVER_CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
 KUBE_PROXY_USER = "system:kube-proxy"
-_csr = catalog.by_kind("certificates.k8s.io", "CertificateSigningRequest")
-assert _csr is not None
-CSR: ResourceInfo = _csr
+CSR = catalog.require("certificates.k8s.io", "CertificateSigningRequest")
 
 
 class BootstrapError(Exception):

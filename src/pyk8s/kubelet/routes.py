@@ -25,6 +25,7 @@ __all__ = ["ROUTE_PROTOCOL", "NodeRoutes", "desired_routes"]
 log = logging.getLogger(__name__)
 
 ROUTE_PROTOCOL = 199  # unassigned in /etc/iproute2/rt_protos; marks the routes pyk8s made
+NODES = catalog.require("", "Node")
 Obj = dict[str, Any]
 
 
@@ -85,9 +86,7 @@ class NodeRoutes:
         self.resync_period = resync_period
         self.synced = 0  # completed syncs, for tests and metrics
         self._dirty = asyncio.Event()
-        info = catalog.lookup("", "v1", "nodes")
-        assert info is not None
-        self._informer = SharedInformer(client, info)
+        self._informer = SharedInformer(client, NODES)
 
     async def run(self) -> None:
         inf = self._informer

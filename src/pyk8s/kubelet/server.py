@@ -40,6 +40,7 @@ Obj = dict[str, Any]
 
 _VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
           "DELETE": "delete"}
+SUBJECT_ACCESS_REVIEWS = catalog.require("authorization.k8s.io", "SubjectAccessReview")
 _SUBRESOURCE_BY_PREFIX = (("/stats", "stats"), ("/metrics", "metrics"), ("/logs", "log"), ("/spec", "spec"))
 
 
@@ -174,15 +175,14 @@ class KubeletServer:
 
     async def _review(self, user: str, groups: list[str], verb: str, subresource: str) -> bool:
         client = self.config.client
-        info = catalog.lookup("authorization.k8s.io", "v1", "subjectaccessreviews")
-        if client is None or info is None:
+        if client is None:
             return False
         review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
                   "spec": {"user": user, "groups": [*groups, "system:authenticated"],
                            "resourceAttributes": {"verb": verb, "resource": "nodes",
                                                   "subresource": subresource, "name": self.config.node_name}}}
         try:
-            out = await client.create(info, review)
+            out = await client.create(SUBJECT_ACCESS_REVIEWS, review)
         except Exception as e:
             log.warning("kubelet server: SubjectAccessReview failed: %s", e)
             return False
