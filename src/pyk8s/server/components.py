@@ -47,14 +47,14 @@ async def run_components(socket: Path, options: ControllerOptions, leader_electi
     tasks = [asyncio.create_task(manager.run(), name="controller-manager"),
              asyncio.create_task(scheduler.run(), name="scheduler")]
     dns_client = loopback_client(socket, "system:kube-dns")
-    if dns_address:
-        dns = ClusterDNS(dns_client)
-        try:
-            await dns.serve(dns_address, dns_port)
-            tasks.append(asyncio.create_task(dns.run(), name="dns"))
-        except OSError as e:  # the control plane works without it; pods then resolve nothing in-cluster
-            log.warning("cluster DNS on %s:%d: %s", dns_address, dns_port, e)
     try:
+        if dns_address:
+            dns = ClusterDNS(dns_client)
+            try:
+                await dns.serve(dns_address, dns_port)
+                tasks.append(asyncio.create_task(dns.run(), name="dns"))
+            except OSError as e:  # the control plane works without it; pods then resolve nothing in-cluster
+                log.warning("cluster DNS on %s:%d: %s", dns_address, dns_port, e)
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for t in done:
             if not t.cancelled() and t.exception() is not None:
