@@ -230,7 +230,7 @@ class ProxyThread:
 
     async def _amain(self) -> None:
         client = Client(HTTPTransport("http://localhost", unix_socket=self.socket_path))
-        self.proxy = ServiceProxy(client, node_name="node", node_ips=[self.topo.node_ip],
+        self.proxy = ServiceProxy(client, node_name="node",
                                   table=f"{self.topo.prefix}", cluster_cidr=self.topo.cidr,
                                   nft=["ip", "netns", "exec", self.topo.node, "nft"], **self.options)
         self._loop = asyncio.get_running_loop()

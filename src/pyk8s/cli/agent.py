@@ -152,7 +152,7 @@ async def _run_kubelet(args: argparse.Namespace) -> None:
         kubelet = build_kubelet(client, name, args.data_dir, node_ip=args.node_ip or None,
                                 kubelet_port=args.kubelet_port, cluster_cidr=args.cluster_cidr,
                                 cgroup_root=args.cgroup_root)
-        proxy = ServiceProxy(proxy_client, node_name=name, node_ips=[kubelet.node.node_ip],
+        proxy = ServiceProxy(proxy_client, node_name=name,
                              mode="userspace" if args.proxy_mode == "userspace" else "nftables",
                              cluster_cidr=args.cluster_cidr)
     except BaseException:

@@ -41,15 +41,15 @@ ENDPOINT_SLICES = require("discovery.k8s.io", "EndpointSlice")
 class ServiceProxy:
     """The node's service proxy, `mode` "nftables" (DNAT in the kernel) or "userspace" (forwarding here).
 
-    `node_ips` are informational (NodePorts answer on every local address, found with `fib daddr type
-    local`). `nft` is the command that runs nft (default: nft on PATH, else /usr/sbin/nft; a test may
-    prefix it to reach a network namespace).
+    NodePorts answer on every local address (found with `fib daddr type local`). `nft` is the command
+    that runs nft (default: nft on PATH, else /usr/sbin/nft; a test may prefix it to reach a network
+    namespace).
     After each successful sync `applied` holds the service ports in place, keyed by `ServicePort.key`.
     Like kube-proxy, it serves the Services without a `service.kubernetes.io/service-proxy-name` label,
     or with `service_proxy_name`, only those labelled with that name.
     """
 
-    def __init__(self, client: Client, *, node_name: str, node_ips: Sequence[str] = (),
+    def __init__(self, client: Client, *, node_name: str,
                  mode: Literal["nftables", "userspace"] = "nftables", table: str = "pyk8s",
                  cluster_cidr: str | None = "10.42.0.0/16", nft: Sequence[str] | None = None,
                  min_sync_interval: float = 0.1, retry_interval: float = 1.0,
@@ -59,7 +59,6 @@ class ServiceProxy:
             raise ValueError(f"unknown proxy mode {mode!r}")
         self.client = client
         self.node_name = node_name
-        self.node_ips = tuple(node_ips)
         self.mode = mode
         self.cluster_cidr = cluster_cidr
         self.min_sync_interval = min_sync_interval
