@@ -212,12 +212,17 @@ def test_sigkilled_kubelet_leaves_running_containers_untouched(node: Node) -> No
     cluster.kubectl("delete", "pod", "e2e-keep", "--wait=true", "--timeout=60s")
 
 
+def _gvisor_class(cluster: Cluster) -> None:
+    """The gvisor RuntimeClass: the node registers it when its credentials allow; an administrator's apply
+    is the same object."""
+    apply(cluster, {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"},
+                    "handler": "runsc"})
+
+
 @pytest.mark.skipif(shutil.which("runsc") is None, reason="needs runsc")
 def test_gvisor_pod_runs_under_runsc(node: Node) -> None:
     cluster, name = node.cluster, node.name
-    # The node registers it when its credentials allow; an administrator's apply is the same object.
-    apply(cluster, {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"},
-                    "handler": "runsc"})
+    _gvisor_class(cluster)
     apply(cluster, pod("e2e-gvisor", name, bb("c", "dmesg | grep -q gVisor"), restart="Never",
                        runtimeClassName="gvisor"))
     p = until_pod(cluster, "e2e-gvisor", lambda p: p["status"].get("phase") in ("Succeeded", "Failed"),
@@ -274,8 +279,7 @@ def test_exec_with_a_tty_into_a_gvisor_pod(node: Node) -> None:
     from tests.e2e.test_streaming import _on_pty  # kubectl -t needs a terminal of its own
 
     cluster, name = node.cluster, node.name
-    apply(cluster, {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"},
-                    "handler": "runsc"})
+    _gvisor_class(cluster)
     apply(cluster, pod("e2e-gvisor-tty", name, bb("c"), runtimeClassName="gvisor"))
     until_pod(cluster, "e2e-gvisor-tty", _ready, what="the gVisor pod ready")
     # kubectl's terminal size reaches gVisor's terminal through the resize channel, shortly after the start.
