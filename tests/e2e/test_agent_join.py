@@ -22,17 +22,10 @@ from cryptography.x509.oid import NameOID
 
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
 from pyk8s.kubelet.bootstrap import node_client, proxy_credentials
 from tests.support.cluster import Cluster, start_agent, start_cluster, wait_for
-
-
-def _info(group: str, kind: str) -> ResourceInfo:
-    info = catalog.by_kind(group, kind)
-    assert info is not None
-    return info
 
 
 @pytest.fixture(scope="module")
@@ -119,14 +112,14 @@ async def test_the_join_token_gets_the_proxy_a_kube_proxy_certificate_and_no_mor
     assert cert.subject == x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "system:kube-proxy")])
     client = node_client(creds)
     try:
-        slices = await client.list(_info("discovery.k8s.io", "EndpointSlice"))
+        slices = await client.list(catalog.require("discovery.k8s.io", "EndpointSlice"))
         assert "items" in slices
-        await client.list(_info("", "Service"))
+        await client.list(catalog.require("", "Service"))
         with pytest.raises(StatusError) as denied:
-            await client.list(_info("", "Secret"))
+            await client.list(catalog.require("", "Secret"))
         assert denied.value.code == 403
         with pytest.raises(StatusError) as denied:
-            await client.create(_info("", "Namespace"), {"apiVersion": "v1", "kind": "Namespace",
+            await client.create(catalog.require("", "Namespace"), {"apiVersion": "v1", "kind": "Namespace",
                                                          "metadata": {"name": "proxy-may-not"}})
         assert denied.value.code == 403
     finally:
@@ -142,7 +135,7 @@ async def test_a_bootstrapper_gets_no_other_client_certificate_approved(own_clus
     token = (own_cluster.data_dir / "token").read_text().strip().rpartition("::")[2]
     ca = (own_cluster.data_dir / "pki" / "ca.crt").read_bytes()
     client = Client(HTTPTransport(own_cluster.url, ca_data=ca, token=token))
-    csr_info = _info("certificates.k8s.io", "CertificateSigningRequest")
+    csr_info = catalog.require("certificates.k8s.io", "CertificateSigningRequest")
 
     async def request(orgs: tuple[str, ...]) -> str:
         key = ec.generate_private_key(ec.SECP256R1())
