@@ -62,7 +62,7 @@ class Kubelet:
         await self.node.register()
         # What the process holds now (modules, classes, the seed image's records) lives as long as it does:
         # kept out of the collector, a full collection during a burst scans only what pods brought (it took
-        # ~10-15 ms CPU for the imports alone, on the path of whichever pod allocated).
+        # tens of ms of CPU for the imports alone, on the path of whichever pod allocated).
         gc.collect()
         gc.freeze()
         tasks = [asyncio.create_task(self.node.run(), name="kubelet node"),
