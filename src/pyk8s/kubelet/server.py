@@ -15,7 +15,7 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,11 @@ def _peer(request: web.Request) -> tuple[str, list[str]] | None:
             elif key == "organizationName":
                 orgs.append(value)
     return cn, orgs
+
+
+def _true(query: Mapping[str, str], name: str) -> bool:
+    """A boolean query parameter, as the kubelet reads them ("true" or "1")."""
+    return query.get(name) in ("true", "1")
 
 
 def _status(code: int, reason: str, message: str) -> web.Response:
@@ -228,7 +233,7 @@ class KubeletServer:
     async def _logs(self, request: web.Request) -> web.StreamResponse:
         m, q = request.match_info, request.query
         found = await self._containers(m["namespace"], m["pod"], m["container"])
-        previous = q.get("previous") in ("true", "1")
+        previous = _true(q, "previous")
         if previous and len(found) < 2:
             return _status(400, "BadRequest", f'previous terminated container "{m["container"]}" in pod '
                                                f'"{m["pod"]}" not found')
@@ -236,8 +241,8 @@ class KubeletServer:
             return _status(404, "NotFound", f'container "{m["container"]}" in pod "{m["pod"]}" not found')
         target = found[1] if previous else found[0]
         try:
-            opts = LogOptions(follow=q.get("follow") in ("true", "1") and not previous,
-                              timestamps=q.get("timestamps") in ("true", "1"))
+            opts = LogOptions(follow=_true(q, "follow") and not previous,
+                              timestamps=_true(q, "timestamps"))
             if "tailLines" in q:
                 opts.tail_lines = max(0, int(q["tailLines"]))
             if "limitBytes" in q:
@@ -264,7 +269,7 @@ class KubeletServer:
 
     def _flags(self, request: web.Request) -> tuple[bool, bool]:
         q = request.query
-        return q.get("stdin") in ("true", "1"), q.get("tty") in ("true", "1")
+        return _true(q, "stdin"), _true(q, "tty")
 
     async def _exec(self, request: web.Request) -> web.StreamResponse:
         command = request.query.getall("command", [])
@@ -295,7 +300,7 @@ class KubeletServer:
         try:
             await spdyserve.spdy_remotecommand(
                 conn.send, conn.chunks(), protocol or "channel.k8s.io", open_stream, stdin=stdin,
-                stdout=q.get("stdout") in ("true", "1"), stderr=q.get("stderr") in ("true", "1"), tty=tty,
+                stdout=_true(q, "stdout"), stderr=_true(q, "stderr"), tty=tty,
                 status=lambda code: channels.exit_status(code, command), failure=channels.failure_status)
         finally:
             conn.close()
@@ -327,7 +332,6 @@ class KubeletServer:
             assert conn.response is not None
             return conn.response
         return await channels.serve_portforward(request, ports, dial)
-
 
 
 async def serve_kubelet(kubelet: Kubelet, *, ca_pem: bytes, client: Client | None, host: str = "0.0.0.0",
