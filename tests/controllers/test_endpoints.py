@@ -2,23 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.endpoints import EndpointsController, truncate
 from tests.controllers._housekeeping import running, until
 from tests.controllers._pods import PODS, SERVICES, make_pod, set_ready, web_service
-from tests.support.apiserver import api_server
+from tests.support.apiserver import api_server, info
 
-
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-EP = _info("", "endpoints")
+EP = info("", "endpoints")
 NS = "default"
 
 

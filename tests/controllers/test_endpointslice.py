@@ -2,24 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyk8s.api import catalog
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.endpointslice import EndpointSliceController
 from pyk8s.controllers.garbagecollector import GarbageCollector
 from pyk8s.controllers.manager import ControllerContext
 from tests.controllers._housekeeping import running, until
 from tests.controllers._pods import PODS, SERVICES, make_pod, set_ready, web_service
-from tests.support.apiserver import api_server
+from tests.support.apiserver import api_server, info
 
-
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-SLICES, NODES = _info("discovery.k8s.io", "endpointslices"), _info("", "nodes")
+SLICES, NODES = info("discovery.k8s.io", "endpointslices"), info("", "nodes")
 NS = "default"
 ZONE = "topology.kubernetes.io/zone"
 

@@ -3,24 +3,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.garbagecollector import GarbageCollector
 from tests.controllers._housekeeping import running, until
-from tests.support.apiserver import api_server
+from tests.support.apiserver import api_server, info
 from tests.support.kubectl import kubectl, write_kubeconfig
 
-
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-CM, PODS, RS, DEPLOY = _info("", "configmaps"), _info("", "pods"), _info("apps", "replicasets"), \
-    _info("apps", "deployments")
+CM, PODS, RS, DEPLOY = info("", "configmaps"), info("", "pods"), info("apps", "replicasets"), \
+    info("apps", "deployments")
 NS = "default"
 POD_SPEC = {"containers": [{"name": "c", "image": "busybox"}]}
 TEMPLATE = {"metadata": {"labels": {"app": "w"}}, "spec": POD_SPEC}

@@ -3,24 +3,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.namespace import NamespaceController, discover_namespaced_resources
 from tests.controllers._housekeeping import running, until
-from tests.support.apiserver import api_server
+from tests.support.apiserver import api_server, info
 from tests.support.kubectl import kubectl, write_kubeconfig
 
-
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-NS, CM, SA, PODS, DEPLOY = (_info("", "namespaces"), _info("", "configmaps"), _info("", "serviceaccounts"),
-                           _info("", "pods"), _info("apps", "deployments"))
+NS, CM, SA, PODS, DEPLOY = (info("", "namespaces"), info("", "configmaps"), info("", "serviceaccounts"),
+                           info("", "pods"), info("apps", "deployments"))
 
 
 def pod(name: str) -> dict[str, Any]:

@@ -5,25 +5,16 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.meta import now_rfc3339
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.manager import ControllerOptions
 from pyk8s.controllers.nodelifecycle import NodeLifecycleController, tolerates, toleration_seconds
 from pyk8s.kubelet.hollow import HollowConfig, HollowNodes
 from tests.controllers._housekeeping import running, until
-from tests.support.apiserver import api_server
+from tests.support.apiserver import api_server, info
 
-
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-NODES, PODS, NAMESPACES = _info("", "nodes"), _info("", "pods"), _info("", "namespaces")
-LEASES = _info("coordination.k8s.io", "leases")
+NODES, PODS, NAMESPACES = info("", "nodes"), info("", "pods"), info("", "namespaces")
+LEASES = info("coordination.k8s.io", "leases")
 # A grace period well above the test's lease renewal interval, so a busy machine never fails "alive".
 OPTS = ControllerOptions(node_monitor_grace_period=1.5, node_startup_grace_period=1.5,
                          node_monitor_period=0.1)

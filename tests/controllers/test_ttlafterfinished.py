@@ -2,24 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.meta import now_rfc3339
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.controllers.garbagecollector import GarbageCollector
 from pyk8s.controllers.ttlafterfinished import TTLAfterFinishedController, expire_at
 from tests.controllers._housekeeping import running, until
-from tests.support.apiserver import api_server
+from tests.support.apiserver import api_server, info
 
-
-def _info(group: str, plural: str) -> ResourceInfo:
-    found = catalog.lookup(group, "v1", plural)
-    assert found is not None
-    return found
-
-
-JOBS, PODS = _info("batch", "jobs"), _info("", "pods")
+JOBS, PODS = info("batch", "jobs"), info("", "pods")
 
 
 def job(name: str, ttl: int | None) -> dict[str, Any]:
