@@ -55,6 +55,13 @@ class SpdyStream:
     local_closed: bool = False
     pending: list[bytes] = field(default_factory=list)  # data that came before on_data was set
 
+    async def handle(self, on_data: Callable[[bytes], Awaitable[None]]) -> None:
+        """Hand data to `on_data` from now on, what came before first: in order, even when more comes in
+        while the earlier data is handed on."""
+        while self.pending:
+            await on_data(self.pending.pop(0))
+        self.on_data = on_data
+
     async def reply(self) -> None:
         async with self.session.header_lock:  # header blocks must reach the peer in compression order
             block = self.session.encode_headers({})

@@ -52,10 +52,7 @@ async def spdy_portforward(send: Send, chunks: AsyncIterator[bytes], dial: Dial)
             with contextlib.suppress(OSError):
                 await send_to_pod(chunk)  # b"": the client half-closed, so does the pod's connection
 
-        data.on_data = to_pod
-        for chunk in data.pending:
-            await to_pod(chunk)
-        data.pending.clear()
+        await data.handle(to_pod)
         try:
             async for chunk in received:
                 await data.write(chunk)
@@ -128,9 +125,7 @@ async def spdy_remotecommand(send: Send, chunks: AsyncIterator[bytes], protocol:
             async def to_stdin(chunk: bytes) -> None:
                 with contextlib.suppress(OSError, RuntimeError):
                     await (proc.write_stdin(chunk) if chunk else proc.close_stdin())
-            streams["stdin"].on_data = to_stdin
-            for chunk in streams["stdin"].pending:
-                await to_stdin(chunk)
+            await streams["stdin"].handle(to_stdin)
         if "resize" in streams:
             buffered = b""
 
@@ -148,9 +143,7 @@ async def spdy_remotecommand(send: Send, chunks: AsyncIterator[bytes], protocol:
                     with contextlib.suppress(Exception):
                         await proc.resize(int(size["Width"]), int(size["Height"]))
                 buffered = text.encode()
-            streams["resize"].on_data = on_resize
-            for chunk in streams["resize"].pending:
-                await on_resize(chunk)
+            await streams["resize"].handle(on_resize)
 
         async def pump(out: AsyncIterator[bytes], name: str) -> None:
             target = streams.get(name)
