@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyk8s.api import catalog
 from pyk8s.api.meta import now_rfc3339
 from pyk8s.client.client import Client
+from tests.support.apiserver import info
 
-PODS = catalog.lookup("", "v1", "pods")
-SERVICES = catalog.lookup("", "v1", "services")
+PODS = info("", "pods")
+SERVICES = info("", "services")
 assert PODS is not None and SERVICES is not None
 
 

@@ -4,14 +4,13 @@ from typing import Any
 
 import pytest
 
-from pyk8s.api import catalog
 from pyk8s.client.client import Client
 from pyk8s.controllers.manager import ControllerOptions
 from pyk8s.controllers.nodeipam import CIDRAllocator, NodeIPAMController
 from tests.controllers._housekeeping import running, until
-from tests.support.apiserver import api_server
+from tests.support.apiserver import api_server, info
 
-NODES = catalog.lookup("", "v1", "nodes")
+NODES = info("", "nodes")
 assert NODES is not None
 
 

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from pyk8s.api import catalog
 from pyk8s.client.client import Client
 from pyk8s.controllers.serviceaccount import ServiceAccountsController
 from tests.controllers._housekeeping import running, until
-from tests.support.apiserver import api_server
+from tests.support.apiserver import api_server, info
 
-NS = catalog.lookup("", "v1", "namespaces")
-SA = catalog.lookup("", "v1", "serviceaccounts")
+NS = info("", "namespaces")
+SA = info("", "serviceaccounts")
 assert NS is not None and SA is not None
 
 
