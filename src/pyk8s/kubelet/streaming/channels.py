@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -24,7 +23,6 @@ from pyk8s.kubelet.streaming.spdyserve import spdy_portforward
 __all__ = ["EXEC_PROTOCOLS", "PORTFORWARD_PROTOCOLS", "exit_status", "serve_portforward",
            "serve_remotecommand"]
 
-log = logging.getLogger(__name__)
 
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 SPDY_PORTFORWARD = "SPDY/3.1+portforward.k8s.io"  # kubectl 1.31+: SPDY tunnelled through the WebSocket
