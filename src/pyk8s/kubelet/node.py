@@ -26,6 +26,7 @@ __all__ = [
     "HostReadings",
     "NodeAgent",
     "default_node_ip",
+    "meminfo",
     "read_host",
 ]
 
@@ -66,7 +67,8 @@ def _read(path: str, default: str = "") -> str:
         return default
 
 
-def _meminfo() -> dict[str, int]:
+def meminfo() -> dict[str, int]:
+    """/proc/meminfo in bytes, by field."""
     out: dict[str, int] = {}
     for line in _read("/proc/meminfo").splitlines():
         key, _, rest = line.partition(":")
@@ -104,7 +106,7 @@ class HostReadings:
 
 
 def read_host(data_dir: str) -> HostReadings:
-    mem = _meminfo()
+    mem = meminfo()
     os.makedirs(data_dir, exist_ok=True)
     fs = os.statvfs(data_dir)
     pid_max = int(_read("/proc/sys/kernel/pid_max", "32768") or 32768)

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from pyk8s.kubelet import cri
+from pyk8s.kubelet.node import meminfo
 
 __all__ = ["summary"]
 
@@ -66,14 +67,7 @@ def _usage(dirs: dict[str, str], now: str) -> tuple[Obj, Obj]:
 
 def _node(node_name: str, now: str) -> Obj:
     mem: Obj = {"time": now}
-    info: dict[str, int] = {}
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                key, _, rest = line.partition(":")
-                info[key] = int(rest.split()[0]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    info = meminfo()
     if info:
         mem["availableBytes"] = info.get("MemAvailable", 0)
         mem["usageBytes"] = info.get("MemTotal", 0) - info.get("MemFree", 0)
