@@ -17,7 +17,7 @@ from kubernetes import client as k8s
 from kubernetes.stream import portforward as k8s_portforward
 from kubernetes.stream import stream as k8s_stream
 
-from pyk8s.api.catalog import lookup
+from pyk8s.api.catalog import require
 from pyk8s.apiserver.app import APIServer, APIServerConfig
 from pyk8s.kubelet.server import KubeletServer, KubeletServerConfig
 from pyk8s.store.memory import MemoryStore
@@ -54,8 +54,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     cert = ca.client(tmp_path, "kube-apiserver-kubelet-client", ["system:masters"])
     store = MemoryStore()
     test_server, api = await start_server(APIServerConfig(store=store, kubelet_client_cert=cert))
-    nodes, pods = lookup("", "v1", "nodes"), lookup("", "v1", "pods")
-    assert nodes is not None and pods is not None
+    nodes, pods = require("", "Node"), require("", "Pod")
     await api.create_object(nodes, {"metadata": {"name": "n1"}, "status": {
         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": "n1"}],
         "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet.port}}}})
