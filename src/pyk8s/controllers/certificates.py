@@ -28,11 +28,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 
 __all__ = ["KUBELET_CLIENT_SIGNER", "CSRApprover", "CSRSigner", "new_csr_approver", "new_csr_signer"]
 
@@ -45,7 +45,7 @@ _KUBELET_USAGES = ({"digital signature", "client auth"},
                    {"digital signature", "key encipherment", "client auth"})  # the latter for RSA keys
 _DEFAULT_SIGNING_DURATION = 365 * 24 * 3600.0  # --cluster-signing-duration
 
-CSR = resource("certificates.k8s.io", "certificatesigningrequests")
+CSR = require("certificates.k8s.io", "CertificateSigningRequest")
 
 Obj = dict[str, Any]
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 
 __all__ = ["ClusterRoleAggregationController", "aggregated_rules"]
 
 
-CLUSTER_ROLES = resource("rbac.authorization.k8s.io", "clusterroles")
+CLUSTER_ROLES = require("rbac.authorization.k8s.io", "ClusterRole")
 
 Obj = dict[str, Any]
 

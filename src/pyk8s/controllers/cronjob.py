@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.client.cache import OWNER_UID_INDEX, DeletedFinalStateUnknown, owner_uid_index, split_key
 from pyk8s.client.client import Client, Obj
@@ -29,7 +30,6 @@ from pyk8s.client.events import NORMAL, WARNING, EventRecorder
 from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.controllers.history import controller_of, controller_ref
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 from pyk8s.util.clock import Clock
 
 __all__ = ["CRONJOBS", "SCHEDULED_TIMESTAMP", "CronJobController", "WallClock", "job_name",
@@ -38,8 +38,8 @@ __all__ = ["CRONJOBS", "SCHEDULED_TIMESTAMP", "CronJobController", "WallClock", 
 log = logging.getLogger(__name__)
 
 
-CRONJOBS = resource("batch", "cronjobs")
-JOBS = resource("batch", "jobs")
+CRONJOBS = require("batch", "CronJob")
+JOBS = require("batch", "Job")
 SCHEDULED_TIMESTAMP = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 MAX_MISSED = 100
 

@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.client.cache import OWNER_UID_INDEX, owner_uid_index, split_key
 from pyk8s.client.client import Client, Obj
@@ -31,7 +32,6 @@ from pyk8s.controllers.history import CONTROLLER_REVISION_HASH_LABEL, controller
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.pod_expectations import PodControl, handle_owned_pods, run_all
 from pyk8s.controllers.replicaset import is_pod_available, is_pod_ready, pod_from_template
-from pyk8s.controllers.resources import resource
 
 __all__ = ["DAEMONSETS", "DAEMON_TOLERATIONS", "NODES", "DaemonSetController", "add_daemon_tolerations",
            "new_daemonset_controller", "node_matches_affinity", "target_node", "tolerates"]
@@ -39,9 +39,9 @@ __all__ = ["DAEMONSETS", "DAEMON_TOLERATIONS", "NODES", "DaemonSetController", "
 log = logging.getLogger(__name__)
 
 
-DAEMONSETS = resource("apps", "daemonsets")
-NODES = resource("", "nodes")
-PODS = resource("", "pods")
+DAEMONSETS = require("apps", "DaemonSet")
+NODES = require("", "Node")
+PODS = require("", "Pod")
 TEMPLATE_GENERATION_LABEL = "pod-template-generation"
 
 # util.AddOrUpdateDaemonPodTolerations: daemons keep running through these node conditions.

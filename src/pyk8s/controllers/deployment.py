@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.api.meta import now_rfc3339
@@ -27,7 +28,6 @@ from pyk8s.controllers import deployment_util as du
 from pyk8s.controllers.controller_ref import claim, controller_of, is_terminating
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import PODS, REPLICASETS
-from pyk8s.controllers.resources import resource
 from pyk8s.controllers.retry import requeue_on_conflict
 from pyk8s.controllers.timestamps import parse_time
 
@@ -37,7 +37,7 @@ __all__ = ["DEPLOYMENTS", "DeploymentController", "new_deployment_controller"]
 Obj = dict[str, Any]
 meta, spec, status, replicas = du.meta, du.spec, du.status, du.replicas
 
-DEPLOYMENTS = resource("apps", "deployments")
+DEPLOYMENTS = require("apps", "Deployment")
 
 
 class DeploymentController(Controller):

@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import selector_from_set
 from pyk8s.client.cache import DeletedFinalStateUnknown, Lister, split_key
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 
 __all__ = ["TRIGGER_TIME_ANNOTATION", "EndpointsController", "PodServiceIndex", "endpoint_ports",
            "hostname_for", "pod_ready", "resolve_port", "selected_pods", "trigger_time"]
@@ -28,9 +28,9 @@ __all__ = ["TRIGGER_TIME_ANNOTATION", "EndpointsController", "PodServiceIndex", 
 log = logging.getLogger(__name__)
 
 
-SERVICES = resource("", "services")
-PODS = resource("", "pods")
-ENDPOINTS = resource("", "endpoints")
+SERVICES = require("", "Service")
+PODS = require("", "Pod")
+ENDPOINTS = require("", "Endpoints")
 TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 OVER_CAPACITY_ANNOTATION = "endpoints.kubernetes.io/over-capacity"

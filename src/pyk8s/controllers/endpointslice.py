@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.client.cache import NODE_NAME_INDEX, DeletedFinalStateUnknown, node_name_index, split_key
 from pyk8s.client.controller import Controller
@@ -30,17 +31,16 @@ from pyk8s.controllers.endpoints import (
     trigger_time,
 )
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 
 __all__ = ["MANAGED_BY", "MANAGED_BY_LABEL", "SERVICE_NAME_LABEL", "EndpointSliceController"]
 
 log = logging.getLogger(__name__)
 
 
-SERVICES = resource("", "services")
-PODS = resource("", "pods")
-SLICES = resource("discovery.k8s.io", "endpointslices")
-NODES = resource("", "nodes")
+SERVICES = require("", "Service")
+PODS = require("", "Pod")
+SLICES = require("discovery.k8s.io", "EndpointSlice")
+NODES = require("", "Node")
 ZONE_LABEL = "topology.kubernetes.io/zone"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"

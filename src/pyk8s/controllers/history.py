@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterable
 
 import orjson
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import Selector
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import OWNER_UID_INDEX, Lister
 from pyk8s.client.client import Client, Obj
 from pyk8s.controllers.controller_ref import claim
-from pyk8s.controllers.resources import resource
 
 __all__ = [
     "CONTROLLER_REVISIONS",
@@ -43,7 +43,7 @@ __all__ = [
     "update_revision_number",
 ]
 
-CONTROLLER_REVISIONS = resource("apps", "controllerrevisions")
+CONTROLLER_REVISIONS = require("apps", "ControllerRevision")
 
 # On pods (apps.ControllerRevisionHashLabelKey) and, for DaemonSets, on revisions.
 CONTROLLER_REVISION_HASH_LABEL = "controller-revision-hash"

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.client.cache import OWNER_UID_INDEX, DeletedFinalStateUnknown, owner_uid_index, split_key
 from pyk8s.client.client import Client, Obj
@@ -37,7 +38,6 @@ from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.controllers.history import claim_pods, controller_of, controller_ref, is_pod_ready
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.pod_expectations import PodControl, handle_owned_pods, run_all
-from pyk8s.controllers.resources import resource
 
 __all__ = ["COMPLETION_INDEX", "JOBS", "PODS", "JobController", "format_indexes", "new_job_controller",
            "parse_indexes", "rfc3339"]
@@ -45,8 +45,8 @@ __all__ = ["COMPLETION_INDEX", "JOBS", "PODS", "JobController", "format_indexes"
 log = logging.getLogger(__name__)
 
 
-JOBS = resource("batch", "jobs")
-PODS = resource("", "pods")
+JOBS = require("batch", "Job")
+PODS = require("", "Pod")
 
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 _BACKOFF_MESSAGE = "Job has reached the specified backoff limit"

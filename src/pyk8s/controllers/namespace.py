@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyk8s.api import catalog
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.api.meta import now_rfc3339
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.client import Client
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 from pyk8s.controllers.retry import update_fresh
 
 __all__ = ["FINALIZER", "NamespaceController", "discover_namespaced_resources"]
@@ -29,7 +29,7 @@ __all__ = ["FINALIZER", "NamespaceController", "discover_namespaced_resources"]
 log = logging.getLogger(__name__)
 
 
-NAMESPACES = resource("", "namespaces")
+NAMESPACES = require("", "Namespace")
 FINALIZER = "kubernetes"
 # How soon a namespace whose content is still going is looked at again.
 RECHECK_SECONDS = 1.0

@@ -12,17 +12,17 @@ import ipaddress
 import logging
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.controller import Controller, RetryLater
 from pyk8s.client.events import WARNING
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 
 __all__ = ["CIDRAllocator", "NodeIPAMController"]
 
 
-NODES = resource("", "nodes")
+NODES = require("", "Node")
 
 log = logging.getLogger(__name__)
 

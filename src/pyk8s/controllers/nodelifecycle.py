@@ -24,13 +24,13 @@ import logging
 import time
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.api.meta import now_rfc3339
 from pyk8s.client.cache import NODE_NAME_INDEX, DeletedFinalStateUnknown, node_name_index
 from pyk8s.client.controller import Controller
 from pyk8s.client.events import NORMAL, WARNING
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 from pyk8s.controllers.timestamps import epoch
 
 __all__ = ["NOT_READY", "UNREACHABLE", "NodeLifecycleController", "TaintEvictionController",
@@ -39,9 +39,9 @@ __all__ = ["NOT_READY", "UNREACHABLE", "NodeLifecycleController", "TaintEviction
 log = logging.getLogger(__name__)
 
 
-NODES = resource("", "nodes")
-PODS = resource("", "pods")
-LEASES = resource("coordination.k8s.io", "leases")
+NODES = require("", "Node")
+PODS = require("", "Pod")
+LEASES = require("coordination.k8s.io", "Lease")
 LEASE_NAMESPACE = "kube-node-lease"
 
 NOT_READY = "node.kubernetes.io/not-ready"

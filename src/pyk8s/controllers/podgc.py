@@ -15,19 +15,19 @@ import logging
 import time
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.api.meta import now_rfc3339
 from pyk8s.client.cache import NODE_NAME_INDEX, node_name_index
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 
 __all__ = ["OUT_OF_SERVICE_TAINT", "PodGCController"]
 
 log = logging.getLogger(__name__)
 
 
-PODS = resource("", "pods")
-NODES = resource("", "nodes")
+PODS = require("", "Pod")
+NODES = require("", "Node")
 OUT_OF_SERVICE_TAINT = "node.kubernetes.io/out-of-service"
 GC_CHECK_PERIOD = 20.0
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.api.quantity import parse_quantity
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 
 __all__ = ["PersistentVolumeBinder"]
 
@@ -32,8 +32,8 @@ BIND_COMPLETED = "pv.kubernetes.io/bind-completed"
 BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
 
 
-PVS = resource("", "persistentvolumes")
-PVCS = resource("", "persistentvolumeclaims")
+PVS = require("", "PersistentVolume")
+PVCS = require("", "PersistentVolumeClaim")
 
 
 def _storage(resources: Obj | None) -> Any:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import Selector, selector_from_label_selector, selector_from_set
 from pyk8s.api.meta import now_rfc3339
@@ -26,7 +27,6 @@ from pyk8s.client.events import NORMAL, WARNING, EventRecorder
 from pyk8s.client.expectations import ControllerExpectations
 from pyk8s.controllers.controller_ref import claim, controller_of, is_active_pod, is_terminating, meta
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 from pyk8s.controllers.retry import requeue_on_conflict
 from pyk8s.controllers.timestamps import parse_time
 
@@ -42,9 +42,9 @@ SLOW_START_INITIAL_BATCH = 1
 POD_DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 
-PODS = resource("", "pods")
-REPLICASETS = resource("apps", "replicasets")
-REPLICATION_CONTROLLERS = resource("", "replicationcontrollers")
+PODS = require("", "Pod")
+REPLICASETS = require("apps", "ReplicaSet")
+REPLICATION_CONTROLLERS = require("", "ReplicationController")
 
 
 # --- pods ----------------------------------------------------------------------------------------------

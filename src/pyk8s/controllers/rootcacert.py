@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 
 __all__ = ["DESCRIPTION", "ROOT_CA_CONFIGMAP", "RootCACertPublisher"]
 
@@ -26,8 +26,8 @@ DESCRIPTION = (
 )
 
 
-NAMESPACES = resource("", "namespaces")
-CONFIGMAPS = resource("", "configmaps")
+NAMESPACES = require("", "Namespace")
+CONFIGMAPS = require("", "ConfigMap")
 
 
 class RootCACertPublisher(Controller):

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 
 __all__ = ["DEFAULT_SERVICE_ACCOUNTS", "ServiceAccountsController"]
 
 
-NAMESPACES = resource("", "namespaces")
-SERVICEACCOUNTS = resource("", "serviceaccounts")
+NAMESPACES = require("", "Namespace")
+SERVICEACCOUNTS = require("", "ServiceAccount")
 
 
 DEFAULT_SERVICE_ACCOUNTS = ("default",)

@@ -21,6 +21,7 @@ import copy
 import logging
 from datetime import UTC, datetime
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.client.cache import OWNER_UID_INDEX, DeletedFinalStateUnknown, owner_uid_index, split_key
@@ -32,7 +33,6 @@ from pyk8s.controllers import history
 from pyk8s.controllers.history import CONTROLLER_REVISION_HASH_LABEL, controller_of, controller_ref
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import is_pod_available, is_pod_ready, pod_from_template
-from pyk8s.controllers.resources import resource
 
 __all__ = ["POD_INDEX_LABEL", "POD_NAME_LABEL", "STATEFULSETS", "StatefulSetController", "claim_name",
            "new_statefulset_controller"]
@@ -40,9 +40,9 @@ __all__ = ["POD_INDEX_LABEL", "POD_NAME_LABEL", "STATEFULSETS", "StatefulSetCont
 log = logging.getLogger(__name__)
 
 
-STATEFULSETS = resource("apps", "statefulsets")
-PODS = resource("", "pods")
-PVCS = resource("", "persistentvolumeclaims")
+STATEFULSETS = require("apps", "StatefulSet")
+PODS = require("", "Pod")
+PVCS = require("", "PersistentVolumeClaim")
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 

@@ -12,11 +12,11 @@ import logging
 import time
 from typing import Any
 
+from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.client.cache import split_key
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
-from pyk8s.controllers.resources import resource
 from pyk8s.controllers.timestamps import epoch
 
 __all__ = ["TTLAfterFinishedController", "expire_at"]
@@ -24,7 +24,7 @@ __all__ = ["TTLAfterFinishedController", "expire_at"]
 log = logging.getLogger(__name__)
 
 
-JOBS = resource("batch", "jobs")
+JOBS = require("batch", "Job")
 
 Obj = dict[str, Any]
 
