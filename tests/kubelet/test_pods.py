@@ -6,7 +6,7 @@ from typing import Any
 
 from tests.kubelet._harness import NODE, conditions, container, kubelet, pod, state
 from tests.kubelet.fakeruntime import FakeRuntime
-from tests.support.poll import until
+from tests.support.poll import eventually, until
 
 
 def waiting(p: dict[str, Any], name: str = "c") -> str:
@@ -200,15 +200,12 @@ async def test_restart_adopts_running_containers_and_removes_orphans() -> None:
         await client.close()
         started_before = list(runtime.started)
         async with kubelet(runtime, srv) as env:
-            await until(lambda: _async(len(runtime.sandboxes) == 1), what="orphan removed")
+            await eventually(lambda: len(runtime.sandboxes) == 1, within=20, what="orphan removed")
             p = await env.wait("keep", running())
             assert runtime.containers[keep_id].status.state == "running"
             assert runtime.started == started_before  # nothing started again
             assert state(p, "c")["containerID"] == f"runc://{keep_id}"
 
-
-async def _async(value: Any) -> Any:
-    return value
 
 
 async def test_active_deadline_fails_pod() -> None:
@@ -228,8 +225,8 @@ async def test_container_config_env_argv_and_service_links() -> None:
         svc = await env.client.create(services, {"metadata": {"name": "web", "namespace": "default"},
                                                  "spec": spec})
         ip = svc["spec"]["clusterIP"]
-        await until(lambda: _async(env.manager.services.lister.get_by_key("default/web") is not None),
-                    what="service cached")
+        await eventually(lambda: env.manager.services.lister.get_by_key("default/web") is not None,
+                         within=20, what="service cached")
         c = container("c", "echo", "$(GREETING) from $(POD)", env=[
             {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "GREETING", "value": "hello"}])
@@ -303,7 +300,8 @@ async def test_runtime_class_handler_reaches_the_sandbox() -> None:
                                       "metadata": {"name": "gvisor"}, "handler": "runsc"})
         await env.client.create(rcs, {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
                                       "metadata": {"name": "kata"}, "handler": "kata"})
-        await until(lambda: _async(env.manager.runtime_class("kata") is not None), what="classes cached")
+        await eventually(lambda: env.manager.runtime_class("kata") is not None, within=20,
+                         what="classes cached")
         await env.create(pod("gv", container("c"), runtimeClassName="gvisor"))
         await env.create(pod("kata", container("c"), runtimeClassName="kata"))
         await env.wait("gv", running())
@@ -407,7 +405,7 @@ async def test_sidecars_stop_after_main_containers_in_reverse_order() -> None:
                              terminationGracePeriodSeconds=5))
         await env.wait("order", lambda p: conditions(p).get("Ready") == "True")
         await env.client.delete(PODS, "order", "default")
-        await until(lambda: _async(not env.runtime.sandboxes), what="pod torn down")
+        await eventually(lambda: not env.runtime.sandboxes, within=20, what="pod torn down")
         assert [name for name, _ in env.runtime.stops] == ["main", "s2", "s1"]
         assert all(grace > 0 for _, grace in env.runtime.stops)  # each still stopped gracefully
 
@@ -443,7 +441,7 @@ async def test_dead_sandbox_is_recreated_and_containers_start_again() -> None:
             in await env.events("sbx")
         assert len(env.runtime.sandboxes) == 2 and env.runtime.sandboxes[old_sid].state == "notready"
         await env.client.delete(PODS, "sbx", "default")
-        await until(lambda: _async(not env.runtime.sandboxes), what="both sandboxes removed")
+        await eventually(lambda: not env.runtime.sandboxes, within=20, what="both sandboxes removed")
 
 
 async def test_dead_sandbox_of_a_never_pod_that_ran_is_not_recreated() -> None:
