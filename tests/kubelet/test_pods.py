@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.kubelet._harness import NODE, conditions, container, kubelet, pod, state
+from tests.kubelet._harness import NODE, PODS, conditions, container, kubelet, pod, state
 from tests.kubelet.fakeruntime import FakeRuntime
 from tests.support.poll import eventually, until
 
@@ -165,7 +165,6 @@ async def test_deletion_runs_prestop_stops_gracefully_and_confirms() -> None:
         c = container("c", lifecycle={"preStop": {"exec": {"command": ["echo", "bye"]}}})
         await env.create(pod("del", c, terminationGracePeriodSeconds=5))
         await env.wait("del", running())
-        from tests.kubelet._harness import PODS
         await env.client.delete(PODS, "del", "default")
 
         async def gone() -> bool:
@@ -194,7 +193,6 @@ async def test_restart_adopts_running_containers_and_removes_orphans() -> None:
         # While the kubelet is away, "gone" is removed from the API for good.
         from pyk8s.client.client import Client
         from pyk8s.client.transport import HTTPTransport
-        from tests.kubelet._harness import PODS
         client = Client(HTTPTransport(srv.url))
         await client.delete(PODS, "gone", "default", grace_period_seconds=0)
         await client.close()
@@ -282,7 +280,6 @@ async def test_changed_image_restarts_the_container() -> None:
         p = await env.wait("img2", running())
         first = state(p, "c")["containerID"]
         env.images.present["busybox:v2"] = env.images.present["busybox"]
-        from tests.kubelet._harness import PODS
         await env.client.patch(PODS, "img2", {"spec": {"containers": [{"name": "c", "image": "busybox:v2"}]}},
                                "strategic", "default")
         p = await env.wait("img2", lambda p: running()(p) and state(p, "c")["containerID"] != first)
@@ -356,7 +353,6 @@ async def test_volume_setup_failure_is_a_failed_mount_event() -> None:
 
 
 async def test_readiness_gates_hold_ready_until_their_conditions_are_true() -> None:
-    from tests.kubelet._harness import PODS
     gate = "example.com/lb-ready"
     async with kubelet() as env:
         await env.create(pod("gated", container("c"), readinessGates=[{"conditionType": gate}]))
@@ -382,7 +378,6 @@ async def test_readiness_gates_hold_ready_until_their_conditions_are_true() -> N
 
 
 async def test_kubelet_status_writes_keep_conditions_set_by_others() -> None:
-    from tests.kubelet._harness import PODS
     async with kubelet() as env:
         # A crash-looping container: the kubelet writes the status again and again.
         await env.create(pod("busy", container("c", "exit", "1")))
@@ -398,7 +393,6 @@ async def test_kubelet_status_writes_keep_conditions_set_by_others() -> None:
 
 
 async def test_sidecars_stop_after_main_containers_in_reverse_order() -> None:
-    from tests.kubelet._harness import PODS
     async with kubelet() as env:
         sidecars = [container("s1", restartPolicy="Always"), container("s2", restartPolicy="Always")]
         await env.create(pod("order", container("main"), initContainers=sidecars,
@@ -423,7 +417,6 @@ async def test_job_style_pod_completes_and_its_sidecar_is_stopped() -> None:
 
 
 async def test_dead_sandbox_is_recreated_and_containers_start_again() -> None:
-    from tests.kubelet._harness import PODS
     async with kubelet() as env:
         await env.create(pod("sbx", container("c"), initContainers=[container("i", "exit", "0")]))
         p = await env.wait("sbx", lambda p: conditions(p).get("Ready") == "True")
