@@ -59,11 +59,11 @@ async def run_node(socket: Path, node_name: str, data_dir: str, ca_pem: bytes, c
 
     client = loopback_client(socket, f"system:node:{node_name}", ("system:nodes",))
     proxy_client = loopback_client(socket, "system:kube-proxy", ("system:node-proxier",))
-    proxy = ServiceProxy(proxy_client, node_name=node_name,
-                         mode="userspace" if proxy_mode == "userspace" else "nftables",
-                         cluster_cidr=cluster_cidr)
-    kubelet = build_kubelet(client, node_name, data_dir, node_ip=node_ip, cluster_cidr=cluster_cidr)
     try:
+        proxy = ServiceProxy(proxy_client, node_name=node_name,
+                             mode="userspace" if proxy_mode == "userspace" else "nftables",
+                             cluster_cidr=cluster_cidr)
+        kubelet = build_kubelet(client, node_name, data_dir, node_ip=node_ip, cluster_cidr=cluster_cidr)
         await serve_node(kubelet, client, ca_pem, kubelet_port=kubelet_port, proxy=proxy)
     finally:
         await client.close()
