@@ -5,11 +5,15 @@ network. Two pods talk by pod IP, and an httpGet readiness probe reaches a pod's
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import ipaddress
 import os
+import random
 import secrets
 import shutil
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +27,6 @@ from pyk8s.kubelet.network import PodNetwork
 from pyk8s.kubelet.pods import PodsConfig
 from pyk8s.kubelet.runtime import RuncRuntime
 from tests.kubelet._harness import NODE, Env, conditions, running, state
-from tests.kubelet.network.conftest import Node, node  # noqa: F401 - the node fixture
 from tests.kubelet.runtime.conftest import remove_cgroups
 from tests.support.apiserver import api_server
 
@@ -31,6 +34,34 @@ CNI_BIN = "/usr/lib/cni"
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("runc") is None or not os.path.exists(f"{CNI_BIN}/bridge"),
     reason="needs root, runc and the CNI plugins")
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_CLONE_NEWNET = 0x40000000
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, _CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+@pytest.fixture
+def node_netns() -> Iterator[tuple[str, str]]:
+    """This thread enters a fresh netns with loopback up; (bridge name, pod CIDR) for the node in it."""
+    suffix = secrets.token_hex(3)
+    name = f"pyk8s-kl-{suffix}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        _setns(target)
+        yield f"pk{suffix}", f"10.88.{random.randint(1, 254)}.0/24"
+    finally:
+        _setns(home)
+        os.close(home)
+        os.close(target)
+        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 @contextlib.asynccontextmanager
@@ -73,9 +104,9 @@ def pod(name: str, *containers: dict[str, Any], restart: str = "Always") -> dict
                      "containers": list(containers)}}
 
 
-async def test_two_pods_talk_by_pod_ip_and_http_readiness(node: Node,  # noqa: F811
+async def test_two_pods_talk_by_pod_ip_and_http_readiness(node_netns: tuple[str, str],
                                                           tmp_path: Path) -> None:
-    bridge, cidr = node.bridge, node.cidr
+    bridge, cidr = node_netns
     async with kubelet_with_network(tmp_path, bridge, cidr) as env:
         ready = {"httpGet": {"port": 8080, "path": "/index.html"}, "periodSeconds": 1}
         server = bb("web", "mkdir -p /www && echo pong > /www/index.html && exec httpd -f -p 8080 -h /www",
