@@ -23,8 +23,8 @@ def offered_protocols(request: web.Request) -> list[str]:
 
 
 async def accept_upgrade(request: web.Request, supported: Iterable[str]) -> tuple[RawConnection, str] | None:
-    """Answer 101 with the first protocol the client offers that we support (None: answered 403 as the
-    kubelet does when none matches)."""
+    """Answer 101 with the first protocol the client offers that we support; None, with nothing answered,
+    when none matches (the caller answers 403, as the kubelet does)."""
     offered = offered_protocols(request)
     chosen = next((p for p in offered if p in set(supported)), "")
     if offered and not chosen:
