@@ -314,6 +314,7 @@ class SqliteStore:
         path: str,
         writer: sqlite3.Connection,
         loop_writer: sqlite3.Connection,
+        checkpointer: sqlite3.Connection,
         readers: list[sqlite3.Connection],
         local: sqlite3.Connection,
         *,
@@ -346,7 +347,7 @@ class SqliteStore:
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="pyk8s-sqlite-writer", daemon=True)
         self._writer.start()
-        self._checkpointer = _connect(path, reader=False)
+        self._checkpointer = checkpointer  # background WAL checkpoints
         self._tasks = [
             self._loop.create_task(self._poll_loop(), name="pyk8s-sqlite-poller"),
             self._loop.create_task(self._compact_loop(), name="pyk8s-sqlite-compactor"),
@@ -373,18 +374,20 @@ class SqliteStore:
         conns: list[sqlite3.Connection] = []
         try:
             conns.append(await asyncio.to_thread(_connect, path, reader=False, timeout=0))
-            while len(conns) < READERS + 2:
+            conns.append(await asyncio.to_thread(_connect, path, reader=False))
+            while len(conns) < READERS + 3:
                 conns.append(await asyncio.to_thread(_connect, path, reader=True))
         except BaseException:
             writer.close()
             for conn in conns:
                 conn.close()
             raise
-        loop_writer, readers = conns[0], conns[1:]
+        loop_writer, checkpointer, readers = conns[0], conns[1], conns[2:]
         return cls(
             path,
             writer,
             loop_writer,
+            checkpointer,
             readers[1:],
             readers[0],
             retention_seconds=retention_seconds,
