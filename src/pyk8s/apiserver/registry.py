@@ -409,20 +409,18 @@ class Registry:
         req = self._admission("UPDATE", info, subresource, namespace, name, new, old, ctx)
         await admission.run_mutating(self.plugins, req)
         apply_defaults(info, new)
-        if _should_delete_during_update(info, new):
+        deleting = _should_delete_during_update(info, new)
+        with nullcontext() if deleting else self._allocation(info, new, old, ctx.dry_run):
             self._validate(info, new, old)
             await admission.run_validating(self.plugins, req)
             self._track(info, new, old, ctx, subresource)
-            if ctx.dry_run:
+            if deleting:
+                if ctx.dry_run:
+                    return new
+                deleted = await self.store.delete(kv.key, expected_revision=kv.mod_revision)
+                self._released(info, old)
+                new["metadata"]["resourceVersion"] = str(deleted.mod_revision)
                 return new
-            deleted = await self.store.delete(kv.key, expected_revision=kv.mod_revision)
-            self._released(info, old)
-            new["metadata"]["resourceVersion"] = str(deleted.mod_revision)
-            return new
-        with self._allocation(info, new, old, ctx.dry_run):
-            self._validate(info, new, old)
-            await admission.run_validating(self.plugins, req)
-            self._track(info, new, old, ctx, subresource)
             data = encode_for_store(new)
             if data == kv.value:  # nothing changed: no write, no new resourceVersion (as Kubernetes)
                 return old
