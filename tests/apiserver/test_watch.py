@@ -4,6 +4,7 @@ transitions, bookmarks, timeouts, slow watchers."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 from pyk8s.apiserver import watch_cache
+from pyk8s.store.protocol import Event, EventType, KeyValue
 from tests.apiserver.conftest import Server
 
 NS = "/api/v1/namespaces/default"
@@ -284,11 +286,7 @@ def test_a_modified_object_leaving_a_selection_is_sent_deleted_in_its_old_state_
 
 
 def test_cached_objects_are_held_as_bytes_and_read_as_fresh_copies() -> None:
-    import gc
-
     cache = watch_cache.ResourceCache("/registry/core/configmaps/", 0)
-    from pyk8s.store.protocol import Event, EventType, KeyValue
-
     key = "/registry/core/configmaps/d/a"
     value = orjson.dumps({"metadata": {"name": "a"}, "data": {"k": "v"}})
     cache.apply(Event(EventType.CREATE, KeyValue(key, value, 7, 7), None))
