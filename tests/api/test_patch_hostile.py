@@ -3,7 +3,7 @@ or a StatusError (a 4xx for the client), never another exception (a 500)."""
 
 import copy
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pyk8s.api.apply import server_side_apply, track_update
@@ -38,6 +38,7 @@ def _survives(call, *args):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(_json, _json)
+@example(None, {"metadata": {"managedFields": True}})  # found by hypothesis: was a TypeError
 def test_patches_and_apply_never_fail_with_anything_but_a_client_error(original, patch):
     original = original if isinstance(original, dict) else {"x": original}
     for patch_type in (STRATEGIC_MERGE_PATCH, MERGE_PATCH, JSON_PATCH):

@@ -500,6 +500,8 @@ class _Managed:
         """Decode managedFields; `borrowed`: the entries belong to another object (the live one)."""
         managed = cls()
         managed._copy_read = borrowed
+        if entries and not isinstance(entries, list):  # `managedFields: true` is bad input, not a crash
+            raise ValueError("managedFields must be a list")
         for entry in entries or []:
             if not isinstance(entry, dict):
                 raise ValueError("managedFields entries must be objects")
