@@ -49,9 +49,15 @@ class Worker:
     async def finish(self) -> None:
         assert await asyncio.wait_for(self.proc.wait(), DEADLINE_S) == 0
 
-    def kill(self) -> None:
+    async def kill(self) -> int:
+        """SIGKILL it and return its exit status. Its unread output is drained first: on Python 3.11 a
+        process's wait() returns only once its pipes reached EOF, and a full pipe whose reader paused never
+        does."""
         if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGKILL)
+        assert self.proc.stdout is not None
+        await asyncio.wait_for(self.proc.stdout.read(), DEADLINE_S)
+        return await asyncio.wait_for(self.proc.wait(), DEADLINE_S)
 
 
 @pytest.fixture
@@ -99,9 +105,8 @@ async def test_sigkill_mid_write_storm_loses_no_acknowledged_write(root: Path, d
             else:
                 seen.append(int(rev))
     finally:
-        worker.kill()  # in the middle of the storm: 16 writers are still going
-        await worker.proc.wait()
-    assert worker.proc.returncode == -signal.SIGKILL
+        status = await worker.kill()  # in the middle of the storm: 16 writers are still going
+    assert status == -signal.SIGKILL
 
     assert integrity(db) == "ok"
     store = await SqliteStore.open(db)

@@ -25,6 +25,7 @@ from yarl import URL
 
 from pyk8s.api import catalog, errors
 from pyk8s.util.rawupgrade import switch_protocols
+from pyk8s.util.tasks import cancel_and_wait
 
 __all__ = ["KubeletProxy"]
 
@@ -74,9 +75,7 @@ async def _until_one_ends(*directions: Coroutine[Any, Any, None]) -> None:
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
 
 
 class KubeletProxy:

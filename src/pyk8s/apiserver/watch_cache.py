@@ -30,6 +30,7 @@ import orjson
 from pyk8s.api import errors
 from pyk8s.store.errors import Compacted, StoreClosed, WatchOverflow
 from pyk8s.store.protocol import Event, EventType, KeyValue, Store
+from pyk8s.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -349,9 +350,7 @@ class WatchCacheSet:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
         for c in self.caches.values():
             for w in tuple(c.watchers):

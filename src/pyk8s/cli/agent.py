@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyk8s.cli.images import DEFAULT_DATA_DIR
+from pyk8s.util.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from pyk8s.client.client import Client
@@ -111,9 +112,7 @@ async def _serve_until_stopped(task: asyncio.Task[None], registered: asyncio.Eve
         if task.done():
             task.result()
     finally:
-        for t in (task, waiter):
-            t.cancel()
-        await asyncio.gather(task, waiter, return_exceptions=True)
+        await cancel_and_wait([task, waiter])
         await client.close()
 
 

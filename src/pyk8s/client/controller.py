@@ -17,6 +17,7 @@ from typing import Any
 from pyk8s.client.cache import DeletedFinalStateUnknown, object_key
 from pyk8s.client.ratelimit import RateLimiter
 from pyk8s.client.workqueue import ShutDown, WorkQueue
+from pyk8s.util.tasks import cancel_and_wait
 
 __all__ = ["Controller", "RetryLater"]
 
@@ -54,9 +55,7 @@ class Controller:
             await asyncio.gather(*tasks)
         finally:
             self.queue.shutdown()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks)
 
     def shutdown(self) -> None:
         self.queue.shutdown()

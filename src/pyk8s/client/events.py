@@ -8,7 +8,6 @@ A repeat of the same (object, type, reason, message) within the fold window bump
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -19,6 +18,7 @@ from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
 from pyk8s.api.meta import now_rfc3339
 from pyk8s.client.client import Client, Obj
+from pyk8s.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,7 @@ class EventRecorder:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
 
     async def _run(self) -> None:

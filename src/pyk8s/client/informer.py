@@ -29,6 +29,7 @@ from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import DeletedFinalStateUnknown, Indexer, IndexFunc, Lister, object_key
 from pyk8s.client.client import Client, Obj
 from pyk8s.util.backoff import Backoff
+from pyk8s.util.tasks import cancel_and_wait
 
 __all__ = ["SharedInformer", "SharedInformerFactory"]
 
@@ -117,11 +118,7 @@ class SharedInformer:
 
     async def stop(self) -> None:
         tasks = [t for t in (self._task, self._resync_task, *self._background) if t is not None]
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_and_wait(tasks)
         self._task = self._resync_task = None
 
     # --- list and watch ----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ On a clean stop the leader releases the Lease (empty holder) so a successor need
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import math
@@ -27,6 +26,7 @@ from pyk8s.api.catalog import lookup
 from pyk8s.api.errors import StatusError
 from pyk8s.client.client import Client, Obj
 from pyk8s.util.clock import MONOTONIC, Clock
+from pyk8s.util.tasks import cancel_and_wait
 
 __all__ = ["LEASES", "LeaderElectionConfig", "LeaderElector"]
 
@@ -105,9 +105,7 @@ class LeaderElector:
         finally:
             self._leading = False
             if work is not None:
-                work.cancel()
-                with contextlib.suppress(BaseException):
-                    await work
+                await cancel_and_wait([work])
             if self.config.release_on_cancel:
                 await self._release()
             if work is not None and self.on_stopped_leading is not None:

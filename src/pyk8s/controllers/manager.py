@@ -11,7 +11,6 @@ the informers with them) so two managers never act at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 from collections.abc import Callable, Iterable
@@ -22,6 +21,7 @@ from pyk8s.client.client import Client
 from pyk8s.client.events import EventRecorder
 from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.client.leader import LeaderElectionConfig, LeaderElector
+from pyk8s.util.tasks import cancel_and_wait
 
 __all__ = ["REGISTRY", "ControllerContext", "ControllerManager", "ControllerOptions", "Runnable",
            "enabled_controllers", "lazy"]
@@ -162,10 +162,6 @@ class ControllerManager:
                     log.error("controller %s stopped", t.get_name(), exc_info=t.exception())
         finally:
             self.running.clear()
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(BaseException):
-                    await t
+            await cancel_and_wait(tasks)
             await ctx.informers.stop()
             await ctx.close_recorders()

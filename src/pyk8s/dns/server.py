@@ -27,6 +27,7 @@ from pyk8s.dns.forward import Forwarder, parse_upstream, read_resolv_conf
 from pyk8s.dns.records import ServiceIndex
 from pyk8s.dns.wire import for_client, question_end
 from pyk8s.dns.zone import Answer, ClusterZone
+from pyk8s.util.tasks import cancel_and_wait
 
 __all__ = ["ClusterDNS"]
 
@@ -135,9 +136,7 @@ class ClusterDNS:
         for transport in self._udp:
             transport.close()
         tasks = list(self._tasks)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         self._servers.clear()
         self._udp.clear()
         if self._own_informers:

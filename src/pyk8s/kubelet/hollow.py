@@ -34,6 +34,7 @@ from pyk8s.client.cache import DeletedFinalStateUnknown, split_key
 from pyk8s.client.client import Client
 from pyk8s.client.controller import Controller
 from pyk8s.client.informer import SharedInformerFactory
+from pyk8s.util.tasks import cancel_and_wait
 
 __all__ = ["HollowConfig", "HollowNodes"]
 
@@ -141,9 +142,7 @@ class HollowNodes(Controller):
         try:
             await super().run()
         finally:
-            for t in leases:
-                t.cancel()
-            await asyncio.gather(*leases, return_exceptions=True)
+            await cancel_and_wait(leases)
             await self.informers.stop()
 
     async def reconcile(self, key: str) -> float | None:

@@ -15,6 +15,7 @@ from pyk8s.client.events import EventRecorder
 from pyk8s.kubelet import cri
 from pyk8s.kubelet.node import NodeAgent
 from pyk8s.kubelet.pods import PodManager, PodsConfig, VolumeManagerLike
+from pyk8s.util.tasks import cancel_and_wait
 
 __all__ = ["Kubelet", "build_kubelet"]
 
@@ -73,9 +74,7 @@ class Kubelet:
         try:
             await asyncio.gather(*tasks)
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks)
             await self.recorder.close()
 
     async def _refresh_volumes(self, refresh: Callable[[], Awaitable[Any]]) -> None:

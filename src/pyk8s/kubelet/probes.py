@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from pyk8s.kubelet import cri
+from pyk8s.util.tasks import cancel_and_wait
 
 __all__ = ["ProbeResult", "Prober", "resolve_port", "run_check"]
 
@@ -139,9 +140,7 @@ class Prober:
                                                        name=f"probe {kind} {self.container['name']}"))
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
 
     async def _loop(self, kind: str, spec: Obj) -> None:

@@ -26,6 +26,7 @@ from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
 from pyk8s.scheduler.preemption import NAME as PREEMPTION
 from pyk8s.scheduler.preemption import Candidate, preempt
 from pyk8s.scheduler.registry import default_plugins
+from pyk8s.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -135,11 +136,7 @@ class Scheduler:
                     self.queue.add_unschedulable(qp.pod, error=True)
                 await asyncio.sleep(0)  # let bindings and informer events run between pods
         finally:
-            for t in list(self._tasks):
-                t.cancel()
-            for t in list(self._tasks):
-                with contextlib.suppress(BaseException):
-                    await t
+            await cancel_and_wait(list(self._tasks))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -5,7 +5,6 @@ process by `pyk8s.server.supervisor`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from pyk8s.client.transport import HTTPTransport
 from pyk8s.controllers.manager import ControllerContext, ControllerManager, ControllerOptions
 from pyk8s.dns import ClusterDNS
 from pyk8s.scheduler.scheduler import Scheduler
+from pyk8s.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,7 @@ async def run_components(socket: Path, options: ControllerOptions, leader_electi
             if not t.cancelled() and t.exception() is not None:
                 log.error("%s stopped", t.get_name(), exc_info=t.exception())
     finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(BaseException):
-                await t
+        await cancel_and_wait(tasks)
         await recorder.close()
         await cm_client.close()
         await sched_client.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import ipaddress
 import logging
@@ -46,6 +45,7 @@ from pyk8s.server.loop import run_loop
 from pyk8s.server.pki import Pki, ensure_pki
 from pyk8s.server.supervisor import Supervised
 from pyk8s.store.factory import open_store
+from pyk8s.util.tasks import cancel_and_wait
 
 log = logging.getLogger("pyk8s.server")
 
@@ -213,11 +213,7 @@ async def serve(config: ServerConfig) -> None:
         print("pyk8s: ready", flush=True)
         await stop.wait()
         log.info("stopping")
-        for task in supervised:
-            task.cancel()
-        for task in supervised:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(supervised)
     finally:
         await runner.cleanup()
         await store.close()

@@ -15,6 +15,7 @@ from pyk8s.kubelet.kubelet import Kubelet, build_kubelet
 from pyk8s.kubelet.routes import NodeRoutes
 from pyk8s.kubelet.server import serve_kubelet
 from pyk8s.proxy import ServiceProxy
+from pyk8s.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,7 @@ async def serve_node(kubelet: Kubelet, client: Client, ca_pem: bytes, *, kubelet
             log.warning("kubelet API on port %s: %s", kubelet_port, e)
         await kubelet.run()
     finally:
-        for task in helpers:
-            task.cancel()
-        for task in helpers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(helpers)
         if api is not None:
             await api.stop()
         close = getattr(kubelet.runtime, "close", None)  # not in the CRI interface: runc's monitor server

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import ipaddress
 import socket
 import time
@@ -42,6 +41,7 @@ from pyk8s.store.protocol import (
     validate_prefix,
     validate_value,
 )
+from pyk8s.util.tasks import cancel_and_wait
 
 DEFAULT_WATCH_BUFFER = 4096  # events; the sqlite driver keeps the same
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
@@ -481,9 +481,7 @@ class EtcdStore:
                 buf.ready.clear()
                 await buf.ready.wait()
         finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+            await cancel_and_wait([pump])
             self._watchers.discard(buf)
             self._pumps.discard(pump)
 

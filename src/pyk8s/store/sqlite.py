@@ -56,6 +56,7 @@ from pyk8s.store.protocol import (
     validate_prefix,
     validate_value,
 )
+from pyk8s.util.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -693,11 +694,7 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         if self._pending:  # accepted writes still commit
             self._flush()
         self._queue.put(_STOP)  # queued writes before it still commit

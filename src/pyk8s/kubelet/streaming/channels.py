@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 
 from pyk8s.kubelet import cri
 from pyk8s.kubelet.streaming.spdyserve import spdy_portforward
+from pyk8s.util.tasks import cancel_and_wait
 
 __all__ = ["EXEC_PROTOCOLS", "PORTFORWARD_PROTOCOLS", "exit_status", "serve_portforward",
            "serve_remotecommand"]
@@ -114,9 +115,7 @@ async def serve_remotecommand(request: web.Request, open_stream: Callable[[], Aw
     except ConnectionResetError:
         pass
     finally:
-        for t in (reader, waiter, *pumps):
-            t.cancel()
-        await asyncio.gather(reader, waiter, *pumps, return_exceptions=True)
+        await cancel_and_wait([reader, waiter, *pumps])
     return ws
 
 
@@ -168,8 +167,6 @@ async def serve_portforward(request: web.Request, ports: list[int], dial: Dial) 
         for send in senders.values():
             with contextlib.suppress(Exception):
                 await send(b"")
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
     return ws
 

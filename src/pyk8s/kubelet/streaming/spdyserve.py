@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from pyk8s.kubelet import cri
 from pyk8s.kubelet.streaming.spdy import RST_PROTOCOL_ERROR, SpdySession, SpdyStream
+from pyk8s.util.tasks import cancel_and_wait
 
 __all__ = ["REMOTECOMMAND_PROTOCOLS", "spdy_portforward", "spdy_remotecommand"]
 
@@ -27,9 +28,7 @@ async def _serve(send: Send, chunks: AsyncIterator[bytes], on_stream: Callable[[
         async for data in chunks:
             await session.feed(data)
     finally:
-        for t in list(tasks):
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(list(tasks))
 
 
 async def spdy_portforward(send: Send, chunks: AsyncIterator[bytes], dial: Dial) -> None:
