@@ -27,12 +27,8 @@ import aiohttp
 import orjson
 import uvloop
 
+from bench.stats import pct
 from tests.support.cluster import client_ssl, start_cluster
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def pod(name: str) -> dict[str, Any]:

@@ -40,16 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import aiohttp
 
+from bench.stats import pct
 from tests.support.cluster import Agent, Cluster, client_ssl, start_agent, start_cluster, wait_for
 
 NS = "default"
 NFT_TABLE = "pyk8s"  # the service proxy's
 PODS = f"/api/v1/namespaces/{NS}/pods"
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 PROFILE_RATE = 200  # --profile-rate: py-spy samples per second

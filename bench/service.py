@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp import web
 
+from bench.stats import pct
 from pyk8s.api.catalog import lookup
 from pyk8s.client.client import Client
 from pyk8s.client.transport import HTTPTransport
@@ -45,11 +46,6 @@ from tests.support.apiserver import start_server
 SERVICES = lookup("", "v1", "services")
 SLICES = lookup("discovery.k8s.io", "v1", "endpointslices")
 CONCURRENCY = 16
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # --- load ------------------------------------------------------------------------------------------

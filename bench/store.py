@@ -25,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.stats import pct
 from pyk8s.store.etcd import EtcdStore
 from pyk8s.store.protocol import Event, Store
 from pyk8s.store.sqlite import SqliteStore
@@ -33,11 +34,6 @@ from tests.support.etcd import EtcdProcess
 WRITERS = 16
 READERS = 16
 VALUE = b'{"kind":"Pod","apiVersion":"v1"}' + b"x" * 990  # about a small pod's size: 1 KiB
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def concurrently(workers: int, count: int, op: Callable[[int], Awaitable[Any]]) -> float:
