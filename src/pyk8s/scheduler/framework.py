@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyk8s.scheduler.memo import ResourceMemo, Table
 from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
 
 MAX_NODE_SCORE = 100
@@ -109,6 +111,13 @@ class Plugin:
     weight = 1
     # Its pre-filter state depends on the pods on other nodes (rerun when preemption removes some).
     reads_other_pods = False
+    # Promises that let the framework memoise results per node state (memo.py). memo_filter: `filter` reads
+    # only the node's resource sums, allocatable and pod count and the pod's cpu, memory and
+    # ephemeral-storage requests, and pre_filter always returns None. separable: `score` reads only the
+    # node's resource sums and allocatable and the pod's non-zero cpu and memory, pre_score always returns
+    # None and normalize does nothing.
+    memo_filter = False
+    separable = False
 
     def pre_filter(self, state: CycleState, pod: PodInfo, snap: Snapshot) -> Status | set[str] | None:
         """None to go on, SKIP, an unschedulable Status, or the only node names that may fit."""
@@ -121,7 +130,7 @@ class Plugin:
         self,
         state: CycleState,
         pod: PodInfo,
-        nodes: Sequence[NodeInfo],
+        nodes: Iterable[NodeInfo],
         want: int,
         statuses: dict[str, Status],
     ) -> tuple[list[NodeInfo], int]:
@@ -230,6 +239,7 @@ class Framework:
         *,
         percentage_of_nodes_to_score: int = 0,
         rng: random.Random | None = None,
+        memo: bool = True,
     ) -> None:
         self.plugins = list(plugins)
         self.filter_plugins = [p for p in self.plugins if p.filters]
@@ -237,6 +247,8 @@ class Framework:
         self.percentage = percentage_of_nodes_to_score
         self.rng = rng or random.Random()
         self.next_start = 0  # round-robin start of the node search, so sampling covers all nodes
+        # None computes every plugin on every node (the reference the memo is tested against).
+        self.memo = ResourceMemo.of(self.filter_plugins, self.score_plugins) if memo else None
 
     def run_pre_filter(
         self, state: CycleState, pod: PodInfo, snap: Snapshot, diagnosis: Diagnosis
@@ -277,6 +289,18 @@ class Framework:
         diagnosis: Diagnosis,
         extra: Callable[[NodeInfo], NodeInfo] | None = None,
     ) -> tuple[list[NodeInfo], list[Plugin]] | None:
+        found = self._feasible(state, pod, snap, diagnosis, extra, None)
+        return None if found is None else (found.nodes, found.active)
+
+    def _feasible(
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        snap: Snapshot,
+        diagnosis: Diagnosis,
+        extra: Callable[[NodeInfo], NodeInfo] | None,
+        table: Table | None,
+    ) -> _Found | None:
         pre = self.run_pre_filter(state, pod, snap, diagnosis)
         if pre is None:
             return None
@@ -299,10 +323,17 @@ class Framework:
         feasible: list[NodeInfo] = []
         start = self.next_start % total if total else 0
         checked = 0
-        if len(active) == 1 and extra is None:
+        found = _Found(feasible, active)
+        memo = self.memo
+        if table is not None and memo is not None and extra is None and active == [memo.fit]:
+            # The common case (only NodeResourcesFit has work): one loop over memoised results.
+            found.nodes, found.scores, found.best, checked = memo.filter_score(
+                table, state, pod, _rotated(nodes, start), want, diagnosis.node_status
+            )
+        elif len(active) == 1 and extra is None:
             # The common case (only NodeResourcesFit has work): the plugin's own loop.
-            feasible, checked = active[0].filter_until(
-                state, pod, nodes[start:] + nodes[:start], want, diagnosis.node_status
+            found.nodes, checked = active[0].filter_until(
+                state, pod, _rotated(nodes, start), want, diagnosis.node_status
             )
         else:
             run = self.run_filters
@@ -317,15 +348,34 @@ class Framework:
                         break
                 else:
                     diagnosis.node_status[node.name] = st
+            found.nodes = feasible
         if total:
             self.next_start = (start + checked) % total
-        return feasible, active
+        return found
 
-    def prioritize(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot) -> list[int]:
-        totals = [0] * len(nodes)
-        for p in self.score_plugins:
-            if p.pre_score(state, pod, nodes, snap) is SKIP:
-                continue
+    def prioritize(
+        self,
+        state: CycleState,
+        pod: PodInfo,
+        nodes: list[NodeInfo],
+        snap: Snapshot,
+        table: Table | None = None,
+        separable: list[int] | None = None,
+    ) -> list[int] | None:
+        """Each node's weighted total. With a memo table the separable plugins' sum comes from it, or is
+        `separable` when the fused loop found it while filtering; then None means the other plugins all
+        skipped, so the fused loop's highest stands."""
+        active = [p for p in self.score_plugins if p.pre_score(state, pod, nodes, snap) is not SKIP]
+        memo = self.memo
+        if table is not None and memo is not None and all(p in active for p, _ in memo.separable):
+            others = [p for p in active if not p.separable]
+            if not others and separable is not None:
+                return None
+            totals = separable if separable is not None else memo.scores(table, state, pod, nodes)
+            active = others
+        else:
+            totals = [0] * len(nodes)
+        for p in active:
             scores = p.score_all(state, pod, nodes)
             p.normalize(state, pod, scores)
             w = p.weight
@@ -354,14 +404,35 @@ class Framework:
                     return ScheduleResult(nominated, 1, 1), state
         state = {}
         diagnosis = Diagnosis()
-        found = self.find_feasible(state, pod, snap, diagnosis, extra)
-        if not found or not found[0]:
+        table = self.memo.table(pod, snap) if self.memo is not None else None
+        found = self._feasible(state, pod, snap, diagnosis, extra, table)
+        if not found or not found.nodes:
             err = FitError(pod, len(snap.nodes), diagnosis)
             err.state = state  # type: ignore[attr-defined]
             raise err
-        feasible, _ = found
+        feasible = found.nodes
         if len(feasible) == 1:
             return ScheduleResult(feasible[0].name, len(diagnosis.node_status) + 1, 1), state
-        scores = self.prioritize(state, pod, feasible, snap)
-        chosen = self.select_host(feasible, scores)
+        scores = self.prioritize(state, pod, feasible, snap, table, found.scores)
+        if scores is not None:
+            chosen = self.select_host(feasible, scores)
+        else:  # the fused loop found the highest already: the same pick as select_host's
+            best = found.best
+            chosen = feasible[best[0] if len(best) == 1 else self.rng.choice(best)]
         return ScheduleResult(chosen.name, len(diagnosis.node_status) + len(feasible), len(feasible)), state
+
+
+@dataclass(slots=True)
+class _Found:
+    """The nodes that passed the filters; from the fused loop also their separable scores and the indices
+    of the highest."""
+
+    nodes: list[NodeInfo]
+    active: list[Plugin]
+    scores: list[int] | None = None
+    best: list[int] = field(default_factory=list)
+
+
+def _rotated(nodes: list[NodeInfo], start: int) -> Iterable[NodeInfo]:
+    """The nodes from `start` round to `start - 1`, without copying the list."""
+    return itertools.chain(itertools.islice(nodes, start, None), itertools.islice(nodes, start))

@@ -3,6 +3,7 @@ assumed on it and their sums), as Kubernetes' framework.PodInfo and framework.No
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,10 @@ Obj = dict[str, Any]
 
 # (hostIP, protocol, port) of a container port with a hostPort.
 HostPort = tuple[str, str, int]
+
+# Every change of any NodeInfo takes the next number (Kubernetes' nextGeneration), so a generation names one
+# state of one node: a clone keeps its original's until either changes, and memos keyed by it stay valid.
+_generations = itertools.count(1)
 
 
 def host_ports(pod: Mapping[str, Any]) -> list[HostPort]:
@@ -106,7 +111,7 @@ class NodeInfo:
     with_affinity: int = 0  # pods with any pod (anti-)affinity
     with_required_anti_affinity: int = 0
     images: frozenset[str] = frozenset()
-    generation: int = 0
+    generation: int = 0  # see _generations
 
     def set_node(self, node: Obj) -> None:
         self.node = node
@@ -123,7 +128,7 @@ class NodeInfo:
         except ValueError:
             self.allowed_pods = 0
         self.images = frozenset(n for img in status.get("images") or [] for n in img.get("names") or [])
-        self.generation += 1
+        self.generation = next(_generations)
 
     def add_pod(self, pi: PodInfo) -> None:
         self._account(pi, 1)
@@ -149,7 +154,7 @@ class NodeInfo:
             self.with_affinity += sign
         if pi.required_anti_affinity:
             self.with_required_anti_affinity += sign
-        self.generation += 1
+        self.generation = next(_generations)
 
     def clone(self) -> NodeInfo:
         return NodeInfo(

@@ -3,7 +3,7 @@ NodeResourcesBalancedAllocation."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from pyk8s.scheduler.framework import MAX_NODE_SCORE, CycleState, Plugin, Snapshot, Status, unschedulable
 from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
@@ -51,6 +51,8 @@ class NodeResourcesFit(Plugin):
     name = FIT
     filters = True
     scores = True
+    memo_filter = True
+    separable = True
 
     def __init__(self, strategy: str = "LeastAllocated") -> None:
         if strategy not in ("LeastAllocated", "MostAllocated"):
@@ -75,7 +77,7 @@ class NodeResourcesFit(Plugin):
         self,
         state: CycleState,
         pod: PodInfo,
-        nodes: Sequence[NodeInfo],
+        nodes: Iterable[NodeInfo],
         want: int,
         statuses: dict[str, Status],
     ) -> tuple[list[NodeInfo], int]:
@@ -126,6 +128,7 @@ class NodeResourcesBalancedAllocation(Plugin):
 
     name = BALANCED
     scores = True
+    separable = True
 
     def pre_score(
         self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo], snap: Snapshot
