@@ -50,3 +50,64 @@ async def test_raw_bytes_flow_both_ways_after_the_101() -> None:
         writer.close()
     finally:
         await runner.cleanup()
+
+
+async def test_a_slow_consumer_holds_the_client_back_instead_of_buffering_everything() -> None:
+    from pyk8s.util import rawupgrade
+
+    conns: list[rawupgrade.RawConnection] = []
+    consume = asyncio.Event()
+    finished = asyncio.Event()
+    total = 0
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal total
+        conn = await switch_protocols(request, {"Connection": "Upgrade", "Upgrade": "sink/1"})
+        conns.append(conn)
+        await consume.wait()  # a consumer that does not read yet
+        async for chunk in conn.chunks():
+            total += len(chunk)
+        finished.set()
+        conn.close()
+        assert conn.response is not None
+        return conn.response
+
+    app = web.Application()
+    app.router.add_get("/up", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: sink/1\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        block = b"x" * 65536
+        sent = 0
+
+        async def send_all() -> None:
+            nonlocal sent
+            for _ in range(256):  # 16 MiB, far past what the kernel's socket buffers hold
+                writer.write(block)
+                await writer.drain()
+                sent += len(block)
+
+        sender = asyncio.create_task(send_all())
+        # The sender stalls: the server stopped reading once its buffer passed the high-water mark.
+        async with asyncio.timeout(10):
+            while True:
+                before = sent
+                await asyncio.sleep(0.3)
+                if sent == before and sent > 0:
+                    break
+        assert not sender.done()
+        assert conns and conns[0].buffered <= rawupgrade.HIGH_WATER + len(block) * 4
+        consume.set()  # now it reads: everything arrives, nothing was lost
+        await asyncio.wait_for(sender, 30)
+        writer.write_eof()
+        await asyncio.wait_for(finished.wait(), 30)
+        assert total == 256 * len(block)
+        writer.close()
+    finally:
+        await runner.cleanup()
