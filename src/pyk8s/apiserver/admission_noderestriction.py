@@ -15,8 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 from pyk8s.api import errors
-from pyk8s.apiserver.auth.node import HOLLOW_LABEL, NODE_LEASE_NAMESPACE, NodeScope, node_identity, references
-from pyk8s.apiserver.auth.resources import GetObject, fetch
+from pyk8s.apiserver.auth.node import (
+    HOLLOW_LABEL,
+    NODE_LEASE_NAMESPACE,
+    NodeFacts,
+    NodeScope,
+    node_identity,
+    references,
+)
+from pyk8s.apiserver.auth.resources import GetObject
 from pyk8s.apiserver.interfaces import AdmissionRequest, Obj
 
 __all__ = ["RESTRICTED_LABEL_PREFIX", "NodeRestriction"]
@@ -37,8 +44,9 @@ def _restricted(labels: dict[str, Any]) -> dict[str, Any]:
 class NodeRestriction:
     name = "NodeRestriction"
 
-    def __init__(self, get_object: GetObject) -> None:
-        self.scope = NodeScope(get_object)
+    def __init__(self, get_object: GetObject, facts: NodeFacts | None = None) -> None:
+        """`facts`: the Node authorizer's, so a node checked there is not decoded again here."""
+        self.scope = NodeScope(get_object, facts)
 
     async def admit(self, request: AdmissionRequest) -> None:
         return None
@@ -74,8 +82,8 @@ class NodeRestriction:
                 raise _forbidden(identity, "can not create pods that reference secrets, configmaps, "
                                            "persistentvolumeclaims or service accounts")
         elif op == "CREATE" and sub == "eviction":  # admission sees the Eviction, not the pod
-            evicted = await fetch(self.scope.get_object, r.resource, r.namespace, r.name)
-            if not await self._bound(identity, evicted):
+            node_name = await self.scope.facts.pod_node(r.namespace, r.name) or ""
+            if not await self.scope.speaks_for(identity, node_name):
                 raise _forbidden(identity, "can only evict pods bound to itself")
         elif op == "UPDATE" and sub == "status":
             if not await self._bound(identity, r.old):

@@ -32,7 +32,12 @@ from pyk8s.apiserver.app import API_SERVER, APIServer, APIServerConfig, create_a
 from pyk8s.apiserver.auth import oidc
 from pyk8s.apiserver.auth.audit import AuditLog
 from pyk8s.apiserver.auth.policy import bootstrap_policy
-from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_pods, watch_cache_revision
+from pyk8s.apiserver.auth.stack import (
+    build_auth_stack,
+    watch_cache_object,
+    watch_cache_pods,
+    watch_cache_revision,
+)
 from pyk8s.apiserver.interfaces import UserInfo
 from pyk8s.apiserver.kubernetes_service import ensure_kubernetes_service
 from pyk8s.apiserver.registry import RequestContext
@@ -155,6 +160,7 @@ async def serve(config: ServerConfig) -> None:
         lister=lambda info: api().list_objects(info),
         rbac_revision=lambda: watch_cache_revision(api().caches)(),
         raw_pods=lambda: watch_cache_pods(api().caches),
+        raw_object=lambda info, key: watch_cache_object(api().caches, info, key),
     )
     app = create_app(APIServerConfig(
         store=store,

@@ -16,13 +16,17 @@ Hollow nodes: `pyk8s agent --hollow` holds one certificate, `system:node:<prefix
 `<prefix>-0 …`. An identity `system:node:P` therefore also speaks for a node named `P-<digits>` whose
 Node object carries the hollow label `type=hollow` (or that does not exist yet: NodeRestriction then
 requires the new Node to carry that label). A real node's identity is its exact name, so it never reaches
-another real node."""
+another real node.
+
+Both checks run on every kubelet write (a hollow agent's pod status patch asks whose pod it is and
+whether its node is hollow, in the authorizer and again in NodeRestriction). `NodeFacts` answers them from
+the watch cache's encoded objects, decoding each object once per version instead of once per question."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 import orjson
 
@@ -31,7 +35,8 @@ from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver.auth.resources import GetObject, fetch
 from pyk8s.apiserver.interfaces import Attributes, Authorizer, Decision, Obj, ObjectLister, UserInfo
 
-__all__ = ["HOLLOW_LABEL", "NODE_LEASE_NAMESPACE", "NodeAuthorizer", "NodeScope", "node_identity"]
+__all__ = ["HOLLOW_LABEL", "NODE_LEASE_NAMESPACE", "NodeAuthorizer", "NodeFacts", "NodeScope", "RawObject",
+           "node_identity"]
 
 NODE_PREFIX = "system:node:"
 NODES_GROUP = "system:nodes"
@@ -53,11 +58,87 @@ def _info(group: str, plural: str) -> ResourceInfo:
     return info
 
 
+T = TypeVar("T")
+
+# The watch cache's encoded object under a storage key (info, key), None when the cache does not hold it.
+# A changed object is a new bytes object, so the identity of the bytes tells one version from another.
+RawObject = Callable[[ResourceInfo, str], "bytes | None"]
+
+NODE_MEMO_LIMIT = 16384  # every node of a large cluster: a node's verdict is asked of again and again
+POD_MEMO_LIMIT = 1024  # pods change on most writes: this only spares a second decode of one version
+
+
+class _Memo(Generic[T]):
+    """storage key → (the bytes a value was derived from, the value), at most `limit` keys, the least
+    recently derived dropped first. It holds the bytes it saw, so a stale entry is never mistaken for the
+    current version (ids of freed objects are reused; the bytes kept here are not freed)."""
+
+    __slots__ = ("entries", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.entries: dict[str, tuple[bytes, T]] = {}
+
+    def get(self, key: str, raw: bytes, derive: Callable[[Obj], T]) -> T:
+        seen = self.entries.get(key)
+        if seen is not None and seen[0] is raw:
+            return seen[1]
+        value = derive(orjson.loads(raw))
+        entries = self.entries
+        entries.pop(key, None)
+        if len(entries) >= self.limit:
+            del entries[next(iter(entries))]
+        entries[key] = (raw, value)
+        return value
+
+
+def _pod_node(pod: Obj) -> str:
+    return (pod.get("spec") or {}).get("nodeName") or ""
+
+
+def _is_hollow(node: Obj) -> bool:
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(HOLLOW_LABEL[0]) == HOLLOW_LABEL[1])
+
+
+class NodeFacts:
+    """What the node checks need of a pod (its node) and of a node (is it hollow), derived once per
+    cached version; an object the cache does not hold (not yet caught up, or no cache) is read with
+    `get_object` and not remembered. One instance is shared by the authorizer and NodeRestriction."""
+
+    def __init__(self, get_object: GetObject, raw_object: RawObject | None = None, *,
+                 node_limit: int = NODE_MEMO_LIMIT, pod_limit: int = POD_MEMO_LIMIT) -> None:
+        self.get_object = get_object
+        self.raw_object = raw_object
+        self._nodes: _Memo[bool] = _Memo(node_limit)
+        self._pods: _Memo[str] = _Memo(pod_limit)
+        self._pods_info, self._nodes_info = _info("", "pods"), _info("", "nodes")
+
+    async def _derived(self, memo: _Memo[T], info: ResourceInfo, namespace: str, name: str,
+                       derive: Callable[[Obj], T]) -> T | None:
+        if self.raw_object is not None:
+            key = info.storage_key(namespace if info.namespaced else None, name)
+            raw = self.raw_object(info, key)
+            if raw is not None:
+                return memo.get(key, raw, derive)
+        obj = await fetch(self.get_object, info, namespace, name)
+        return None if obj is None else derive(obj)
+
+    async def pod_node(self, namespace: str, name: str) -> str | None:
+        """The node a pod is bound to ("" when unbound), None when there is no such pod."""
+        return await self._derived(self._pods, self._pods_info, namespace, name, _pod_node)
+
+    async def node_hollow(self, name: str) -> bool | None:
+        """Whether a Node carries the hollow label, None when there is no such Node."""
+        return await self._derived(self._nodes, self._nodes_info, "", name, _is_hollow)
+
+
 class NodeScope:
     """Which nodes an identity speaks for (see the module doc on hollow nodes)."""
 
-    def __init__(self, get_object: GetObject) -> None:
+    def __init__(self, get_object: GetObject, facts: NodeFacts | None = None) -> None:
         self.get_object = get_object
+        self.facts = facts if facts is not None else NodeFacts(get_object)
 
     def may_be_hollow(self, identity: str, node_name: str) -> bool:
         return re.fullmatch(re.escape(identity) + r"-\d+", node_name) is not None
@@ -69,9 +150,7 @@ class NodeScope:
             return True
         if not self.may_be_hollow(identity, node_name):
             return False
-        node = await fetch(self.get_object, _info("", "nodes"), "", node_name)
-        return node is None or (node.get("metadata", {}).get("labels") or {}).get(HOLLOW_LABEL[0]) \
-            == HOLLOW_LABEL[1]
+        return await self.facts.node_hollow(node_name) is not False  # a Node not there yet: see the doc
 
 
 def _containers(spec: Obj) -> Iterable[Obj]:
@@ -136,16 +215,20 @@ class NodeAuthorizer:
 
     `raw_pods`, when given, reads the cached pods still encoded: each pod is decoded and summarised once
     per change instead of on every kubelet request (a TokenRequest or a configMap read of each pod
-    otherwise decoded every pod of the cluster: quadratic in a burst)."""
+    otherwise decoded every pod of the cluster: quadratic in a burst). The summaries are indexed by node,
+    so a request looks at the pods of its own nodes only. `facts` (shared with NodeRestriction) answers
+    whose a pod is and whether a node is hollow."""
 
     def __init__(self, delegate: Authorizer, get_object: GetObject, lister: ObjectLister,
-                 raw_pods: RawPods | None = None) -> None:
+                 raw_pods: RawPods | None = None, facts: NodeFacts | None = None) -> None:
         self.delegate = delegate
         self.get_object = get_object
         self.lister = lister
         self.raw_pods = raw_pods
-        self.scope = NodeScope(get_object)
+        self.facts = facts if facts is not None else NodeFacts(get_object)
+        self.scope = NodeScope(get_object, self.facts)
         self._summaries: dict[str, tuple[bytes, PodSummary]] = {}
+        self._by_node: dict[str, dict[str, PodSummary]] = {}  # node name → key → summary, of _summaries
 
     async def authorize(self, attributes: Attributes) -> Decision:
         identity = node_identity(attributes.user)
@@ -155,29 +238,47 @@ class NodeAuthorizer:
                 return Decision(False, f'node "{identity}" {refusal}', denied=True)
         return await self.delegate.authorize(attributes)
 
-    def _all_pods(self) -> Iterable[PodSummary]:
+    def _pods_by_node(self) -> Mapping[str, Mapping[str, PodSummary]]:
+        """Every pod's summary by node name ("" for unbound pods)."""
         raw = self.raw_pods() if self.raw_pods is not None else None
         if raw is None:
-            return [summarize(p) for p in self.lister(_info("", "pods"))]
-        known, fresh = self._summaries, {}
+            index: dict[str, dict[str, PodSummary]] = {}
+            for i, pod in enumerate(self.lister(_info("", "pods"))):
+                summary = summarize(pod)
+                index.setdefault(summary.node_name, {})[str(i)] = summary
+            return index
+        known, by_node, before, kept = self._summaries, self._by_node, len(self._summaries), 0
         for key, data in raw.items():
             seen = known.get(key)
-            if seen is None or seen[0] is not data:
-                seen = (data, summarize(orjson.loads(data)))
-            fresh[key] = seen
-        self._summaries = fresh  # deleted pods drop out
-        return [summary for _, summary in fresh.values()]
+            if seen is not None:
+                kept += 1
+                if seen[0] is data:
+                    continue
+                self._unindex(key, seen[1])
+            summary = summarize(orjson.loads(data))
+            known[key] = (data, summary)
+            by_node.setdefault(summary.node_name, {})[key] = summary
+        if kept < before:  # some known pods are gone from the cache
+            for key in known.keys() - raw.keys():
+                self._unindex(key, known.pop(key)[1])
+        return by_node
+
+    def _unindex(self, key: str, summary: PodSummary) -> None:
+        pods = self._by_node.get(summary.node_name)
+        if pods is not None:
+            pods.pop(key, None)
+            if not pods:
+                del self._by_node[summary.node_name]
 
     async def _pods_of(self, identity: str) -> list[PodSummary]:
         """Pods bound to the nodes this identity speaks for."""
-        out, verdicts = [], {identity: True}
-        for pod in self._all_pods():
-            node_name = pod.node_name
-            if node_name not in verdicts:
-                verdicts[node_name] = self.scope.may_be_hollow(identity, node_name) \
-                    and await self.scope.speaks_for(identity, node_name)
-            if verdicts[node_name]:
-                out.append(pod)
+        index = self._pods_by_node()
+        out = list((index.get(identity) or {}).values())
+        # A snapshot: speaks_for may wait on the store while another request updates the index.
+        for node_name, pods in list(index.items()):
+            if node_name != identity and self.scope.may_be_hollow(identity, node_name) \
+                    and await self.scope.speaks_for(identity, node_name):
+                out.extend(list(pods.values()))
         return out
 
     async def _referenced(self, identity: str, namespace: str, resource: str, name: str) -> bool:
@@ -185,9 +286,7 @@ class NodeAuthorizer:
                    for p in await self._pods_of(identity))
 
     async def _bound_pod(self, identity: str, namespace: str, name: str) -> bool:
-        pod = await fetch(self.get_object, _info("", "pods"), namespace, name)
-        node_name = (pod.get("spec") or {}).get("nodeName", "") if pod is not None else ""
-        return await self.scope.speaks_for(identity, node_name)
+        return await self.scope.speaks_for(identity, await self.facts.pod_node(namespace, name) or "")
 
     async def _refusal(self, identity: str, a: Attributes) -> str:
         """Why this node may not do it, "" when it may (as far as this authorizer cares)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver.admission_noderestriction import NodeRestriction
 from pyk8s.apiserver.auth import resources
 from pyk8s.apiserver.auth.escalation import RBACEscalationCheck
 from pyk8s.apiserver.auth.impersonation import ImpersonatingAuthenticator
 from pyk8s.apiserver.auth.loopback import LoopbackAuthenticator
-from pyk8s.apiserver.auth.node import NodeAuthorizer, RawPods
+from pyk8s.apiserver.auth.node import NodeAuthorizer, NodeFacts, RawObject, RawPods
 from pyk8s.apiserver.auth.rbac import RBACAuthorizer
 from pyk8s.apiserver.auth.resources import GetObject
 from pyk8s.apiserver.auth.reviews import AuthReviews
@@ -40,13 +41,16 @@ def build_auth_stack(
     lister: ObjectLister,
     rbac_revision: Callable[[], object] | None = None,
     raw_pods: RawPods | None = None,
+    raw_object: RawObject | None = None,
     issuer: str = DEFAULT_ISSUER,
     api_audiences: Sequence[str] | None = None,
     anonymous_paths: Iterable[str] = (),
 ) -> AuthStack:
     """loopback socket → x509 → service-account token → bootstrap token authentication, then
     impersonation; the Node authorizer chained before RBAC (with system:masters) and RBAC's escalation
-    check; the review and TokenRequest handlers keyed as `create_app` expects."""
+    check; the review and TokenRequest handlers keyed as `create_app` expects. `raw_pods` and `raw_object`
+    (the watch cache's encoded pods, and one encoded object) let the node checks decode each object once
+    per version."""
     tokens = ServiceAccountTokens(
         sa_private_key, sa_public_key, get_object, issuer=issuer, api_audiences=api_audiences
     )
@@ -55,14 +59,15 @@ def build_auth_stack(
         [LoopbackAuthenticator(), X509Authenticator(), tokens, bootstrap], anonymous_paths=anonymous_paths
     )
     rbac = RBACAuthorizer(lister, revision=rbac_revision)
-    authorizer = NodeAuthorizer(rbac, get_object, lister, raw_pods)
+    facts = NodeFacts(get_object, raw_object)  # one memo for the Node authorizer and NodeRestriction
+    authorizer = NodeAuthorizer(rbac, get_object, lister, raw_pods, facts)
     authenticator = ImpersonatingAuthenticator(union, authorizer)
     reviews = AuthReviews(
         tokens=tokens, bootstrap=bootstrap, authorizer=authorizer, rbac=rbac, get_object=get_object
     )
     escalation = RBACEscalationCheck(rbac)
     return AuthStack(authenticator, escalation, authorizer, tokens, bootstrap, reviews.handlers(),
-                     NodeRestriction(get_object))
+                     NodeRestriction(get_object, facts))
 
 
 def watch_cache_revision(caches: WatchCacheSet) -> Callable[[], object]:
@@ -97,3 +102,10 @@ def watch_cache_pods(caches: WatchCacheSet) -> Mapping[str, bytes] | None:
     pods cache."""
     cache = caches.caches.get(resources.pods().storage_prefix())
     return cache.objects.raw if cache is not None else None
+
+
+def watch_cache_object(caches: WatchCacheSet, info: ResourceInfo, key: str) -> bytes | None:
+    """One object of the watch cache as stored (encoded JSON), for the node checks; None when the cache
+    does not hold it."""
+    cache = caches.caches.get(info.storage_prefix())
+    return cache.objects.raw.get(key) if cache is not None else None
