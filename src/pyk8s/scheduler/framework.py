@@ -327,7 +327,7 @@ class Framework:
         memo = self.memo
         if table is not None and memo is not None and extra is None and active == [memo.fit]:
             # The common case (only NodeResourcesFit has work): one loop over memoised results.
-            found.nodes, found.scores, found.best, checked = memo.filter_score(
+            found.nodes, found.best, checked = memo.filter_score(
                 table, state, pod, _rotated(nodes, start), want, diagnosis.node_status
             )
         elif len(active) == 1 and extra is None:
@@ -360,18 +360,17 @@ class Framework:
         nodes: list[NodeInfo],
         snap: Snapshot,
         table: Table | None = None,
-        separable: list[int] | None = None,
+        fused: bool = False,
     ) -> list[int] | None:
-        """Each node's weighted total. With a memo table the separable plugins' sum comes from it, or is
-        `separable` when the fused loop found it while filtering; then None means the other plugins all
-        skipped, so the fused loop's highest stands."""
+        """Each node's weighted total. With a memo table the separable plugins' sum comes from it; None when
+        the fused loop (`fused`) found the highest of that sum already and no other plugin has work."""
         active = [p for p in self.score_plugins if p.pre_score(state, pod, nodes, snap) is not SKIP]
         memo = self.memo
         if table is not None and memo is not None and all(p in active for p, _ in memo.separable):
             others = [p for p in active if not p.separable]
-            if not others and separable is not None:
+            if fused and not others:
                 return None
-            totals = separable if separable is not None else memo.scores(table, state, pod, nodes)
+            totals = memo.scores(table, state, pod, nodes)
             active = others
         else:
             totals = [0] * len(nodes)
@@ -413,24 +412,24 @@ class Framework:
         feasible = found.nodes
         if len(feasible) == 1:
             return ScheduleResult(feasible[0].name, len(diagnosis.node_status) + 1, 1), state
-        scores = self.prioritize(state, pod, feasible, snap, table, found.scores)
+        scores = self.prioritize(state, pod, feasible, snap, table, found.best is not None)
         if scores is not None:
             chosen = self.select_host(feasible, scores)
         else:  # the fused loop found the highest already: the same pick as select_host's
             best = found.best
+            assert best is not None
             chosen = feasible[best[0] if len(best) == 1 else self.rng.choice(best)]
         return ScheduleResult(chosen.name, len(diagnosis.node_status) + len(feasible), len(feasible)), state
 
 
 @dataclass(slots=True)
 class _Found:
-    """The nodes that passed the filters; from the fused loop also their separable scores and the indices
-    of the highest."""
+    """The nodes that passed the filters; from the fused loop also the indices of those with the highest
+    separable score."""
 
     nodes: list[NodeInfo]
     active: list[Plugin]
-    scores: list[int] | None = None
-    best: list[int] = field(default_factory=list)
+    best: list[int] | None = None
 
 
 def _rotated(nodes: list[NodeInfo], start: int) -> Iterable[NodeInfo]:

@@ -24,6 +24,7 @@ Entry: TypeAlias = "tuple[int, int, Status | None]"
 Table: TypeAlias = "dict[str, Entry]"
 Shape = tuple[int, int, int]  # requested milli-CPU, memory, ephemeral-storage
 
+_MISS: Entry = (-1, 0, None)  # no generation is negative
 MAX_SHAPES = 8  # request shapes kept (least recently used dropped): 1,000 nodes are ~150 kB a shape
 
 
@@ -72,10 +73,10 @@ class ResourceMemo:
         out: list[int] = []
         get = table.get
         for node in nodes:
-            e = get(node.name)
-            if e is None or e[0] != node.generation:
-                e = self.compute(table, state, pod, node)
-            out.append(e[1])
+            gen, s, _ = get(node.name, _MISS)
+            if gen != node.generation:
+                s = self.compute(table, state, pod, node)[1]
+            out.append(s)
         return out
 
     def filter_score(
@@ -86,32 +87,31 @@ class ResourceMemo:
         nodes: Iterable[NodeInfo],
         want: int,
         statuses: dict[str, Status],
-    ) -> tuple[list[NodeInfo], list[int], list[int], int]:
+    ) -> tuple[list[NodeInfo], list[int], int]:
         """The memo filter over `nodes` in order until `want` fit, when it is the only filter with work:
-        (the fitting nodes, their separable scores, the indices of the highest of those in order, how many
-        nodes were checked); the failures' Status in `statuses`."""
+        (the fitting nodes, the indices of those with the highest separable score in order, how many nodes
+        were checked); the failures' Status in `statuses`. Their scores stay in the table for `scores`."""
         feasible: list[NodeInfo] = []
-        scores: list[int] = []
         best: list[int] = []
         top = -1
-        checked = 0
+        found = checked = 0
         get = table.get
         compute = self.compute
         for checked, node in enumerate(nodes, 1):  # noqa: B007 (checked is the result)
-            e = get(node.name)
-            if e is None or e[0] != node.generation:
-                e = compute(table, state, pod, node)
-            if e[2] is not None:
-                statuses[node.name] = e[2]
-                continue
-            s = e[1]
-            if s > top:
-                top = s
-                best = [len(scores)]
-            elif s == top:
-                best.append(len(scores))
-            feasible.append(node)
-            scores.append(s)
-            if len(scores) >= want:
-                break
-        return feasible, scores, best, checked
+            gen, s, st = get(node.name, _MISS)
+            if gen != node.generation:
+                gen, s, st = compute(table, state, pod, node)
+            if st is None:
+                if s >= top:
+                    if s > top:
+                        top = s
+                        best = [found]
+                    else:
+                        best.append(found)
+                feasible.append(node)
+                found += 1
+                if found >= want:
+                    break
+            else:
+                statuses[node.name] = st
+        return feasible, best, checked
