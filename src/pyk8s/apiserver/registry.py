@@ -66,6 +66,10 @@ _SYSTEM_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGraceP
 _MODIFIED_MSG = "the object has been modified; please apply your changes to the latest version and try again"
 
 
+class _StaleCopy(Exception):
+    """A patch changed nothing of the watch cache's copy, which may lag the store: ask the store."""
+
+
 def now_rfc3339(offset_seconds: int = 0) -> str:
     t = datetime.now(UTC) + timedelta(seconds=offset_seconds)
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -332,49 +336,82 @@ class Registry:
         force: bool = False,
         subresource: str = "",
     ) -> tuple[Obj, bool]:
-        """PATCH. Returns (object, created): only server-side apply creates."""
+        """PATCH. Returns (object, created): only server-side apply creates.
+
+        As Kubernetes' GuaranteedUpdate, the first attempt starts from the watch cache's copy (no store
+        read). That copy may lag the store, which is safe because the write is a compare-and-swap on the
+        copy's revision; when an attempt from a copy fails before it wrote (a conflict, a precondition,
+        the patch itself, validation, admission, the object gone, or a patch that changes nothing, which
+        must not answer with an old object), it is tried again from the store, and only what fails there
+        is the answer."""
         if patch_type == APPLY_PATCH and not ctx.field_manager:
             raise errors.bad_request("PATCH, command: apply, requires fieldManager to be set")
+        key = info.storage_key(namespace, name)
+        warned = len(ctx.warnings)
+        fresh = ctx.dry_run  # a dry run is checked by no compare-and-swap: it reads the store
         while True:
-            try:
-                kv = await self.store.get(info.storage_key(namespace, name))
-            except KeyNotFound:
-                if patch_type != APPLY_PATCH or subresource:
-                    raise errors.not_found(info.plural, name, info.group) from None
-                obj = self._applied(info, None, patch, ctx, force)
-                applied_name = (obj.get("metadata") or {}).get("name")
-                if applied_name and applied_name != name:
-                    raise errors.bad_request(
-                        f"the name of the object ({applied_name}) does not match the name on the URL ({name})"
-                    ) from None
-                obj.setdefault("metadata", {})["name"] = name
-                try:
-                    return await self.create(info, namespace, obj, ctx), True
-                except errors.StatusError as e:
-                    if e.reason == "AlreadyExists":
-                        continue
-                    raise
-            old = decode(kv)
-            if patch_type == APPLY_PATCH:
-                new = self._applied(info, old, patch, ctx, force, subresource)
-                precondition = None
+            del ctx.warnings[warned:]  # an attempt that is retried leaves no warnings behind
+            cached = None if fresh else self._cached(info, key)
+            if cached is not None:
+                kv, old = cached
             else:
-                new = patched(info, old, patch, patch_type)
-                if not isinstance(new, dict):
-                    raise errors.bad_request("the patch did not produce an object")
-                pmeta = patch.get("metadata") if isinstance(patch, dict) else None
-                precondition = pmeta.get("resourceVersion") if isinstance(pmeta, dict) else None
-            # fieldValidation applies to what the patch produced (Strict: 400, Warn: a warning).
-            ctx.warnings.extend(codec.check_unknown_fields(info, new, ctx.field_validation))
-            if not isinstance(new.get("metadata"), dict):
-                new["metadata"] = {}
-            new["metadata"]["name"] = name
-            new["metadata"]["resourceVersion"] = precondition or old["metadata"]["resourceVersion"]
+                fresh = True
+                try:
+                    kv = await self.store.get(key)
+                except KeyNotFound:
+                    if patch_type != APPLY_PATCH or subresource:
+                        raise errors.not_found(info.plural, name, info.group) from None
+                    obj = self._applied(info, None, patch, ctx, force)
+                    applied_name = (obj.get("metadata") or {}).get("name")
+                    if applied_name and applied_name != name:
+                        raise errors.bad_request(
+                            f"the name of the object ({applied_name}) does not match the name on the URL "
+                            f"({name})"
+                        ) from None
+                    obj.setdefault("metadata", {})["name"] = name
+                    try:
+                        return await self.create(info, namespace, obj, ctx), True
+                    except errors.StatusError as e:
+                        if e.reason == "AlreadyExists":
+                            continue
+                        raise
+                old = decode(kv)
+            precondition = None
             try:
-                return await self._write_update(info, kv, new, ctx, subresource, precondition, old), False
+                if patch_type == APPLY_PATCH:
+                    new = self._applied(info, old, patch, ctx, force, subresource)
+                else:
+                    new = patched(info, old, patch, patch_type)
+                    if not isinstance(new, dict):
+                        raise errors.bad_request("the patch did not produce an object")
+                    pmeta = patch.get("metadata") if isinstance(patch, dict) else None
+                    precondition = pmeta.get("resourceVersion") if isinstance(pmeta, dict) else None
+                # fieldValidation applies to what the patch produced (Strict: 400, Warn: a warning).
+                ctx.warnings.extend(codec.check_unknown_fields(info, new, ctx.field_validation))
+                if not isinstance(new.get("metadata"), dict):
+                    new["metadata"] = {}
+                new["metadata"]["name"] = name
+                new["metadata"]["resourceVersion"] = precondition or old["metadata"]["resourceVersion"]
+                written = await self._write_update(info, kv, new, ctx, subresource, precondition, old, fresh)
+                return written, False
             except Conflict:
-                if precondition:
+                if precondition and fresh:
                     raise errors.conflict(info.plural, name, info.group, _MODIFIED_MSG) from None
+                fresh = True
+            except (errors.StatusError, KeyNotFound, _StaleCopy):  # raised before anything was written
+                if fresh:
+                    raise
+                fresh = True  # the cached copy may have been stale: try again from the store
+
+    def _cached(self, info: ResourceInfo, key: str) -> tuple[KeyValue, Obj] | None:
+        """The watch cache's copy of an object, as the store's KeyValue (stored form, revision; the
+        create revision is not known and not used by an update) and decoded; None when not cached."""
+        cache = self.caches.caches.get(info.storage_prefix())
+        raw = cache.objects.raw.get(key) if cache is not None else None
+        if raw is None:
+            return None
+        old: Obj = orjson.loads(raw)
+        return KeyValue(key, encode_for_store(old), int(old["metadata"]["resourceVersion"]), 0), old
 
     def _applied(
         self,
@@ -397,8 +434,10 @@ class Registry:
         subresource: str,
         precondition: str | None,
         old: Obj | None = None,
+        fresh: bool = True,
     ) -> Obj:
-        """Turn `new` into the stored successor of `kv` and write it. Raises store Conflict to retry."""
+        """Turn `new` into the stored successor of `kv` and write it. Raises store Conflict to retry.
+        `fresh`: `kv` was read from the store, not the watch cache (see `patch`)."""
         old = old if old is not None else decode(kv)
         name = old["metadata"]["name"]
         namespace = old["metadata"].get("namespace", "")
@@ -423,6 +462,8 @@ class Registry:
                 return new
             data = encode_for_store(new)
             if data == kv.value:  # nothing changed: no write, no new resourceVersion (as Kubernetes)
+                if not fresh:
+                    raise _StaleCopy(kv.key)  # unchanged from a copy that may be old: `patch` reads the store
                 return old
             if ctx.dry_run:
                 return new
