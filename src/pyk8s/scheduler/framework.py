@@ -325,10 +325,11 @@ class Framework:
         checked = 0
         found = _Found(feasible, active)
         memo = self.memo
-        if table is not None and memo is not None and extra is None and active == [memo.fit]:
-            # The common case (only NodeResourcesFit has work): one loop over memoised results.
+        every = extra is None and allowed is None
+        if table is not None and memo is not None and every and active == [memo.fit]:
+            # The common case (only NodeResourcesFit has work, on every node): one pass over memoised results.
             found.nodes, found.best, checked = memo.filter_score(
-                table, state, pod, _rotated(nodes, start), want, diagnosis.node_status
+                table, state, pod, start, want, diagnosis.node_status
             )
         elif len(active) == 1 and extra is None:
             # The common case (only NodeResourcesFit has work): the plugin's own loop.

@@ -1,31 +1,57 @@
-"""Memoised results of the resource plugins, and the fused filter-score-select loop that reads them.
+"""Memoised results of the resource plugins, and the fused filter-score-select pass that reads them.
 
 NodeResourcesFit's filter and the separable score plugins (NodeResourcesFit's LeastAllocated or
 MostAllocated score, NodeResourcesBalancedAllocation) read only a node's resource sums and allocatable and
 the pod's requests, and none has a normalize step. So for pods of one request shape a node's filter verdict
 and its weighted score change only when the node does: with 1,000 nodes and one pod placed per cycle,
-nearly every node's result is the one computed when the search window last passed it. A table per request
-shape maps node name → (NodeInfo.generation, score, status); a generation names one state of one node.
+nearly every node's result is the one computed when the search window last passed it.
+
+A table per request shape keeps, in lists aligned with the snapshot's nodes, the NodeInfo.generation each
+result was computed at (a generation names one state of one node), the score and the filter's Status. The
+lists let the fused pass do its per-node work with slices and builtins: compare the window's generations,
+recompute the few that moved, and take the feasible nodes, the highest score and its ties in C.
 
 A miss calls the plugins' own `filter` and `score`, so results are theirs exactly."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, TypeAlias
+from itertools import compress
+from typing import TYPE_CHECKING
 
 from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
 
 if TYPE_CHECKING:  # the framework imports this module
     from pyk8s.scheduler.framework import CycleState, Plugin, Snapshot, Status
 
-# (node generation, weighted sum of the separable scores, the memo filter's Status: None when it fits)
-Entry: TypeAlias = "tuple[int, int, Status | None]"
-Table: TypeAlias = "dict[str, Entry]"
 Shape = tuple[int, int, int]  # requested milli-CPU, memory, ephemeral-storage
+MAX_SHAPES = 8  # request shapes kept (least recently used dropped): 1,000 nodes are ~80 kB a shape
+_generation = operator.attrgetter("generation")
 
-_MISS: Entry = (-1, 0, None)  # no generation is negative
-MAX_SHAPES = 8  # request shapes kept (least recently used dropped): 1,000 nodes are ~150 kB a shape
+
+class Table:
+    """One request shape's results, aligned with one snapshot's node list (re-aligned, empty, when the
+    snapshot's nodes change). A generation of -1 is a result not computed."""
+
+    __slots__ = ("gens", "index", "nodes", "scores", "statuses")
+
+    def __init__(self) -> None:
+        self.nodes: list[NodeInfo] = []
+        self.index: dict[str, int] = {}
+        self.gens: list[int] = []
+        self.scores: list[int] = []
+        self.statuses: list[Status | None] = []
+
+    def align(self, nodes: list[NodeInfo]) -> None:
+        if nodes is self.nodes:
+            return
+        n = len(nodes)
+        self.nodes = nodes
+        self.index = {node.name: i for i, node in enumerate(nodes)}
+        self.gens = [-1] * n
+        self.scores = [0] * n
+        self.statuses = [None] * n
 
 
 class ResourceMemo:
@@ -44,39 +70,53 @@ class ResourceMemo:
         return cls(fit, separable) if fit is not None or separable else None
 
     def table(self, pod: PodInfo, snap: Snapshot) -> Table | None:
-        """The pod's request shape's table, or None when the pod requests extended resources (the shape
-        would not cover them)."""
+        """The pod's request shape's table, aligned with `snap`; None when the pod requests extended
+        resources (the shape would not cover them)."""
         req = pod.requests
         if req.scalars:
             return None
         shape = (req.milli_cpu, req.memory, req.ephemeral)
         table = self._tables.pop(shape, None)  # popped and put back: the dict's order is recency
         if table is None:
-            table = {}
+            table = Table()
             if len(self._tables) >= MAX_SHAPES:
                 del self._tables[next(iter(self._tables))]
-        elif len(table) > 2 * len(snap.nodes) + 64:  # names of deleted nodes pile up: drop them
-            table = {name: e for name, e in table.items() if name in snap.by_name}
         self._tables[shape] = table
+        table.align(snap.nodes)
         return table
 
-    def compute(self, table: Table, state: CycleState, pod: PodInfo, node: NodeInfo) -> Entry:
+    def compute(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> tuple[int, Status | None]:
+        """The plugins' own results: the weighted separable score and the memo filter's Status."""
         st = self.fit.filter(state, pod, node) if self.fit is not None else None
         score = 0
         for p, w in self.separable:
             score += p.score(state, pod, node) * w
-        e = table[node.name] = (node.generation, score, st)
-        return e
+        return score, st
+
+    def _refresh(self, table: Table, state: CycleState, pod: PodInfo, lo: int, hi: int) -> None:
+        """Recompute the results in [lo, hi) whose node moved on since."""
+        nodes, gens = table.nodes, table.gens
+        now = list(map(_generation, nodes[lo:hi]))
+        if now == gens[lo:hi]:
+            return
+        scores, statuses = table.scores, table.statuses
+        for i in compress(range(lo, hi), map(operator.ne, now, gens[lo:hi])):
+            scores[i], statuses[i] = self.compute(state, pod, nodes[i])
+            gens[i] = now[i - lo]
 
     def scores(self, table: Table, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
-        """The separable plugins' weighted sum for each node."""
+        """The separable plugins' weighted sum for each of `nodes` (snapshot nodes or views of them)."""
         out: list[int] = []
-        get = table.get
+        index, gens, scores = table.index, table.gens, table.scores
         for node in nodes:
-            gen, s, _ = get(node.name, _MISS)
-            if gen != node.generation:
-                s = self.compute(table, state, pod, node)[1]
-            out.append(s)
+            i = index.get(node.name)
+            if i is not None and gens[i] == node.generation:
+                out.append(scores[i])
+                continue
+            score, st = self.compute(state, pod, node)
+            if i is not None and table.nodes[i] is node:
+                gens[i], scores[i], table.statuses[i] = node.generation, score, st
+            out.append(score)
         return out
 
     def filter_score(
@@ -84,34 +124,40 @@ class ResourceMemo:
         table: Table,
         state: CycleState,
         pod: PodInfo,
-        nodes: Iterable[NodeInfo],
+        start: int,
         want: int,
         statuses: dict[str, Status],
     ) -> tuple[list[NodeInfo], list[int], int]:
-        """The memo filter over `nodes` in order until `want` fit, when it is the only filter with work:
-        (the fitting nodes, the indices of those with the highest separable score in order, how many nodes
-        were checked); the failures' Status in `statuses`. Their scores stay in the table for `scores`."""
+        """The memo filter over the table's nodes from `start` round until `want` fit, when it is the only
+        filter with work: (the fitting nodes, the indices of those with the highest separable score in
+        order, how many nodes were checked); the failures' Status in `statuses`."""
+        nodes = table.nodes
+        total = len(nodes)
         feasible: list[NodeInfo] = []
-        best: list[int] = []
-        top = -1
-        found = checked = 0
-        get = table.get
-        compute = self.compute
-        for checked, node in enumerate(nodes, 1):  # noqa: B007 (checked is the result)
-            gen, s, st = get(node.name, _MISS)
-            if gen != node.generation:
-                gen, s, st = compute(table, state, pod, node)
-            if st is None:
-                if s >= top:
-                    if s > top:
-                        top = s
-                        best = [found]
-                    else:
-                        best.append(found)
-                feasible.append(node)
-                found += 1
-                if found >= want:
-                    break
-            else:
-                statuses[node.name] = st
-        return feasible, best, checked
+        fscores: list[int] = []
+        checked = 0
+        for lo, end in ((start, total), (0, start)):
+            # Chunks of as many nodes as fits are still wanted: all fit (the usual case) ends the search
+            # exactly at the last wanted one, as a node-by-node loop would.
+            while lo < end and len(feasible) < want:
+                hi = min(end, lo + want - len(feasible))
+                self._refresh(table, state, pod, lo, hi)
+                sts = table.statuses[lo:hi]
+                if sts.count(None) == hi - lo:
+                    feasible += nodes[lo:hi]
+                    fscores += table.scores[lo:hi]
+                else:
+                    for i, st in enumerate(sts, lo):
+                        if st is None:
+                            feasible.append(nodes[i])
+                            fscores.append(table.scores[i])
+                        else:
+                            statuses[nodes[i].name] = st
+                checked += hi - lo
+                lo = hi
+        if not fscores:
+            return feasible, [], checked
+        top = max(fscores)
+        if fscores.count(top) == 1:
+            return feasible, [fscores.index(top)], checked
+        return feasible, [i for i, s in enumerate(fscores) if s == top], checked
