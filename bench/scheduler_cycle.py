@@ -12,7 +12,6 @@ computation), in the same run. Prints one line per run and a summary; the last l
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import random
 import statistics
@@ -56,7 +55,7 @@ def run(nodes: int, pods: int, fused: bool, seed: int) -> tuple[float, list[str]
         pi = PodInfo.of(obj)  # as schedule_one: the pod's info, the snapshot, the cycle, the assume
         result, _ = fw.schedule(pi, cache.snapshot())
         assumed = {**obj, "spec": {**obj["spec"], "nodeName": result.node}}
-        cache.assume(dataclasses.replace(pi, pod=assumed), result.node)
+        cache.assume(pi.with_object(assumed), result.node)
         cpu += time.process_time() - t0
         placed.append(result.node)
     return cpu / len(objs), placed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from pyk8s.scheduler.cache import Cache
@@ -104,3 +105,14 @@ def test_affinity_and_image_counts_let_cycles_skip_node_scans() -> None:
     cache.remove_node("a")
     assert not cache.snapshot().any_images([])
     assert cache.snapshot().counts is not None and cache.snapshot().counts.nodes_with_images == 0
+
+
+def test_with_object_keeps_every_field_from_the_spec() -> None:
+    """with_object is dataclasses.replace of the object and labels, field for field."""
+    pi = PodInfo.of(pod("p", cpu="250m", port=8080))
+    meta = {**pi.pod["metadata"], "labels": {"a": "b"}}
+    newer = {**pi.pod, "metadata": meta, "status": {"phase": "Running"}}
+    for labels in (None, {"a": "b"}):
+        got = pi.with_object(newer, labels)
+        want = dataclasses.replace(pi, pod=newer, labels=pi.labels if labels is None else labels)
+        assert got == want and got.pod is newer

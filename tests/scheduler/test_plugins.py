@@ -26,7 +26,7 @@ from pyk8s.scheduler.plugins import (
     tainttoleration,
 )
 from pyk8s.scheduler.registry import default_plugins
-from pyk8s.scheduler.resources import pod_requests
+from pyk8s.scheduler.resources import Resource, pod_requests
 
 _uid = iter(range(10**6))
 
@@ -86,6 +86,15 @@ def test_pod_requests_follow_kubernetes() -> None:
     r = pod_requests(p)
     # containers 300m + sidecar 50m = 350m; init max(1000m, 400m + 50m sidecar) = 1000m; + 10m overhead
     assert (r.milli_cpu, r.memory) == (1010, 1024**3)
+
+
+def test_quantities_as_text_and_numbers() -> None:
+    """Text quantities are parsed once and remembered; JSON numbers and bad values take the plain path."""
+    for _ in range(2):
+        r = Resource.from_list({"cpu": "1500m", "memory": "1Gi", "ephemeral-storage": 2, "x.io/y": "bad"})
+        assert (r.milli_cpu, r.memory, r.ephemeral, r.scalars) == (1500, 1024**3, 2, {"x.io/y": 0})
+    assert Resource.from_list({"cpu": 0.5, "memory": "1k"}).milli_cpu == 500
+    assert Resource.from_list({"memory": "1.5"}).memory == 2  # rounded up, as Kubernetes' Value()
 
 
 @pytest.mark.parametrize(

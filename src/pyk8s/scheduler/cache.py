@@ -4,7 +4,6 @@ observed. The cycle reads it in place (it never awaits), so no snapshot copy is 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,7 +113,7 @@ class Cache:
         st = self._pods.get(uid)
         if st is not None and st.assumed and st.node == node:
             # The binding came back: same pod, same node, same requests; only the object is newer.
-            pi = dataclasses.replace(st.info, pod=pod, labels=pod["metadata"].get("labels") or {})
+            pi = st.info.with_object(pod, pod["metadata"].get("labels") or {})
             self._node(node).pods[uid] = pi
             self._pods[uid] = _PodState(pi, node, assumed=False)
             return
@@ -131,7 +130,7 @@ class Cache:
         if st is None or st.assumed or st.node != spec["nodeName"] or st.info.pod.get("spec") != spec:
             self.add_pod(pod)
             return
-        pi = dataclasses.replace(st.info, pod=pod, labels=pod["metadata"].get("labels") or {})
+        pi = st.info.with_object(pod, pod["metadata"].get("labels") or {})
         self._node(st.node).pods[uid] = pi
         st.info = pi
 

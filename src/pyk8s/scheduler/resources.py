@@ -3,6 +3,7 @@ resource helpers compute them."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,11 +23,20 @@ DEFAULT_MEMORY = 200 * 1024 * 1024
 
 
 def _amount(name: str, value: Any) -> int:
+    if isinstance(value, str):  # the usual form; few distinct ones, and parsing is most of a PodInfo's cost
+        return _amount_of_text(name == CPU, value)
+    return _parse(name == CPU, value)
+
+
+def _parse(milli: bool, value: Any) -> int:
     try:
         q = parse_quantity(value)
     except QuantityError:
         return 0
-    return math.ceil(q * 1000) if name == CPU else math.ceil(q)
+    return math.ceil(q * 1000) if milli else math.ceil(q)
+
+
+_amount_of_text = functools.lru_cache(maxsize=1024)(_parse)
 
 
 @dataclass(slots=True)

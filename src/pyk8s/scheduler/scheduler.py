@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import random
 from datetime import UTC, datetime
@@ -200,7 +199,7 @@ class Scheduler:
             return
         node = result.node
         assumed = {**pod, "spec": {**pod["spec"], "nodeName": node}}
-        self.cache.assume(dataclasses.replace(pi, pod=assumed), node)
+        self.cache.assume(pi.with_object(assumed), node)
         self.queue.done(qp.key)
         self._unnominate(pi.uid)
         self._spawn(self._bind(pod, node))
