@@ -16,9 +16,14 @@ from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver.admission_noderestriction import NodeRestriction
 from pyk8s.apiserver.auth.node import NodeAuthorizer, NodeFacts
 from pyk8s.apiserver.auth.rbac import RBACAuthorizer
-from pyk8s.apiserver.auth.stack import build_auth_stack, watch_cache_object, watch_cache_pods
+from pyk8s.apiserver.auth.stack import (
+    build_auth_stack,
+    watch_cache_object,
+    watch_cache_pod_changes,
+    watch_cache_pods,
+)
 from pyk8s.apiserver.interfaces import AdmissionRequest, Attributes, UserInfo
-from pyk8s.apiserver.registry import RequestContext
+from pyk8s.apiserver.registry import DeleteOptions, RequestContext
 from pyk8s.server.pki import ensure_pki
 from tests.apiserver.test_auth_node import World, _node, _pod, world  # noqa: F401 (the fixture)
 from tests.support.apiserver import PODS, api_server, info
@@ -194,3 +199,70 @@ async def test_the_real_watch_cache_and_the_stack_share_one_memo(tmp_path: Any) 
                 "UPDATE", NODES, "status", "", "hollow-1", {"metadata": {"name": "hollow-1"}},
                 {"metadata": {"name": "hollow-1"}}, HOLLOW, False))
         assert refused.value.code == 403
+
+
+def _secret_pod(name: str, node: str, secret: str) -> Obj:
+    return {"metadata": {"name": name, "namespace": "default"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}],
+                     "volumes": [{"name": "s", "secret": {"secretName": secret}}]}}
+
+
+async def test_the_authorizer_follows_pod_changes_of_the_real_watch_cache(tmp_path: Any) -> None:
+    pki = ensure_pki(tmp_path / "data")
+    scans: list[int] = []
+    async with api_server() as srv:
+        def raw_pods() -> Any:
+            scans.append(1)
+            return watch_cache_pods(srv.api.caches)
+
+        stack = build_auth_stack(
+            sa_private_key=pki.sa_key.read_bytes(), sa_public_key=pki.sa_pub.read_bytes(),
+            get_object=srv.api.get_object, lister=srv.api.list_objects, raw_pods=raw_pods,
+            pod_changes=lambda since: watch_cache_pod_changes(srv.api.caches, since),
+            raw_object=lambda i, key: watch_cache_object(srv.api.caches, i, key))
+        authz = stack.authorizer
+
+        async def refused(node: str, secret: str) -> bool:
+            d = await authz.authorize(Attributes(_node(node), "get", True, namespace="default",
+                                                 resource="secrets", name=secret))
+            return d.denied
+
+        def cached(name: str) -> bytes | None:
+            return watch_cache_object(srv.api.caches, PODS, PODS.storage_key("default", name))
+
+        async def create(name: str, node: str, secret: str) -> None:
+            await srv.api.create_object(PODS, _secret_pod(name, node, secret))
+            await eventually(lambda: cached(name), what=f"pod {name} cached")
+
+        async def delete(name: str) -> None:
+            await srv.api.registry.delete(PODS, "default", name, DeleteOptions(grace_period_seconds=0),
+                                          RequestContext(UserInfo("admin", groups=("system:masters",))))
+            await eventually(lambda: cached(name) is None, what=f"pod {name} gone from the cache")
+
+        await create("a", "n1", "sa")
+        assert not await refused("n1", "sa") and await refused("n2", "sa")
+        assert scans == [1]  # the first request reads every cached pod once ...
+        await create("b", "n2", "sb")
+        await create("c", "n1", "sc")
+        assert not await refused("n2", "sb") and not await refused("n1", "sc") and await refused("n1", "sb")
+        await delete("a")  # ... later ones only what changed
+        assert await refused("n1", "sa")
+        await delete("b")
+        await create("b", "n1", "sb")  # the same name bound to another node
+        assert not await refused("n1", "sb") and await refused("n2", "sb")
+        assert scans == [1]
+        assert set(authz._by_node) == {"n1"} and set(authz._by_node["n1"]) == {
+            PODS.storage_key("default", "b"), PODS.storage_key("default", "c")}
+
+        # More changes than the ring keeps: the next request reads every cached pod again.
+        cache = srv.api.caches.caches[PODS.storage_prefix()]
+        cache.ring_size = 2
+        await delete("c")
+        for i in range(len(cache.ring)):  # each event drops one: past every event the authorizer saw
+            await create(f"f{i}", "n2", "sf")
+        await create("d", "n2", "sd")
+        await create("e", "n2", "se")
+        assert await refused("n1", "sc") and not await refused("n2", "sd") and not await refused("n2", "se")
+        assert scans == [1, 1]
+        assert not await refused("n1", "sb")
+        assert scans == [1, 1]

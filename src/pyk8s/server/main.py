@@ -35,6 +35,7 @@ from pyk8s.apiserver.auth.policy import bootstrap_policy
 from pyk8s.apiserver.auth.stack import (
     build_auth_stack,
     watch_cache_object,
+    watch_cache_pod_changes,
     watch_cache_pods,
     watch_cache_revision,
 )
@@ -161,6 +162,7 @@ async def serve(config: ServerConfig) -> None:
         rbac_revision=lambda: watch_cache_revision(api().caches)(),
         raw_pods=lambda: watch_cache_pods(api().caches),
         raw_object=lambda info, key: watch_cache_object(api().caches, info, key),
+        pod_changes=lambda since: watch_cache_pod_changes(api().caches, since),
     )
     app = create_app(APIServerConfig(
         store=store,

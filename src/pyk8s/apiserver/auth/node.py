@@ -208,6 +208,10 @@ def summarize(pod: Obj) -> PodSummary:
 
 # The pods of the watch cache as stored (key → encoded JSON); a changed pod is a new bytes object.
 RawPods = Callable[[], Mapping[str, bytes] | None]
+# The cached pods' changes after a revision: called with the revision last seen (None at first), it gives
+# (the revision now, [(key, bytes, or None when deleted)…] in order), with None for the changes when
+# they are no longer all known (read all of `RawPods` then); None when there is no pods cache.
+PodChanges = Callable[[int | None], "tuple[int, list[tuple[str, bytes | None]] | None] | None"]
 
 
 class NodeAuthorizer:
@@ -216,19 +220,24 @@ class NodeAuthorizer:
     `raw_pods`, when given, reads the cached pods still encoded: each pod is decoded and summarised once
     per change instead of on every kubelet request (a TokenRequest or a configMap read of each pod
     otherwise decoded every pod of the cluster: quadratic in a burst). The summaries are indexed by node,
-    so a request looks at the pods of its own nodes only. `facts` (shared with NodeRestriction) answers
-    whose a pod is and whether a node is hollow."""
+    so a request looks at the pods of its own nodes only. With `pod_changes` as well, a request applies
+    the pods changed since the last one instead of comparing every cached pod (as Kubernetes' node graph
+    follows pod events). `facts` (shared with NodeRestriction) answers whose a pod is and whether a node
+    is hollow."""
 
     def __init__(self, delegate: Authorizer, get_object: GetObject, lister: ObjectLister,
-                 raw_pods: RawPods | None = None, facts: NodeFacts | None = None) -> None:
+                 raw_pods: RawPods | None = None, facts: NodeFacts | None = None,
+                 pod_changes: PodChanges | None = None) -> None:
         self.delegate = delegate
         self.get_object = get_object
         self.lister = lister
         self.raw_pods = raw_pods
+        self.pod_changes = pod_changes
         self.facts = facts if facts is not None else NodeFacts(get_object)
         self.scope = NodeScope(get_object, self.facts)
         self._summaries: dict[str, tuple[bytes, PodSummary]] = {}
         self._by_node: dict[str, dict[str, PodSummary]] = {}  # node name → key → summary, of _summaries
+        self._synced: int | None = None  # the pod_changes revision _summaries is at
 
     async def authorize(self, attributes: Attributes) -> Decision:
         identity = node_identity(attributes.user)
@@ -240,6 +249,12 @@ class NodeAuthorizer:
 
     def _pods_by_node(self) -> Mapping[str, Mapping[str, PodSummary]]:
         """Every pod's summary by node name ("" for unbound pods)."""
+        delta = self.pod_changes(self._synced) if self.pod_changes is not None else None
+        if delta is not None and delta[1] is not None:
+            for key, data in delta[1]:
+                self._put(key, data)
+            self._synced = delta[0]
+            return self._by_node
         raw = self.raw_pods() if self.raw_pods is not None else None
         if raw is None:
             index: dict[str, dict[str, PodSummary]] = {}
@@ -247,21 +262,28 @@ class NodeAuthorizer:
                 summary = summarize(pod)
                 index.setdefault(summary.node_name, {})[str(i)] = summary
             return index
-        known, by_node, before, kept = self._summaries, self._by_node, len(self._summaries), 0
+        known, before, kept = self._summaries, len(self._summaries), 0
         for key, data in raw.items():
-            seen = known.get(key)
-            if seen is not None:
-                kept += 1
-                if seen[0] is data:
-                    continue
-                self._unindex(key, seen[1])
-            summary = summarize(orjson.loads(data))
-            known[key] = (data, summary)
-            by_node.setdefault(summary.node_name, {})[key] = summary
+            kept += key in known
+            self._put(key, data)
         if kept < before:  # some known pods are gone from the cache
             for key in known.keys() - raw.keys():
-                self._unindex(key, known.pop(key)[1])
-        return by_node
+                self._put(key, None)
+        self._synced = delta[0] if delta is not None else None
+        return self._by_node
+
+    def _put(self, key: str, data: bytes | None) -> None:
+        """Index a pod's current bytes (None: deleted); unchanged bytes are not decoded again."""
+        seen = self._summaries.get(key)
+        if seen is not None:
+            if seen[0] is data:
+                return
+            self._unindex(key, seen[1])
+            del self._summaries[key]
+        if data is not None:
+            summary = summarize(orjson.loads(data))
+            self._summaries[key] = (data, summary)
+            self._by_node.setdefault(summary.node_name, {})[key] = summary
 
     def _unindex(self, key: str, summary: PodSummary) -> None:
         pods = self._by_node.get(summary.node_name)

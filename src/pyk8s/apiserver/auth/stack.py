@@ -11,7 +11,7 @@ from pyk8s.apiserver.auth import resources
 from pyk8s.apiserver.auth.escalation import RBACEscalationCheck
 from pyk8s.apiserver.auth.impersonation import ImpersonatingAuthenticator
 from pyk8s.apiserver.auth.loopback import LoopbackAuthenticator
-from pyk8s.apiserver.auth.node import NodeAuthorizer, NodeFacts, RawObject, RawPods
+from pyk8s.apiserver.auth.node import NodeAuthorizer, NodeFacts, PodChanges, RawObject, RawPods
 from pyk8s.apiserver.auth.rbac import RBACAuthorizer
 from pyk8s.apiserver.auth.resources import GetObject
 from pyk8s.apiserver.auth.reviews import AuthReviews
@@ -42,15 +42,16 @@ def build_auth_stack(
     rbac_revision: Callable[[], object] | None = None,
     raw_pods: RawPods | None = None,
     raw_object: RawObject | None = None,
+    pod_changes: PodChanges | None = None,
     issuer: str = DEFAULT_ISSUER,
     api_audiences: Sequence[str] | None = None,
     anonymous_paths: Iterable[str] = (),
 ) -> AuthStack:
     """loopback socket → x509 → service-account token → bootstrap token authentication, then
     impersonation; the Node authorizer chained before RBAC (with system:masters) and RBAC's escalation
-    check; the review and TokenRequest handlers keyed as `create_app` expects. `raw_pods` and `raw_object`
-    (the watch cache's encoded pods, and one encoded object) let the node checks decode each object once
-    per version."""
+    check; the review and TokenRequest handlers keyed as `create_app` expects. `raw_pods`, `pod_changes`
+    and `raw_object` (the watch cache's encoded pods, their changes since a revision, one encoded object)
+    let the node checks decode each object once per version."""
     tokens = ServiceAccountTokens(
         sa_private_key, sa_public_key, get_object, issuer=issuer, api_audiences=api_audiences
     )
@@ -60,7 +61,7 @@ def build_auth_stack(
     )
     rbac = RBACAuthorizer(lister, revision=rbac_revision)
     facts = NodeFacts(get_object, raw_object)  # one memo for the Node authorizer and NodeRestriction
-    authorizer = NodeAuthorizer(rbac, get_object, lister, raw_pods, facts)
+    authorizer = NodeAuthorizer(rbac, get_object, lister, raw_pods, facts, pod_changes)
     authenticator = ImpersonatingAuthenticator(union, authorizer)
     reviews = AuthReviews(
         tokens=tokens, bootstrap=bootstrap, authorizer=authorizer, rbac=rbac, get_object=get_object
@@ -102,6 +103,29 @@ def watch_cache_pods(caches: WatchCacheSet) -> Mapping[str, bytes] | None:
     pods cache."""
     cache = caches.caches.get(resources.pods().storage_prefix())
     return cache.objects.raw if cache is not None else None
+
+
+def watch_cache_pod_changes(
+    caches: WatchCacheSet, since: int | None
+) -> tuple[int, list[tuple[str, bytes | None]] | None] | None:
+    """The watch cache's pod changes after revision `since`, for the Node authorizer (see `PodChanges`):
+    read from the pods cache's ring of recent events. The changes are None when `since` is None or the ring
+    no longer reaches back to it; a relist empties the ring and moves its start past `since`, unless
+    nothing changed since."""
+    cache = caches.caches.get(resources.pods().storage_prefix())
+    if cache is None:
+        return None
+    ring = cache.ring
+    now = ring[-1].revision if ring else cache.ring_start
+    if since is None or since < cache.ring_start:
+        return now, None
+    changes: list[tuple[str, bytes | None]] = []
+    for event in reversed(ring):
+        if event.revision <= since:
+            break
+        changes.append((event.key, None if event.type == "DELETED" else event.raw))
+    changes.reverse()
+    return now, changes
 
 
 def watch_cache_object(caches: WatchCacheSet, info: ResourceInfo, key: str) -> bytes | None:
