@@ -6,11 +6,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyk8s.scheduler.framework import Diagnosis, FitError, Framework, Snapshot
-from pyk8s.scheduler.memo import MAX_SHAPES
+from pyk8s.scheduler.memo import MAX_SHAPES, Ties
 from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
 from pyk8s.scheduler.registry import default_plugins
 
@@ -117,7 +118,9 @@ def check_cycle(ref: Cluster, memo: Cluster, pod: PodInfo, with_extra: bool) -> 
                 got = memo.fw.prioritize({}, pod, f_memo.nodes, memo.snap, table)
                 assert got == totals
             if f_memo.best is not None:  # the fused loop's highest, in order
-                assert f_memo.best == [i for i, s in enumerate(totals) if s == max(totals)]
+                best = [i for i, s in enumerate(totals) if s == max(totals)]
+                assert list(f_memo.best) == best and len(f_memo.best) == len(best)
+                assert [f_memo.best[k] for k in range(len(best))] == best  # as random.choice reads it
     assert d_ref.node_status == d_memo.node_status
     ref.fw.next_start = memo.fw.next_start = start
 
@@ -230,3 +233,15 @@ def test_shapes_that_differ_only_in_storage_do_not_share_results() -> None:
         assert str(err) == "0/1 nodes are available: 1 Insufficient ephemeral-storage."
     else:
         raise AssertionError("a pod asking for more storage than is left was placed")
+
+
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=300))
+def test_ties_index_as_the_list_of_them(scores: list[int]) -> None:
+    top = max(scores)
+    want = [i for i, s in enumerate(scores) if s == top]
+    ties = Ties(scores, top, len(want))
+    assert len(ties) == len(want) and list(ties) == want
+    assert [ties[k] for k in range(len(want))] == want and ties[-1] == want[-1]
+    with pytest.raises(IndexError):
+        ties[len(want)]
+    assert random.Random(7).choice(ties) == random.Random(7).choice(want)

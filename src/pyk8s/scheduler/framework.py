@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyk8s.scheduler.memo import ResourceMemo, Table
+from pyk8s.scheduler.memo import ResourceMemo, Table, Ties
 from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
 
 MAX_NODE_SCORE = 100
@@ -430,7 +430,7 @@ class _Found:
 
     nodes: list[NodeInfo]
     active: list[Plugin]
-    best: list[int] | None = None
+    best: list[int] | Ties | None = None
 
 
 def _rotated(nodes: list[NodeInfo], start: int) -> Iterable[NodeInfo]:

@@ -16,8 +16,8 @@ A miss calls the plugins' own `filter` and `score`, so results are theirs exactl
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Sequence
-from itertools import compress
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import compress, repeat
 from typing import TYPE_CHECKING
 
 from pyk8s.scheduler.nodeinfo import NodeInfo, PodInfo
@@ -127,7 +127,7 @@ class ResourceMemo:
         start: int,
         want: int,
         statuses: dict[str, Status],
-    ) -> tuple[list[NodeInfo], list[int], int]:
+    ) -> tuple[list[NodeInfo], list[int] | Ties, int]:
         """The memo filter over the table's nodes from `start` round until `want` fit, when it is the only
         filter with work: (the fitting nodes, the indices of those with the highest separable score in
         order, how many nodes were checked); the failures' Status in `statuses`."""
@@ -158,6 +158,41 @@ class ResourceMemo:
         if not fscores:
             return feasible, [], checked
         top = max(fscores)
-        if fscores.count(top) == 1:
-            return feasible, [fscores.index(top)], checked
-        return feasible, [i for i, s in enumerate(fscores) if s == top], checked
+        ties = fscores.count(top)
+        return feasible, [fscores.index(top)] if ties == 1 else Ties(fscores, top, ties), checked
+
+
+class Ties:
+    """The indices of the `count` occurrences of `top` in `scores`, in order, found on demand: a pick among
+    hundreds of ties (random.choice asks for one index) need not list them all."""
+
+    __slots__ = ("_count", "_scores", "_top")
+    _CHUNK = 32
+
+    def __init__(self, scores: list[int], top: int, count: int) -> None:
+        self._scores, self._top, self._count = scores, top, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, k: int) -> int:
+        if k < 0:
+            k += self._count
+        if not 0 <= k < self._count:
+            raise IndexError(k)
+        scores, top, step = self._scores, self._top, self._CHUNK
+        lo = 0
+        while True:  # whole chunks counted in C, then the k-th found in the one that holds it
+            chunk = scores[lo : lo + step]
+            n = chunk.count(top)
+            if k < n:
+                break
+            k -= n
+            lo += step
+        i = chunk.index(top)
+        for _ in range(k):
+            i = chunk.index(top, i + 1)
+        return lo + i
+
+    def __iter__(self) -> Iterator[int]:
+        return compress(range(len(self._scores)), map(operator.eq, self._scores, repeat(self._top)))
