@@ -1,10 +1,12 @@
 """Micro-benchmark of one scheduling cycle (filter + score + select) as bench/scheduler.py drives it: 1,000
 nodes shaped like hollow ones (32 cpu, 256Gi, 110 pods), 10,000 pods of 100m/128Mi scheduled one after
 another, each assumed on its node as the scheduler does, then 1,000 pods that request only cpu (the
-Deployment's). No API server: only the cycle's own CPU is measured (process time, not wall time).
+Deployment's). No API server: only the cycle's CPU is measured (process time, not wall time), with what
+schedule_one does around it (the pod's PodInfo, the snapshot, the assume).
 
-The default framework runs beside the same plugins with the fused path turned off (the per-plugin
-computation), in the same run. Prints one line per run and a summary; the last line is one JSON object.
+The default framework (memoised, fused) runs beside `Framework(memo=False)` (every plugin on every node)
+in the same run, from the same seed; both must place every pod on the same node. Prints one line per run
+and the medians; the last line is one JSON object.
 
     .venv/bin/python bench/scheduler_cycle.py [--nodes 1000] [--pods 10000] [--runs 5]
 """
