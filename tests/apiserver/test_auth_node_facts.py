@@ -5,16 +5,19 @@ another node, is seen at once; an object the cache does not hold is read with ge
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyk8s.api.errors import StatusError
 from pyk8s.api.patch import MERGE_PATCH
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver.admission_noderestriction import NodeRestriction
-from pyk8s.apiserver.auth.node import NodeAuthorizer, NodeFacts
+from pyk8s.apiserver.auth.node import NodeAuthorizer, NodeFacts, NodeScope
 from pyk8s.apiserver.auth.rbac import RBACAuthorizer
 from pyk8s.apiserver.auth.stack import (
     build_auth_stack,
@@ -52,7 +55,8 @@ class Cache:
         meta = obj["metadata"]
         self.raw[self.key(plural, meta.get("namespace", ""), meta["name"])] = orjson.dumps(obj)
 
-    def raw_object(self, info: ResourceInfo, key: str) -> bytes | None:
+    def raw_object(self, prefix: str, key: str) -> bytes | None:
+        assert key.startswith(prefix)
         return self.raw.get(key)
 
     def get_object(self, info: ResourceInfo, namespace: str, name: str) -> Obj | None:
@@ -178,20 +182,24 @@ async def test_the_real_watch_cache_and_the_stack_share_one_memo(tmp_path: Any) 
             sa_private_key=pki.sa_key.read_bytes(), sa_public_key=pki.sa_pub.read_bytes(),
             get_object=srv.api.get_object, lister=srv.api.list_objects,
             raw_pods=lambda: watch_cache_pods(srv.api.caches),
-            raw_object=lambda i, key: watch_cache_object(srv.api.caches, i, key))
+            raw_object=lambda prefix, key: watch_cache_object(srv.api.caches, prefix, key))
         facts = stack.authorizer.facts
         assert stack.node_restriction.scope.facts is facts
         await srv.api.create_object(NODES, {"metadata": {"name": "hollow-1", "labels": {"type": "hollow"}}})
         key = NODES.storage_key(None, "hollow-1")
-        await eventually(lambda: watch_cache_object(srv.api.caches, NODES, key), what="the node cached")
+
+        def cached() -> bytes | None:
+            return watch_cache_object(srv.api.caches, NODES.storage_prefix(), key)
+
+        await eventually(cached, what="the node cached")
         assert not await _node_denies(stack.authorizer, HOLLOW, "update", "nodes", "hollow-1", sub="status")
         assert facts._nodes.entries[key][1] is True
 
         ctx = RequestContext(UserInfo("admin", groups=("system:masters",)))
-        before = watch_cache_object(srv.api.caches, NODES, key)
+        before = cached()
         await srv.api.registry.patch(NODES, "", "hollow-1", MERGE_PATCH,
                                      {"metadata": {"labels": {"type": None}}}, ctx)
-        await eventually(lambda: watch_cache_object(srv.api.caches, NODES, key) is not before,
+        await eventually(lambda: cached() is not before,
                          what="the change cached")
         assert await _node_denies(stack.authorizer, HOLLOW, "update", "nodes", "hollow-1", sub="status")
         with pytest.raises(StatusError) as refused:
@@ -219,7 +227,7 @@ async def test_the_authorizer_follows_pod_changes_of_the_real_watch_cache(tmp_pa
             sa_private_key=pki.sa_key.read_bytes(), sa_public_key=pki.sa_pub.read_bytes(),
             get_object=srv.api.get_object, lister=srv.api.list_objects, raw_pods=raw_pods,
             pod_changes=lambda since: watch_cache_pod_changes(srv.api.caches, since),
-            raw_object=lambda i, key: watch_cache_object(srv.api.caches, i, key))
+            raw_object=lambda prefix, key: watch_cache_object(srv.api.caches, prefix, key))
         authz = stack.authorizer
 
         async def refused(node: str, secret: str) -> bool:
@@ -228,7 +236,8 @@ async def test_the_authorizer_follows_pod_changes_of_the_real_watch_cache(tmp_pa
             return d.denied
 
         def cached(name: str) -> bytes | None:
-            return watch_cache_object(srv.api.caches, PODS, PODS.storage_key("default", name))
+            key = PODS.storage_key("default", name)
+            return watch_cache_object(srv.api.caches, PODS.storage_prefix(), key)
 
         async def create(name: str, node: str, secret: str) -> None:
             await srv.api.create_object(PODS, _secret_pod(name, node, secret))
@@ -266,3 +275,11 @@ async def test_the_authorizer_follows_pod_changes_of_the_real_watch_cache(tmp_pa
         assert scans == [1, 1]
         assert not await refused("n1", "sb")
         assert scans == [1, 1]
+
+
+@given(st.text(max_size=6), st.text(alphabet=st.sampled_from("0123456789-.\n٣x"), max_size=6))
+def test_may_be_hollow_is_the_pattern_identity_dash_digits(identity: str, suffix: str) -> None:
+    scope = NodeScope(lambda info, ns, name: None)
+    for name in (identity + suffix, identity + "-" + suffix, suffix):
+        assert scope.may_be_hollow(identity, name) is (
+            re.fullmatch(re.escape(identity) + r"-\d+", name) is not None), (identity, name)

@@ -161,7 +161,7 @@ async def serve(config: ServerConfig) -> None:
         lister=lambda info: api().list_objects(info),
         rbac_revision=lambda: watch_cache_revision(api().caches)(),
         raw_pods=lambda: watch_cache_pods(api().caches),
-        raw_object=lambda info, key: watch_cache_object(api().caches, info, key),
+        raw_object=lambda prefix, key: watch_cache_object(api().caches, prefix, key),
         pod_changes=lambda since: watch_cache_pod_changes(api().caches, since),
     )
     app = create_app(APIServerConfig(

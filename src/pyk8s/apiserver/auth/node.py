@@ -24,7 +24,6 @@ the watch cache's encoded objects, decoding each object once per version instead
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Generic, NamedTuple, TypeVar
 
@@ -60,9 +59,10 @@ def _info(group: str, plural: str) -> ResourceInfo:
 
 T = TypeVar("T")
 
-# The watch cache's encoded object under a storage key (info, key), None when the cache does not hold it.
-# A changed object is a new bytes object, so the identity of the bytes tells one version from another.
-RawObject = Callable[[ResourceInfo, str], "bytes | None"]
+# The watch cache's encoded object, by (the resource's storage prefix, the object's storage key); None
+# when the cache does not hold it. A changed object is a new bytes object, so the identity of the bytes
+# tells one version from another.
+RawObject = Callable[[str, str], "bytes | None"]
 
 NODE_MEMO_LIMIT = 16384  # every node of a large cluster: a node's verdict is asked of again and again
 POD_MEMO_LIMIT = 1024  # pods change on most writes: this only spares a second decode of one version
@@ -112,13 +112,15 @@ class NodeFacts:
         self.raw_object = raw_object
         self._nodes: _Memo[bool] = _Memo(node_limit)
         self._pods: _Memo[str] = _Memo(pod_limit)
-        self._pods_info, self._nodes_info = _info("", "pods"), _info("", "nodes")
+        self._node_info, self._pod_info = _info("", "nodes"), _info("", "pods")
+        self._node_prefix = self._node_info.storage_prefix()
+        self._pod_prefix = self._pod_info.storage_prefix()
 
-    async def _derived(self, memo: _Memo[T], info: ResourceInfo, namespace: str, name: str,
+    async def _derived(self, memo: _Memo[T], info: ResourceInfo, prefix: str, namespace: str, name: str,
                        derive: Callable[[Obj], T]) -> T | None:
         if self.raw_object is not None:
             key = info.storage_key(namespace if info.namespaced else None, name)
-            raw = self.raw_object(info, key)
+            raw = self.raw_object(prefix, key)
             if raw is not None:
                 return memo.get(key, raw, derive)
         obj = await fetch(self.get_object, info, namespace, name)
@@ -126,11 +128,11 @@ class NodeFacts:
 
     async def pod_node(self, namespace: str, name: str) -> str | None:
         """The node a pod is bound to ("" when unbound), None when there is no such pod."""
-        return await self._derived(self._pods, self._pods_info, namespace, name, _pod_node)
+        return await self._derived(self._pods, self._pod_info, self._pod_prefix, namespace, name, _pod_node)
 
     async def node_hollow(self, name: str) -> bool | None:
         """Whether a Node carries the hollow label, None when there is no such Node."""
-        return await self._derived(self._nodes, self._nodes_info, "", name, _is_hollow)
+        return await self._derived(self._nodes, self._node_info, self._node_prefix, "", name, _is_hollow)
 
 
 class NodeScope:
@@ -141,7 +143,9 @@ class NodeScope:
         self.facts = facts if facts is not None else NodeFacts(get_object)
 
     def may_be_hollow(self, identity: str, node_name: str) -> bool:
-        return re.fullmatch(re.escape(identity) + r"-\d+", node_name) is not None
+        """`<identity>-<digits>` (as the pattern `-\\d+`: isdecimal is Unicode's Nd, as `\\d` is)."""
+        prefix = identity + "-"
+        return node_name.startswith(prefix) and node_name[len(prefix):].isdecimal()
 
     async def speaks_for(self, identity: str, node_name: str) -> bool:
         if not node_name:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver.admission_noderestriction import NodeRestriction
 from pyk8s.apiserver.auth import resources
 from pyk8s.apiserver.auth.escalation import RBACEscalationCheck
@@ -128,8 +127,8 @@ def watch_cache_pod_changes(
     return now, changes
 
 
-def watch_cache_object(caches: WatchCacheSet, info: ResourceInfo, key: str) -> bytes | None:
-    """One object of the watch cache as stored (encoded JSON), for the node checks; None when the cache
-    does not hold it."""
-    cache = caches.caches.get(info.storage_prefix())
+def watch_cache_object(caches: WatchCacheSet, prefix: str, key: str) -> bytes | None:
+    """One object of the watch cache as stored (encoded JSON), by its resource's storage prefix and its
+    key, for the node checks; None when the cache does not hold it."""
+    cache = caches.caches.get(prefix)
     return cache.objects.raw.get(key) if cache is not None else None
