@@ -132,7 +132,12 @@ async def test_runs_on_schedule_and_tracks_jobs() -> None:
 
         await until(succeeded, what="lastSuccessfulTime and no active job")
         h.tick(60)
-        two = await until(lambda: count_jobs(client, 2), what="the next minute's job")
+        try:
+            two = await until(lambda: count_jobs(client, 2), what="the next minute's job")
+        except AssertionError as e:  # say what the controller saw and did (a rare failure seen once)
+            names = [j["metadata"]["name"] for j in await jobs(client)]
+            raise AssertionError(f"{e}; jobs {names}, status {await status(client)}, "
+                                 f"events {await reasons(client)}, fake now {h.clock.now()}") from None
         await finish(client, two[1])
         # the history limit keeps one successful job: the older goes
         remaining = await until(lambda: count_jobs(client, 1), what="the older job deleted")
