@@ -159,16 +159,32 @@ async def test_namespace_lifecycle(server: Server) -> None:
     )
     assert status == 404 and body["message"] == 'namespaces "missing" not found'
     assert (await server.request("POST", "/api/v1/namespaces", {"metadata": {"name": "doomed"}}))[0] == 201
+    # A create while it is Active (the server keeps the namespace it looked up), then one after the delete:
+    # the Terminating version must be the one that counts.
+    async def create_in_doomed(name: str) -> tuple[int, Any]:
+        return await server.request("POST", "/api/v1/namespaces/doomed/configmaps",
+                                    {"metadata": {"name": name}})
+
+    for _ in range(200):  # the watch cache takes the new namespace a moment after the create
+        status, _ = await create_in_doomed("before")
+        if status == 201:
+            break
+        assert status == 404
+        await asyncio.sleep(0.02)
+    assert status == 201
     status, body = await server.request("DELETE", "/api/v1/namespaces/doomed")
     assert status == 200
     assert body["status"]["phase"] == "Terminating" and body["metadata"]["deletionTimestamp"]
     assert body["spec"]["finalizers"] == ["kubernetes"]
-    status, body = await server.request(
-        "POST", "/api/v1/namespaces/doomed/configmaps", {"metadata": {"name": "a"}}
-    )
+    for attempt in range(200):  # the watch cache takes the Terminating version a moment after the delete
+        status, body = await create_in_doomed(f"a{attempt}")
+        if status == 403:
+            break
+        assert status == 201
+        await asyncio.sleep(0.02)
     assert status == 403
     assert body["message"] == (
-        'configmaps "a" is forbidden: unable to create new content in namespace doomed '
+        f'configmaps "a{attempt}" is forbidden: unable to create new content in namespace doomed '
         "because it is being terminated"
     )
     # The namespace controller finalizes: the namespace goes once spec.finalizers is empty.

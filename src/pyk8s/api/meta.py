@@ -338,11 +338,11 @@ def generate_name(prefix: str) -> str:
 _now_cache: tuple[int, str] = (0, "")
 
 
-def now_rfc3339() -> str:
-    """metav1.Time on the wire: UTC, second precision, `Z` suffix (formatted once per second: every write
-    stamps several times)."""
+def now_rfc3339(offset_seconds: int = 0) -> str:
+    """metav1.Time on the wire, `offset_seconds` from now: UTC, second precision, `Z` suffix (formatted
+    once per second: every write stamps several times)."""
     global _now_cache
-    second = int(time.time())
+    second = int(time.time()) + offset_seconds
     if _now_cache[0] != second:
         _now_cache = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     return _now_cache[1]

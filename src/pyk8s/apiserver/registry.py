@@ -12,7 +12,6 @@ import secrets
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -21,7 +20,7 @@ from pyk8s.api import errors
 from pyk8s.api.apply import server_side_apply, track_update
 from pyk8s.api.defaults import apply_defaults
 from pyk8s.api.errors import Cause
-from pyk8s.api.meta import new_uid
+from pyk8s.api.meta import new_uid, now_rfc3339
 from pyk8s.api.patch import APPLY_PATCH, apply_patch
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.api.validation import validate
@@ -68,11 +67,6 @@ _MODIFIED_MSG = "the object has been modified; please apply your changes to the 
 
 class _StaleCopy(Exception):
     """A patch changed nothing of the watch cache's copy, which may lag the store: ask the store."""
-
-
-def now_rfc3339(offset_seconds: int = 0) -> str:
-    t = datetime.now(UTC) + timedelta(seconds=offset_seconds)
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def deep_copy(obj: Obj) -> Obj:
@@ -136,6 +130,7 @@ class Registry:
         self.caches = caches
         self.plugins = list(plugins)
         self.services: ServiceAllocator | None = None  # ClusterIPs and NodePorts (create_app sets it)
+        self._namespaces: dict[str, tuple[bytes, Obj]] = {}  # lookup_namespace's decoded versions
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -149,10 +144,18 @@ class Registry:
             raise errors.not_found(info.plural, name, info.group) from None
 
     async def lookup_namespace(self, name: str) -> Obj | None:
+        """The namespace, for the lifecycle check of every namespaced create. A cached namespace is decoded
+        once per version (a changed object is new bytes in the cache) and shared: callers only read it."""
         key = f"/registry/core/namespaces/{name}"
         cached = self.caches.caches.get("/registry/core/namespaces/")
-        if cached is not None and key in cached.objects:
-            return cached.objects[key]
+        raw = cached.objects.raw.get(key) if cached is not None else None
+        if raw is not None:
+            seen = self._namespaces.get(key)
+            if seen is None or seen[0] is not raw:
+                if len(self._namespaces) >= 4096:
+                    self._namespaces.clear()
+                seen = self._namespaces[key] = (raw, orjson.loads(raw))
+            return seen[1]
         try:  # the cache may lag a namespace created a moment ago
             return decode(await self.store.get(key))
         except KeyNotFound:

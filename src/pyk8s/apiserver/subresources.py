@@ -7,6 +7,7 @@ from typing import Any
 
 from pyk8s.api import errors
 from pyk8s.api.catalog import lookup
+from pyk8s.api.meta import now_rfc3339
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver import admission
 from pyk8s.apiserver.interfaces import AdmissionRequest, Obj
@@ -16,7 +17,6 @@ from pyk8s.apiserver.registry import (
     RequestContext,
     deep_copy,
     encode_for_store,
-    now_rfc3339,
     patched,
 )
 from pyk8s.apiserver.selectors import format_label_selector
