@@ -5,6 +5,8 @@ CN → name, each O → a group, as Kubernetes' x509 authenticator does."""
 from __future__ import annotations
 
 import datetime as dt
+import ssl
+import weakref
 from functools import lru_cache
 
 from aiohttp import web
@@ -44,12 +46,19 @@ def user_from_der(der: bytes) -> UserInfo:
 
 
 class X509Authenticator:
+    def __init__(self) -> None:
+        # A connection's peer certificate never changes: read it once per TLS connection, not per request
+        # (a copy of the DER and its hash for the parse cache on every request otherwise).
+        self._peer: weakref.WeakKeyDictionary[ssl.SSLObject, bytes] = weakref.WeakKeyDictionary()
+
     async def authenticate(self, request: web.Request) -> UserInfo | None:
         transport = request.transport
         ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
         if ssl_object is None:
             return None
-        der = ssl_object.getpeercert(binary_form=True)
+        der = self._peer.get(ssl_object)
+        if der is None:
+            der = self._peer[ssl_object] = ssl_object.getpeercert(binary_form=True) or b""
         if not der:
             return None
         return user_from_der(der)
