@@ -4,10 +4,33 @@ bytes both ways, and the client's EOF ends `chunks()`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from pyk8s.util.rawupgrade import switch_protocols
+
+
+@contextlib.asynccontextmanager
+async def upgraded(handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+                   protocol: str) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A loopback server with `handler` on /up, and a raw client connection that asked it to upgrade to
+    `protocol` (the 101's head is left to the test to read)."""
+    app = web.Application()
+    app.router.add_get("/up", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = f"GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\n\r\n"
+        writer.write(head.encode())
+        yield reader, writer
+    finally:
+        await runner.cleanup()
 
 
 async def test_raw_bytes_flow_both_ways_after_the_101() -> None:
@@ -25,16 +48,7 @@ async def test_raw_bytes_flow_both_ways_after_the_101() -> None:
         assert conn.response is not None
         return conn.response
 
-    app = web.Application()
-    app.router.add_get("/up", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\n\r\n")
+    async with upgraded(handler, "echo/1") as (reader, writer):
         head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode()
         assert head.startswith("HTTP/1.1 101 ")
         assert "X-Chosen: yes" in head and "Upgrade: echo/1" in head
@@ -48,8 +62,6 @@ async def test_raw_bytes_flow_both_ways_after_the_101() -> None:
         assert b"".join(received) == b"hello raw\x00bytes"
         assert await asyncio.wait_for(reader.read(), 10) == b""  # the server closed its side
         writer.close()
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_slow_consumer_holds_the_client_back_instead_of_buffering_everything() -> None:
@@ -72,16 +84,7 @@ async def test_a_slow_consumer_holds_the_client_back_instead_of_buffering_everyt
         assert conn.response is not None
         return conn.response
 
-    app = web.Application()
-    app.router.add_get("/up", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: sink/1\r\n\r\n")
+    async with upgraded(handler, "sink/1") as (reader, writer):
         await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
         block = b"x" * 65536
         sent = 0
@@ -109,5 +112,3 @@ async def test_a_slow_consumer_holds_the_client_back_instead_of_buffering_everyt
         await asyncio.wait_for(finished.wait(), 30)
         assert total == 256 * len(block)
         writer.close()
-    finally:
-        await runner.cleanup()
