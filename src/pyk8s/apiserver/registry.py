@@ -208,8 +208,8 @@ class Registry:
     ) -> AdmissionRequest:
         return AdmissionRequest(op, info, sub, ns, name, obj, old, ctx.user, ctx.dry_run)
 
-    def _validate(self, info: ResourceInfo, obj: Obj, old: Obj | None) -> None:
-        causes = validate(info, obj, old)
+    def _validate(self, info: ResourceInfo, obj: Obj, old: Obj | None, subresource: str = "") -> None:
+        causes = validate(info, obj, old, subresource)
         if causes:
             raise errors.invalid(info.kind, obj["metadata"].get("name", ""), causes, info.group)
 
@@ -453,7 +453,7 @@ class Registry:
         apply_defaults(info, new)
         deleting = _should_delete_during_update(info, new)
         with nullcontext() if deleting else self._allocation(info, new, old, ctx.dry_run):
-            self._validate(info, new, old)
+            self._validate(info, new, old, subresource)
             await admission.run_validating(self.plugins, req)
             self._track(info, new, old, ctx, subresource)
             if deleting:

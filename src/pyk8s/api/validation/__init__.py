@@ -17,6 +17,7 @@ from pyk8s.api.validation import (
     core,
     other,
     pod,
+    pod_status,
     quota,
     rbac,
     service,
@@ -78,6 +79,11 @@ VALIDATORS: dict[tuple[str, str], Validator] = {
     ("authorization.k8s.io", "SelfSubjectAccessReview"): other.validate_self_subject_access_review,
 }
 
+# What a status subresource write of these kinds is checked for instead of the whole object.
+STATUS_VALIDATORS: dict[tuple[str, str], Callable[[Obj, Obj], list[Cause]]] = {
+    ("", "Pod"): pod_status.validate_pod_status_update,
+}
+
 # Kinds whose names are not DNS subdomains. Services are DNS-1035 labels, namespaces DNS-1123 labels,
 # RBAC objects only need to be one URL path segment.
 NAME_RULES: dict[tuple[str, str], NameRule] = {
@@ -102,8 +108,11 @@ _NO_META = {
 }
 
 
-def validate(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
-    """Every problem with `obj` (an update of `old` when given), with field paths; [] when valid."""
+def validate(
+    info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None, subresource: str = ""
+) -> list[Cause]:
+    """Every problem with `obj` (an update of `old` when given, through `subresource`), with field paths;
+    [] when valid."""
     if not isinstance(obj, dict):
         return f.type_check("", obj, dict, "an object")
     key = (info.group, info.kind)
@@ -117,6 +126,9 @@ def validate(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None
             causes += f.check("metadata.finalizers", str(fin), core.kube_finalizer_errors)
         if isinstance(old, dict):
             causes += validate_object_meta_update(obj.get("metadata"), old.get("metadata"))
+    status_validator = STATUS_VALIDATORS.get(key) if subresource == "status" else None
+    if status_validator is not None and isinstance(old, dict):
+        return causes + status_validator(obj, old)
     validator = VALIDATORS.get(key)
     if validator is not None:
         causes += validator(obj, old if isinstance(old, dict) else None)
