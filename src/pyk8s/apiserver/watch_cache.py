@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
@@ -52,6 +53,23 @@ def decode(kv: KeyValue) -> Obj:
 
 def encode(obj: Obj) -> bytes:
     return orjson.dumps(obj)
+
+
+# A stored value's head up to the inside of its top-level metadata. Only apiVersion and kind, plain strings,
+# may come before it, so a match is the top level's metadata, never one nested in a template.
+_META_HEAD = re.compile(rb'\{(?:"(?:apiVersion|kind)":"[^"\\]*",){0,2}"metadata":\{')
+
+
+def encode_with_revision(kv: KeyValue) -> bytes:
+    """encode(decode(kv)), without the round trip when the layout allows: the revision spliced in as
+    metadata's first member (decoding and re-encoding each event was 3 % of a busy server's CPU)."""
+    value = kv.value
+    head = _META_HEAD.match(value)
+    if head is None or b'"resourceVersion"' in value:  # an Event's involvedObject has one: decode
+        return encode(decode(kv))
+    end = head.end()
+    rv = b'"resourceVersion":"%d"' % kv.mod_revision
+    return value[:end] + rv + (b"" if value[end : end + 1] == b"}" else b",") + value[end:]
 
 
 def event_line(type_: str, raw: bytes) -> bytes:
@@ -270,7 +288,7 @@ class ResourceCache:
 
     def reset(self, items: Iterable[KeyValue], revision: int) -> None:
         """After a relist: new contents, an empty ring, and every watch closed (clients re-watch)."""
-        self.objects = EncodedObjects({kv.key: encode(decode(kv)) for kv in items})
+        self.objects = EncodedObjects({kv.key: encode_with_revision(kv) for kv in items})
         self._sorted = None
         self.ring.clear()
         self.ring_start = revision
