@@ -268,17 +268,16 @@ class ResourceCache:
         key = ev.kv.key
         raws = self.objects.raw
         prev = raws.get(key)
-        obj = decode(ev.kv)
-        raw = encode(obj)
+        raw = encode_with_revision(ev.kv)
         if ev.type is EventType.DELETE:
             raws.pop(key, None)
             self._sorted = None
-            cev = CacheEvent("DELETED", ev.kv.mod_revision, key, raw, prev, obj)
+            cev = CacheEvent("DELETED", ev.kv.mod_revision, key, raw, prev)
         else:
             if prev is None:
                 self._sorted = None
             raws[key] = raw
-            cev = CacheEvent("ADDED" if prev is None else "MODIFIED", ev.kv.mod_revision, key, raw, prev, obj)
+            cev = CacheEvent("ADDED" if prev is None else "MODIFIED", ev.kv.mod_revision, key, raw, prev)
         self.ring.append(cev)
         if len(self.ring) > self.ring_size:
             self.ring_start = self.ring.popleft().revision
