@@ -91,3 +91,17 @@ async def test_mirror_pods_and_updates_untouched(client: Client) -> None:
     pod["metadata"]["labels"] = {"a": "b"}
     updated = await client.update(PODS, pod)
     assert not updated["spec"].get("volumes")
+
+
+async def test_what_admission_adds_belongs_to_no_manager(client: Client) -> None:
+    # Kubernetes' create handler runs the field manager before mutating admission and the strategy: the
+    # creator owns what it sent (defaulted), not the token volume, its mounts or the Pending status.
+    pod = await client.create(PODS, _pod("owned"))
+    [entry] = pod["metadata"]["managedFields"]
+    fields = entry["fieldsV1"]
+    assert "f:status" not in fields
+    assert "f:volumes" not in fields["f:spec"] and "f:serviceAccountName" not in fields["f:spec"]
+    container = fields["f:spec"]["f:containers"]['k:{"name":"c"}']
+    assert "f:volumeMounts" not in container
+    assert "f:imagePullPolicy" in container  # defaulted before the field manager, as decoding does
+    assert pod["spec"]["volumes"] and pod["status"]["phase"] == "Pending"

@@ -255,16 +255,20 @@ class Registry:
                 info.group,
             )
         await admission.namespace_lifecycle("CREATE", info, namespace, name, self.lookup_namespace)
+        # As Kubernetes' create handler: the field manager records the decoded, defaulted request, before
+        # mutating admission and the strategy. What they add (a pod's service-account volume, its
+        # Pending status) belongs to no manager.
+        apply_defaults(info, obj)
+        self._track(info, obj, None, ctx)
         req = self._admission("CREATE", info, "", namespace, name, obj, None, ctx)
         await admission.run_mutating(self.plugins, req)
         _prepare_for_create(info, obj)
         if info.kind == "CertificateSigningRequest":
             _set_requestor(obj, ctx.user)
-        apply_defaults(info, obj)
+        apply_defaults(info, obj)  # what admission added
         with self._allocation(info, obj, None, ctx.dry_run):
             self._validate(info, obj, None)
             await admission.run_validating(self.plugins, req)
-            self._track(info, obj, None, ctx)
             if ctx.dry_run:
                 return obj
             for _ in range(_GENERATE_TRIES):
