@@ -1,14 +1,16 @@
 import pytest
 
 from pyk8s.api.errors import StatusError
-from pyk8s.api.fields import escape_value, object_fields, parse_field_selector
+from pyk8s.api.fields import escape_value, field_value, parse_field_selector
 
 POD = {"metadata": {"name": "web-0", "namespace": "default"}, "spec": {"nodeName": "n1", "hostNetwork": True},
        "status": {"phase": "Running"}}
 
 
 def test_operators_and_matching():
-    fields = object_fields(POD, ("spec.nodeName", "status.phase", "spec.hostNetwork", "status.podIP"))
+    names = ("metadata.name", "metadata.namespace", "spec.nodeName", "status.phase", "spec.hostNetwork",
+             "status.podIP")
+    fields = {name: field_value(POD, name) for name in names}
     assert fields == {"metadata.name": "web-0", "metadata.namespace": "default", "spec.nodeName": "n1",
                       "status.phase": "Running", "spec.hostNetwork": "true", "status.podIP": ""}
     assert parse_field_selector("metadata.name=web-0").matches(fields)

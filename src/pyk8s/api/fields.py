@@ -144,11 +144,6 @@ def _as_field_string(value: Any) -> str:
     return str(value)
 
 
-def object_fields(obj: Mapping[str, Any], extra: tuple[str, ...] = ()) -> dict[str, str]:
-    """The selectable fields of `obj`: metadata.name, metadata.namespace and each dotted path in `extra`
-    (spec.nodeName, status.phase, involvedObject.name …), as strings; absent fields are ""."""
-    fields = {"metadata.name": _as_field_string(_lookup(obj, "metadata.name")),
-              "metadata.namespace": _as_field_string(_lookup(obj, "metadata.namespace"))}
-    for path in extra:
-        fields[path] = _as_field_string(_lookup(obj, path))
-    return fields
+def field_value(obj: Mapping[str, Any], path: str) -> str:
+    """One selectable field of `obj` (dotted path) as a string; "" when absent."""
+    return _as_field_string(_lookup(obj, path))

@@ -454,7 +454,7 @@ class Registry:
         new = _prepare_for_update(info, old, new, subresource)
         req = self._admission("UPDATE", info, subresource, namespace, name, new, old, ctx)
         await admission.run_mutating(self.plugins, req)
-        apply_defaults(info, new)
+        apply_defaults(info, new, subresource)
         deleting = _should_delete_during_update(info, new)
         with nullcontext() if deleting else self._allocation(info, new, old, ctx.dry_run):
             self._validate(info, new, old, subresource)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pyk8s.api import errors
-from pyk8s.api.fields import object_fields, parse_field_selector
+from pyk8s.api.fields import field_value, parse_field_selector
 from pyk8s.api.labels import Selector, parse_selector, selector_from_label_selector, selector_from_set
 from pyk8s.api.resource import ResourceInfo
 
@@ -34,8 +34,9 @@ def field_matcher(info: ResourceInfo, selector: str | None) -> Matcher | None:
     for r in sel.requirements:
         if r.field not in supported:
             raise errors.bad_request(f"field label not supported: {r.field}")
-    extra = info.field_selectors
-    return lambda obj: sel.matches(object_fields(obj, extra))
+    # Only the fields the selector names: a watch matches every event of its resource, twice.
+    needed = tuple({r.field for r in sel.requirements})
+    return lambda obj: sel.matches({f: field_value(obj, f) for f in needed})
 
 
 def combine(*matchers: Matcher | None) -> Matcher | None:

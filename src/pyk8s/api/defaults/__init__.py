@@ -41,8 +41,15 @@ DEFAULTERS: dict[tuple[str, str], Defaulter] = {
 }
 
 
-def apply_defaults(info: ResourceInfo, obj: dict[str, Any]) -> None:
+# Kinds whose defaulters leave status alone: a status write keeps the stored spec and metadata, defaulted
+# when written, so it has nothing to default (pods/status is most of a busy cluster's writes).
+_STATUS_UNTOUCHED = {("", "Pod")}
+
+
+def apply_defaults(info: ResourceInfo, obj: dict[str, Any], subresource: str = "") -> None:
     """Fill the defaults Kubernetes fills (restartPolicy, protocol TCP, …) into `obj`, in place."""
+    if subresource == "status" and (info.group, info.kind) in _STATUS_UNTOUCHED:
+        return
     defaulter = DEFAULTERS.get((info.group, info.kind))
     if defaulter is not None and isinstance(obj, dict):
         defaulter(obj)
