@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
 
 import orjson
@@ -45,6 +47,10 @@ def plugins(tmp_path: Path) -> tuple[str, Path]:
 def conflist(*types: str) -> cni.JSON:
     return {"cniVersion": "1.0.0", "name": "net1",
             "plugins": [{"type": t, "capabilities": {"portMappings": t == "two"}} for t in types]}
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(path)
 
 
 def recorded(rec: Path, name: str) -> tuple[dict[str, str], cni.JSON]:
@@ -100,3 +106,35 @@ async def test_a_missing_plugin_is_a_clear_error(plugins: tuple[str, Path]) -> N
         await cni.add_network_list([bins], conflist("nonesuch"), "c", "/n", "eth0", {})
     with pytest.raises(cni.CNIError, match="invalid plugin name"):
         await cni.add_network_list([bins], conflist("../one"), "c", "/n", "eth0", {})
+
+
+async def test_go_plugins_run_with_one_p_and_no_gc_unless_the_environment_says(
+    plugins: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bins, rec = plugins
+    (Path(bins) / "goenv").write_text(f'#!/bin/sh\nenv | grep "^GO" | sort > "{rec}/goenv"\n')
+    os.chmod(Path(bins) / "goenv", 0o755)
+    await cni.del_network_list([bins], conflist("goenv"), "c", "", "eth0", {}, None)
+    assert (rec / "goenv").read_text().split() == ["GOGC=off", "GOMAXPROCS=1"]
+    monkeypatch.setattr(cni, "_GO_RUNTIME", {})  # as when the agent's environment sets them itself
+    monkeypatch.setenv("GOGC", "200")
+    await cni.del_network_list([bins], conflist("goenv"), "c", "", "eth0", {}, None)
+    assert (rec / "goenv").read_text().split() == ["GOGC=200"]
+
+
+async def test_a_cancelled_add_kills_its_plugin_and_runs_no_further_plugin(plugins: tuple[str, Path]) -> None:
+    bins, rec = plugins
+    (Path(bins) / "sleeper").write_text(f'#!/bin/sh\necho $$ > "{rec}/sleeper.pid"\nexec sleep 30\n')
+    os.chmod(Path(bins) / "sleeper", 0o755)
+    task = asyncio.ensure_future(cni.add_network_list([bins], conflist("sleeper", "one"), "c", "/n", "eth0",
+                                                      {}))
+    deadline = time.monotonic() + 10
+    while not (rec / "sleeper.pid").exists() or not (rec / "sleeper.pid").read_text().strip():
+        assert time.monotonic() < deadline, "the plugin never started"
+        await asyncio.sleep(0.01)
+    pid = int((rec / "sleeper.pid").read_text())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task  # returns once the plugin is gone, not after its 30 s
+    assert not _exists(f"/proc/{pid}")  # killed and reaped
+    assert not (rec / "order").exists()  # "one" never ran

