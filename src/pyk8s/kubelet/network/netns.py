@@ -1,8 +1,8 @@
 """Named network namespaces: a fresh netns bind-mounted onto a file, as `ip netns add` makes them.
 
-The namespace is made by a short-lived thread that unshares its own network namespace and bind-mounts
-`/proc/thread-self/ns/net` onto the file: no process is spawned, and the mount keeps the namespace
-alive after the thread is gone. The directory holding the files is a shared mount (as iproute2 makes
+The calling thread unshares its own network namespace, bind-mounts `/proc/thread-self/ns/net` onto the
+file and returns to its namespace: no process or thread is spawned, and the mount keeps the namespace
+alive. The directory holding the files is a shared mount (as iproute2 makes
 /run/netns), so unmounting a namespace also unmounts the copies other mount namespaces (containers)
 inherited, and the namespace really goes away.
 """
@@ -26,6 +26,7 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 
 _shared_dirs: set[str] = set()
 _shared_lock = threading.Lock()
@@ -56,12 +57,19 @@ def _ensure_shared_dir(directory: str) -> None:
 
 
 def _new_netns_on(path: str) -> None:
-    """Runs in a throw-away thread: unshare this thread's netns and pin it on `path`."""
-    _check(_libc.unshare(_CLONE_NEWNET), "unshare(CLONE_NEWNET)")
-    _check(_mount("/proc/thread-self/ns/net", path, _MS_BIND), f"bind-mount netns on {path}")
+    """This thread: unshare its netns, pin the new one on `path`, and go back to its own (or raise when
+    even that fails: the thread must then not be used again)."""
+    with open("/proc/thread-self/ns/net", "rb") as own:
+        _check(_libc.unshare(_CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        try:
+            _check(_mount("/proc/thread-self/ns/net", path, _MS_BIND), f"bind-mount netns on {path}")
+        finally:
+            _check(_libc.setns(own.fileno(), _CLONE_NEWNET), "setns back")
 
 
 def create_netns_sync(path: str) -> None:
+    """Create a new network namespace pinned on `path` (which must not exist yet). Only the calling
+    thread changes namespace, and only for the moment (a thread of its own cost ~0.13 ms of CPU more)."""
     directory = os.path.dirname(path)
     _ensure_shared_dir(directory)
     if os.path.lexists(path):
@@ -70,24 +78,14 @@ def create_netns_sync(path: str) -> None:
         os.unlink(path)  # a file left by a crash before its mount: no namespace holds it
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
     os.close(fd)
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            _new_netns_on(path)
-        except BaseException as e:  # handed to the caller
-            failure.append(e)
-
-    # A dedicated thread, never a pool thread: it leaves in the new namespace and must not be reused.
-    thread = threading.Thread(target=run, name="netns-create", daemon=True)
-    thread.start()
-    thread.join()
-    if failure:
+    try:
+        _new_netns_on(path)
+    except BaseException:
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
-        raise failure[0]
+        raise
 
 
 async def create_netns(path: str) -> None:

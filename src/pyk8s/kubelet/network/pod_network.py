@@ -107,12 +107,16 @@ class PodNetwork:
     def netns_path(self, sandbox_id: str) -> str:
         return os.path.join(self.netns_dir, f"pyk8s-{_checked_id(sandbox_id)}")
 
-    async def create_netns(self, sandbox_id: str) -> str:
-        """A new network namespace pinned on a file (it outlives this process); returns its path."""
+    def create_netns_sync(self, sandbox_id: str) -> str:
+        """A new network namespace pinned on a file (it outlives this process); returns its path. File and
+        namespace work: for a thread (the runtime's, as it prepares the rest of the sandbox)."""
         path = self.netns_path(sandbox_id)
-        await netns.create_netns(path)
+        netns.create_netns_sync(path)
         _write(os.path.join(self._netns_records, _checked_id(sandbox_id)), path.encode())
         return path
+
+    async def create_netns(self, sandbox_id: str) -> str:
+        return await asyncio.to_thread(self.create_netns_sync, sandbox_id)
 
     async def delete_netns(self, netns_path: str) -> None:
         await netns.delete_netns(netns_path)

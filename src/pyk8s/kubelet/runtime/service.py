@@ -56,7 +56,9 @@ T = TypeVar("T")
 class PodNetwork(Protocol):
     """What the runtime needs of `pyk8s.kubelet.network.PodNetwork`."""
 
-    async def create_netns(self, sandbox_id: str) -> str: ...
+    def netns_path(self, sandbox_id: str) -> str: ...
+
+    def create_netns_sync(self, sandbox_id: str) -> str: ...
 
     async def setup(self, sandbox_id: str, netns_path: str, port_mappings: list[cri.PortMapping]) -> str: ...
 
@@ -291,7 +293,8 @@ class RuncRuntime:
         os.replace(tmp, os.path.join(sdir, "hosts"))
 
     def _write_files(self, sdir: str, config: cri.SandboxConfig) -> None:
-        self._write_hosts(sdir, config, "")
+        if config.host_network or self.network is None:  # otherwise written once the pod's IP is known
+            self._write_hosts(sdir, config, "")
         if config.dns is None:
             with open("/etc/resolv.conf") as f:
                 resolv = f.read()
@@ -338,6 +341,8 @@ class RuncRuntime:
             if self.network is None:  # an isolated namespace with loopback only
                 unshare.append(f"--net={ns}/net")
                 rec["netns"], rec["own_netns"] = f"{ns}/net", True
+            else:  # made by _prepare_sandbox_holding, after this record is saved
+                rec["netns"] = self.network.netns_path(rec["id"])
         for name in ("ipc", "uts", "net"):
             if any(a.startswith(f"--{name}=") for a in unshare):
                 os.close(os.open(os.path.join(ns, name), os.O_CREAT | os.O_WRONLY, 0o444))  # a mount point
@@ -347,13 +352,16 @@ class RuncRuntime:
 
     def _prepare_sandbox_holding(self, rec: dict[str, Any], config: cri.SandboxConfig,
                                  sdir: str) -> list[str]:
-        """_prepare_sandbox, then the IPC and UTS namespaces held: one trip to a thread instead of two."""
+        """_prepare_sandbox, then the IPC and UTS namespaces held and the network namespace made: one trip
+        to a thread instead of three (a trip costs ~0.13 ms of CPU)."""
         unshare = self._prepare_sandbox(rec, config, sdir)
         if not rec["own_netns"]:
             try:
                 nsutil.hold_ipc_uts(rec["ipc"], rec["uts"], config.hostname)
             except OSError as e:
                 raise RuntimeError(f"pod sandbox namespaces: {e}") from e
+            if not config.host_network and self.network is not None:
+                self.network.create_netns_sync(rec["id"])
         return unshare
 
     async def _setup_sandbox(self, rec: dict[str, Any], config: cri.SandboxConfig, sdir: str) -> None:
@@ -361,9 +369,7 @@ class RuncRuntime:
         if rec["own_netns"]:  # with a network namespace to set up too: one process does it all
             await _run(*unshare, "/bin/sh", "-c", 'hostname "$1" && ip link set lo up', "-", config.hostname)
         elif not config.host_network and self.network is not None:
-            netns = await self.network.create_netns(rec["id"])
-            rec["netns"] = netns  # saved with the rest below (and by run_pod_sandbox on a failure)
-            rec["ip"] = await self.network.setup(rec["id"], netns, config.port_mappings)
+            rec["ip"] = await self.network.setup(rec["id"], rec["netns"], config.port_mappings)
             self._write_hosts(sdir, config, rec["ip"])
         if config.runtime_handler == "runsc" and self.runsc and self._pause_binary:
             await self._start_gvisor_sandbox(rec, config, sdir)
