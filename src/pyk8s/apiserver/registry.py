@@ -257,7 +257,8 @@ class Registry:
         await admission.namespace_lifecycle("CREATE", info, namespace, name, self.lookup_namespace)
         # As Kubernetes' create handler: the field manager records the decoded, defaulted request, before
         # mutating admission and the strategy. What they add (a pod's service-account volume, its
-        # Pending status) belongs to no manager.
+        # Pending status) belongs to no manager, and is not defaulted again: admission plugins write
+        # complete values.
         apply_defaults(info, obj)
         self._track(info, obj, None, ctx)
         req = self._admission("CREATE", info, "", namespace, name, obj, None, ctx)
@@ -265,7 +266,6 @@ class Registry:
         _prepare_for_create(info, obj)
         if info.kind == "CertificateSigningRequest":
             _set_requestor(obj, ctx.user)
-        apply_defaults(info, obj)  # what admission added
         with self._allocation(info, obj, None, ctx.dry_run):
             self._validate(info, obj, None)
             await admission.run_validating(self.plugins, req)
