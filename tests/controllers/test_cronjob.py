@@ -3,6 +3,7 @@ enqueues the CronJob instead of waiting minutes. No Job controller runs: the tes
 
 from __future__ import annotations
 
+import copy
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +50,16 @@ def test_schedules_and_names() -> None:
     latest, missed = most_recent_schedule("*/10 * * * *", t0, datetime(2026, 1, 1, 10, 35, tzinfo=UTC))
     assert (latest, missed) == (datetime(2026, 1, 1, 10, 30, tzinfo=UTC), 3)
     assert most_recent_schedule("@hourly", t0, datetime(2026, 1, 1, 10, 59, tzinfo=UTC)) == (None, 0)
+    # never a time after `now`, also within the last second of a minute; `now` itself when on schedule
+    for now in (datetime(2026, 1, 1, 10, 5, 59, 500_000, tzinfo=UTC),
+                datetime(2026, 1, 1, 10, 5, 59, tzinfo=UTC)):
+        assert most_recent_schedule("* * * * *", t0, now) == (datetime(2026, 1, 1, 10, 5, tzinfo=UTC), 5)
+    assert most_recent_schedule("* * * * *", t0, datetime(2026, 1, 1, 10, 5, tzinfo=UTC)) == (
+        datetime(2026, 1, 1, 10, 5, tzinfo=UTC), 5)
+    paris = ZoneInfo("Europe/Paris")  # the same in a zone: 09:00 local, never the next day's
+    latest, _ = most_recent_schedule("0 9 * * *", datetime(2026, 1, 1, 8, tzinfo=paris),
+                                     datetime(2026, 1, 2, 8, 59, 59, 900_000, tzinfo=paris))
+    assert latest == datetime(2026, 1, 1, 9, tzinfo=paris)
     _, many = most_recent_schedule("* * * * *", t0, datetime(2026, 1, 2, tzinfo=UTC))
     assert many == 101  # counting stops past the limit
     assert job_name("tick", datetime(2026, 1, 1, 10, 1, tzinfo=UTC)) == f"tick-{1767261660 // 60}"
@@ -63,6 +74,15 @@ class Harness:
         self.ctrl = CronJobController(ctx.client, ctx.informers, ctx.recorder("cronjob-controller"),
                                       workers=1, clock=self.clock)
         return self.ctrl
+
+    async def create(self, client: Client, obj: Obj) -> Obj:
+        """Create the CronJob and bring the fake clock up to its creationTimestamp (schedules start
+        there), so that a tick of 61 s always passes one minute boundary after the creation, however
+        long the server took to start."""
+        created: Obj = await client.create(CRONJOBS, obj)
+        at = datetime.strptime(created["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
+        self.clock.advance(max(0.0, at.replace(tzinfo=UTC).timestamp() - self.clock.now()))
+        return created
 
     def tick(self, seconds: float, name: str = "tick") -> None:
         self.clock.advance(seconds)
@@ -107,7 +127,7 @@ async def reasons(client: Client) -> list[str]:
 async def test_runs_on_schedule_and_tracks_jobs() -> None:
     h = Harness()
     async with api_server() as srv, controllers(srv, h.factory) as (client, _):
-        await client.create(CRONJOBS, cronjob(successfulJobsHistoryLimit=1))
+        await h.create(client, cronjob(successfulJobsHistoryLimit=1))
         h.tick(61)
         [job] = await until(lambda: count_jobs(client, 1), what="the first job")
         scheduled = datetime.fromisoformat(job["metadata"]["annotations"][SCHEDULED_TIMESTAMP])
@@ -148,7 +168,7 @@ async def test_runs_on_schedule_and_tracks_jobs() -> None:
 async def test_forbid_and_replace() -> None:
     h = Harness()
     async with api_server() as srv, controllers(srv, h.factory) as (client, _):
-        await client.create(CRONJOBS, cronjob(concurrencyPolicy="Forbid"))
+        await h.create(client, cronjob(concurrencyPolicy="Forbid"))
         h.tick(61)
         [first] = await until(lambda: count_jobs(client, 1), what="the first job")
         await until(lambda: _active_is(client, first), what="first job active")
@@ -182,7 +202,7 @@ async def _active_is(client: Client, job: Obj) -> bool:
 async def test_suspend_deadline_and_missed_schedules() -> None:
     h = Harness()
     async with api_server() as srv, controllers(srv, h.factory) as (client, _):
-        await client.create(CRONJOBS, cronjob(suspend=True))
+        await h.create(client, cronjob(suspend=True))
         h.tick(61)
         ctrl = h.ctrl
         assert ctrl is not None
@@ -200,3 +220,76 @@ async def test_suspend_deadline_and_missed_schedules() -> None:
         [job] = await until(lambda: count_jobs(client, 1), what="the most recent missed run")
         scheduled = datetime.fromisoformat(job["metadata"]["annotations"][SCHEDULED_TIMESTAMP])
         assert h.clock.now() - scheduled.timestamp() < 60
+
+
+def _mine(cj: Obj, name: str, scheduled: datetime) -> Obj:
+    """The job the controller makes for `scheduled`, made here as if by a pass that then lost its status."""
+    ref = {"apiVersion": "batch/v1", "kind": "CronJob", "name": cj["metadata"]["name"],
+           "uid": cj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {
+        "name": name, "namespace": "default", "ownerReferences": [ref],
+        "annotations": {SCHEDULED_TIMESTAMP: scheduled.isoformat().replace("+00:00", "Z")}},
+        "spec": cj["spec"]["jobTemplate"]["spec"]}
+
+
+async def test_records_its_job_when_the_status_write_was_lost() -> None:
+    """A pass that made the minute's job and then lost its status write (a conflict with a stale copy, a
+    crash) left the job out of status.active: the next pass records it there with lastScheduleTime, as
+    Kubernetes does when the create answers AlreadyExists, rather than leave the minute unaccounted."""
+    h = Harness()
+    async with api_server() as srv, controllers(srv, h.factory) as (client, _):
+        cj = await h.create(client, cronjob())
+        ctrl = h.ctrl
+        assert ctrl is not None
+        created = datetime.strptime(cj["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
+        due = datetime.fromtimestamp(h.clock.now() + 61, UTC)
+        scheduled, _ = most_recent_schedule("* * * * *", created.replace(tzinfo=UTC), due)
+        assert scheduled is not None
+        job = await client.create(JOBS, _mine(cj, job_name("tick", scheduled), scheduled))
+
+        async def cached() -> bool:
+            return ctrl.jobs.lister.get(job["metadata"]["name"], "default") is not None
+
+        await until(cached, what="the job in the controller's cache")
+        h.tick(61)
+
+        async def recorded() -> Obj | None:
+            st = await status(client)
+            return st if [r["uid"] for r in st.get("active") or []] == [job["metadata"]["uid"]] else None
+
+        st = await until(recorded, what="the job recorded in status.active")
+        assert st["lastScheduleTime"] == scheduled.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert [j["metadata"]["name"] for j in await jobs(client)] == [job["metadata"]["name"]]
+        await ctrl.recorder.flush()
+        assert "SuccessfulCreate" not in await reasons(client)
+
+
+async def test_a_stale_cached_cronjob_is_read_again_before_a_job_is_called_unexpected() -> None:
+    """The job informer can be ahead of the CronJob informer: a pass that reads a cached CronJob whose
+    status does not list a running job yet asks the API server for the latest copy (Kubernetes'
+    syncCronJob) instead of reporting UnexpectedJob and building on the stale status."""
+    h = Harness()
+    async with api_server() as srv, controllers(srv, h.factory) as (client, _):
+        await h.create(client, cronjob())
+        ctrl = h.ctrl
+        assert ctrl is not None
+        await until(lambda: _cached(ctrl), what="the cronjob in the cache")
+        before = copy.deepcopy(ctrl.cronjobs.lister.get("tick", "default"))
+        assert before is not None and not (before.get("status") or {}).get("active")
+        h.tick(61)
+        [job] = await until(lambda: count_jobs(client, 1), what="the first job")
+        await until(lambda: _active_is(client, job), what="the job in status.active")
+
+        async def cached_with_job() -> Obj | None:
+            cj = ctrl.cronjobs.lister.get("tick", "default")
+            return cj if cj is not None and (cj.get("status") or {}).get("active") else None
+
+        await until(cached_with_job, what="the cache up to date")
+        await ctrl.recorder.flush()
+        assert "UnexpectedJob" not in await reasons(client)
+        # The cache as it was before the status write arrived: the job known, the CronJob's status not.
+        ctrl.cronjobs.indexer.put("default/tick", before)
+        await ctrl.reconcile("default/tick")
+        await ctrl.recorder.flush()
+        assert "UnexpectedJob" not in await reasons(client)
+        assert await _active_is(client, job)

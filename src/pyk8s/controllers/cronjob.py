@@ -5,10 +5,11 @@ Schedules are standard five-field cron lines or macros (@hourly, @daily …), re
 scheduled time not yet run: one older than `startingDeadlineSeconds` is skipped (MissSchedule); more
 than 100 missed since the last run (or the deadline window) is reported (TooManyMissedTimes) and the most
 recent is still run, as Kubernetes does. Jobs are named `<cronjob>-<scheduled time in minutes since the
-epoch>`, so a time is never run twice. concurrencyPolicy Allow, Forbid (skip while one runs) and Replace
-(delete the running ones first); suspend; finished jobs beyond successfulJobsHistoryLimit and
-failedJobsHistoryLimit are deleted, oldest first. The controller's wall clock is injectable so tests need
-not wait minutes: after moving it, enqueue the CronJob's key.
+epoch>`, so a time is never run twice; a job of the due time that exists already (made by a pass whose
+status write was lost) is recorded in `active` then, as Kubernetes does on AlreadyExists. concurrencyPolicy
+Allow, Forbid (skip while one runs) and Replace (delete the running ones first); suspend; finished jobs
+beyond successfulJobsHistoryLimit and failedJobsHistoryLimit are deleted, oldest first. The controller's
+wall clock is injectable so tests need not wait minutes: after moving it, enqueue the CronJob's key.
 """
 
 from __future__ import annotations
@@ -91,7 +92,12 @@ def most_recent_schedule(expr: str, earliest: datetime, now: datetime) -> tuple[
         missed += 1
     if missed == 0:
         return None, 0
-    latest: datetime = croniter(expr, now + timedelta(seconds=1)).get_prev(datetime)
+    # get_prev answers the time strictly before `now`; `now` itself counts when it is a scheduled time.
+    # (Not get_prev from a second later: within the last second of a minute that answers the next one.)
+    latest: datetime = croniter(expr, now).get_prev(datetime)
+    on_time: datetime = croniter(expr, latest).get_next(datetime)
+    if on_time <= now:
+        latest = on_time
     return (latest if latest > earliest else None), missed
 
 
@@ -142,6 +148,7 @@ class CronJobController(Controller):
         uid = cj["metadata"]["uid"]
         jobs = [j for j in self.jobs.lister.by_index(OWNER_UID_INDEX, uid)
                 if (controller_of(j) or {}).get("uid") == uid]
+        cj = await self._latest_if_unexpected(cj, jobs)
         status: Obj = copy.deepcopy(cj.get("status") or {})
         await self._track_jobs(cj, status, jobs)
         requeue = await self._schedule(cj, status, jobs)
@@ -149,11 +156,30 @@ class CronJobController(Controller):
         if not status.get("active"):
             status.pop("active", None)
         if status != (cj.get("status") or {}):
-            # Not retried over a conflict: this status grew from the cached one, which was then stale.
+            # Not retried over a conflict: this status grew from a copy that was then stale. The requeue
+            # starts over from the jobs, which say what was done (a job made here is adopted then).
             updated = copy.deepcopy(cj)
             updated["status"] = status
             await self.client.update_status(CRONJOBS, updated)
         return requeue
+
+    async def _latest_if_unexpected(self, cj: Obj, jobs: list[Obj]) -> Obj:
+        """The CronJob as the API server has it, when the cache's copy misses a running job in `active`.
+
+        The job informer can be ahead of the CronJob informer: a job created and recorded in `active` by
+        the last pass shows up before that status write does. As Kubernetes (syncCronJob), ask for the
+        latest copy rather than report the job as unexpected and build on a stale status.
+        """
+        active = {ref.get("uid") for ref in (cj.get("status") or {}).get("active") or []}
+        if all(j["metadata"]["uid"] in active or _finished(j) for j in jobs):
+            return cj
+        try:
+            latest: Obj = await self.client.get(CRONJOBS, cj["metadata"]["name"], cj["metadata"]["namespace"])
+        except StatusError as e:
+            if e.code != 404:
+                raise
+            return cj  # deleted meanwhile: the informer will tell
+        return latest if latest["metadata"].get("uid") == cj["metadata"]["uid"] else cj
 
     async def _track_jobs(self, cj: Obj, status: Obj, jobs: list[Obj]) -> None:
         """Bring `active` and `lastSuccessfulTime` up to date with the jobs."""
@@ -223,8 +249,7 @@ class CronJobController(Controller):
                                  + scheduled.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000"))
             return requeue
         name = job_name(cj["metadata"]["name"], scheduled)
-        if any(r.get("name") == name for r in status["active"]) or any(
-                j["metadata"]["name"] == name for j in jobs):
+        if any(r.get("name") == name for r in status["active"]):
             return requeue
         policy = spec.get("concurrencyPolicy") or "Allow"
         if policy == "Forbid" and status["active"]:
@@ -236,8 +261,14 @@ class CronJobController(Controller):
             for ref in list(status["active"]):
                 await self._delete_job(cj, str(ref.get("name")))
                 status["active"].remove(ref)
-        job = await self._create_job(cj, name, scheduled)
-        if job is not None:
+        # A job of this time that exists already was made by a pass whose status write was lost (a conflict
+        # with a stale copy, a crash): it is recorded now, as Kubernetes does on AlreadyExists.
+        job = next((j for j in jobs if j["metadata"]["name"] == name), None)
+        if job is None:
+            job = await self._create_job(cj, name, scheduled)
+            if job is None:
+                return requeue  # someone else's job holds the name
+        if not any(r.get("uid") == job["metadata"]["uid"] for r in status["active"]):
             status["active"].append({"apiVersion": "batch/v1", "kind": "Job", "name": job["metadata"]["name"],
                                      "namespace": job["metadata"]["namespace"], "uid": job["metadata"]["uid"],
                                      "resourceVersion": job["metadata"].get("resourceVersion")})
@@ -255,12 +286,15 @@ class CronJobController(Controller):
             meta["labels"] = dict(tmeta["labels"])
         job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": template.get("spec") or {}}
         try:
-            created = await self.client.create(JOBS, job)
+            created: Obj = await self.client.create(JOBS, job)
         except StatusError as e:
-            if e.code == 409:
-                return None  # made by an earlier pass whose status write was lost; tracked from the jobs
-            self.recorder.record(cj, WARNING, "FailedCreate", f"Error creating job: {e.message}")
-            raise
+            if e.code != 409:
+                self.recorder.record(cj, WARNING, "FailedCreate", f"Error creating job: {e.message}")
+                raise
+            # Made by an earlier pass and not in the cache yet, or by someone else (then not ours to track).
+            existing: Obj = await self.client.get(JOBS, name, cj["metadata"]["namespace"])
+            mine = (controller_of(existing) or {}).get("uid") == cj["metadata"]["uid"]
+            return existing if mine else None
         self.recorder.record(cj, NORMAL, "SuccessfulCreate", f"Created job {name}")
         return created
 
