@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pyk8s.client.client import Client
+from pyk8s.client.events import EVENTS
 from pyk8s.controllers.job import COMPLETION_INDEX, JOBS, JobController, format_indexes, parse_indexes
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.replicaset import PODS
@@ -161,21 +163,38 @@ async def test_indexed_job() -> None:
 
 
 async def test_active_deadline() -> None:
+    """activeDeadlineSeconds: the job fails with DeadlineExceeded no sooner than the deadline after its
+    start, and the pods it started are deleted. Asserted on the outcome (status, events, pods), not on
+    seeing the pods run meanwhile: a loaded machine can use up a 1 s deadline before a poll sees them."""
     async with api_server() as srv, controllers(srv, fast_job_controller) as (client, _):
         await client.create(JOBS, job("slow", activeDeadlineSeconds=1, parallelism=2, completions=4))
-        await until(lambda: _exactly(client, "slow", 2), what="pods started")
 
         async def failed() -> Obj | None:
             j = await client.get(JOBS, "slow", "default")
             return j if "Failed" in conditions(j) else None
 
-        done = await until(failed, within=10, what="DeadlineExceeded")
+        done = await until(failed, what="DeadlineExceeded")
         assert conditions(done)["Failed"]["reason"] == "DeadlineExceeded"
         assert conditions(done)["Failed"]["message"] == "Job was active longer than specified deadline"
+        # not before the deadline (whole seconds on both sides: a real second apart is one apart at least)
+        started = datetime.fromisoformat(done["status"]["startTime"])
+        assert datetime.fromisoformat(conditions(done)["FailureTarget"]["lastTransitionTime"]) - started >= \
+            timedelta(seconds=1)
+
         async def stopped() -> bool:  # the active pods are deleted (the API answers as they go)
             return await running(client, "slow") == []
 
         await until(stopped, what="the active pods stopped")
+
+        async def created_and_deleted() -> set[str] | None:
+            said = [(e["reason"], e["message"]) for e in (await client.list(EVENTS, "default"))["items"]
+                    if e["involvedObject"]["name"] == "slow"]
+            made = {m.removeprefix("Created pod: ") for r, m in said if r == "SuccessfulCreate"}
+            gone = {m.removeprefix("Deleted pod: ") for r, m in said if r == "SuccessfulDelete"}
+            return made if len(made) == 2 and gone == made else None
+
+        # parallelism 2: two pods started, no replacement after the deadline, and both deleted
+        await until(created_and_deleted, what="the two pods created, then deleted")
 
 
 async def test_suspend_and_resume() -> None:
@@ -193,8 +212,12 @@ async def test_suspend_and_resume() -> None:
         assert "startTime" not in j["status"]
         await client.patch(JOBS, "later", {"spec": {"suspend": False}}, "merge", "default")
         await until(lambda: _exactly(client, "later", 2), what="pods after resume")
-        j = await client.get(JOBS, "later", "default")
-        assert conditions(j)["Suspended"]["status"] == "False"
+
+        async def resumed() -> Obj | None:  # the status is written after the pods are made (as Kubernetes)
+            j = await client.get(JOBS, "later", "default")
+            return j if conditions(j)["Suspended"]["status"] == "False" else None
+
+        j = await until(resumed, what="the Suspended condition False")
         assert conditions(j)["Suspended"]["reason"] == "JobResumed"
         await client.patch(JOBS, "later", {"spec": {"suspend": True}}, "merge", "default")
 
