@@ -250,3 +250,20 @@ async def test_directories_left_by_a_reboot_are_swept(runtime: RuncRuntime, cgro
     assert not any(d.exists() for d in left) and not (Path(runtime.rw_root) / "gone-container").exists()
     assert fresh.is_dir() and (Path(runtime.sandbox_root) / live / "sandbox.json").is_file()
     fresh.rmdir()
+
+
+async def test_sandbox_records_follow_their_file(runtime: RuncRuntime, cgroup_parent: str,
+                                                 tmp_path: Path) -> None:
+    """A runtime keeps sandbox records parsed while their file stays the same: what another runtime on
+    the same state directory (a restarted kubelet) writes or removes is seen at once."""
+    sid = await runtime.run_pod_sandbox(sandbox_config(cgroup_parent, tmp_path, host_network=True))
+    assert (await runtime.pod_sandbox_status(sid)).state == "ready"
+    assert [s.id for s in await runtime.list_pod_sandboxes()] == [sid]
+    other = RuncRuntime(runtime.state_dir, runtime.images, None)
+    await other.stop_pod_sandbox(sid)
+    assert (await runtime.pod_sandbox_status(sid)).state == "notready"
+    assert [s.state for s in await runtime.list_pod_sandboxes()] == ["notready"]
+    await other.remove_pod_sandbox(sid)
+    with pytest.raises(KeyError):
+        await runtime.pod_sandbox_status(sid)
+    assert await runtime.list_pod_sandboxes() == []

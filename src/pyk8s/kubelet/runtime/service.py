@@ -233,6 +233,8 @@ class RuncRuntime:
         # started.json and exit.json are each written once (by the monitor, or by stop_container for a
         # monitor that is gone): once read they are kept, so a running container's status reads one file.
         self._written_once: dict[tuple[str, str], dict[str, Any]] = {}
+        # Sandbox records as last parsed, by path, with the file's identity (see _load_sandbox).
+        self._sandbox_records: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
     # -- identity ---------------------------------------------------------------------------------------
 
@@ -255,13 +257,27 @@ class RuncRuntime:
     # -- sandboxes --------------------------------------------------------------------------------------
 
     def _sdir(self, sandbox_id: str) -> str:
-        return os.path.join(self.sandbox_root, os.path.basename(sandbox_id))
+        return f"{self.sandbox_root}/{sandbox_id.rpartition('/')[2]}"
 
     def _load_sandbox(self, sandbox_id: str) -> dict[str, Any]:
-        rec = _read_json(os.path.join(self._sdir(sandbox_id), "sandbox.json"))
-        if rec is None:
-            raise NotFoundError(f"pod sandbox {sandbox_id!r} not found")
-        return dict(rec)
+        """The sandbox's record (a copy: callers replace its fields, never change the values inside). Kept
+        parsed while the file is the same (inode, mtime, size: every save replaces it), so the PLEG's relist
+        and each pod sync pay one stat per sandbox instead of reading and parsing it."""
+        path = f"{self._sdir(sandbox_id)}/sandbox.json"
+        try:
+            st = os.stat(path)
+            hit = self._sandbox_records.get(path)
+            if hit is None or hit[0] != (st.st_ino, st.st_mtime_ns, st.st_size):
+                with open(path, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    rec = orjson.loads(f.read())
+                if not isinstance(rec, dict):
+                    raise ValueError("not a record")
+                hit = self._sandbox_records[path] = ((st.st_ino, st.st_mtime_ns, st.st_size), rec)
+        except (OSError, ValueError):
+            self._sandbox_records.pop(path, None)
+            raise NotFoundError(f"pod sandbox {sandbox_id!r} not found") from None
+        return dict(hit[1])
 
     def _save_sandbox(self, rec: dict[str, Any]) -> None:
         _write_json(os.path.join(self._sdir(rec["id"]), "sandbox.json"), rec)
@@ -524,8 +540,7 @@ class RuncRuntime:
             id=rec["id"], pod_uid=cfg["pod_uid"], namespace=cfg["namespace"], name=cfg["name"],
             state=state, ip=rec["ip"], created_at=rec["created_at"],
             runtime_handler=cfg["runtime_handler"], netns_path=rec["netns"],
-            hosts_path=os.path.join(sdir, "hosts"), resolv_path=os.path.join(sdir, "resolv.conf"),
-            hostname_path=os.path.join(sdir, "hostname"))
+            hosts_path=f"{sdir}/hosts", resolv_path=f"{sdir}/resolv.conf", hostname_path=f"{sdir}/hostname")
 
     async def pod_sandbox_status(self, sandbox_id: str) -> cri.SandboxStatus:
         return self._sandbox_status(self._load_sandbox(sandbox_id))
@@ -533,6 +548,9 @@ class RuncRuntime:
     async def list_pod_sandboxes(self) -> list[cri.SandboxStatus]:
         out = []
         found = sorted(os.listdir(self.sandbox_root))
+        if len(self._sandbox_records) > len(found):  # records of sandboxes removed meanwhile
+            present = {f"{self.sandbox_root}/{sid}/sandbox.json" for sid in found}
+            self._sandbox_records = {k: v for k, v in self._sandbox_records.items() if k in present}
         for sid in found:
             with contextlib.suppress(NotFoundError):
                 out.append(self._sandbox_status(self._load_sandbox(sid)))
@@ -562,7 +580,7 @@ class RuncRuntime:
     # -- containers -------------------------------------------------------------------------------------
 
     def _cdir(self, container_id: str) -> str:
-        return os.path.join(self.container_root, os.path.basename(container_id))
+        return f"{self.container_root}/{container_id.rpartition('/')[2]}"
 
     def _load_container(self, container_id: str) -> dict[str, Any]:
         rec = _read_json(os.path.join(self._cdir(container_id), "container.json"))
