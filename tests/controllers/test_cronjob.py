@@ -76,14 +76,15 @@ class Harness:
         return self.ctrl
 
     async def create(self, client: Client, obj: Obj) -> Obj:
-        """Create the CronJob and move the fake clock past its creationTimestamp (schedules start there)
-        to 1.5 s before a minute ends: the first tick of 61 s passes exactly one minute boundary after the
-        creation, however long the server took to start, and every tick then lands in the last second of a
-        minute, the edge where a schedule time once came out a minute early."""
+        """Create the CronJob and move the fake clock up to its creationTimestamp (schedules start there),
+        then on to 1.5 s before that minute ends if that is still ahead: the first tick of 61 s passes a
+        minute boundary after the creation however long the server took to start, none is passed before
+        it, and the ticks land in the last second of a minute, the edge where a schedule time once came
+        out a minute early."""
         created: Obj = await client.create(CRONJOBS, obj)
         at = datetime.strptime(created["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
         start = max(self.clock.now(), at.replace(tzinfo=UTC).timestamp())
-        self.clock.advance(start - self.clock.now() + (58.5 - start % 60) % 60)
+        self.clock.advance(start - self.clock.now() + max(0.0, 58.5 - start % 60))
         return created
 
     def tick(self, seconds: float, name: str = "tick") -> None:
