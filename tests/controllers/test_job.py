@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 
+from pyk8s.api.errors import StatusError
 from pyk8s.client.client import Client
 from pyk8s.client.events import EVENTS
+from pyk8s.client.informer import SharedInformerFactory
+from pyk8s.client.transport import HTTPTransport
 from pyk8s.controllers.job import COMPLETION_INDEX, JOBS, JobController, format_indexes, parse_indexes
-from pyk8s.controllers.manager import ControllerContext
+from pyk8s.controllers.manager import ControllerContext, ControllerOptions
 from pyk8s.controllers.replicaset import PODS
 from tests.controllers._apps import controllers, pods
 from tests.controllers._housekeeping import until
@@ -298,3 +301,81 @@ async def test_pod_failure_policy() -> None:
 async def _other_than(client: Client, name: str, pod_name: str) -> Obj | None:
     got = [p for p in await running(client, name) if p["metadata"]["name"] != pod_name]
     return got[0] if len(got) == 1 else None
+
+
+async def test_a_failure_decided_from_a_running_pod_survives_a_lost_status_write() -> None:
+    """The pod's restarts are what fail the job: a pass that decides so from a stale cached job must not
+    stop the pod before its status write lands, or, the write conflicting, the reason would go with the
+    pod and the job would start a fresh one instead of failing. The passes are run by hand here, so that
+    the stale copy is the one the controller reads."""
+    async with api_server() as srv:
+        client = Client(HTTPTransport(srv.url))
+        ctx = ControllerContext(client, SharedInformerFactory(client), ControllerOptions())
+        ctrl = fast_job_controller(ctx)
+        ctx.informers.start()
+        worker: asyncio.Task[None] | None = None
+        try:
+            async with asyncio.timeout(10):
+                await ctx.informers.wait_for_sync()
+            spec = job("restarts", backoffLimit=1)["spec"]
+            spec["template"]["spec"]["restartPolicy"] = "OnFailure"
+            await client.create(JOBS, {**job("restarts"), "spec": spec})
+
+            async def cached_job(started: bool) -> Obj | None:
+                j = ctrl.jobs.lister.get("restarts", "default")
+                begun = j is not None and bool((j.get("status") or {}).get("startTime"))
+                return j if j is not None and begun == started else None
+
+            await until(lambda: cached_job(False), what="the job in the cache")
+            await ctrl.reconcile("default/restarts")  # starts it: one pod
+            [pod] = await until(lambda: _exactly(client, "restarts", 1), what="the pod")
+            stale = await until(lambda: cached_job(True), what="the started job in the cache")
+            crashing = {"name": "c", "image": "busybox", "imageID": "", "ready": False, "restartCount": 2,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+            await client.patch(PODS, pod["metadata"]["name"], {"status": {"phase": "Running",
+                               "containerStatuses": [crashing]}}, "merge", "default", subresource="status")
+
+            async def crashing_cached() -> bool:
+                p = ctrl.pods.lister.get(pod["metadata"]["name"], "default")
+                return p is not None and bool((p.get("status") or {}).get("containerStatuses"))
+
+            await until(crashing_cached, what="the restarts in the cache")
+            # someone else writes the job meanwhile; the controller's copy stays the older one
+            await client.patch(JOBS, "restarts", {"metadata": {"labels": {"seen": "yes"}}}, "merge",
+                               "default")
+
+            async def relabelled() -> bool:
+                j = ctrl.jobs.lister.get("restarts", "default")
+                return j is not None and "seen" in (j["metadata"].get("labels") or {})
+
+            await until(relabelled, what="the write in the cache")
+            ctrl.jobs.indexer.put("default/restarts", stale)
+            with pytest.raises(StatusError) as conflict:
+                await ctrl.reconcile("default/restarts")
+            assert conflict.value.code == 409
+            assert [p["metadata"]["name"] for p in await running(client, "restarts")] == [
+                pod["metadata"]["name"]]  # the pod is still there: nothing was done on the lost decision
+            # from the current copy on, the controller finishes the job as it would have
+            ctrl.jobs.indexer.put("default/restarts", await client.get(JOBS, "restarts", "default"))
+            worker = asyncio.create_task(ctrl.run())
+            ctrl.queue.add("default/restarts")
+
+            async def failed() -> Obj | None:
+                j = await client.get(JOBS, "restarts", "default")
+                return j if "Failed" in conditions(j) else None
+
+            done = await until(failed, what="the Failed condition")
+            assert conditions(done)["Failed"]["reason"] == "BackoffLimitExceeded"
+            assert await running(client, "restarts") == []
+            await ctrl.recorder.flush()
+            said = [(e["reason"], e["message"]) for e in (await client.list(EVENTS, "default"))["items"]
+                    if e["involvedObject"]["name"] == "restarts"]
+            made = [m for r, m in said if r == "SuccessfulCreate"]
+            assert made == [f"Created pod: {pod['metadata']['name']}"]  # and no fresh one after it
+        finally:
+            if worker is not None:
+                worker.cancel()
+                await asyncio.gather(worker, return_exceptions=True)
+            await ctx.informers.stop()
+            await ctx.close_recorders()
+            await client.close()

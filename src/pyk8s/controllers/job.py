@@ -283,6 +283,7 @@ class JobController(Controller):
         requeue: float | None = None
         suspended = bool(spec.get("suspend"))
         finishing = _condition(status, "FailureTarget") or _condition(status, "SuccessCriteriaMet")
+        recorded = finishing is not None  # as the job's stored status has it, not only decided now
         if finishing is None:
             start = _parse_time(status.get("startTime"))
             deadline = spec.get("activeDeadlineSeconds")
@@ -312,7 +313,11 @@ class JobController(Controller):
             # No new pods; the running ones are stopped when the job failed (a succeeded job with no
             # completions count lets its last pods finish), and the terminal condition waits for them.
             stopping = bool(active) and (finishing["type"] == "FailureTarget" or completions is not None)
-            if stopping:
+            # A condition decided now is written first and the pods stopped on the next pass (the status
+            # write's own event): the pods may be what decided it (restart counts under OnFailure), and
+            # stopped before a write that then conflicts, the reason would be lost with them. Kubernetes
+            # keeps such pods by their tracking finalizer until the status records them.
+            if stopping and recorded:
                 await self._delete_pods(job, key, active)
                 active = []
             if not stopping and not active and not terminating:
