@@ -138,3 +138,28 @@ async def test_a_cancelled_add_kills_its_plugin_and_runs_no_further_plugin(plugi
         await task  # returns once the plugin is gone, not after its 30 s
     assert not _exists(f"/proc/{pid}")  # killed and reaped
     assert not (rec / "order").exists()  # "one" never ran
+
+
+async def test_a_config_larger_than_a_pipe_reaches_the_plugin_whole(plugins: tuple[str, Path]) -> None:
+    bins, rec = plugins
+    big = conflist("one")
+    big["plugins"][0]["padding"] = "x" * 300_000  # a pipe holds 64 KiB: the rest is written as it drains
+    await cni.add_network_list([bins], big, "c", "/n", "eth0", {})
+    _, conf = recorded(rec, "one.ADD")
+    assert conf["padding"] == "x" * 300_000
+    (Path(bins) / "deaf").write_text("#!/bin/sh\nexit 0\n")  # exits without reading its stdin
+    os.chmod(Path(bins) / "deaf", 0o755)
+    big["plugins"] = [{"type": "deaf", "padding": "x" * 300_000}]
+    await cni.del_network_list([bins], big, "c", "", "eth0", {}, None)
+
+
+async def test_a_plugin_past_its_time_is_killed(plugins: tuple[str, Path],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    bins, rec = plugins
+    (Path(bins) / "sleeper").write_text(f'#!/bin/sh\necho $$ > "{rec}/sleeper.pid"\nexec sleep 30\n')
+    os.chmod(Path(bins) / "sleeper", 0o755)
+    monkeypatch.setattr(cni, "PLUGIN_TIMEOUT", 1.0)
+    with pytest.raises(TimeoutError, match="sleeper ADD did not finish"):
+        await cni.add_network_list([bins], conflist("sleeper"), "c", "/n", "eth0", {})  # not after 30 s
+    pid = (rec / "sleeper.pid").read_text().strip() if (rec / "sleeper.pid").exists() else ""
+    assert not pid or not _exists(f"/proc/{pid}")  # killed and reaped (if it got as far as its echo)
