@@ -225,13 +225,17 @@ async def test_unexpected_error_is_500_status_and_server_survives(server: Server
 
 
 async def test_metrics_count_requests(server: Server) -> None:
-    await server.request("GET", CM_PATH)
+    for _ in range(3):
+        await server.request("GET", CM_PATH)
+    await server.request("GET", CM_PATH, watch="true", timeoutSeconds="1")
     async with server.session.get(server.url + "/metrics") as resp:
         text = await resp.text()
-    assert (
-        'apiserver_request_total{code="200",group="",resource="configmaps",subresource="",verb="LIST"}'
-        in text
-    )
+    labels = 'group="",resource="configmaps",subresource=""'
+    assert f'apiserver_request_total{{code="200",{labels},verb="LIST"}} 3.0' in text
+    assert f'apiserver_request_duration_seconds_count{{{labels},verb="LIST"}} 3.0' in text
+    # A watch is counted, but its duration is no request latency (as Kubernetes).
+    assert f'apiserver_request_total{{code="200",{labels},verb="WATCH"}} 1.0' in text
+    assert f'apiserver_request_duration_seconds_count{{{labels},verb="WATCH"}}' not in text
 
 
 def test_create_app_builds_without_a_loop() -> None:

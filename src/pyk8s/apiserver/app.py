@@ -210,9 +210,8 @@ def _pipeline(config: APIServerConfig, metrics: Metrics) -> Any:
         sub = ri.subresource if ri is not None else ""
         # Kubernetes labels LIST and WATCH by verb and everything else by HTTP method.
         metric_verb = verb.upper() if verb in ("list", "watch") else request.method
-        metrics.requests.labels(metric_verb, group, resource, sub, str(code)).inc()
-        if verb != "watch":
-            metrics.latency.labels(metric_verb, group, resource, sub).observe(time.monotonic() - started)
+        metrics.record(metric_verb, group, resource, sub, str(code),
+                       None if verb == "watch" else time.monotonic() - started)
         if config.audit is not None:
             try:
                 config.audit(_audit_event(request, audit_id, ri, user, code, started_wall))
