@@ -1,4 +1,5 @@
 import re
+import time
 
 from pyk8s.api.meta import (
     generate_name,
@@ -9,6 +10,7 @@ from pyk8s.api.meta import (
     new_uid,
     now_rfc3339,
     qualified_name_errors,
+    rfc3339,
     validate_annotations,
     validate_labels,
     validate_object_meta,
@@ -108,6 +110,15 @@ def test_generated_values():
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", now_rfc3339())
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", new_uid())
     assert new_uid() != new_uid()
+
+
+def test_times_on_the_wire():
+    assert rfc3339(0) == "1970-01-01T00:00:00Z"
+    assert rfc3339(1_700_000_000.999) == "2023-11-14T22:13:20Z"  # seconds, truncated
+    now = time.time()
+    stamped = [now_rfc3339(), now_rfc3339(90)]
+    assert stamped[0] in (rfc3339(now), rfc3339(now + 1))
+    assert stamped[1] in (rfc3339(now + 90), rfc3339(now + 91))
 
 
 def test_field_error_values_print_as_go_does() -> None:

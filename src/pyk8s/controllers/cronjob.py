@@ -24,6 +24,7 @@ from croniter import croniter
 
 from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
+from pyk8s.api.meta import rfc3339
 from pyk8s.client.cache import OWNER_UID_INDEX, DeletedFinalStateUnknown, owner_uid_index, split_key
 from pyk8s.client.client import Client, Obj
 from pyk8s.client.controller import Controller
@@ -50,10 +51,6 @@ class WallClock:
 
     def now(self) -> float:
         return time.time()
-
-
-def _rfc3339(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -272,7 +269,7 @@ class CronJobController(Controller):
             status["active"].append({"apiVersion": "batch/v1", "kind": "Job", "name": job["metadata"]["name"],
                                      "namespace": job["metadata"]["namespace"], "uid": job["metadata"]["uid"],
                                      "resourceVersion": job["metadata"].get("resourceVersion")})
-        status["lastScheduleTime"] = _rfc3339(scheduled)
+        status["lastScheduleTime"] = rfc3339(scheduled.timestamp())
         return requeue
 
     async def _create_job(self, cj: Obj, name: str, scheduled: datetime) -> Obj | None:

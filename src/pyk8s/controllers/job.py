@@ -29,6 +29,7 @@ from typing import Any
 
 from pyk8s.api.catalog import require
 from pyk8s.api.labels import selector_from_label_selector
+from pyk8s.api.meta import rfc3339
 from pyk8s.client.cache import OWNER_UID_INDEX, DeletedFinalStateUnknown, owner_uid_index, split_key
 from pyk8s.client.client import Client, Obj
 from pyk8s.client.controller import Controller
@@ -40,7 +41,7 @@ from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.pod_expectations import PodControl, handle_owned_pods, run_all
 
 __all__ = ["COMPLETION_INDEX", "JOBS", "PODS", "JobController", "format_indexes", "new_job_controller",
-           "parse_indexes", "rfc3339"]
+           "parse_indexes"]
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,6 @@ COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 _BACKOFF_MESSAGE = "Job has reached the specified backoff limit"
 _DEADLINE_MESSAGE = "Job was active longer than specified deadline"
 _COMPLETE_MESSAGE = "Reached expected number of succeeded pods"
-
-
-def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(text: str | None) -> float | None:

@@ -30,6 +30,7 @@ from typing import Any
 
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
+from pyk8s.api.meta import now_rfc3339
 from pyk8s.client.cache import DeletedFinalStateUnknown, split_key
 from pyk8s.client.client import Client
 from pyk8s.client.controller import Controller
@@ -52,10 +53,6 @@ _POD_IPS = ipaddress.ip_network("10.128.0.0/10")  # a /24 per node when IPAM gav
 NODES = catalog.require("", "Node")
 PODS = catalog.require("", "Pod")
 LEASES = catalog.require("coordination.k8s.io", "Lease")
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _micro_now() -> str:
@@ -175,7 +172,7 @@ class HollowNodes(Controller):
         cfg = self.config
         resources = {"cpu": cfg.cpu, "memory": cfg.memory, "pods": str(cfg.pods),
                      "ephemeral-storage": cfg.ephemeral_storage}
-        now = _now()
+        now = now_rfc3339()
         return {
             "capacity": resources,
             "allocatable": dict(resources),
@@ -337,7 +334,7 @@ class HollowNodes(Controller):
             raise  # 409: the cache was stale; the newer version is on its way and requeued by the queue
 
     def _running_status(self, pod: Obj, node_name: str) -> Obj:
-        now = _now()
+        now = now_rfc3339()
         spec, status = pod.get("spec") or {}, pod.get("status") or {}
         pod_ip = status.get("podIP") or (self._node_ip(node_name) if spec.get("hostNetwork")
                                          else self._pod_ip(node_name))
@@ -369,7 +366,7 @@ class HollowNodes(Controller):
         return out
 
     def _succeeded_status(self, pod: Obj) -> Obj:
-        now = _now()
+        now = now_rfc3339()
         status = pod.get("status") or {}
         statuses = []
         for cs in status.get("containerStatuses") or []:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
+from pyk8s.api.meta import now_rfc3339
 from pyk8s.client.client import Client
 from pyk8s.client.informer import SharedInformerFactory
 
@@ -49,10 +50,6 @@ LEASES = catalog.require("coordination.k8s.io", "Lease")
 RUNTIME_CLASSES = catalog.require("node.k8s.io", "RuntimeClass")
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _micro_now() -> str:
@@ -167,7 +164,7 @@ class NodeAgent:
         h = self.readings(self.data_dir)
         capacity = {"cpu": str(h.cpus), "memory": _ki(h.memory_total), "ephemeral-storage": str(h.disk_total),
                     "pods": str(MAX_PODS)}
-        now = _now()
+        now = now_rfc3339()
         mem = h.memory_available < MEMORY_RESERVE
         disk = h.disk_total > 0 and h.disk_free < h.disk_total * DISK_PRESSURE_FREE
         pid = h.pid_max > 0 and h.pids_used > h.pid_max * PID_PRESSURE_USED

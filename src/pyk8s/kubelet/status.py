@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from pyk8s.api import meta
 from pyk8s.kubelet import cri
 
 __all__ = [
@@ -25,15 +24,8 @@ KUBELET_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "ContainersRea
 
 
 def rfc3339(t: float) -> str | None:
-    if not t:
-        return None
-    return _rfc3339_second(int(t))
-
-
-@functools.lru_cache(maxsize=4096)
-def _rfc3339_second(second: int) -> str:
-    # Formatting costs ~6 µs and a pod's status asks for the same few seconds over and over.
-    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A runtime time (0: not yet) on the wire."""
+    return meta.rfc3339(t) if t else None
 
 
 @dataclass

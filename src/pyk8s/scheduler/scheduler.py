@@ -8,11 +8,11 @@ import asyncio
 import contextlib
 import logging
 import random
-from datetime import UTC, datetime
 from typing import Any
 
 from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
+from pyk8s.api.meta import now_rfc3339
 from pyk8s.client.cache import DeletedFinalStateUnknown
 from pyk8s.client.client import Client
 from pyk8s.client.events import EventRecorder
@@ -35,10 +35,6 @@ PODS = require("", "Pod")
 NODES = require("", "Node")
 NAMESPACES = require("", "Namespace")
 PDBS = require("policy", "PodDisruptionBudget")
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _unwrap(obj: Obj | DeletedFinalStateUnknown) -> Obj:
@@ -222,7 +218,7 @@ class Scheduler:
                     "reason": "Unschedulable",
                     "message": message,
                     "lastProbeTime": None,
-                    "lastTransitionTime": _now(),
+                    "lastTransitionTime": now_rfc3339(),
                 }
             ]
         }
@@ -290,7 +286,7 @@ class Scheduler:
                 "status": "True",
                 "reason": "PreemptionByScheduler",
                 "message": f"{self.name}: preempting to accommodate a higher priority pod",
-                "lastTransitionTime": _now(),
+                "lastTransitionTime": now_rfc3339(),
             }
             try:
                 await self.client.patch(

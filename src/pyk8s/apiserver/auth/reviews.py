@@ -7,11 +7,11 @@ the answer. Shapes and messages follow Kubernetes' registry/authentication and r
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 from pyk8s.api.errors import Cause, StatusError, bad_request, invalid, not_found
+from pyk8s.api.meta import rfc3339
 from pyk8s.apiserver.auth import resources
 from pyk8s.apiserver.auth.rbac import RBACAuthorizer
 from pyk8s.apiserver.auth.resources import GetObject
@@ -31,10 +31,6 @@ MIN_EXPIRATION = 600
 MAX_EXPIRATION = 1 << 32
 DEFAULT_EXPIRATION = 3600
 _BOUND_KINDS = {"Pod": resources.pods, "Secret": resources.secrets, "Node": resources.nodes}
-
-
-def _rfc3339(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _answer(body: Obj, kind: str, group: str, status: Obj, **meta: str) -> Obj:
@@ -144,7 +140,7 @@ class AuthReviews:
             {**body, "spec": spec},
             "TokenRequest",
             AUTHN,
-            {"token": token, "expirationTimestamp": _rfc3339(exp)},
+            {"token": token, "expirationTimestamp": rfc3339(exp)},
             name=name,
             namespace=namespace,
         )

@@ -7,6 +7,7 @@ import os
 import time
 from typing import Any
 
+from pyk8s.api.meta import rfc3339
 from pyk8s.kubelet import cri
 from pyk8s.kubelet.node import meminfo
 
@@ -14,10 +15,6 @@ __all__ = ["summary"]
 
 Obj = dict[str, Any]
 CGROUP_ROOT = "/sys/fs/cgroup"
-
-
-def _rfc3339(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def _read_int(path: str) -> int | None:
@@ -85,7 +82,7 @@ def _node(node_name: str, now: str) -> Obj:
 
 
 async def summary(node_name: str, runtime: cri.RuntimeService, pods: list[Obj]) -> Obj:
-    now = _rfc3339(time.time())
+    now = rfc3339(time.time())
     by_key = {((p.get("metadata") or {}).get("namespace"), (p.get("metadata") or {}).get("name")): p
               for p in pods}
     out: list[Obj] = []
@@ -101,12 +98,12 @@ async def summary(node_name: str, runtime: cri.RuntimeService, pods: list[Obj]) 
             cpu, mem = _usage(_cgroup_dirs(c.pid), now)
             pod_cpu += int(cpu.get("usageCoreNanoSeconds", 0))
             pod_mem += int(mem.get("workingSetBytes", 0))
-            containers.append({"name": c.name, "startTime": _rfc3339(c.started_at or c.created_at),
+            containers.append({"name": c.name, "startTime": rfc3339(c.started_at or c.created_at),
                                "cpu": cpu, "memory": mem})
         out.append({
             "podRef": {"name": sandbox.name, "namespace": sandbox.namespace,
                        "uid": (pod or {}).get("metadata", {}).get("uid", sandbox.pod_uid)},
-            "startTime": _rfc3339(sandbox.created_at), "containers": containers,
+            "startTime": rfc3339(sandbox.created_at), "containers": containers,
             "cpu": {"time": now, "usageCoreNanoSeconds": pod_cpu},
             "memory": {"time": now, "workingSetBytes": pod_mem},
         })
