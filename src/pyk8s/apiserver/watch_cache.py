@@ -121,15 +121,13 @@ class CacheEvent:
 
     __slots__ = ("_lines", "_obj", "_prev", "key", "prev_raw", "raw", "revision", "type")
 
-    def __init__(
-        self, type_: str, revision: int, key: str, raw: bytes, prev_raw: bytes | None, obj: Obj | None = None
-    ) -> None:
+    def __init__(self, type_: str, revision: int, key: str, raw: bytes, prev_raw: bytes | None) -> None:
         self.type = type_  # ADDED, MODIFIED, DELETED
         self.revision = revision
         self.key = key
         self.raw = raw  # for DELETED: the last state, with the delete's resourceVersion
         self.prev_raw = prev_raw  # the cached state before, if any
-        self._obj = obj
+        self._obj: Obj | None = None
         self._prev: Obj | None = None
         self._lines: dict[str, bytes] = {}
 
