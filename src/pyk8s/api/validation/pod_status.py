@@ -49,18 +49,15 @@ def _ips(items: Any, path: str) -> list[Cause]:
     if items is None:
         return []
     causes: list[Cause] = []
-    seen: set[str] = set()
+    ips = [f.key(f.as_dict(item).get("ip", "")) for item in f.as_list(items)]
     families: list[int] = []
-    for i, item in enumerate(f.as_list(items)):
-        ip = f.key(f.as_dict(item).get("ip", ""))
+    for i, ip in enumerate(ips):
         errs = f.ip_address(ip)
         causes += [f.invalid(f"{path}[{i}].ip", ip, msg) for msg in errs]
-        if ip in seen:
+        if ip in ips[:i]:
             causes.append(f.duplicate(f"{path}[{i}].ip", ip))
-        seen.add(ip)
         if not errs:
             families.append(ipaddress.ip_address(ip).version)
     if len(families) > 2 or (len(families) == 2 and families[0] == families[1]):
-        causes.append(f.invalid(path, [f.key(f.as_dict(x).get("ip", "")) for x in f.as_list(items)],
-                                "may specify no more than one IP for each IP family"))
+        causes.append(f.invalid(path, ips, "may specify no more than one IP for each IP family"))
     return causes
