@@ -16,6 +16,9 @@ import pytest
 from tests.support.cluster import Agent, Cluster, start_agent, start_cluster, wait_for
 
 GRACE = 5  # --node-monitor-grace-period for this module's cluster, so a dead node shows quickly
+# The agents renew their Leases every second (a quarter of this): well inside the grace period, so a live
+# node never looks silent.
+LEASE = ("--node-lease-duration-seconds", "4")
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,7 @@ def hollow() -> Iterator[Cluster]:
     """A cluster of its own with three hollow nodes hollow-0..2."""
     c = start_cluster(["--node-monitor-grace-period", str(GRACE)])
     agents_dir = Path(tempfile.mkdtemp(prefix="pyk8s-e2e-agent-"))
-    agent = start_agent(c, agents_dir / "hollow", "--hollow", "3")
+    agent = start_agent(c, agents_dir / "hollow", "--hollow", "3", *LEASE)
     try:
         wait_for(lambda: ready_nodes(c) >= {"hollow-0", "hollow-1", "hollow-2"}, 60, "3 Ready hollow nodes")
         yield c
@@ -130,7 +133,7 @@ def test_daemonset_follows_a_new_node(hollow: Cluster, ns: str, tmp_path: Path) 
     hollow.kubectl("apply", "-n", ns, "-f", "-", input=DAEMONSET)
     wait_for(lambda: {p["spec"].get("nodeName") for p in running(hollow, ns, "app=agent")}
              >= {"hollow-0", "hollow-1", "hollow-2"}, 30, "a daemon pod on each node")
-    extra = start_agent(hollow, tmp_path / "extra", "--hollow", "1", "--node-name", "extra")
+    extra = start_agent(hollow, tmp_path / "extra", "--hollow", "1", "--node-name", "extra", *LEASE)
     try:
         wait_for(lambda: "extra-0" in {p["spec"].get("nodeName") for p in running(hollow, ns, "app=agent")},
                  60, "a daemon pod on the new node")
@@ -236,7 +239,7 @@ def test_namespace_deleted_with_everything_in_it(hollow: Cluster) -> None:
 
 def test_dead_node_is_tainted_and_its_pods_replaced(hollow: Cluster, ns: str, tmp_path: Path) -> None:
     k = hollow.kubectl
-    doomed: Agent = start_agent(hollow, tmp_path / "doomed", "--hollow", "1", "--node-name", "doomed")
+    doomed: Agent = start_agent(hollow, tmp_path / "doomed", "--hollow", "1", "--node-name", "doomed", *LEASE)
     healthy = ("hollow-0", "hollow-1", "hollow-2")
     try:
         wait_for(lambda: "doomed-0" in ready_nodes(hollow), 60, "the doomed node Ready")

@@ -160,6 +160,21 @@ async def test_pods_run_complete_and_are_deleted_like_a_kubelet_would() -> None:
         assert (await client.get(PODS, "elsewhere", "default"))["status"]["phase"] == "Pending"
 
 
+async def test_a_pod_marked_not_ready_is_reported_ready_again() -> None:
+    async with api_server() as srv, hollow(srv, count=1) as (client, _):
+        await client.create(PODS, pod("web", "hollow-0"))
+
+        async def ready(value: str) -> bool:
+            return conditions(await client.get(PODS, "web", "default")).get("Ready") == value
+
+        await until(lambda: ready("True"), what="web Ready")
+        # As the node lifecycle controller does to the pods of a node that went silent.
+        await client.patch(PODS, "web", {"status": {"conditions": [
+            {"type": "Ready", "status": "False", "reason": "NodeNotReady"}]}}, "strategic", "default",
+            subresource="status")
+        await until(lambda: ready("True"), what="web Ready again")
+
+
 async def test_a_node_marked_not_ready_or_deleted_is_brought_back() -> None:
     async with api_server() as srv, hollow(srv, count=1) as (client, _):
         node = await client.get(NODES, "hollow-0")

@@ -36,7 +36,7 @@ async def test_node_registers_with_capacity_info_conditions_lease_and_runtime_cl
         cidrs: list[str] = []
         agent = NodeAgent(client, "n1", str(tmp_path), runtime_version="runc://1.1.5",
                           handlers=["runc", "runsc"], node_ip="192.0.2.7", kubelet_port=10250,
-                          status_interval=0.1, lease_interval=0.1, on_pod_cidr=cidrs.append)
+                          status_interval=0.1, lease_duration=1, on_pod_cidr=cidrs.append)
         task = asyncio.create_task(agent.run())
         try:
             await asyncio.wait_for(agent.registered.wait(), 20)

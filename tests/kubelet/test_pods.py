@@ -502,3 +502,19 @@ async def test_an_unready_sidecar_keeps_the_pod_unready() -> None:
         ready = next(c for c in p["status"]["conditions"] if c["type"] == "ContainersReady")
         assert (ready["status"], ready["message"]) == ("False", "containers with unready status: [side]")
         assert conditions(p)["Ready"] == "False"
+
+
+async def test_a_pod_marked_not_ready_by_others_is_reported_ready_again() -> None:
+    async with kubelet() as env:
+        await env.create(pod("web", container("c")))
+        p = await env.wait("web", lambda p: conditions(p).get("Ready") == "True")
+        ready_at = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")["lastTransitionTime"]
+        # As the node lifecycle controller does to the pods of a node that went silent.
+        await env.client.patch(PODS, "web", {"status": {"conditions": [
+            {"type": "Ready", "status": "False", "reason": "NodeNotReady"}]}}, "strategic", "default",
+            subresource="status")
+        await env.wait("web", lambda p: conditions(p).get("Ready") == "False")
+        p = await env.wait("web", lambda p: conditions(p).get("Ready") == "True")
+        ready = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")
+        assert "reason" not in ready
+        assert ready["lastTransitionTime"] >= ready_at

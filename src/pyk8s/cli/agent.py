@@ -52,6 +52,9 @@ def add_parser(sub: Any) -> None:
                    help="the pod network (as the server's); pod traffic within it is not masqueraded")
     p.add_argument("--cgroup-root", default="/kubepods",
                    help="the cgroup the node's pods go under (one per agent when several share a machine)")
+    p.add_argument("--node-lease-duration-seconds", type=int, default=40, metavar="SECONDS",
+                   help="the node Lease's duration, renewed every quarter of it (the kubelet's "
+                        "nodeLeaseDurationSeconds); the server's --node-monitor-grace-period is no shorter")
     p.add_argument("--hollow", type=int, default=0, metavar="COUNT",
                    help="play COUNT hollow nodes that run no containers (for tests and benchmarks)")
     p.add_argument("--hollow-cpu", default="32")
@@ -128,7 +131,8 @@ async def _run_hollow(args: argparse.Namespace) -> None:
     client = node_client(creds, pool_size=100)
     nodes = HollowNodes(client, HollowConfig(
         prefix=prefix, count=args.hollow, cpu=args.hollow_cpu, memory=args.hollow_memory,
-        pods=args.hollow_pods, complete_after=args.hollow_complete_after))
+        pods=args.hollow_pods, complete_after=args.hollow_complete_after,
+        lease_duration=args.node_lease_duration_seconds, renew_interval=args.node_lease_duration_seconds / 4))
     task = asyncio.create_task(nodes.run(), name="hollow nodes")
     await _serve_until_stopped(task, nodes.registered,
                                f"{args.hollow} hollow nodes on {socket.gethostname()}", stop, client)
@@ -152,7 +156,7 @@ async def _run_kubelet(args: argparse.Namespace) -> None:
     try:
         kubelet = build_kubelet(client, name, args.data_dir, node_ip=args.node_ip or None,
                                 kubelet_port=args.kubelet_port, cluster_cidr=args.cluster_cidr,
-                                cgroup_root=args.cgroup_root)
+                                cgroup_root=args.cgroup_root, lease_duration=args.node_lease_duration_seconds)
         proxy = ServiceProxy(proxy_client, node_name=name,
                              mode="userspace" if args.proxy_mode == "userspace" else "nftables",
                              cluster_cidr=args.cluster_cidr)

@@ -310,6 +310,12 @@ class HollowNodes(Controller):
         if phase != "Running":
             await self._write_status(pod, self._running_status(pod, node_name))
             return self._completion_delay(spec)
+        if not all(c.get("status") == "True" for c in status.get("conditions") or []
+                   if c.get("type") in ("Ready", "ContainersReady")):
+            # Marked not ready while this node was silent (the node lifecycle controller): report it ready
+            # again, as a kubelet's status manager reconciles what the API holds with what it knows.
+            ready = self._conditions(status, now_rfc3339(), {"Ready": "True", "ContainersReady": "True"})
+            await self._write_status(pod, {"conditions": ready})
         if spec.get("restartPolicy", "Always") == "Always":
             return None
         left = self.config.complete_after - _seconds_since(status.get("startTime"))

@@ -32,7 +32,7 @@ class Kubelet:
     def __init__(self, client: Client, node_name: str, data_dir: str, *, runtime: cri.RuntimeService,
                  images: cri.ImageService, network: NetworkLike | None = None,
                  volumes: VolumeManagerLike | None = None, node_ip: str | None = None,
-                 kubelet_port: int = 10250, status_interval: float = 10.0, lease_interval: float = 10.0,
+                 kubelet_port: int = 10250, status_interval: float = 10.0, lease_duration: int = 40,
                  relist_period: float = 1.0,
                  backoff_base: float = 10.0, backoff_cap: float = 300.0, volume_refresh: float = 10.0,
                  startup: list[Callable[[], Awaitable[Any]]] | None = None, **pod_options: Any) -> None:
@@ -48,7 +48,7 @@ class Kubelet:
         self.startup = startup or []
         self.node = NodeAgent(client, node_name, data_dir, runtime_version=runtime.version(),
                               handlers=runtime.handlers(), node_ip=node_ip, kubelet_port=kubelet_port,
-                              status_interval=status_interval, lease_interval=lease_interval,
+                              status_interval=status_interval, lease_duration=lease_duration,
                               on_pod_cidr=network.set_pod_cidr if network is not None else None)
         self.recorder = EventRecorder(client, "kubelet", node_name)
         self.pods = PodManager(client, PodsConfig(

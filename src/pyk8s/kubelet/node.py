@@ -124,7 +124,7 @@ class NodeAgent:
 
     def __init__(self, client: Client, node_name: str, data_dir: str, *, runtime_version: str,
                  handlers: list[str], node_ip: str | None = None, kubelet_port: int = 10250,
-                 status_interval: float = 10.0, lease_interval: float = 10.0,
+                 status_interval: float = 10.0, lease_duration: int = LEASE_DURATION,
                  on_pod_cidr: Callable[[str], None] | None = None,
                  readings: Callable[[str], HostReadings] = read_host) -> None:
         self.client = client
@@ -135,7 +135,8 @@ class NodeAgent:
         self.node_ip = node_ip or default_node_ip()
         self.kubelet_port = kubelet_port
         self.status_interval = status_interval
-        self.lease_interval = lease_interval
+        self.lease_duration = lease_duration
+        self.lease_interval = lease_duration / 4  # Kubernetes' renew interval: a quarter of the duration
         self.on_pod_cidr = on_pod_cidr
         self.readings = readings
         self.pod_cidr = ""
@@ -316,7 +317,7 @@ class NodeAgent:
             if e.code != 404:
                 raise
             lease = None
-        spec = {"holderIdentity": self.node_name, "leaseDurationSeconds": LEASE_DURATION,
+        spec = {"holderIdentity": self.node_name, "leaseDurationSeconds": self.lease_duration,
                 "renewTime": _micro_now()}
         owner = {"apiVersion": "v1", "kind": "Node", "name": self.node_name, "uid": self._node_uid}
         if lease is None:

@@ -209,6 +209,7 @@ class PodWorker:
         self.terminal = False
         self.done = asyncio.Event()
         self.last_status: Obj | None = None
+        self._written_rv = ""  # the pod's resourceVersion when last_status was sent
         self.start_time = (pod.get("status") or {}).get("startTime") or rfc3339(time.time())
         self.deadline_failed = False
         self._deadline_timer = 0.0  # the activeDeadlineSeconds a wake-up is scheduled for
@@ -791,7 +792,8 @@ class PodWorker:
         if not init_pending and not init_failed:
             wanted["Initialized"] = ("True", completed, "")
         now = rfc3339(time.time()) or ""
-        base = self.last_status or current
+        drifted = self._drifted(current)
+        base = current if drifted else self.last_status or current
         # Only the kubelet's own conditions are sent: the strategic merge patch merges conditions by type,
         # so those others set (PodScheduled, readiness gates written through pods/status) stay as they are
         # even when our copy of the pod is older than theirs. An empty reason or message is sent as null:
@@ -817,7 +819,7 @@ class PodWorker:
             status["initContainerStatuses"] = init_statuses
         if failed:
             status["reason"], status["message"] = failed
-        if status != self.last_status:
+        if drifted or status != self.last_status:
             meta = self.pod["metadata"]
             try:
                 body = {"metadata": {"uid": self.uid}, "status": status}
@@ -827,7 +829,18 @@ class PodWorker:
                 if e.code not in (404, 409):
                     raise
             self.last_status = status
+            self._written_rv = meta.get("resourceVersion") or ""
         return phase
+
+    def _drifted(self, current: Obj) -> bool:
+        """The API holds other values of our conditions than we last sent (the node lifecycle controller
+        marks a silent node's pods not Ready): they are sent again, as Kubernetes' status manager reconciles.
+        A pod not newer than our write has not seen it yet."""
+        if self.last_status is None or self.pod["metadata"].get("resourceVersion") == self._written_rv:
+            return False
+        sent = {c["type"]: c["status"] for c in self.last_status["conditions"]}
+        return any(c.get("status") != sent[c["type"]] for c in current.get("conditions") or []
+                   if c.get("type") in sent)
 
     # --- endings -----------------------------------------------------------------------------------
 
