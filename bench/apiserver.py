@@ -195,16 +195,14 @@ async def load(url: str, kubeconfig: Path, creates: int, concurrency: int, watch
                 opened += 1
                 if opened == watches:
                     all_open.set()
-                seen = 0
+                # Read until cancelled: leaving the stream's iterator costs the client enough to show as a
+                # late delivery for every watcher still reading the last round (its p99 doubled).
                 async for line in r.content:
                     now = time.perf_counter()
                     ev = json.loads(line)
                     n = ev["object"].get("data", {}).get("n")
                     if n in sent:
                         delays.append(now - sent[n])
-                        seen += 1
-                        if seen == rounds:
-                            return
 
         tasks = [asyncio.create_task(watcher()) for _ in range(watches)]
         await asyncio.wait_for(all_open.wait(), 120)
@@ -215,7 +213,14 @@ async def load(url: str, kubeconfig: Path, creates: int, concurrency: int, watch
                                headers={"Content-Type": "application/merge-patch+json"}) as r:
                 assert r.status == 200, await r.text()
             await asyncio.sleep(0.3)
-        await asyncio.wait_for(asyncio.gather(*tasks), 120)
+        async def all_delivered() -> None:
+            while len(delays) < watches * rounds:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(all_delivered(), 120)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         out["watch_fanout_p50_ms"] = pct(delays, 0.50) * 1000
         out["watch_fanout_p99_ms"] = pct(delays, 0.99) * 1000
         out["watch_deliveries"] = len(delays)
