@@ -179,6 +179,7 @@ async def test_active_deadline() -> None:
         done = await until(failed, what="DeadlineExceeded")
         assert conditions(done)["Failed"]["reason"] == "DeadlineExceeded"
         assert conditions(done)["Failed"]["message"] == "Job was active longer than specified deadline"
+        assert done["status"]["failed"] == 2  # the two pods it stopped
         # not before the deadline (whole seconds on both sides: a real second apart is one apart at least)
         started = datetime.fromisoformat(done["status"]["startTime"])
         assert datetime.fromisoformat(conditions(done)["FailureTarget"]["lastTransitionTime"]) - started >= \

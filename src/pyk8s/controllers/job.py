@@ -12,7 +12,7 @@ what it says.
 Counting, simpler than Kubernetes' finalizer tracking and documented as such: `succeeded` and `failed` are
 the numbers of the job's pods in those phases, never lower than the counts already in the status (the
 controller does not delete finished pods, so they remain to be counted; pods removed by someone else
-keep the count they had reached). Indexed jobs count distinct completed indexes
+keep the count they had reached); the running pods a failing job stops count as failed. Indexed jobs count distinct completed indexes
 (`status.completedIndexes`). Orphan pods the selector matches are adopted.
 """
 
@@ -316,6 +316,8 @@ class JobController(Controller):
             # keeps such pods by their tracking finalizer until the status records them.
             if stopping and recorded:
                 await self._delete_pods(job, key, active)
+                if finishing["type"] == "FailureTarget":
+                    failed += len(active)  # stopped before they succeeded: failed, as Kubernetes counts them
                 active = []
             if not stopping and not active and not terminating:
                 final = "Failed" if finishing["type"] == "FailureTarget" else "Complete"
