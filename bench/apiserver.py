@@ -184,6 +184,7 @@ async def load(url: str, kubeconfig: Path, creates: int, concurrency: int, watch
         rounds = 10
         opened = 0
         all_open = asyncio.Event()
+        delivered = asyncio.Event()
 
         async def watcher() -> None:
             nonlocal opened
@@ -203,6 +204,8 @@ async def load(url: str, kubeconfig: Path, creates: int, concurrency: int, watch
                     n = ev["object"].get("data", {}).get("n")
                     if n in sent:
                         delays.append(now - sent[n])
+                        if len(delays) == watches * rounds:
+                            delivered.set()
 
         tasks = [asyncio.create_task(watcher()) for _ in range(watches)]
         await asyncio.wait_for(all_open.wait(), 120)
@@ -213,11 +216,7 @@ async def load(url: str, kubeconfig: Path, creates: int, concurrency: int, watch
                                headers={"Content-Type": "application/merge-patch+json"}) as r:
                 assert r.status == 200, await r.text()
             await asyncio.sleep(0.3)
-        async def all_delivered() -> None:
-            while len(delays) < watches * rounds:
-                await asyncio.sleep(0.05)
-
-        await asyncio.wait_for(all_delivered(), 120)
+        await asyncio.wait_for(delivered.wait(), 120)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

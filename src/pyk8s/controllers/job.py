@@ -12,8 +12,8 @@ what it says.
 Counting, simpler than Kubernetes' finalizer tracking and documented as such: `succeeded` and `failed` are
 the numbers of the job's pods in those phases, never lower than the counts already in the status (the
 controller does not delete finished pods, so they remain to be counted; pods removed by someone else
-keep the count they had reached); the running pods a failing job stops count as failed. Indexed jobs count distinct completed indexes
-(`status.completedIndexes`). Orphan pods the selector matches are adopted.
+keep the count they had reached); the running pods a failing job stops count as failed. Indexed jobs
+count distinct completed indexes (`status.completedIndexes`). Orphan pods the selector matches are adopted.
 """
 
 from __future__ import annotations
