@@ -20,7 +20,7 @@ from aiohttp import web
 from pyk8s.api import errors
 from pyk8s.apiserver import discovery, health, openapi
 from pyk8s.apiserver.errors import status_response, to_status_error
-from pyk8s.apiserver.handlers import BODY, REQUEST_INFO, APIServer
+from pyk8s.apiserver.handlers import BODY, REQUEST_INFO, USER, APIServer
 from pyk8s.apiserver.interfaces import (
     AdmissionPlugin,
     Attributes,
@@ -184,7 +184,7 @@ def _pipeline(config: APIServerConfig, metrics: Metrics) -> Any:
                 if not public:
                     raise errors.unauthorized()
                 user = ANONYMOUS
-            request["user"] = user
+            request[USER] = user
             if config.authorizer is not None and not (public and user is ANONYMOUS):
                 attrs = _attributes(user, ri)
                 decision = await config.authorizer.authorize(attrs)

@@ -28,6 +28,7 @@ from pyk8s.store.protocol import Store
 # Per-request state the pipeline and the handlers share.
 REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
 BODY = web.RequestKey("body", bytes)
+USER = web.RequestKey("user", UserInfo)
 CTX = web.RequestKey("ctx", RequestContext)
 FIELD_VALIDATION = web.RequestKey("field_validation", str)
 
@@ -169,7 +170,7 @@ class APIServer:
                     "the server does not allow this method on the requested resource"
                 )
             body = codec.decode_object(request[BODY], request.headers.get("Content-Type"))
-            out = await virtual(request["user"], namespace, name, body)
+            out = await virtual(request[USER], namespace, name, body)
             return self.respond(request, out, 201)
         if catalog.is_create_only(info) and verb != "create":
             raise errors.method_not_allowed("the server does not allow this method on the requested resource")
@@ -259,7 +260,7 @@ class APIServer:
                 [errors.Cause("FieldValueTooLong", "must have at most 128 characters", "fieldManager")],
             )
         ctx = RequestContext(
-            request["user"],
+            request[USER],
             dry_run=bool(dry_run),
             field_manager=manager,
             user_agent=request.headers.get("User-Agent", ""),
