@@ -71,10 +71,10 @@ async def test_runsc_runs_a_container(runtime: RuncRuntime, cgroup_parent: str, 
     async def get() -> bytes | None:
         try:
             send, received = await runtime.port_forward(sid, 8081)
-        except OSError:
+            await send(b"GET /index.html HTTP/1.0\r\n\r\n")
+            return b"".join([c async for c in received])
+        except OSError:  # refused, or reset by gVisor's netstack, while httpd is not listening yet
             return None
-        await send(b"GET /index.html HTTP/1.0\r\n\r\n")
-        return b"".join([c async for c in received])
 
     body = await wait_for(get, 30)
     assert isinstance(body, bytes) and b"hello from the pod" in body

@@ -109,10 +109,10 @@ async def test_port_forward_to_httpd(runtime: RuncRuntime, cgroup_parent: str, t
     async def get() -> bytes | None:
         try:
             send, received = await runtime.port_forward(sid, 8080)
-        except OSError:
-            return None  # httpd not listening yet
-        await send(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")
-        return await collect(received)
+            await send(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")
+            return await collect(received)
+        except OSError:  # refused or reset: httpd not listening yet
+            return None
 
     body = await wait_for(get)
     assert isinstance(body, bytes) and b"200 OK" in body and b"hello from the pod" in body
