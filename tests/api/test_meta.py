@@ -11,6 +11,7 @@ from pyk8s.api.meta import (
     now_rfc3339,
     qualified_name_errors,
     rfc3339,
+    rfc3339_micro,
     validate_annotations,
     validate_labels,
     validate_object_meta,
@@ -119,6 +120,7 @@ def test_times_on_the_wire():
     stamped = [now_rfc3339(), now_rfc3339(90)]
     assert stamped[0] in (rfc3339(now), rfc3339(now + 1))
     assert stamped[1] in (rfc3339(now + 90), rfc3339(now + 91))
+    assert rfc3339_micro(1_700_000_000.25) == "2023-11-14T22:13:20.250000Z"  # MicroTime: Leases, audit
 
 
 def test_field_error_values_print_as_go_does() -> None:

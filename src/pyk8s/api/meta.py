@@ -348,6 +348,11 @@ def _rfc3339_second(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def rfc3339_micro(timestamp: float) -> str:
+    """metav1.MicroTime on the wire (Lease times, audit stages): UTC, microseconds, `Z` suffix."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def now_rfc3339(offset_seconds: int = 0) -> str:
     """rfc3339 of now plus `offset_seconds`."""
     return _rfc3339_second(int(time.time()) + offset_seconds)

@@ -12,12 +12,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from pyk8s.api import errors
+from pyk8s.api.meta import rfc3339_micro
 from pyk8s.apiserver import discovery, health, openapi
 from pyk8s.apiserver.errors import status_response, to_status_error
 from pyk8s.apiserver.handlers import BODY, REQUEST_INFO, USER, APIServer
@@ -121,10 +121,6 @@ def _attributes(user: UserInfo, ri: RequestInfo) -> Attributes:
     )
 
 
-def _timestamp(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _audit_event(
     request: web.Request,
     audit_id: str,
@@ -145,8 +141,8 @@ def _audit_event(
         "sourceIPs": [request.remote or ""],
         "userAgent": request.headers.get("User-Agent", ""),
         "responseStatus": {"metadata": {}, "code": code},
-        "requestReceivedTimestamp": _timestamp(started),
-        "stageTimestamp": _timestamp(time.time()),
+        "requestReceivedTimestamp": rfc3339_micro(started),
+        "stageTimestamp": rfc3339_micro(time.time()),
     }
     if ri is not None and ri.is_resource_request:
         ref = {

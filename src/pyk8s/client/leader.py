@@ -16,14 +16,15 @@ import inspect
 import logging
 import math
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pyk8s.api.catalog import lookup
 from pyk8s.api.errors import StatusError
+from pyk8s.api.meta import rfc3339_micro
 from pyk8s.client.client import Client, Obj
 from pyk8s.util.clock import MONOTONIC, Clock
 from pyk8s.util.tasks import cancel_and_wait
@@ -39,11 +40,6 @@ LEASES = _leases
 
 def _default_identity() -> str:
     return f"{socket.gethostname()}_{uuid.uuid4()}"
-
-
-def _micro_time(t: datetime) -> str:
-    """Kubernetes' MicroTime: RFC 3339 with microseconds."""
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass
@@ -145,12 +141,12 @@ class LeaderElector:
 
     async def _try_acquire_or_renew(self) -> bool:
         cfg = self.config
-        now = datetime.now(UTC)
+        now = rfc3339_micro(time.time())
         spec: dict[str, Any] = {
             "holderIdentity": cfg.identity,
             "leaseDurationSeconds": max(1, math.ceil(cfg.lease_duration)),
-            "acquireTime": _micro_time(now),
-            "renewTime": _micro_time(now),
+            "acquireTime": now,
+            "renewTime": now,
             "leaseTransitions": 0,
         }
         try:
@@ -217,7 +213,7 @@ class LeaderElector:
         lease = self._lease
         if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
             return
-        now = _micro_time(datetime.now(UTC))
+        now = rfc3339_micro(time.time())
         spec = {"leaseDurationSeconds": 1, "acquireTime": now, "renewTime": now,
                 "leaseTransitions": (lease.get("spec") or {}).get("leaseTransitions") or 0}
         try:

@@ -23,6 +23,7 @@ import contextlib
 import ipaddress
 import logging
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from typing import Any
 
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.meta import now_rfc3339
+from pyk8s.api.meta import now_rfc3339, rfc3339_micro
 from pyk8s.client.cache import DeletedFinalStateUnknown, split_key
 from pyk8s.client.client import Client
 from pyk8s.client.controller import Controller
@@ -53,10 +54,6 @@ _POD_IPS = ipaddress.ip_network("10.128.0.0/10")  # a /24 per node when IPAM gav
 NODES = catalog.require("", "Node")
 PODS = catalog.require("", "Pod")
 LEASES = catalog.require("coordination.k8s.io", "Lease")
-
-
-def _micro_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _seconds_since(timestamp: str | None) -> float:
@@ -248,7 +245,7 @@ class HollowNodes(Controller):
     async def _renew(self, name: str) -> None:
         lease = self._leases.get(name)
         if lease is not None:
-            lease["spec"]["renewTime"] = _micro_now()
+            lease["spec"]["renewTime"] = rfc3339_micro(time.time())
             try:
                 self._leases[name] = await self.client.update(LEASES, lease)
                 return
@@ -257,7 +254,7 @@ class HollowNodes(Controller):
                     raise
         node = self.nodes.lister.get(name) or await self.client.get(NODES, name)
         spec = {"holderIdentity": name, "leaseDurationSeconds": self.config.lease_duration,
-                "renewTime": _micro_now()}
+                "renewTime": rfc3339_micro(time.time())}
         owner = {"apiVersion": "v1", "kind": "Node", "name": name, "uid": node["metadata"]["uid"]}
         # Create first: a new node has no Lease (a kubelet's GET would be a 404 for each of them); an agent
         # that restarts finds its Leases and takes them over.

@@ -10,14 +10,14 @@ import logging
 import os
 import platform
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pyk8s.api import catalog
 from pyk8s.api.errors import StatusError
-from pyk8s.api.meta import now_rfc3339
+from pyk8s.api.meta import now_rfc3339, rfc3339_micro
 from pyk8s.client.client import Client
 from pyk8s.client.informer import SharedInformerFactory
 
@@ -50,10 +50,6 @@ LEASES = catalog.require("coordination.k8s.io", "Lease")
 RUNTIME_CLASSES = catalog.require("node.k8s.io", "RuntimeClass")
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
-
-
-def _micro_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _read(path: str, default: str = "") -> str:
@@ -304,7 +300,7 @@ class NodeAgent:
 
     async def renew_lease(self) -> None:
         if self._lease is not None:
-            self._lease["spec"]["renewTime"] = _micro_now()
+            self._lease["spec"]["renewTime"] = rfc3339_micro(time.time())
             try:
                 self._lease = await self.client.update(LEASES, self._lease)
                 return
@@ -318,7 +314,7 @@ class NodeAgent:
                 raise
             lease = None
         spec = {"holderIdentity": self.node_name, "leaseDurationSeconds": self.lease_duration,
-                "renewTime": _micro_now()}
+                "renewTime": rfc3339_micro(time.time())}
         owner = {"apiVersion": "v1", "kind": "Node", "name": self.node_name, "uid": self._node_uid}
         if lease is None:
             self._lease = await self.client.create(LEASES, {
