@@ -132,7 +132,7 @@ async def _run_hollow(args: argparse.Namespace) -> None:
     nodes = HollowNodes(client, HollowConfig(
         prefix=prefix, count=args.hollow, cpu=args.hollow_cpu, memory=args.hollow_memory,
         pods=args.hollow_pods, complete_after=args.hollow_complete_after,
-        lease_duration=args.node_lease_duration_seconds, renew_interval=args.node_lease_duration_seconds / 4))
+        lease_duration=args.node_lease_duration_seconds))
     task = asyncio.create_task(nodes.run(), name="hollow nodes")
     await _serve_until_stopped(task, nodes.registered,
                                f"{args.hollow} hollow nodes on {socket.gethostname()}", stop, client)

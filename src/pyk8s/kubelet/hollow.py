@@ -5,10 +5,11 @@ One `HollowNodes` plays COUNT nodes `<prefix>-0 … <prefix>-(COUNT-1)` through 
 - registers each Node (capacity, allocatable, addresses, nodeInfo, the four kubelet conditions, labels
   `type=hollow` and the standard kubernetes.io ones) and re-posts its status when the node controller
   marks it not Ready or the Node is deleted while the agent lives;
-- renews each node's Lease in `kube-node-lease` every `renew_interval` seconds, the nodes spread evenly
+- renews each node's Lease in `kube-node-lease` every quarter of its duration, the nodes spread evenly
   over the interval so the API server sees a steady trickle, never a burst;
 - plays the pods bound to its nodes from one pod informer (not one per node): a new pod becomes Running
-  with every container started and ready; a pod with restartPolicy Never or OnFailure becomes Succeeded
+  with every container started and ready (and is reported ready again when the node controller marked it
+  not ready); a pod with restartPolicy Never or OnFailure becomes Succeeded
   `complete_after` seconds later; a pod marked for deletion is deleted with grace period 0, as a kubelet
   confirms a termination. Status writes run on `workers` concurrent workers of one work queue, which never
   hands one pod to two workers.
@@ -72,8 +73,11 @@ class HollowConfig:
     pods: int = 110
     ephemeral_storage: str = "100Gi"
     complete_after: float = 1.0  # seconds a Never/OnFailure pod runs before it succeeds
-    renew_interval: float = 10.0  # kubelet's lease renew interval (a quarter of the duration)
     lease_duration: int = 40
+    renew_interval: float = 0.0  # 0: a quarter of lease_duration, as the kubelet renews
+
+    def renew_every(self) -> float:
+        return self.renew_interval or self.lease_duration / 4
     workers: int = 32  # concurrent pod status writers
 
     def node_names(self) -> list[str]:
@@ -131,7 +135,7 @@ class HollowNodes(Controller):
         log.info("hollow: %d nodes registered (%s-0 … %s-%d)", len(self.names), self.config.prefix,
                  self.config.prefix, len(self.names) - 1)
         self.informers.start()
-        leases = [asyncio.create_task(self._lease_loop(n, i * self.config.renew_interval / len(self.names)),
+        leases = [asyncio.create_task(self._lease_loop(n, i * self.config.renew_every() / len(self.names)),
                                       name=f"lease {n}") for i, n in enumerate(self.names)]
         try:
             await super().run()
@@ -240,7 +244,7 @@ class HollowNodes(Controller):
             except Exception as e:  # the server is away: keep trying on schedule, as a kubelet does
                 log.warning("hollow: renewing the lease of %s failed: %s", name, e)
                 self._leases.pop(name, None)
-            await asyncio.sleep(max(0.0, self.config.renew_interval - (loop.time() - started)))
+            await asyncio.sleep(max(0.0, self.config.renew_every() - (loop.time() - started)))
 
     async def _renew(self, name: str) -> None:
         lease = self._leases.get(name)
@@ -313,6 +317,7 @@ class HollowNodes(Controller):
             # again, as a kubelet's status manager reconciles what the API holds with what it knows.
             ready = self._conditions(status, now_rfc3339(), {"Ready": "True", "ContainersReady": "True"})
             await self._write_status(pod, {"conditions": ready})
+            return None  # the write's own event brings the pod back for the rest
         if spec.get("restartPolicy", "Always") == "Always":
             return None
         left = self.config.complete_after - _seconds_since(status.get("startTime"))

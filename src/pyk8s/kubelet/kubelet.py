@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from pyk8s.client.client import Client
 from pyk8s.client.events import EventRecorder
 from pyk8s.kubelet import cri
-from pyk8s.kubelet.node import NodeAgent
+from pyk8s.kubelet.node import LEASE_DURATION, NodeAgent
 from pyk8s.kubelet.pods import PodManager, PodsConfig, VolumeManagerLike
 from pyk8s.util.tasks import cancel_and_wait
 
@@ -32,8 +32,8 @@ class Kubelet:
     def __init__(self, client: Client, node_name: str, data_dir: str, *, runtime: cri.RuntimeService,
                  images: cri.ImageService, network: NetworkLike | None = None,
                  volumes: VolumeManagerLike | None = None, node_ip: str | None = None,
-                 kubelet_port: int = 10250, status_interval: float = 10.0, lease_duration: int = 40,
-                 relist_period: float = 1.0,
+                 kubelet_port: int = 10250, status_interval: float = 10.0,
+                 lease_duration: int = LEASE_DURATION, relist_period: float = 1.0,
                  backoff_base: float = 10.0, backoff_cap: float = 300.0, volume_refresh: float = 10.0,
                  startup: list[Callable[[], Awaitable[Any]]] | None = None, **pod_options: Any) -> None:
         """`pod_options` go to PodsConfig: cluster_dns, cluster_domain, cgroup_root, offline_fallback …"""
