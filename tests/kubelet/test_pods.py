@@ -509,10 +509,11 @@ async def test_a_pod_marked_not_ready_by_others_is_reported_ready_again() -> Non
         await env.create(pod("web", container("c")))
         p = await env.wait("web", lambda p: conditions(p).get("Ready") == "True")
         ready_at = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")["lastTransitionTime"]
-        # As the node lifecycle controller does to the pods of a node that went silent.
+        # As the node lifecycle controller does to the pods of a node that went silent (an old transition
+        # time, so the one reported next must be the kubelet's own).
         await env.client.patch(PODS, "web", {"status": {"conditions": [
-            {"type": "Ready", "status": "False", "reason": "NodeNotReady"}]}}, "strategic", "default",
-            subresource="status")
+            {"type": "Ready", "status": "False", "reason": "NodeNotReady",
+             "lastTransitionTime": "2000-01-01T00:00:00Z"}]}}, "strategic", "default", subresource="status")
         await env.wait("web", lambda p: conditions(p).get("Ready") == "False")
         p = await env.wait("web", lambda p: conditions(p).get("Ready") == "True")
         ready = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")
