@@ -10,7 +10,7 @@ import pytest
 
 from pyk8s.client.cache import OWNER_UID_INDEX, DeletedFinalStateUnknown, owner_uid_index
 from pyk8s.client.client import Client
-from pyk8s.client.informer import SharedInformerFactory
+from pyk8s.client.informer import SharedDecoder, SharedInformerFactory
 from pyk8s.client.transport import HTTPTransport
 from tests.client.conftest import CONFIGMAPS, NAMESPACES, Server, cm, eventually, start_server
 
@@ -204,3 +204,36 @@ async def test_bookmarks_carry_the_version_forward(client: Client, factory: Shar
     newer = int(ns["metadata"]["resourceVersion"])
     await eventually(lambda: int(inf.resource_version) >= newer, what="a bookmark")
     assert len(inf.indexer) == 0
+
+
+async def test_informers_of_one_process_share_each_watched_object(server: Server, client: Client) -> None:
+    """The scheduler and the controller manager each watch pods over their own connection in one process:
+    an event both receive is decoded once and the same object held by both caches."""
+    other = Client(HTTPTransport(server.url))
+    first, second = SharedInformerFactory(client), SharedInformerFactory(other)
+    try:
+        caches = [f.informer(CONFIGMAPS) for f in (first, second)]
+        for f in (first, second):
+            f.start()
+            await f.wait_for_sync()
+        await client.create(CONFIGMAPS, cm("watched"))
+        await eventually(lambda: all(c.lister.get("watched", "default") for c in caches))
+        held = [c.lister.get("watched", "default") for c in caches]
+        assert held[0] is not None and held[0]["metadata"]["name"] == "watched"
+        assert held[0] is held[1]
+    finally:
+        await first.stop()
+        await second.stop()
+        await other.close()
+
+
+def test_shared_decoder_answers_a_repeated_line_with_the_same_event() -> None:
+    decode = SharedDecoder(limit=2)
+    line = b'{"type":"ADDED","object":{"metadata":{"name":"a"}}}'
+    event = decode(line)
+    assert event == {"type": "ADDED", "object": {"metadata": {"name": "a"}}}
+    assert decode(bytes(line)) is event  # equal bytes, another object: as two connections read them
+    decode(b'{"n":1}')
+    decode(b'{"n":2}')  # past the limit: the memory starts again
+    again = decode(line)
+    assert again == event and again is not event

@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.client.cache import DeletedFinalStateUnknown, Indexer, IndexFunc, Lister, object_key
@@ -45,6 +47,30 @@ class _Handler:
     on_add: Callback | None
     on_update: Callback | None
     on_delete: Callback | None
+
+
+class SharedDecoder:
+    """Watch event lines → events, a line decoded a moment ago answered with the same event. The server
+    sends every watcher of a resource the same bytes for an event, so informers of one process watching
+    it (the scheduler's and the controller manager's share the components process) decode and hold each
+    event once instead of once apiece: the decoding and the collector's scans of the copies were ~15 % of
+    that process's CPU. Sharing is safe because informer caches are read-only to their users."""
+
+    def __init__(self, limit: int = 512) -> None:
+        self.limit = limit
+        self._recent: dict[bytes, Any] = {}
+
+    def __call__(self, line: bytes) -> Any:
+        recent = self._recent
+        event = recent.get(line)
+        if event is None:
+            if len(recent) >= self.limit:  # the other watches have long had the older ones
+                recent.clear()
+            event = recent[line] = orjson.loads(line)
+        return event
+
+
+_decode = SharedDecoder()
 
 
 def _rv(obj: Obj) -> str:
@@ -151,7 +177,7 @@ class SharedInformer:
             events = self.client.watch(
                 self.info, self.namespace, resource_version=self.resource_version,
                 label_selector=self.label_selector, field_selector=self.field_selector,
-                allow_bookmarks=True, timeout_seconds=random.randint(*self.watch_timeout))
+                allow_bookmarks=True, timeout_seconds=random.randint(*self.watch_timeout), decode=_decode)
             try:
                 # aclosing: a cancelled informer closes its watch request at once.
                 async with contextlib.aclosing(events):
