@@ -19,7 +19,6 @@ field. Simplified against Kubernetes, knowingly:
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 from collections.abc import Callable, Iterable
@@ -28,6 +27,7 @@ from typing import Any
 import orjson
 
 from pyk8s.api.errors import Cause, StatusError, bad_request
+from pyk8s.api.jsoncopy import json_copy
 from pyk8s.api.meta import now_rfc3339
 from pyk8s.api.patch.meta import CORE, FieldPatch, definition_for, field_patch
 from pyk8s.api.resource import ResourceInfo
@@ -689,7 +689,7 @@ def _take_from_others(managed: _Managed, me: ManagerKey, added: set[Path], modif
 def _merge(live: Any, config: Any, definition: str | None) -> Any:
     """live.Merge(config): objects field by field, associative lists by key, sets by value, else replace."""
     if not isinstance(live, dict) or not isinstance(config, dict):
-        return copy.deepcopy(config)
+        return json_copy(config)
     out = dict(live)
     for name, value in config.items():
         if value is None:
@@ -707,14 +707,14 @@ def _merge(live: Any, config: Any, definition: str | None) -> Any:
                                        functools.partial(_merge_item, fp.items))
         elif isinstance(value, list) and isinstance(current, list) and _set_list(fp, value) \
                 and _set_list(fp, current):
-            out[name] = _merge_ordered(current, value, _dumps, lambda lhs, rhs: copy.deepcopy(rhs))
+            out[name] = _merge_ordered(current, value, _dumps, lambda lhs, rhs: json_copy(rhs))
         else:
-            out[name] = copy.deepcopy(value)
+            out[name] = json_copy(value)
     return out
 
 
 def _merge_item(definition: str | None, live: Any, applied: Any) -> Any:
-    return copy.deepcopy(applied) if live is None else _merge(live, applied, definition)
+    return json_copy(applied) if live is None else _merge(live, applied, definition)
 
 
 def _merge_ordered(lhs: list[Any], rhs: list[Any], key: Callable[[Any], Any],
@@ -741,7 +741,7 @@ def _merge_ordered(lhs: list[Any], rhs: list[Any], key: Callable[[Any], Any],
                 li += 1  # a shared item, but not the one wanted now: the applied order places it
                 continue
         if li < len(lhs_order) and lhs_order[li] not in rhs_by:
-            out.append(copy.deepcopy(lhs_by[lhs_order[li]]))
+            out.append(json_copy(lhs_by[lhs_order[li]]))
             li += 1
             continue
         if ri < len(rhs_order):
@@ -830,7 +830,7 @@ def server_side_apply(info: ResourceInfo, live: dict[str, Any] | None, applied: 
         raise bad_request("metadata.managedFields must be nil")
     definition = definition_for(info.group, info.kind)
     config = {k: v for k, v in applied.items() if k not in _ignored_top_level(info, subresource)}
-    base: dict[str, Any] = copy.deepcopy(live) if live is not None else {}
+    base: dict[str, Any] = json_copy(live) if live is not None else {}
     try:
         managed = _Managed.decode(_meta(base).get("managedFields"))
     except ValueError:

@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from pyk8s.api import catalog, errors
+from pyk8s.api.jsoncopy import json_copy
 from pyk8s.apiserver.handlers import APIServer
 from pyk8s.apiserver.interfaces import UserInfo
-from pyk8s.apiserver.registry import RequestContext, deep_copy
+from pyk8s.apiserver.registry import RequestContext
 from pyk8s.apiserver.service_alloc import first_service_ip
 
 Obj = dict[str, Any]
@@ -92,7 +93,7 @@ async def ensure_kubernetes_service(api: APIServer, service_cidr: str, address: 
                     continue
             if not _differs(current, wanted, field):
                 break
-            updated = deep_copy(current)
+            updated = json_copy(current)
             if field == "spec":
                 updated["spec"] = {**current["spec"], "ports": wanted["spec"]["ports"]}
             elif field == "endpoints":

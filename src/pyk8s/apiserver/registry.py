@@ -20,6 +20,7 @@ from pyk8s.api import errors
 from pyk8s.api.apply import server_side_apply, track_update
 from pyk8s.api.defaults import apply_defaults
 from pyk8s.api.errors import Cause
+from pyk8s.api.jsoncopy import json_copy
 from pyk8s.api.meta import new_uid, now_rfc3339
 from pyk8s.api.patch import APPLY_PATCH, apply_patch
 from pyk8s.api.resource import ResourceInfo
@@ -67,11 +68,6 @@ _MODIFIED_MSG = "the object has been modified; please apply your changes to the 
 
 class _StaleCopy(Exception):
     """A patch changed nothing of the watch cache's copy, which may lag the store: ask the store."""
-
-
-def deep_copy(obj: Obj) -> Obj:
-    out: Obj = orjson.loads(orjson.dumps(obj))
-    return out
 
 
 def encode_for_store(obj: Obj) -> bytes:
@@ -322,7 +318,7 @@ class Registry:
                     return await self.create(info, namespace, attempt, ctx), True
                 except errors.StatusError as e:
                     if e.reason == "AlreadyExists":
-                        attempt = deep_copy(body)
+                        attempt = json_copy(body)
                         continue
                     raise
             try:
@@ -330,7 +326,7 @@ class Registry:
             except Conflict:
                 if precondition:
                     raise errors.conflict(info.plural, name, info.group, _MODIFIED_MSG) from None
-                attempt = deep_copy(body)
+                attempt = json_copy(body)
 
     async def patch(
         self,
@@ -509,7 +505,7 @@ class Registry:
                 )
             req = self._admission("DELETE", info, "", namespace, name, None, obj, ctx)
             await admission.run_validating(self.plugins, req)
-            new = deep_copy(obj)
+            new = json_copy(obj)
             graceful = _begin_deletion(info, new, opts)
             try:
                 if not graceful:
@@ -596,13 +592,13 @@ def _prepare_for_update(info: ResourceInfo, old: Obj, new: Obj, subresource: str
     """Carry over what a client may not change on this endpoint."""
     old_meta = old["metadata"]
     if subresource == "approval":
-        out = deep_copy(old)
+        out = json_copy(old)
         rv = new["metadata"].get("resourceVersion", old_meta["resourceVersion"])
         out["metadata"]["resourceVersion"] = rv
         out["status"] = _approval(old, new)
         return out
     if subresource in ("status", "finalize"):
-        out = deep_copy(old)
+        out = json_copy(old)
         out["metadata"]["resourceVersion"] = new["metadata"].get(
             "resourceVersion", old_meta["resourceVersion"]
         )

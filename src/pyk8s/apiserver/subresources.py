@@ -7,6 +7,7 @@ from typing import Any
 
 from pyk8s.api import errors
 from pyk8s.api.catalog import lookup
+from pyk8s.api.jsoncopy import json_copy
 from pyk8s.api.meta import now_rfc3339
 from pyk8s.api.resource import ResourceInfo
 from pyk8s.apiserver import admission
@@ -15,7 +16,6 @@ from pyk8s.apiserver.registry import (
     DeleteOptions,
     Registry,
     RequestContext,
-    deep_copy,
     encode_for_store,
     patched,
 )
@@ -101,7 +101,7 @@ async def update_scale(
                 "autoscaling",
             )
         precondition = meta.get("resourceVersion") if patch is None else None
-        new = deep_copy(parent)
+        new = json_copy(parent)
         new.setdefault("spec", {})["replicas"] = replicas
         try:
             out = await reg._write_update(info, kv, new, ctx, "", precondition or None, parent)

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from pyk8s.api.jsoncopy import json_copy
 from pyk8s.api.patch.meta import field_patch
 
 _DIRECTIVE = "$patch"
@@ -65,13 +64,7 @@ def strategic_merge(original: dict[str, Any], patch: dict[str, Any],
     list atomic). Neither input is mutated. Raises PatchError."""
     if not isinstance(patch, dict):
         raise PatchError("invalid JSON document")
-    # JSON documents: an orjson round trip copies them several times faster than copy.deepcopy.
-    return _merge_map(_copy(original), _copy(patch), definition)
-
-
-def _copy(doc: dict[str, Any]) -> dict[str, Any]:
-    copied: dict[str, Any] = orjson.loads(orjson.dumps(doc))
-    return copied
+    return _merge_map(json_copy(original), json_copy(patch), definition)
 
 
 def _merge_map(original: dict[str, Any] | None, patch: dict[str, Any],

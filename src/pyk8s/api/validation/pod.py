@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from pyk8s.api.errors import Cause
+from pyk8s.api.jsoncopy import json_copy
 from pyk8s.api.meta import validate_annotations
 from pyk8s.api.validation import _field as f
 from pyk8s.api.validation._selector import set_operator_values, validate_label_selector
@@ -740,7 +740,7 @@ def _validate_pod_update(new: Obj, old: Obj) -> list[Cause]:
         detail = "only deletion is allowed, but found new scheduling gate"
         causes.append(f.forbidden("spec.schedulingGates", detail))
     # Copy what may change from the old spec into the new one; whatever still differs is forbidden.
-    munged = copy.deepcopy(new)
+    munged = json_copy(new)
     for key in ("containers", "initContainers"):
         olds = f.as_list(old.get(key))
         for i, c in enumerate(f.as_list(munged.get(key))):
