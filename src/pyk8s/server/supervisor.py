@@ -3,6 +3,7 @@
 Python runs one thread at a time: the controller manager and scheduler, and the node's kubelet, each run in
 a process of their own so the API server keeps its core. The parent restarts a child that dies and stops
 it (SIGTERM, then SIGKILL after 10 s) when the server stops; a child whose parent dies gets SIGTERM.
+A child may run at a lower CPU priority (`nice`): see `server.main` for which and why.
 
 A child is a fresh interpreter (`python -m pyk8s.server.supervisor`) that imports only its target, named
 "module:function", and reads the arguments pickled on its stdin. multiprocessing's spawn would also start
@@ -37,7 +38,9 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _child() -> None:
-    target_name, args, parent = pickle.load(sys.stdin.buffer)
+    target_name, args, parent, nice = pickle.load(sys.stdin.buffer)
+    if nice:
+        os.nice(nice)
     from pyk8s.server.loop import run_loop
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -57,17 +60,20 @@ def _child() -> None:
 
 class Supervised:
     """`target(*args)` in a child process, restarted after `restart_delay` seconds whenever it exits.
-    `target` names a module-level coroutine function as "module:function"; `args` must pickle."""
+    `target` names a module-level coroutine function as "module:function"; `args` must pickle. The child
+    runs at niceness `nice` (0: the server's own priority)."""
 
-    def __init__(self, name: str, target: str, args: tuple[Any, ...], restart_delay: float = 1.0) -> None:
+    def __init__(self, name: str, target: str, args: tuple[Any, ...], restart_delay: float = 1.0,
+                 nice: int = 0) -> None:
         self.name = name
         self.target = target
         self.args = args
         self.restart_delay = restart_delay
+        self.nice = nice
 
     async def run(self) -> None:
         """Keep the child running until cancelled; then stop it."""
-        payload = pickle.dumps((self.target, self.args, os.getpid()))
+        payload = pickle.dumps((self.target, self.args, os.getpid(), self.nice))
         while True:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "pyk8s.server.supervisor", self.name, stdin=asyncio.subprocess.PIPE)
