@@ -26,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
+import orjson
 
 from tests.support.cluster import Cluster, client_ssl, start_cluster
 
@@ -107,15 +108,18 @@ class Bench:
             await asyncio.sleep(0.5)
 
     async def watch_bound(self, total: int, rv: str, done: asyncio.Event, bound_at: list[float]) -> None:
-        """Count pods with spec.nodeName from a watch; the time of the last binding is what counts."""
+        """Count pods with spec.nodeName from a watch; the time of the last binding is what counts. The
+        watch asks only for bound pods and is decoded by orjson: the measuring client shares the cores
+        with the cluster it measures, so it takes as little of them as it can."""
         bound: set[str] = set()
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
         while len(bound) < total:
-            params = {"watch": "1", "resourceVersion": rv, "allowWatchBookmarks": "true"}
+            params = {"watch": "1", "resourceVersion": rv, "allowWatchBookmarks": "true",
+                      "fieldSelector": "spec.nodeName!="}
             async with self.session.get(f"/api/v1/namespaces/{NAMESPACE}/pods", params=params,
                                         timeout=timeout) as r:
                 async for line in r.content:
-                    event = json.loads(line)
+                    event = orjson.loads(line)
                     obj = event["object"]
                     if event["type"] == "ERROR":  # 410: too far behind; relist and go on from there
                         listed = await self.get(f"/api/v1/namespaces/{NAMESPACE}/pods")
