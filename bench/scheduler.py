@@ -4,7 +4,9 @@ The pods are created from a separate load process (concurrent creates over HTTPS
 certificate); this process watches them and times from the first create until every pod has a node
 (`spec.nodeName`). Then a 1,000-replica Deployment is created and timed until it is fully available
 (hollow nodes report its pods Running and Ready at once). Prints a table; the last line is one JSON
-object. For scale: kube-scheduler's CI floor is 270 pods/s on 5,000 nodes.
+object. For scale: kube-scheduler's CI floor is 270 pods/s on 5,000 nodes. The hollow agent, standing
+for kubelets on other machines, runs at a lower CPU priority than the server (as `pyk8s agent --hollow`
+always does), as do the server's controllers and scheduler.
 
     .venv/bin/python bench/scheduler.py [--nodes 1000] [--pods 10000] [--replicas 1000]
 """

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -77,6 +78,10 @@ def test_hollow_agent_joins_with_the_data_dir_token(own_cluster: Cluster, tmp_pa
         # The nodes' leases are renewed by the agent.
         lease = kubectl_json(cluster, "get", "lease", "-n", "kube-node-lease", "join-0")
         assert lease["spec"]["holderIdentity"] == "join-0"
+
+        # Standing for kubelets on other machines, it yields the CPU to the server beside it.
+        stat = Path(f"/proc/{agent.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(stat[16]) == min(os.nice(0) + 5, 19)  # field 19, the niceness
     finally:
         code = agent.stop()
     assert code == 0, agent.log.read_text()
