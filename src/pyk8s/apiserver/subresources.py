@@ -10,7 +10,7 @@ from pyk8s.api.catalog import lookup
 from pyk8s.api.jsoncopy import json_copy
 from pyk8s.api.meta import now_rfc3339
 from pyk8s.api.resource import ResourceInfo
-from pyk8s.apiserver import admission
+from pyk8s.apiserver import admission, disruption
 from pyk8s.apiserver.interfaces import AdmissionRequest, Obj
 from pyk8s.apiserver.registry import (
     DeleteOptions,
@@ -197,13 +197,14 @@ async def _admit(
 
 
 async def evict(reg: Registry, namespace: str, name: str, eviction: Obj, ctx: RequestContext) -> Obj:
-    """pods/eviction: delete the pod with the eviction's options (disruption budgets: not yet)."""
+    """pods/eviction: delete the pod with the eviction's options, if its disruption budget allows."""
     pods = lookup("", "v1", "pods")
     assert pods is not None
     meta = eviction.get("metadata") or {}
     if meta.get("name") and meta["name"] != name:
         raise errors.bad_request("name in URL does not match name in Eviction object")
     await _admit(reg, pods, "eviction", namespace, name, eviction, ctx)
+    await disruption.allow_eviction(reg, await reg.get(pods, namespace, name), ctx)
     raw = eviction.get("deleteOptions") or {}
     pre = raw.get("preconditions") or {}
     opts = DeleteOptions(

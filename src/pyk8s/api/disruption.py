@@ -1,0 +1,28 @@
+"""PodDisruptionBudget status, as the disruption controller and the eviction check both write it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyk8s.api.meta import now_rfc3339
+
+Obj = dict[str, Any]
+
+
+def pod_ready(pod: Obj) -> bool:
+    """podutil.IsPodReady: the Ready condition is True."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def set_disruption_allowed(status: Obj, allowed: bool, reason: str) -> None:
+    """The DisruptionAllowed condition (reason SufficientPods, InsufficientPods or SyncFailed); its
+    transition time moves only when its status changes."""
+    value = "True" if allowed else "False"
+    old = next((c for c in status.get("conditions") or [] if c.get("type") == "DisruptionAllowed"), None)
+    since = old.get("lastTransitionTime") if old is not None and old.get("status") == value else None
+    others = [c for c in status.get("conditions") or [] if c.get("type") != "DisruptionAllowed"]
+    status["conditions"] = [*others, {
+        "type": "DisruptionAllowed", "status": value, "reason": reason, "message": "",
+        "lastTransitionTime": since or now_rfc3339(),
+        "observedGeneration": status.get("observedGeneration", 0)}]
