@@ -210,6 +210,31 @@ def test_taints_tolerations_selectors_and_anti_affinity(hollow: Cluster, ns: str
         "hollow-0", "hollow-1", "hollow-2"}
 
 
+def test_drain_respects_a_disruption_budget(hollow: Cluster, ns: str) -> None:
+    k = hollow.kubectl
+    k("create", "deployment", "web", "-n", ns, "--image=busybox", "--replicas=2")
+    k("rollout", "status", "-n", ns, "deployment/web", "--timeout=60s")
+    k("create", "poddisruptionbudget", "web", "-n", ns, "--selector=app=web", "--min-available=2")
+    wait_for(lambda: get(hollow, "pdb", "-n", ns, "web").get("status", {}).get("expectedPods") == 2, 30,
+             "the budget's status")
+    assert get(hollow, "pdb", "-n", ns, "web")["status"]["disruptionsAllowed"] == 0
+    node = running(hollow, ns, "app=web")[0]["spec"]["nodeName"]
+    try:
+        drain = ("drain", node, "--pod-selector=app=web", "--delete-emptydir-data")
+        refused = k(*drain, "--timeout=4s", check=False)
+        assert refused.returncode != 0
+        assert "Cannot evict pod as it would violate the pod's disruption budget." in refused.stderr
+        assert {p["spec"]["nodeName"] for p in running(hollow, ns, "app=web")} >= {node}
+
+        # One disruption allowed: drain evicts the node's pods one at a time, each replaced elsewhere.
+        k("patch", "pdb", "web", "-n", ns, "--type=merge", "-p", '{"spec":{"minAvailable":1}}')
+        k(*drain, "--timeout=60s", timeout=90)
+        wait_for(lambda: len(running(hollow, ns, "app=web")) == 2, 30, "2 running replicas again")
+        assert node not in {p["spec"]["nodeName"] for p in running(hollow, ns, "app=web")}
+    finally:
+        k("uncordon", node)
+
+
 def test_cascading_and_orphaning_deletes(hollow: Cluster, ns: str) -> None:
     k = hollow.kubectl
     k("create", "deployment", "kept", "-n", ns, "--image=busybox", "--replicas=2")

@@ -101,6 +101,7 @@ REGISTRY: dict[str, Callable[[ControllerContext], Runnable]] = {
     "persistentvolume-binder": lazy("pyk8s.controllers.pvbinder", "PersistentVolumeBinder"),
     "podgc": lazy("pyk8s.controllers.podgc", "PodGCController"),
     "ttl-after-finished": lazy("pyk8s.controllers.ttlafterfinished", "TTLAfterFinishedController"),
+    "disruption": lazy("pyk8s.controllers.disruption", "DisruptionController"),
     "nodelifecycle": lazy("pyk8s.controllers.nodelifecycle", "NodeLifecycleController"),
     "nodeipam": lazy("pyk8s.controllers.nodeipam", "NodeIPAMController"),
     "clusterrole-aggregation": lazy("pyk8s.controllers.clusterroleaggregation",
