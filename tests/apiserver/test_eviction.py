@@ -91,6 +91,11 @@ async def test_a_dry_run_eviction_writes_nothing(server: Server) -> None:
     assert await exists(server, "a")
     _, pdb = await server.request("GET", f"{PDBS}/web")
     assert pdb["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    # The dry run may also come in the eviction's deleteOptions.
+    assert (await evict(server, "a", dryRun=["All"]))[0] == 201
+    assert await exists(server, "a")
+    _, pdb = await server.request("GET", f"{PDBS}/web")
+    assert pdb["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
 async def test_pods_that_disrupt_nothing_skip_the_budget(server: Server) -> None:
@@ -128,4 +133,14 @@ async def test_two_budgets_for_one_pod_are_an_error(server: Server) -> None:
     assert body["message"] == ("Internal error occurred: This pod has more than one PodDisruptionBudget, "
                                "which the eviction "
                                "subresource does not support.")
+    assert await exists(server, "a")
+
+
+async def test_a_malformed_eviction_is_a_bad_request(server: Server) -> None:
+    await running_pod(server, "a")
+    for options in ("soon", {"preconditions": "x"}):
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "a"},
+                    "deleteOptions": options}
+        status, body = await server.request("POST", f"{NS}/pods/a/eviction", eviction)
+        assert status == 400 and body["kind"] == "Status", body
     assert await exists(server, "a")

@@ -203,9 +203,13 @@ async def evict(reg: Registry, namespace: str, name: str, eviction: Obj, ctx: Re
     meta = eviction.get("metadata") or {}
     if meta.get("name") and meta["name"] != name:
         raise errors.bad_request("name in URL does not match name in Eviction object")
+    raw = eviction.get("deleteOptions") or {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("preconditions") or {}, dict):
+        raise errors.bad_request("deleteOptions must be a DeleteOptions object")
+    if "All" in (raw.get("dryRun") or []):
+        ctx.dry_run = True
     await _admit(reg, pods, "eviction", namespace, name, eviction, ctx)
     await disruption.allow_eviction(reg, await reg.get(pods, namespace, name), ctx)
-    raw = eviction.get("deleteOptions") or {}
     pre = raw.get("preconditions") or {}
     opts = DeleteOptions(
         grace_period_seconds=raw.get("gracePeriodSeconds"),
@@ -213,7 +217,5 @@ async def evict(reg: Registry, namespace: str, name: str, eviction: Obj, ctx: Re
         precondition_uid=pre.get("uid"),
         precondition_rv=pre.get("resourceVersion"),
     )
-    if ctx.dry_run or "All" in (raw.get("dryRun") or []):
-        ctx.dry_run = True
     await reg.delete(pods, namespace, name, opts, ctx)
     return success_status()
