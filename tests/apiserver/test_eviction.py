@@ -3,7 +3,13 @@ disruption and records the pod, and pods that are not running skip the budget.""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from tests.apiserver.conftest import Server
 
@@ -144,3 +150,15 @@ async def test_a_malformed_eviction_is_a_bad_request(server: Server) -> None:
         status, body = await server.request("POST", f"{NS}/pods/a/eviction", eviction)
         assert status == 400 and body["kind"] == "Status", body
     assert await exists(server, "a")
+
+
+async def test_the_official_client_sees_the_refusal(server: Server) -> None:
+    await running_pod(server, "a")
+    await budget(server, "web", allowed=0)
+    api = client.CoreV1Api(client.ApiClient(client.Configuration(host=server.url)))
+    eviction = client.V1Eviction(metadata=client.V1ObjectMeta(name="a", namespace="default"))
+    with pytest.raises(ApiException) as refused:
+        await asyncio.to_thread(api.create_namespaced_pod_eviction, "a", "default", eviction)
+    assert refused.value.status == 429
+    assert json.loads(refused.value.body)["details"]["causes"][0]["reason"] == "DisruptionBudget"
+    api.api_client.close()
