@@ -9,12 +9,6 @@ from pyk8s.api.meta import now_rfc3339
 Obj = dict[str, Any]
 
 
-def pod_ready(pod: Obj) -> bool:
-    """podutil.IsPodReady: the Ready condition is True."""
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
-
-
 def set_disruption_allowed(status: Obj, allowed: bool, reason: str) -> None:
     """The DisruptionAllowed condition (reason SufficientPods, InsufficientPods or SyncFailed); its
     transition time moves only when its status changes."""

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from pyk8s.api import errors
 from pyk8s.api.catalog import require
-from pyk8s.api.disruption import pod_ready, set_disruption_allowed
+from pyk8s.api.disruption import set_disruption_allowed
 from pyk8s.api.jsoncopy import json_copy
 from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.api.meta import now_rfc3339
+from pyk8s.api.pods import pod_ready
 from pyk8s.apiserver.interfaces import Obj
 from pyk8s.apiserver.registry import Registry, RequestContext
 from pyk8s.apiserver.watch_cache import decode

@@ -16,10 +16,11 @@ import time
 from typing import Any
 
 from pyk8s.api.catalog import require
-from pyk8s.api.disruption import pod_ready, set_disruption_allowed
+from pyk8s.api.disruption import set_disruption_allowed
 from pyk8s.api.errors import StatusError
 from pyk8s.api.jsoncopy import json_copy
 from pyk8s.api.labels import selector_from_label_selector
+from pyk8s.api.pods import pod_ready
 from pyk8s.client.cache import DeletedFinalStateUnknown, split_key
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.controller_ref import controller_of, is_terminating, meta

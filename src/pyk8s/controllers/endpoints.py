@@ -18,12 +18,13 @@ from typing import Any
 from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
 from pyk8s.api.labels import selector_from_set
+from pyk8s.api.pods import pod_ready
 from pyk8s.client.cache import DeletedFinalStateUnknown, Lister, split_key
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.manager import ControllerContext
 
 __all__ = ["TRIGGER_TIME_ANNOTATION", "EndpointsController", "PodServiceIndex", "endpoint_ports",
-           "hostname_for", "pod_ready", "resolve_port", "selected_pods", "trigger_time"]
+           "hostname_for", "resolve_port", "selected_pods", "trigger_time"]
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,6 @@ Obj = dict[str, Any]
 
 
 # --- shared with the EndpointSlice controller -------------------------------------------------------------
-
-def pod_ready(pod: Obj) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
-
 
 def _terminal(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")

@@ -17,6 +17,7 @@ from typing import Any
 
 from pyk8s.api.catalog import require
 from pyk8s.api.errors import StatusError
+from pyk8s.api.pods import pod_ready
 from pyk8s.client.cache import NODE_NAME_INDEX, DeletedFinalStateUnknown, node_name_index, split_key
 from pyk8s.client.controller import Controller
 from pyk8s.controllers.endpoints import (
@@ -24,7 +25,6 @@ from pyk8s.controllers.endpoints import (
     PodServiceIndex,
     endpoint_ports,
     hostname_for,
-    pod_ready,
     selected_pods,
     service_labels,
     target_ref,

@@ -33,7 +33,6 @@ __all__ = [
     "create_revision",
     "equal_revision",
     "hash_revision",
-    "is_pod_ready",
     "new_revision",
     "next_revision",
     "owned_revisions",
@@ -92,13 +91,6 @@ async def claim_pods(client: Client, pods: Lister, pod_info: ResourceInfo, owner
         return owned  # nothing to adopt or release: no API calls
     return await claim(client, pod_info, owner, info.api_version, info.kind, selector, owned + orphans,
                        filter_, can_adopt)
-
-
-def is_pod_ready(pod: Obj) -> bool:
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
 
 
 def template_patch(owner: Obj) -> Obj:

@@ -30,13 +30,14 @@ from typing import Any
 from pyk8s.api.catalog import require
 from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.api.meta import rfc3339
+from pyk8s.api.pods import pod_ready
 from pyk8s.client.cache import OWNER_UID_INDEX, DeletedFinalStateUnknown, owner_uid_index, split_key
 from pyk8s.client.client import Client, Obj
 from pyk8s.client.controller import Controller
 from pyk8s.client.events import NORMAL, WARNING, EventRecorder
 from pyk8s.client.expectations import ControllerExpectations
 from pyk8s.client.informer import SharedInformerFactory
-from pyk8s.controllers.history import claim_pods, controller_of, controller_ref, is_pod_ready
+from pyk8s.controllers.history import claim_pods, controller_of, controller_ref
 from pyk8s.controllers.manager import ControllerContext
 from pyk8s.controllers.pod_expectations import PodControl, handle_owned_pods, run_all
 
@@ -188,7 +189,7 @@ def _delete_order(pod: Obj) -> tuple[int, int, str]:
     (the order of Kubernetes' ActivePods)."""
     scheduled = 1 if (pod.get("spec") or {}).get("nodeName") else 0
     created = pod["metadata"].get("creationTimestamp") or ""
-    return scheduled, 1 if is_pod_ready(pod) else 0, "".join(chr(0x10FFFF - ord(c)) for c in created)
+    return scheduled, 1 if pod_ready(pod) else 0, "".join(chr(0x10FFFF - ord(c)) for c in created)
 
 
 class JobController(Controller):
@@ -353,7 +354,7 @@ class JobController(Controller):
                 requeue = wait if requeue is None else min(requeue, wait)
 
         status["active"] = len(active)
-        status["ready"] = sum(1 for p in active if is_pod_ready(p))
+        status["ready"] = sum(1 for p in active if pod_ready(p))
         status["terminating"] = len(terminating)
         status["succeeded"] = succeeded
         status["failed"] = failed
