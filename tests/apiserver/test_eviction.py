@@ -11,10 +11,16 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from pyk8s.api.catalog import require
+from pyk8s.api.errors import StatusError
+from pyk8s.apiserver.disruption import allow_eviction
+from pyk8s.apiserver.interfaces import UserInfo
+from pyk8s.apiserver.registry import RequestContext
 from tests.apiserver.conftest import Server
 
 NS = "/api/v1/namespaces/default"
 PDBS = "/apis/policy/v1/namespaces/default/poddisruptionbudgets"
+PODS_INFO = require("", "Pod")
 
 
 async def running_pod(server: Server, name: str, ready: bool = True, **labels: str) -> None:
@@ -162,3 +168,38 @@ async def test_the_official_client_sees_the_refusal(server: Server) -> None:
     assert refused.value.status == 429
     assert json.loads(refused.value.body)["details"]["causes"][0]["reason"] == "DisruptionBudget"
     api.api_client.close()
+
+
+
+async def test_racing_evictions_cannot_overrun_the_budget(server: Server) -> None:
+    """Four evictions all read the budget (one disruption left) before any writes it: the budget's
+    compare-and-swap lets one through; the others decide again from the new version and are refused."""
+    names = [f"p{i}" for i in range(4)]
+    for name in names:
+        await running_pod(server, name)
+    await budget(server, "web", allowed=1, healthy=4, desired=3)
+    reg = server.api.registry
+    listed = asyncio.Barrier(len(names))
+    real_list = reg.store.list
+    held = 0
+
+    async def list_together(*args: Any, **kwargs: Any) -> Any:
+        nonlocal held
+        out = await real_list(*args, **kwargs)
+        if held < len(names):  # the first round waits for all four; retries pass
+            held += 1
+            await listed.wait()
+        return out
+
+    reg.store.list = list_together  # type: ignore[method-assign]
+    try:
+        pods = [await reg.get(PODS_INFO, "default", name) for name in names]
+        ctx = RequestContext(UserInfo("admin", groups=("system:masters",)))
+        evictions = (allow_eviction(reg, pod, ctx) for pod in pods)
+        results = await asyncio.gather(*evictions, return_exceptions=True)
+    finally:
+        reg.store.list = real_list  # type: ignore[method-assign]
+    refused = [r for r in results if isinstance(r, StatusError)]
+    assert len(refused) == 3 and all(r.code == 429 for r in refused), results
+    _, pdb = await server.request("GET", f"{PDBS}/web")
+    assert pdb["status"]["disruptionsAllowed"] == 0 and len(pdb["status"]["disruptedPods"]) == 1

@@ -22,6 +22,7 @@ from pyk8s.apiserver.interfaces import Obj
 from pyk8s.apiserver.registry import Registry, RequestContext
 from pyk8s.apiserver.watch_cache import decode
 from pyk8s.store.errors import Conflict
+from pyk8s.store.protocol import KeyValue
 
 PDBS = require("policy", "PodDisruptionBudget")
 # Evictions the disruption controller has not yet seen the pods of (Kubernetes' MaxDisruptedPodSize).
@@ -41,8 +42,8 @@ def _budget_error(code: int, message: str, cause: str) -> errors.StatusError:
     return errors.StatusError(code, reason, message, details)
 
 
-async def _budget_of(reg: Registry, pod: Obj) -> tuple[Obj, int] | None:
-    """The one budget whose selector matches the pod, with its store revision; None when none does."""
+async def _budget_of(reg: Registry, pod: Obj) -> tuple[Obj, KeyValue] | None:
+    """The one budget whose selector matches the pod, decoded and as stored; None when none does."""
     namespace = pod["metadata"].get("namespace", "")
     labels = pod["metadata"].get("labels") or {}
     found = []
@@ -54,7 +55,7 @@ async def _budget_of(reg: Registry, pod: Obj) -> tuple[Obj, int] | None:
             continue
         # As Kubernetes: a budget with an empty selector matches no pod here.
         if not selector.empty and selector.matches(labels):
-            found.append((budget, kv.mod_revision))
+            found.append((budget, kv))
     if len(found) > 1:
         raise errors.internal("This pod has more than one PodDisruptionBudget, which the eviction "
                               "subresource does not support.")
@@ -70,7 +71,7 @@ async def allow_eviction(reg: Registry, pod: Obj, ctx: RequestContext) -> None:
         found = await _budget_of(reg, pod)
         if found is None:
             return
-        budget, revision = found
+        budget, kv = found
         status = budget.get("status") or {}
         if not pod_ready(pod):
             policy = (budget.get("spec") or {}).get("unhealthyPodEvictionPolicy") or "IfHealthyBudget"
@@ -101,12 +102,10 @@ async def allow_eviction(reg: Registry, pod: Obj, ctx: RequestContext) -> None:
         new_status.update(disruptionsAllowed=allowed - 1, disruptedPods=disrupted)
         if allowed - 1 == 0:
             set_disruption_allowed(new_status, False, "InsufficientPods")
-        kv = await reg._get_kv(PDBS, budget["metadata"].get("namespace", ""), name)
-        if kv.mod_revision != revision:
-            continue  # changed since it was listed: decide again from the new version
         system = RequestContext(user=ctx.user, field_manager="kube-apiserver", user_agent=ctx.user_agent)
         try:
-            await reg._write_update(PDBS, kv, new, system, "status", None, decode(kv))
+            # A compare-and-swap on the version listed: changed since, it is decided again from the new one.
+            await reg._write_update(PDBS, kv, new, system, "status", None, budget)
         except Conflict:
             continue
         return
