@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyk8s.api.errors import StatusError
+from pyk8s.api.meta import now_rfc3339
 from pyk8s.client.client import Client
-from pyk8s.controllers.disruption import DisruptionController
+from pyk8s.controllers.disruption import DELETION_TIMEOUT, DisruptionController
 from tests.controllers._housekeeping import running, until
 from tests.controllers._pods import make_pod, set_ready
 from tests.support.apiserver import api_server, info
@@ -80,8 +82,7 @@ async def test_max_unavailable_counts_what_the_controllers_want() -> None:
         status = await until(lambda: status_of(client, "web", expectedPods=4), what="the Deployment's scale")
         assert (status["desiredHealthy"], status["currentHealthy"], status["disruptionsAllowed"]) == (3, 3, 0)
 
-        await client.create(PDBS, pdb("half", minAvailable="50%", selector={"matchLabels": {"app": "web"}}),
-                            "default")
+        await client.create(PDBS, pdb("half", minAvailable="50%"), "default")
         status = await until(lambda: status_of(client, "half", expectedPods=4), what="a percentage budget")
         assert (status["desiredHealthy"], status["disruptionsAllowed"]) == (2, 1)
 
@@ -94,9 +95,11 @@ async def test_pods_of_a_missing_controller_allow_no_disruption() -> None:
         status = await until(lambda: status_of(client, "web", disruptionsAllowed=0),
                              what="a fail-safe status")
         assert allowed_condition(status) == ("False", "SyncFailed")
+        [cond] = status["conditions"]
+        assert cond["message"] == "found no scale for the controller ReplicaSet/gone of its pods"
 
 
-async def test_an_evicted_pod_stops_counting_until_it_is_gone() -> None:
+async def test_an_evicted_pod_is_forgotten_once_it_is_gone() -> None:
     async with api_server() as srv, running(srv, DisruptionController) as (client, _):
         for i in range(3):
             await make_pod(client, f"web-{i}", f"10.0.0.{i + 1}", ready=True, node="")
@@ -107,4 +110,39 @@ async def test_an_evicted_pod_stops_counting_until_it_is_gone() -> None:
         # The unbound pod is deleted at once; the controller forgets it and counts the two left.
         status = await until(lambda: status_of(client, "web", disruptionsAllowed=1, currentHealthy=2),
                              what="the evicted pod gone")
+        assert "disruptedPods" not in status
+
+
+async def record_eviction(client: Client, budget: str, pod: str, at: str) -> None:
+    """What an eviction writes into the budget (without deleting the pod), retried over the controller's
+    own writes."""
+    for _ in range(20):
+        pdb = await client.get(PDBS, budget, "default")
+        pdb["status"]["disruptedPods"] = {pod: at}
+        try:
+            await client.update_status(PDBS, pdb, "default")
+            return
+        except StatusError as e:
+            if e.code != 409:
+                raise
+    raise AssertionError("the budget kept changing")
+
+
+async def test_a_pod_recorded_as_evicted_is_not_healthy_until_its_deletion_is_overdue() -> None:
+    async with api_server() as srv, running(srv, DisruptionController) as (client, _):
+        for i in range(3):
+            await make_pod(client, f"web-{i}", f"10.0.0.{i + 1}", ready=True)
+        await client.create(PDBS, pdb("web", minAvailable=1), "default")
+        await until(lambda: status_of(client, "web", disruptionsAllowed=2), what="two disruptions")
+
+        # Evicted a moment ago and not deleted yet: it no longer counts as healthy.
+        await record_eviction(client, "web", "web-0", now_rfc3339())
+        status = await until(lambda: status_of(client, "web", currentHealthy=2, disruptionsAllowed=1),
+                             what="the evicted pod not counted")
+        assert list(status["disruptedPods"]) == ["web-0"]
+
+        # Evicted longer ago than DELETION_TIMEOUT and still there: the eviction is forgotten.
+        await record_eviction(client, "web", "web-1", now_rfc3339(-int(DELETION_TIMEOUT) - 10))
+        status = await until(lambda: status_of(client, "web", currentHealthy=3, disruptionsAllowed=2),
+                             what="the overdue eviction forgotten")
         assert "disruptedPods" not in status

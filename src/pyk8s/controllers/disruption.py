@@ -112,14 +112,13 @@ class DisruptionController(Controller):
             status.update(disruptionsAllowed=allowed, currentHealthy=healthy, desiredHealthy=desired,
                           expectedPods=expected, disruptedPods=disrupted)
             if not disrupted:
-                status.pop("disruptedPods")
+                del status["disruptedPods"]  # omitted when empty, as Kubernetes writes it
             reason = "SufficientPods" if allowed > 0 else "InsufficientPods"
             set_disruption_allowed(status, allowed > 0, reason)
         except _SyncFailed as e:
             log.warning("disruption: %s: %s; no disruption allowed", key, e)
             status["disruptionsAllowed"] = 0
-            set_disruption_allowed(status, False, "SyncFailed")
-            status["conditions"][-1]["message"] = str(e)
+            set_disruption_allowed(status, False, "SyncFailed", str(e))
             recheck = 10.0
         if status != old:
             await self.client.update_status(PDBS, {**pdb, "status": status}, ns)
@@ -150,12 +149,11 @@ class DisruptionController(Controller):
     def _expected_scale(self, pods: list[Obj]) -> int:
         """The replicas the pods' controllers want, each controller counted once. Pods with no controller
         do not count (Kubernetes reports them as unmanaged)."""
-        scales: dict[str, int] = {}
+        scales: dict[Any, int] = {}  # controller uid → its replicas
         for pod in pods:
             ref = controller_of(pod)
-            if ref is None or ref.get("uid") in scales:
-                continue
-            scales[str(ref.get("uid"))] = self._scale_of(meta(pod).get("namespace", ""), ref)
+            if ref is not None and ref.get("uid") not in scales:
+                scales[ref.get("uid")] = self._scale_of(meta(pod).get("namespace", ""), ref)
         return sum(scales.values())
 
     def _scale_of(self, namespace: str, ref: Obj) -> int:
