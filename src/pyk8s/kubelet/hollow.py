@@ -75,10 +75,10 @@ class HollowConfig:
     complete_after: float = 1.0  # seconds a Never/OnFailure pod runs before it succeeds
     lease_duration: int = 40
     renew_interval: float = 0.0  # 0: a quarter of lease_duration, as the kubelet renews
+    workers: int = 32  # concurrent pod status writers
 
     def renew_every(self) -> float:
         return self.renew_interval or self.lease_duration / 4
-    workers: int = 32  # concurrent pod status writers
 
     def node_names(self) -> list[str]:
         return [f"{self.prefix}-{i}" for i in range(self.count)]
