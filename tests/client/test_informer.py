@@ -10,7 +10,7 @@ import pytest
 
 from pyk8s.client.cache import OWNER_UID_INDEX, DeletedFinalStateUnknown, owner_uid_index
 from pyk8s.client.client import Client
-from pyk8s.client.informer import SharedDecoder, SharedInformerFactory
+from pyk8s.client.informer import HANDLER_OWNER, SharedInformerFactory
 from pyk8s.client.transport import HTTPTransport
 from tests.client.conftest import CONFIGMAPS, NAMESPACES, Server, cm, eventually, start_server
 
@@ -206,34 +206,66 @@ async def test_bookmarks_carry_the_version_forward(client: Client, factory: Shar
     assert len(inf.indexer) == 0
 
 
-async def test_informers_of_one_process_share_each_watched_object(server: Server, client: Client) -> None:
-    """The scheduler and the controller manager each watch pods over their own connection in one process:
-    an event both receive is decoded once and the same object held by both caches."""
-    other = Client(HTTPTransport(server.url))
-    first, second = SharedInformerFactory(client), SharedInformerFactory(other)
-    try:
-        caches = [f.informer(CONFIGMAPS) for f in (first, second)]
-        for f in (first, second):
-            f.start()
-            await f.wait_for_sync()
-        await client.create(CONFIGMAPS, cm("watched"))
-        await eventually(lambda: all(c.lister.get("watched", "default") for c in caches))
-        held = [c.lister.get("watched", "default") for c in caches]
-        assert held[0] is not None and held[0]["metadata"]["name"] == "watched"
-        assert held[0] is held[1]
-    finally:
-        await first.stop()
-        await second.stop()
-        await other.close()
+async def test_a_term_s_handlers_are_removed_and_the_informer_serves_on(client: Client,
+                                                                      factory: SharedInformerFactory) -> None:
+    """The controller manager's handlers belong to its leadership term: when the term ends they are
+    removed, while the informer goes on serving the scheduler's (process-wide) handler."""
+    process, term_a, term_b = Recorder(), Recorder(), Recorder()
+    inf = factory.informer(CONFIGMAPS)
+    inf.add_handler(process.on_add)
+    await client.create(CONFIGMAPS, cm("before"))
+    factory.start()
+    await factory.wait_for_sync()
+
+    async def term(recorder: Recorder) -> object:
+        owner = object()
+        HANDLER_OWNER.set(owner)  # as ControllerManager does at the start of a term (its own task)
+        inf.add_handler(recorder.on_add)
+        await factory.wait_for_sync()  # the handler has been told about the cache
+        return owner
+
+    owner_a = await asyncio.create_task(term(term_a))
+    assert term_a.events == [("add", "before")]
+    await client.create(CONFIGMAPS, cm("during"))
+    await eventually(lambda: ("add", "during") in term_a.events)
+
+    factory.remove_handlers(owner_a)
+    await asyncio.create_task(term(term_b))  # the next term replays the cache its informer kept current
+    assert term_b.events == [("add", "before"), ("add", "during")]
+    await client.create(CONFIGMAPS, cm("after"))
+    await eventually(lambda: ("add", "after") in term_b.events and ("add", "after") in process.events)
+    assert term_a.events == [("add", "before"), ("add", "during")]
+    assert process.events == [("add", "before"), ("add", "during"), ("add", "after")]
+    assert inf.running and inf.lists == 1
 
 
-def test_shared_decoder_answers_a_repeated_line_with_the_same_event() -> None:
-    decode = SharedDecoder(limit=2)
-    line = b'{"type":"ADDED","object":{"metadata":{"name":"a"}}}'
-    event = decode(line)
-    assert event == {"type": "ADDED", "object": {"metadata": {"name": "a"}}}
-    assert decode(bytes(line)) is event  # equal bytes, another object: as two connections read them
-    decode(b'{"n":1}')
-    decode(b'{"n":2}')  # past the limit: the memory starts again
-    again = decode(line)
-    assert again == event and again is not event
+async def test_a_handler_removed_during_its_replay_is_never_added(client: Client,
+                                                                 factory: SharedInformerFactory) -> None:
+    for i in range(20):
+        await client.create(CONFIGMAPS, cm(f"c{i}"))
+    inf = factory.informer(CONFIGMAPS)
+    process = Recorder()
+    inf.add_handler(process.on_add)
+    factory.start()
+    await factory.wait_for_sync()
+    seen: list[str] = []
+    owner = object()
+
+    async def slow_add(obj: dict[str, Any]) -> None:
+        seen.append(obj["metadata"]["name"])
+        await asyncio.sleep(0.01)
+
+    async def add() -> None:
+        HANDLER_OWNER.set(owner)
+        inf.add_handler(slow_add)
+
+    await asyncio.create_task(add())
+    await eventually(lambda: len(seen) >= 2)
+    factory.remove_handlers(owner)
+    await factory.wait_for_sync()  # the replay has ended
+    replayed = len(seen)
+    assert replayed < 20
+    await client.create(CONFIGMAPS, cm("later"))
+    # Handlers hear an event one after another: once the process-wide one has, an attached one had.
+    await eventually(lambda: ("add", "later") in process.events)
+    assert "later" not in seen and len(seen) == replayed

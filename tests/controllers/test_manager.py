@@ -63,6 +63,7 @@ async def test_runs_controllers_without_leader_election() -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await mgr.ctx.informers.stop()
             await client.close()
         assert not mgr.running.is_set()
 
@@ -97,6 +98,8 @@ async def test_only_the_leader_runs_controllers_and_a_successor_takes_over() -> 
                 await task_b
         finally:
             task_a.cancel()
+            for m in (a, b):
+                await m.ctx.informers.stop()
             await client_a.close()
             await client_b.close()
 
@@ -133,13 +136,17 @@ async def test_lost_leadership_stops_the_controllers() -> None:
 
             await until(take_lease, within=10, what="the lease taken")
             await until(lambda: _stopped(mgr), within=10, what="controllers stopped")
-            # Stopped for real: its informers are closed too, and it campaigns again.
-            assert mgr.ctx.informers.informers and not any(i.running for i in mgr.ctx.informers.informers)
+            # Stopped for real: no handler of the term is left on the informers, which run on (current
+            # for the next term, and for a scheduler sharing them); it campaigns again.
+            informers = mgr.ctx.informers.informers
+            assert informers and all(i.running for i in informers)
+            assert not any(i._handlers or i._joining for i in informers)
             assert not task.done()
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await mgr.ctx.informers.stop()
             await client.close()
 
 

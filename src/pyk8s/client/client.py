@@ -6,7 +6,7 @@ so callers test `e.code == 409` or `e.reason == "AlreadyExists"` as they would w
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import orjson
@@ -175,10 +175,8 @@ class Client:
     async def watch(self, info: ResourceInfo, namespace: str | None = None, *,
                     resource_version: str | None = None, label_selector: str | None = None,
                     field_selector: str | None = None, allow_bookmarks: bool = False,
-                    timeout_seconds: int | None = None,
-                    decode: Callable[[bytes], Any] = orjson.loads) -> AsyncGenerator[WatchEvent, None]:
+                    timeout_seconds: int | None = None) -> AsyncGenerator[WatchEvent, None]:
         """(type, object) for ADDED, MODIFIED, DELETED and BOOKMARK events until the server ends the watch.
-        `decode` turns an event's line into the event.
 
         An ERROR event is raised as its StatusError (410 Expired when `resource_version` is too old:
         relist and watch from the list's resourceVersion).
@@ -189,7 +187,7 @@ class Client:
         lines = self.transport.stream("GET", resource_path(info, namespace), q)
         try:
             async for line in lines:
-                event = decode(line)
+                event = orjson.loads(line)
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
                     raise status_error_from_object(obj)

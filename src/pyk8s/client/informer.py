@@ -11,6 +11,9 @@ as client-go does; only a 410 answer costs a relist.
 
 Handlers run in the informer's own task, one event at a time, in the order the cache changed; they must be
 quick (enqueue a key, as a controller does). A handler may be a plain function or a coroutine function.
+A handler belongs to the HANDLER_OWNER set where it was added (a leadership term of the controller
+manager), so informers can outlive their users: `remove_handlers(owner)` detaches a term's handlers
+while the informers go on serving another component of the process (client-go's RemoveEventHandler).
 """
 
 from __future__ import annotations
@@ -21,10 +24,9 @@ import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from pyk8s.api.errors import StatusError
 from pyk8s.api.resource import ResourceInfo
@@ -33,7 +35,7 @@ from pyk8s.client.client import Client, Obj
 from pyk8s.util.backoff import Backoff
 from pyk8s.util.tasks import cancel_and_wait
 
-__all__ = ["SharedInformer", "SharedInformerFactory"]
+__all__ = ["HANDLER_OWNER", "SharedInformer", "SharedInformerFactory"]
 
 log = logging.getLogger(__name__)
 
@@ -42,35 +44,19 @@ Callback = Callable[..., Awaitable[None] | None]
 InformerKey = tuple[str, str, str, str | None, str | None, str | None]
 
 
-@dataclass(frozen=True, slots=True)
+# Who handlers added in this context belong to (None: the process). Tasks inherit it from their creator,
+# so handlers a term's controllers add later (the garbage collector's, for resources found afterwards)
+# belong to the term too.
+HANDLER_OWNER: ContextVar[object | None] = ContextVar("HANDLER_OWNER", default=None)
+
+
+@dataclass(slots=True, eq=False)
 class _Handler:
     on_add: Callback | None
     on_update: Callback | None
     on_delete: Callback | None
-
-
-class SharedDecoder:
-    """Watch event lines → events, a line decoded a moment ago answered with the same event. The server
-    sends every watcher of a resource the same bytes for an event, so informers of one process watching
-    it (the scheduler's and the controller manager's share the components process) decode and hold each
-    event once instead of once apiece: the decoding and the collector's scans of the copies were ~15 % of
-    that process's CPU. Sharing is safe because informer caches are read-only to their users."""
-
-    def __init__(self, limit: int = 512) -> None:
-        self.limit = limit
-        self._recent: dict[bytes, Any] = {}
-
-    def __call__(self, line: bytes) -> Any:
-        recent = self._recent
-        event = recent.get(line)
-        if event is None:
-            if len(recent) >= self.limit:  # the other watches have long had the older ones
-                recent.clear()
-            event = recent[line] = orjson.loads(line)
-        return event
-
-
-_decode = SharedDecoder()
+    owner: object | None
+    removed: bool = False
 
 
 def _rv(obj: Obj) -> str:
@@ -101,6 +87,7 @@ class SharedInformer:
         self.lists = 0
         self.watches = 0
         self._handlers: list[_Handler] = []
+        self._joining: set[_Handler] = set()  # added, still being told about the cache
         self._lock = asyncio.Lock()  # orders cache changes and handler calls
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -113,13 +100,22 @@ class SharedInformer:
                     on_delete: Callback | None = None) -> None:
         """on_add(obj), on_update(old, new), on_delete(obj or DeletedFinalStateUnknown). A handler added
         after objects are cached first receives on_add for each of them, before any later event."""
-        handler = _Handler(on_add, on_update, on_delete)
+        handler = _Handler(on_add, on_update, on_delete, HANDLER_OWNER.get())
         if not self.indexer and not self._lock.locked():
             self._handlers.append(handler)
             return
+        self._joining.add(handler)
         task = asyncio.get_running_loop().create_task(self._join(handler))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def remove_handlers(self, owner: object) -> None:
+        """Detach the handlers `owner` added: they receive nothing more (nor the rest of a replay)."""
+        for h in (*self._handlers, *self._joining):
+            if h.owner is owner:
+                h.removed = True
+        # A new list, not an edit: a _notify iterating the old one finishes undisturbed.
+        self._handlers = [h for h in self._handlers if not h.removed]
 
     def add_index(self, name: str, fn: IndexFunc) -> None:
         self.indexer.add_index(name, fn)
@@ -129,7 +125,10 @@ class SharedInformer:
         return self._synced.is_set()
 
     async def wait_for_sync(self) -> None:
+        """Until the first list is in and the handlers added so far have been told about the cache."""
         await self._synced.wait()
+        if self._background:
+            await asyncio.wait(list(self._background))
 
     @property
     def running(self) -> bool:
@@ -177,7 +176,7 @@ class SharedInformer:
             events = self.client.watch(
                 self.info, self.namespace, resource_version=self.resource_version,
                 label_selector=self.label_selector, field_selector=self.field_selector,
-                allow_bookmarks=True, timeout_seconds=random.randint(*self.watch_timeout), decode=_decode)
+                allow_bookmarks=True, timeout_seconds=random.randint(*self.watch_timeout))
             try:
                 # aclosing: a cancelled informer closes its watch request at once.
                 async with contextlib.aclosing(events):
@@ -258,10 +257,16 @@ class SharedInformer:
             log.exception("informer %s: event handler failed", self.info.group_resource)
 
     async def _join(self, handler: _Handler) -> None:
-        async with self._lock:
-            for obj in self.indexer.list():
-                await self._call(handler.on_add, obj)
-            self._handlers.append(handler)
+        try:
+            async with self._lock:
+                for obj in self.indexer.list():
+                    if handler.removed:
+                        return
+                    await self._call(handler.on_add, obj)
+                if not handler.removed:
+                    self._handlers.append(handler)
+        finally:
+            self._joining.discard(handler)
 
     async def _resync_loop(self, period: float) -> None:
         """Every period, on_update(obj, obj) for every cached object, so controllers re-check them."""
@@ -316,6 +321,10 @@ class SharedInformerFactory:
     async def wait_for_sync(self) -> None:
         """Wait until every informer listed once (bound it with `asyncio.timeout`)."""
         await asyncio.gather(*(inf.wait_for_sync() for inf in self._informers.values()))
+
+    def remove_handlers(self, owner: object) -> None:
+        for inf in self._informers.values():
+            inf.remove_handlers(owner)
 
     async def stop(self) -> None:
         await asyncio.gather(*(inf.stop() for inf in self._informers.values()))

@@ -4,8 +4,10 @@ As kube-controller-manager: every controller is a factory in REGISTRY, started w
 `ControllerContext` (client, shared informers, options, event recorders). Factories run first, so each
 controller asks the factory for the informers it needs; the manager then starts them all, waits for their
 first list, and runs the controllers. With leader election only the holder of the Lease
-`kube-system/kube-controller-manager` runs controllers; when it loses the Lease its controllers stop (and
-the informers with them) so two managers never act at once.
+`kube-system/kube-controller-manager` runs controllers; when it loses the Lease its controllers stop and
+their event handlers are removed, so two managers never act at once. The informers stay: they may serve
+the scheduler of the same process too (one watch per resource), and keep the cache current for the next
+term. Whoever created the informer factory stops it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Protocol
 
 from pyk8s.client.client import Client
 from pyk8s.client.events import EventRecorder
-from pyk8s.client.informer import SharedInformerFactory
+from pyk8s.client.informer import HANDLER_OWNER, SharedInformerFactory
 from pyk8s.client.leader import LeaderElectionConfig, LeaderElector
 from pyk8s.util.tasks import cancel_and_wait
 
@@ -142,12 +144,10 @@ class ControllerManager:
             log.warning("controller manager: leadership lost; controllers stopped, campaigning again")
 
     async def _run_controllers(self) -> None:
-        # A fresh informer factory per term: a new leader must not act on a cache from its last term.
         ctx = self.ctx
-        if ctx.informers.informers:
-            await ctx.informers.stop()
-            ctx.informers = SharedInformerFactory(ctx.client, resync_period=ctx.informers.resync_period,
-                                                  watch_timeout=ctx.informers.watch_timeout)
+        # Every handler this term's controllers add, now or from their tasks, belongs to the term.
+        term = object()
+        HANDLER_OWNER.set(term)
         self.controllers = {name: REGISTRY[name](ctx) for name in self.names}
         ctx.informers.start()
         tasks: list[asyncio.Task[None]] = []
@@ -164,5 +164,5 @@ class ControllerManager:
         finally:
             self.running.clear()
             await cancel_and_wait(tasks)
-            await ctx.informers.stop()
+            ctx.informers.remove_handlers(term)
             await ctx.close_recorders()

@@ -1,6 +1,10 @@
 """The control-plane components `pyk8s server` runs beside its API server: the controller manager and the
 scheduler, each an API client over the loopback socket with an identity of its own (run in a child
-process by `pyk8s.server.supervisor`)."""
+process by `pyk8s.server.supervisor`).
+
+The two share one informer factory: one list+watch per resource for the process, where separate ones
+would have the server send every pod event twice more and this process index it twice. Its watches
+are the controller manager's requests."""
 
 from __future__ import annotations
 
@@ -39,17 +43,17 @@ async def run_components(socket: Path, options: ControllerOptions, leader_electi
     """Run the controller manager, the scheduler and (with `dns_address`) the cluster DNS until cancelled."""
     cm_client = loopback_client(socket, "system:kube-controller-manager")
     sched_client = loopback_client(socket, "system:kube-scheduler")
-    manager = ControllerManager(ControllerContext(cm_client, SharedInformerFactory(cm_client), options),
+    informers = SharedInformerFactory(cm_client)
+    manager = ControllerManager(ControllerContext(cm_client, informers, options),
                                 leader_election=leader_election)
     recorder = EventRecorder(sched_client, "default-scheduler")
-    scheduler = Scheduler(sched_client, SharedInformerFactory(sched_client), recorder,
-                          leader_election=leader_election)
+    scheduler = Scheduler(sched_client, informers, recorder, leader_election=leader_election)
     tasks = [asyncio.create_task(manager.run(), name="controller-manager"),
              asyncio.create_task(scheduler.run(), name="scheduler")]
     dns_client = loopback_client(socket, "system:kube-dns")
     try:
         if dns_address:
-            dns = ClusterDNS(dns_client)
+            dns = ClusterDNS(dns_client, informers=informers)
             try:
                 await dns.serve(dns_address, dns_port)
                 tasks.append(asyncio.create_task(dns.run(), name="dns"))
@@ -61,6 +65,7 @@ async def run_components(socket: Path, options: ControllerOptions, leader_electi
                 log.error("%s stopped", t.get_name(), exc_info=t.exception())
     finally:
         await cancel_and_wait(tasks)
+        await informers.stop()
         await recorder.close()
         await cm_client.close()
         await sched_client.close()
