@@ -162,7 +162,10 @@ class ControllerManager:
                 if not t.cancelled() and t.exception() is not None:
                     log.error("controller %s stopped", t.get_name(), exc_info=t.exception())
         finally:
-            self.running.clear()
-            await cancel_and_wait(tasks)
-            ctx.informers.remove_handlers(term)
+            try:
+                await cancel_and_wait(tasks)
+            finally:
+                # Cleared once nothing of the term can act: no controller task, no handler.
+                ctx.informers.remove_handlers(term)
+                self.running.clear()
             await ctx.close_recorders()
