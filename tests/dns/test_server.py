@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from dnslib import QTYPE, DNSRecord
 
+from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.dns import ClusterDNS, dns_service_objects
 from tests.dns._support import (
     ENDPOINTS,
@@ -25,6 +26,7 @@ from tests.dns._support import (
     rcode,
     until_answer,
 )
+from tests.support.poll import eventually
 
 NS = "default"
 DOMAIN = "svc.cluster.local"
@@ -246,6 +248,23 @@ async def test_servfail_for_cluster_names_until_synced() -> None:
             assert rcode(reply) == "SERVFAIL"
         finally:
             await early.close()
+
+
+async def test_a_shared_factory_s_other_informers_do_not_hold_the_zone_back() -> None:
+    """In the components process the DNS shares its factory: an informer of another component that cannot
+    list (a malformed selector: 400 on every try) must not keep the zone from being served."""
+    async with cluster_dns() as env:
+        factory = SharedInformerFactory(env.client)
+        stuck = factory.informer(NAMESPACES, label_selector="app in (")
+        shared = ClusterDNS(env.client, upstreams=[], informers=factory)
+        task = asyncio.create_task(shared.run())
+        try:
+            await eventually(lambda: shared.zone.synced, what="the zone synced")
+            assert not stuck.has_synced()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await factory.stop()
 
 
 async def test_tcp_queries_and_truncation() -> None:

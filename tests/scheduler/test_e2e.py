@@ -36,6 +36,28 @@ async def test_binds_and_records_scheduled(client: Client, scheduler: Scheduler)
     ]
 
 
+async def test_a_shared_factory_s_other_informers_do_not_hold_the_scheduler_back(client: Client) -> None:
+    """In the components process the scheduler shares its factory with the controller manager: an informer
+    of the manager's that cannot list (here a malformed selector, 400 on every try) must not keep the
+    scheduler from scheduling."""
+    factory = SharedInformerFactory(client)
+    stuck = factory.informer(info("", "configmaps"), label_selector="app in (")
+    recorder = EventRecorder(client, "default-scheduler")
+    s = Scheduler(client, factory, recorder)
+    task = asyncio.create_task(s.run())
+    try:
+        await client.create(NODES, node("node-1"))
+        await client.create(PODS, pod("web"))
+        await eventually(lambda: bound(s, "web") == "node-1", what="web bound")
+        assert not stuck.has_synced()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await recorder.close()
+        await factory.stop()
+
+
 async def test_taints_selector_and_resources(client: Client, scheduler: Scheduler) -> None:
     await client.create(
         NODES, node("tainted", taints=[{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}])

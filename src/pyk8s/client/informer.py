@@ -23,7 +23,7 @@ import contextlib
 import inspect
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -87,12 +87,11 @@ class SharedInformer:
         self.lists = 0
         self.watches = 0
         self._handlers: list[_Handler] = []
-        self._joining: set[_Handler] = set()  # added, still being told about the cache
+        self._joining: dict[_Handler, asyncio.Task[None]] = {}  # added, being told about the cache
         self._lock = asyncio.Lock()  # orders cache changes and handler calls
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._resync_task: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
 
     # --- the public face ---------------------------------------------------------------------------
 
@@ -104,10 +103,7 @@ class SharedInformer:
         if not self.indexer and not self._lock.locked():
             self._handlers.append(handler)
             return
-        self._joining.add(handler)
-        task = asyncio.get_running_loop().create_task(self._join(handler))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._joining[handler] = asyncio.get_running_loop().create_task(self._join(handler))
 
     def remove_handlers(self, owner: object) -> None:
         """Detach the handlers `owner` added: they receive nothing more (nor the rest of a replay)."""
@@ -127,8 +123,8 @@ class SharedInformer:
     async def wait_for_sync(self) -> None:
         """Until the first list is in and the handlers added so far have been told about the cache."""
         await self._synced.wait()
-        if self._background:
-            await asyncio.wait(list(self._background))
+        if self._joining:
+            await asyncio.wait(list(self._joining.values()))
 
     @property
     def running(self) -> bool:
@@ -142,8 +138,9 @@ class SharedInformer:
                 self._resync_task = loop.create_task(self._resync_loop(self.resync_period))
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, self._resync_task, *self._background) if t is not None]
+        tasks = [t for t in (self._task, self._resync_task, *self._joining.values()) if t is not None]
         await cancel_and_wait(tasks)
+        self._joining.clear()
         self._task = self._resync_task = None
 
     # --- list and watch ----------------------------------------------------------------------------
@@ -266,7 +263,7 @@ class SharedInformer:
                 if not handler.removed:
                     self._handlers.append(handler)
         finally:
-            self._joining.discard(handler)
+            self._joining.pop(handler, None)
 
     async def _resync_loop(self, period: float) -> None:
         """Every period, on_update(obj, obj) for every cached object, so controllers re-check them."""
@@ -318,9 +315,11 @@ class SharedInformerFactory:
     def has_synced(self) -> bool:
         return all(inf.has_synced() for inf in self._informers.values())
 
-    async def wait_for_sync(self) -> None:
-        """Wait until every informer listed once (bound it with `asyncio.timeout`)."""
-        await asyncio.gather(*(inf.wait_for_sync() for inf in self._informers.values()))
+    async def wait_for_sync(self, informers: Iterable[SharedInformer] | None = None) -> None:
+        """Wait until every informer (or those given: a component sharing the factory waits for its own)
+        listed once. Bound it with `asyncio.timeout`."""
+        chosen = self._informers.values() if informers is None else informers
+        await asyncio.gather(*(inf.wait_for_sync() for inf in chosen))
 
     def remove_handlers(self, owner: object) -> None:
         for inf in self._informers.values():

@@ -74,11 +74,12 @@ class ClusterDNS:
         self._answers_generation = -1
         self.addresses: list[tuple[str, int]] = []  # where serve() listens (the port chosen for port 0)
         nss = self.informers.informer(NAMESPACES)
+        svc = self.informers.informer(SERVICES)
+        eps = self.informers.informer(ENDPOINT_SLICES)
+        self._own = (nss, svc, eps)
         nss.add_handler(self.index.set_namespace, lambda _old, new: self.index.set_namespace(new),
                         self._on_namespace_deleted)
-        svc = self.informers.informer(SERVICES)
         svc.add_handler(self._on_service, lambda _old, new: self._on_service(new), self._on_service_deleted)
-        eps = self.informers.informer(ENDPOINT_SLICES)
         eps.add_handler(self._on_slice, lambda _old, new: self._on_slice(new), self._on_slice_deleted)
 
     # --- informer events ---------------------------------------------------------------------------
@@ -124,7 +125,7 @@ class ClusterDNS:
         """Follow Services and EndpointSlices until cancelled; then stop listening."""
         try:
             self.informers.start()
-            await self.informers.wait_for_sync()
+            await self.informers.wait_for_sync(self._own)  # not a sharing component's informers
             self.zone.synced = True
             await asyncio.Event().wait()
         finally:

@@ -120,7 +120,8 @@ class Scheduler:
 
     async def _run(self) -> None:
         self.informers.start()
-        await self.informers.wait_for_sync()
+        # Its own informers only: the factory may be shared with the controller manager's.
+        await self.informers.wait_for_sync((self.nodes, self.pods, self.namespaces, self.pdbs))
         try:
             while True:
                 qp = await self.queue.pop()
