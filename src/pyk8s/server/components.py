@@ -1,10 +1,11 @@
-"""The control-plane components `pyk8s server` runs beside its API server: the controller manager and the
-scheduler, each an API client over the loopback socket with an identity of its own (run in a child
-process by `pyk8s.server.supervisor`).
+"""The control-plane components `pyk8s server` runs beside its API server: the controller manager, the
+scheduler and the cluster DNS, each an API client over the loopback socket with an identity of its own
+(run in a child process by `pyk8s.server.supervisor`).
 
-The two share one informer factory: one list+watch per resource for the process, where separate ones
-would have the server send every pod event twice more and this process index it twice. Its watches
-are the controller manager's requests."""
+The three share one informer factory: one list+watch per resource for the process. With a factory each,
+the server sent every pod event to this process twice (the scheduler's watch and the manager's), and
+the process indexed it twice. The shared watches are the controller manager's requests; each component
+waits only for its own informers' first list."""
 
 from __future__ import annotations
 
