@@ -34,11 +34,17 @@ async def running_pod(server: Server, name: str, ready: bool = True, **labels: s
     assert status == 200, out
 
 
+WEB = {"matchLabels": {"app": "web"}}
+
+
 async def budget(server: Server, name: str, allowed: int, healthy: int = 3, desired: int = 2,
-                 observed: int | None = None, **selector: str) -> dict[str, Any]:
-    """A budget whose status is set as the disruption controller would (no controller runs here)."""
-    body = {"metadata": {"name": name}, "spec": {"minAvailable": desired,
-                                                 "selector": {"matchLabels": selector or {"app": "web"}}}}
+                 observed: int | None = None, selector: dict[str, Any] | None = WEB) -> dict[str, Any]:
+    """A budget whose status is set as the disruption controller would (no controller runs here); a
+    `selector` of None leaves the budget without one."""
+    spec: dict[str, Any] = {"minAvailable": desired}
+    if selector is not None:
+        spec["selector"] = selector
+    body = {"metadata": {"name": name}, "spec": spec}
     status, pdb = await server.request("POST", PDBS, body)
     assert status == 201, pdb
     pdb["status"] = {"observedGeneration": pdb["metadata"]["generation"] if observed is None else observed,
@@ -82,6 +88,19 @@ async def test_an_eviction_the_budget_allows_takes_one_disruption(server: Server
     cause = "The disruption budget web needs 2 healthy pods and has 3 currently"
     assert body["details"]["causes"] == [{"reason": "DisruptionBudget", "message": cause}]
     assert await exists(server, "b")
+
+
+async def test_an_empty_selector_covers_the_namespace_and_a_missing_one_nothing(server: Server) -> None:
+    """policy/v1: `selector: {}` selects every pod of the namespace, no selector selects none."""
+    await running_pod(server, "a", app="other")
+    await budget(server, "none", allowed=0, selector=None)
+    status, body = await evict(server, "a", dryRun=["All"])
+    assert status == 201, body  # the selector-less budget is not this pod's
+    await budget(server, "all", allowed=0, selector={})
+    status, body = await evict(server, "a")
+    assert status == 429, body
+    assert body["details"]["causes"][0]["message"].startswith("The disruption budget all needs")
+    assert await exists(server, "a")
 
 
 async def test_a_budget_not_yet_processed_refuses(server: Server) -> None:

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from pyk8s.api import errors
 from pyk8s.api.catalog import require
-from pyk8s.api.disruption import set_disruption_allowed
+from pyk8s.api.disruption import budget_covers, set_disruption_allowed
 from pyk8s.api.jsoncopy import json_copy
-from pyk8s.api.labels import selector_from_label_selector
 from pyk8s.api.meta import now_rfc3339
 from pyk8s.api.pods import pod_ready
 from pyk8s.apiserver.interfaces import Obj
@@ -46,16 +45,8 @@ async def _budget_of(reg: Registry, pod: Obj) -> tuple[Obj, KeyValue] | None:
     """The one budget whose selector matches the pod, decoded and as stored; None when none does."""
     namespace = pod["metadata"].get("namespace", "")
     labels = pod["metadata"].get("labels") or {}
-    found = []
-    for kv in (await reg.store.list(PDBS.storage_prefix(namespace))).items:
-        budget = decode(kv)
-        try:
-            selector = selector_from_label_selector((budget.get("spec") or {}).get("selector"))
-        except errors.StatusError:
-            continue
-        # As Kubernetes: a budget with an empty selector matches no pod here.
-        if not selector.empty and selector.matches(labels):
-            found.append((budget, kv))
+    budgets = [(decode(kv), kv) for kv in (await reg.store.list(PDBS.storage_prefix(namespace))).items]
+    found = [(budget, kv) for budget, kv in budgets if budget_covers(budget, labels)]
     if len(found) > 1:
         raise errors.internal("This pod has more than one PodDisruptionBudget, which the eviction "
                               "subresource does not support.")

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from pyk8s.api.catalog import require
-from pyk8s.api.disruption import set_disruption_allowed
+from pyk8s.api.disruption import budget_covers, set_disruption_allowed
 from pyk8s.api.errors import StatusError
 from pyk8s.api.jsoncopy import json_copy
 from pyk8s.api.labels import selector_from_label_selector
@@ -78,15 +78,7 @@ class DisruptionController(Controller):
 
     def _budgets_of(self, pod: Obj) -> list[Obj]:
         labels = meta(pod).get("labels") or {}
-        out = []
-        for pdb in self.pdbs.list(meta(pod).get("namespace")):
-            try:
-                selector = selector_from_label_selector((pdb.get("spec") or {}).get("selector"))
-            except StatusError:
-                continue
-            if selector.matches(labels):
-                out.append(pdb)
-        return out
+        return [pdb for pdb in self.pdbs.list(meta(pod).get("namespace")) if budget_covers(pdb, labels)]
 
     # --- sync ---------------------------------------------------------------------------------------
 
