@@ -85,17 +85,27 @@ async def client(server: Server) -> AsyncIterator[Client]:
     await c.close()
 
 
+@contextlib.asynccontextmanager
+async def running_scheduler(client: Client, factory: SharedInformerFactory | None = None,
+                            **options: Any) -> AsyncIterator[Scheduler]:
+    """A Scheduler running over `factory` (a new one by default), stopped with it on the way out."""
+    factory = factory or SharedInformerFactory(client)
+    recorder = EventRecorder(client, "default-scheduler")
+    s = Scheduler(client, factory, recorder, **options)
+    task = asyncio.create_task(s.run())
+    try:
+        yield s
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await recorder.close()
+        await factory.stop()
+
+
 @pytest.fixture
 async def scheduler(client: Client) -> AsyncIterator[Scheduler]:
-    factory = SharedInformerFactory(client)
-    recorder = EventRecorder(client, "default-scheduler")
-    s = Scheduler(client, factory, recorder)
-    task = asyncio.create_task(s.run())
-    async with asyncio.timeout(5):
-        await factory.wait_for_sync()
-    yield s
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await recorder.close()
-    await factory.stop()
+    async with running_scheduler(client) as s:
+        async with asyncio.timeout(5):
+            await s.informers.wait_for_sync()
+        yield s

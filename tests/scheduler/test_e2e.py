@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 from pyk8s.client.client import Client
-from pyk8s.client.events import EventRecorder
 from pyk8s.client.informer import SharedInformerFactory
 from pyk8s.scheduler.scheduler import Scheduler
-from tests.scheduler.conftest import EVENTS, NODES, PODS, eventually_async, node, pod
+from tests.scheduler.conftest import EVENTS, NODES, PODS, eventually_async, node, pod, running_scheduler
 from tests.support.apiserver import NAMESPACES, info
 from tests.support.poll import eventually
 
@@ -42,20 +39,11 @@ async def test_a_shared_factory_s_other_informers_do_not_hold_the_scheduler_back
     scheduler from scheduling."""
     factory = SharedInformerFactory(client)
     stuck = factory.informer(info("", "configmaps"), label_selector="app in (")
-    recorder = EventRecorder(client, "default-scheduler")
-    s = Scheduler(client, factory, recorder)
-    task = asyncio.create_task(s.run())
-    try:
+    async with running_scheduler(client, factory) as s:
         await client.create(NODES, node("node-1"))
         await client.create(PODS, pod("web"))
         await eventually(lambda: bound(s, "web") == "node-1", what="web bound")
         assert not stuck.has_synced()
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await recorder.close()
-        await factory.stop()
 
 
 async def test_taints_selector_and_resources(client: Client, scheduler: Scheduler) -> None:
@@ -255,19 +243,9 @@ async def test_other_scheduler_and_bound_pods_ignored(client: Client, scheduler:
 
 async def test_leader_election_lease(client: Client) -> None:
     await client.create(NAMESPACES, {"metadata": {"name": "kube-system"}})
-    factory = SharedInformerFactory(client)
-    recorder = EventRecorder(client, "default-scheduler")
-    s = Scheduler(client, factory, recorder, leader_election=True, identity="sched-1")
-    task = asyncio.create_task(s.run())
-    try:
+    async with running_scheduler(client, leader_election=True, identity="sched-1") as s:
         await client.create(NODES, node("n"))
         await client.create(PODS, pod("led"))
         await eventually(lambda: bound(s, "led") == "n", what="pod bound by the leader")
         lease = await client.get(info("coordination.k8s.io", "leases"), "kube-scheduler", "kube-system")
         assert lease["spec"]["holderIdentity"] == "sched-1"
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await recorder.close()
-        await factory.stop()
